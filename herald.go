@@ -1,0 +1,147 @@
+package herald
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// Format is a webhook's wire dialect: the envelope, signature headers, retry schedule and
+// auto-disable rule it is delivered with.
+type Format string
+
+// The three formats Herald speaks.
+const (
+	FormatInfraAudit Format = "infraaudit"
+	FormatFrugally   Format = "frugally"
+	FormatStandard   Format = "standard"
+)
+
+// Formats lists every supported format.
+var Formats = []Format{FormatInfraAudit, FormatFrugally, FormatStandard}
+
+// Valid reports whether f is one of Formats.
+func (f Format) Valid() bool { return slices.Contains(Formats, f) }
+
+// DefaultTenantID is the tenant that owns events and webhooks created by the admin key
+// without a tenant_id, so a single-tenant installation never has to think about tenants.
+const DefaultTenantID = "default"
+
+// PingType is the event type sent when a webhook is created and on every test request.
+const PingType = "ping"
+
+// Tenant is an account that owns webhooks: Frugally's team, InfraAudit's user or org.
+type Tenant struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	NotifyEmail string    `json:"notify_email"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Event is one thing that happened in the producer. Data is the event-specific payload,
+// kept byte for byte as published (compacted), so it is delivered exactly as given.
+type Event struct {
+	ID        string          `json:"id"`
+	TenantID  string          `json:"tenant_id"`
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	Timestamp time.Time       `json:"timestamp"`  // when it occurred, UTC, whole seconds
+	CreatedAt time.Time       `json:"created_at"` // when Herald accepted it
+}
+
+// EventType is one entry of the catalog: a type name, its JSON Schema (draft 2020-12) and
+// a sample payload.
+type EventType struct {
+	Type        string          `json:"type"`
+	Description string          `json:"description"`
+	Schema      json.RawMessage `json:"schema"`
+	Sample      json.RawMessage `json:"sample,omitempty"`
+}
+
+// Webhook is an endpoint registration. Secret and PreviousSecret are plaintext in memory
+// only: stores encrypt them with a Cipher before they touch disk.
+type Webhook struct {
+	ID          string            `json:"id"`
+	TenantID    string            `json:"tenant_id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	URL         string            `json:"url"`
+	Events      []string          `json:"events"` // empty or ["*"] means every type
+	Enabled     bool              `json:"enabled"`
+	Format      Format            `json:"format"`
+	RateLimit   int               `json:"rate_limit"` // attempts per second, 0 for no limit
+	Headers     map[string]string `json:"headers"`    // extra request headers
+
+	DisabledReason     string     `json:"disabled_reason"`
+	CreatedAt          time.Time  `json:"created_at"`
+	UpdatedAt          time.Time  `json:"updated_at"`
+	LastDeliveryStatus string     `json:"last_delivery_status"` // "success", "failed" or ""
+	LastDeliveryAt     *time.Time `json:"last_delivery_at"`
+
+	// Secret signs every request. During a rotation's grace period PreviousSecret is
+	// still in use too (see wire), until PreviousSecretExpiresAt.
+	Secret                  string    `json:"-"`
+	PreviousSecret          string    `json:"-"`
+	PreviousSecretExpiresAt time.Time `json:"-"`
+
+	// Health, kept by RecordAttempt for the auto-disable rules.
+	ConsecutiveFailures int        `json:"-"`
+	FailingSince        *time.Time `json:"-"`
+}
+
+// Subscribes reports whether the webhook wants events of type t.
+func (w *Webhook) Subscribes(t string) bool {
+	if len(w.Events) == 0 {
+		return true
+	}
+	return slices.Contains(w.Events, "*") || slices.Contains(w.Events, t)
+}
+
+// DeliveryStatus is where a delivery stands.
+type DeliveryStatus string
+
+// Delivery statuses. A delivery is pending until an attempt succeeds or its retries are
+// exhausted; a manual retry or a recover can make a finished delivery pending again.
+const (
+	StatusPending DeliveryStatus = "pending"
+	StatusSuccess DeliveryStatus = "success"
+	StatusFailed  DeliveryStatus = "failed"
+)
+
+// Delivery is one event to one webhook. Its id never changes across retries.
+type Delivery struct {
+	ID            string         `json:"id"`
+	EventID       string         `json:"event_id"`
+	WebhookID     string         `json:"webhook_id"`
+	TenantID      string         `json:"tenant_id"`
+	EventType     string         `json:"event_type"`
+	Status        DeliveryStatus `json:"status"`
+	AttemptCount  int            `json:"attempt_count"`
+	NextAttemptAt *time.Time     `json:"next_attempt_at"` // nil once finished
+	LastError     string         `json:"last_error,omitempty"`
+	CreatedAt     time.Time      `json:"created_at"`
+	UpdatedAt     time.Time      `json:"updated_at"`
+	Attempts      []Attempt      `json:"attempts"` // oldest first; filled by reads that say so
+}
+
+// Attempt is one HTTP request of a delivery and what came of it.
+type Attempt struct {
+	ID              string      `json:"id"`
+	DeliveryID      string      `json:"delivery_id"`
+	Number          int         `json:"number"` // 1 for the first attempt
+	At              time.Time   `json:"at"`
+	StatusCode      int         `json:"status_code"` // 0 when no response arrived
+	DurationMS      int64       `json:"duration_ms"`
+	Success         bool        `json:"success"`
+	Error           string      `json:"error,omitempty"`
+	RequestHeaders  http.Header `json:"request_headers"`
+	ResponseHeaders http.Header `json:"response_headers"`
+	ResponseBody    string      `json:"response_body"` // truncated to MaxResponseBody
+}
+
+// MaxResponseBody is how much of a response body is read and kept with an attempt.
+const MaxResponseBody = 4 << 10
+
+// IdempotencyWindow is how long a repeated Idempotency-Key returns the first result.
+const IdempotencyWindow = 24 * time.Hour

@@ -1,0 +1,58 @@
+package herald
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+)
+
+// SecretPrefix starts every secret Herald generates, and every secret of a standard
+// webhook (the Standard Webhooks convention).
+const SecretPrefix = "whsec_"
+
+// NewSecret returns a new signing secret: 32 random bytes as whsec_<base64>.
+func NewSecret() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("crypto/rand: " + err.Error()) // rand.Read never fails on supported platforms
+	}
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
+}
+
+// SecretKey returns the HMAC key a secret gives in format f: for standard, the
+// base64-decoded bytes after whsec_; for the sha256= formats, the secret string's own
+// bytes, prefix included, as the InfraAudit and Frugally snippets do.
+func SecretKey(f Format, secret string) ([]byte, error) {
+	if f != FormatStandard {
+		return []byte(secret), nil
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, SecretPrefix))
+	if err != nil {
+		return nil, Errorf(EINVALID, "a standard webhook's secret must be whsec_ followed by base64")
+	}
+	return key, nil
+}
+
+// ValidateSecret checks a caller-supplied secret for format f: a standard secret is
+// whsec_<base64> of 24 to 64 bytes; any other is 16 to 256 printable ASCII characters.
+func ValidateSecret(f Format, secret string) error {
+	if f == FormatStandard {
+		key, err := SecretKey(f, secret)
+		if err != nil || !strings.HasPrefix(secret, SecretPrefix) {
+			return Errorf(EINVALID, "a standard webhook's secret must be whsec_ followed by base64")
+		}
+		if len(key) < 24 || len(key) > 64 {
+			return Errorf(EINVALID, "a standard webhook's secret must decode to 24 to 64 bytes, not %d", len(key))
+		}
+		return nil
+	}
+	if len(secret) < 16 || len(secret) > 256 {
+		return Errorf(EINVALID, "secret must be 16 to 256 characters long")
+	}
+	for _, r := range secret {
+		if r < 0x21 || r > 0x7e {
+			return Errorf(EINVALID, "secret must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}

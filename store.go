@@ -1,0 +1,172 @@
+package herald
+
+import (
+	"context"
+	"time"
+)
+
+// Cipher seals secrets before a store writes them and opens them when it reads them, so
+// no webhook secret is ever on disk in plaintext.
+type Cipher interface {
+	Seal(plaintext []byte) ([]byte, error)
+	Open(ciphertext []byte) ([]byte, error)
+}
+
+// Store is Herald's durable state. The sqlite and postgres packages implement it and both
+// pass the storetest suite. Every method is safe for concurrent use, including by several
+// processes sharing one database. Lookups of a missing thing return an ENOTFOUND *Error;
+// creating a thing whose id exists returns ECONFLICT. All times are UTC.
+type Store interface {
+	// Ping reports whether the database answers (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Setting returns a named value (e.g. the admin key hash), ENOTFOUND if unset.
+	Setting(ctx context.Context, name string) ([]byte, error)
+	// PutSetting sets a named value, replacing any earlier one.
+	PutSetting(ctx context.Context, name string, value []byte) error
+
+	// CreateTenant stores a tenant with the hash of its API key.
+	CreateTenant(ctx context.Context, t *Tenant, keyHash []byte) error
+	Tenant(ctx context.Context, id string) (*Tenant, error)
+	// TenantByKeyHash finds the tenant whose API key hashes to keyHash.
+	TenantByKeyHash(ctx context.Context, keyHash []byte) (*Tenant, error)
+	Tenants(ctx context.Context) ([]Tenant, error)
+	// DeleteTenant removes a tenant and everything it owns.
+	DeleteTenant(ctx context.Context, id string) error
+
+	// CreateEventType adds a custom event type (ECONFLICT if it exists).
+	CreateEventType(ctx context.Context, t *EventType) error
+	// EventTypes returns the custom event types, oldest first.
+	EventTypes(ctx context.Context) ([]EventType, error)
+
+	CreateWebhook(ctx context.Context, w *Webhook) error
+	// Webhook returns a webhook with its secrets opened.
+	Webhook(ctx context.Context, id string) (*Webhook, error)
+	// Webhooks returns one page of webhooks, newest first, and the total matching.
+	Webhooks(ctx context.Context, f WebhookFilter) ([]Webhook, int, error)
+	// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets
+	// and health, and sets UpdatedAt. Disabling a webhook fails its pending deliveries.
+	// Enabling one resets its health.
+	UpdateWebhook(ctx context.Context, w *Webhook) error
+	// RotateSecret makes secret the webhook's signing secret and keeps the old one valid
+	// until previousExpiresAt (no grace when it is not after now).
+	RotateSecret(ctx context.Context, id, secret string, previousExpiresAt time.Time) error
+	DeleteWebhook(ctx context.Context, id string) error
+
+	// Publish stores events and their deliveries in one transaction: either all of them
+	// are committed or none. See Publication for the rules.
+	Publish(ctx context.Context, ps []Publication) ([]PublishResult, error)
+	Event(ctx context.Context, id string) (*Event, error)
+
+	// Delivery returns one delivery with its attempts.
+	Delivery(ctx context.Context, id string) (*Delivery, error)
+	// Deliveries returns one page of deliveries, newest first, each with its attempts,
+	// and the total matching.
+	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, int, error)
+
+	// ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
+	// oldest due first, skipping those leased by anyone until after Now.
+	ClaimDue(ctx context.Context, r ClaimRequest) ([]Claim, error)
+	// ClaimDelivery leases one delivery whatever its status or due time (manual retry,
+	// test ping). ECONFLICT if another owner holds an unexpired lease on it.
+	ClaimDelivery(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*Claim, error)
+	// RecordAttempt applies one finished attempt atomically; see AttemptRecord.
+	RecordAttempt(ctx context.Context, r *AttemptRecord) (AttemptOutcome, error)
+	// ReleaseClaims drops the leases owner holds so others can take the deliveries now.
+	ReleaseClaims(ctx context.Context, owner string) error
+	// Requeue makes the failed deliveries of a webhook created in [since, until) pending
+	// and due at now, and returns how many.
+	Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error)
+}
+
+// WebhookFilter selects webhooks. Zero fields select everything.
+type WebhookFilter struct {
+	TenantID string
+	Page     int // from 1
+	PerPage  int // at most 100
+}
+
+// DeliveryFilter selects deliveries. Zero fields select everything.
+type DeliveryFilter struct {
+	TenantID  string
+	WebhookID string
+	EventID   string
+	Status    DeliveryStatus
+	EventType string
+	Since     time.Time // created at or after
+	Until     time.Time // created before
+	Page      int       // from 1
+	PerPage   int       // at most 100
+}
+
+// Publication is one event to store with its deliveries.
+//
+// If an event with Event.ID exists already for the same tenant, nothing is written and
+// its first result comes back with Duplicate set; for another tenant, ECONFLICT. The same
+// holds for a non-empty IdempotencyKey seen for the tenant within IdempotencyWindow.
+//
+// Otherwise one pending delivery, due at Event.CreatedAt, is created for every enabled
+// webhook of the tenant that subscribes to the type; or, when Target is set, for that
+// one webhook only, enabled or not (pings and tests).
+type Publication struct {
+	Event          Event
+	IdempotencyKey string
+	Target         string
+}
+
+// PublishResult says what Publish did with one Publication.
+type PublishResult struct {
+	EventID     string   `json:"id"`
+	Deliveries  int      `json:"deliveries"`
+	DeliveryIDs []string `json:"-"`
+	Duplicate   bool     `json:"-"`
+}
+
+// ClaimRequest asks for due work.
+type ClaimRequest struct {
+	Owner      string // who takes the lease: one per dispatcher process
+	Now        time.Time
+	LeaseUntil time.Time
+	Limit      int
+	// SkipWebhooks are webhooks the caller has no room for now (at their concurrency or
+	// rate limit): their deliveries are left for later.
+	SkipWebhooks []string
+}
+
+// Claim is a leased delivery with everything needed to send it.
+type Claim struct {
+	Delivery Delivery
+	Event    Event
+	Webhook  Webhook // secrets opened
+}
+
+// AttemptRecord is one finished attempt and what it changes, written atomically: the
+// attempt is appended (numbered AttemptCount+1), the delivery takes Status and
+// NextAttemptAt and loses its lease, and the webhook's health and last delivery change.
+//
+// If Owner no longer holds the delivery's lease (it expired and someone else claimed
+// it), the attempt is still logged but a delivery that succeeded stays succeeded.
+//
+// On failure the webhook's consecutive failures go up (and FailingSince is set if
+// unset); on success both reset. The webhook is disabled, with its pending deliveries
+// failed, when DisableReason is set, when DisableAfterFailures > 0 and its consecutive
+// failures reach it, or when DisableAfterFailingFor > 0 and it has been failing that
+// long.
+type AttemptRecord struct {
+	Owner         string
+	Attempt       Attempt
+	Status        DeliveryStatus
+	NextAttemptAt time.Time // when Status is pending
+
+	DisableReason          string
+	DisableAfterFailures   int
+	DisableAfterFailingFor time.Duration
+}
+
+// AttemptOutcome tells what RecordAttempt did beyond the delivery.
+type AttemptOutcome struct {
+	Number          int    // the attempt's number as stored
+	WebhookDisabled bool   // this attempt disabled the webhook
+	DisabledReason  string // why, when it did
+}
