@@ -129,6 +129,9 @@ type ClaimRequest struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Limit      int
+	// PerWebhook, when above zero, caps how many deliveries of one webhook this claim
+	// returns, so a backlog for one endpoint cannot fill a claim meant for many.
+	PerWebhook int
 	// SkipWebhooks are webhooks the caller has no room for now (at their concurrency or
 	// rate limit): their deliveries are left for later.
 	SkipWebhooks []string

@@ -1,0 +1,597 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// deliveryColumns are read by scanDelivery, in its order, from a table aliased d.
+const deliveryColumns = `d.id, d.event_id, d.webhook_id, d.tenant_id, d.event_type, d.status,
+	d.attempt_count, d.next_attempt_at, d.last_error, d.created_at, d.updated_at`
+
+// deliveryRow holds a delivery as scanned.
+type deliveryRow struct {
+	d                herald.Delivery
+	status           string
+	next             sql.NullInt64
+	created, updated int64
+}
+
+func (r *deliveryRow) dest() []any {
+	return []any{&r.d.ID, &r.d.EventID, &r.d.WebhookID, &r.d.TenantID, &r.d.EventType, &r.status,
+		&r.d.AttemptCount, &r.next, &r.d.LastError, &r.created, &r.updated}
+}
+
+func (r *deliveryRow) delivery() herald.Delivery {
+	d := r.d
+	d.Status = herald.DeliveryStatus(r.status)
+	d.NextAttemptAt = fromNullMicros(r.next)
+	d.CreatedAt = fromMicros(r.created)
+	d.UpdatedAt = fromMicros(r.updated)
+	return d
+}
+
+// Delivery returns one delivery with its attempts, ENOTFOUND if there is none.
+func (s *Store) Delivery(ctx context.Context, id string) (*herald.Delivery, error) {
+	var d herald.Delivery
+	err := s.readTx(ctx, "delivery "+id, func(tx *sql.Tx) error {
+		var r deliveryRow
+		err := tx.QueryRowContext(ctx, "SELECT "+deliveryColumns+" FROM deliveries d WHERE d.id = ?", id).Scan(r.dest()...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("delivery", id)
+		}
+		if err != nil {
+			return err
+		}
+		ds := []herald.Delivery{r.delivery()}
+		if err := loadAttempts(ctx, tx, ds); err != nil {
+			return err
+		}
+		d = ds[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Deliveries returns one page of deliveries, newest first, each with its attempts, and
+// the total matching.
+func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]herald.Delivery, int, error) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if f.TenantID != "" {
+		add("d.tenant_id = ?", f.TenantID)
+	}
+	if f.WebhookID != "" {
+		add("d.webhook_id = ?", f.WebhookID)
+	}
+	if f.EventID != "" {
+		add("d.event_id = ?", f.EventID)
+	}
+	if f.Status != "" {
+		add("d.status = ?", string(f.Status))
+	}
+	if f.EventType != "" {
+		add("d.event_type = ?", f.EventType)
+	}
+	if !f.Since.IsZero() {
+		add("d.created_at >= ?", micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("d.created_at < ?", micros(f.Until))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	limit, offset := page(f.Page, f.PerPage)
+	ds := []herald.Delivery{}
+	var total int
+	err := s.readTx(ctx, "deliveries", func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM deliveries d"+where, args...).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT "+deliveryColumns+" FROM deliveries d"+where+
+			" ORDER BY d.created_at DESC, d.id DESC LIMIT ? OFFSET ?", append(args, limit, offset)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r deliveryRow
+			if err := rows.Scan(r.dest()...); err != nil {
+				return err
+			}
+			ds = append(ds, r.delivery())
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return loadAttempts(ctx, tx, ds)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return ds, total, nil
+}
+
+// loadAttempts fills the attempts of ds, oldest first, with one query.
+func loadAttempts(ctx context.Context, q queryer, ds []herald.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(ds))
+	ids := make([]string, len(ds))
+	for i := range ds {
+		ds[i].Attempts = []herald.Attempt{}
+		index[ds[i].ID] = i
+		ids[i] = ds[i].ID
+	}
+	list, err := jsonText(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := q.QueryContext(ctx, `
+		SELECT id, delivery_id, number, at, status_code, duration_ms, success, error,
+			request_headers, response_headers, response_body
+		FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?))
+		ORDER BY delivery_id, number`, list)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a herald.Attempt
+		var at int64
+		var reqHeaders, respHeaders string
+		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.Number, &at, &a.StatusCode, &a.DurationMS,
+			&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody); err != nil {
+			return err
+		}
+		a.At = fromMicros(at)
+		if err := json.Unmarshal([]byte(reqHeaders), &a.RequestHeaders); err != nil {
+			return fmt.Errorf("attempt %s request headers: %w", a.ID, err)
+		}
+		if err := json.Unmarshal([]byte(respHeaders), &a.ResponseHeaders); err != nil {
+			return fmt.Errorf("attempt %s response headers: %w", a.ID, err)
+		}
+		i := index[a.DeliveryID]
+		ds[i].Attempts = append(ds[i].Attempts, a)
+	}
+	return rows.Err()
+}
+
+// dueInOrder lists due, unleased deliveries of enabled webhooks, oldest due first. It
+// walks deliveries_due in order and stops at its limit, looking each row's webhook up by
+// primary key. The plan is pinned (INDEXED BY, and CROSS JOIN to keep deliveries the
+// outer loop): with the statistics of a few webhooks and many deliveries, SQLite would
+// otherwise loop over the webhooks and sort all their pending deliveries, a second per
+// claim at 200,000.
+const dueInOrder = `
+	SELECT d.id, d.webhook_id FROM deliveries d INDEXED BY deliveries_due
+		CROSS JOIN webhooks w ON w.id = d.webhook_id
+	WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
+		AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+		AND w.enabled = 1
+	ORDER BY d.next_attempt_at
+	LIMIT ?2`
+
+// dueByWebhook gives the same answer as walking dueInOrder and leaving out the webhooks
+// in the JSON list ?2 and every delivery past the ?3rd of its webhook, but it costs one
+// seek into deliveries_webhook_due per enabled webhook instead of a walk through a
+// backlog that belongs to webhooks the claim cannot take.
+const dueByWebhook = `
+	SELECT d.id, d.webhook_id FROM webhooks w
+		CROSS JOIN deliveries d
+	WHERE w.enabled = 1 AND w.id NOT IN (SELECT value FROM json_each(?2))
+		AND d.id IN (
+			SELECT x.id FROM deliveries x INDEXED BY deliveries_webhook_due
+			WHERE x.webhook_id = w.id AND x.status = 'pending' AND x.next_attempt_at <= ?1
+				AND (x.lease_until IS NULL OR x.lease_until <= ?1)
+			ORDER BY x.next_attempt_at
+			LIMIT ?3)
+	ORDER BY d.next_attempt_at, d.rowid
+	LIMIT ?4`
+
+// ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
+// oldest due first, skipping those leased by anyone until after Now and those of
+// SkipWebhooks, and taking at most PerWebhook of one webhook when that is set. Choosing
+// and leasing happen in one write transaction, so two claimers, in this process or
+// another, never get the same delivery.
+func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.Claim, error) {
+	if r.Limit <= 0 {
+		return []herald.Claim{}, nil
+	}
+	var claims []herald.Claim
+	err := s.inTx(ctx, "claim deliveries", func(tx *sql.Tx) error {
+		ids, err := pickDue(ctx, tx, r)
+		if err != nil {
+			return err
+		}
+		list, err := jsonText(ids)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?))",
+			r.Owner, micros(r.LeaseUntil), list); err != nil {
+			return err
+		}
+		claims, err = s.claims(ctx, tx, ids)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// pickDue chooses the deliveries ClaimDue leases. Usually the first rows in due order
+// are the answer, so it reads a few more than the limit and filters them. When the
+// filters (skip list, per-webhook cap) throw most of those away, a backlog of webhooks
+// the claim cannot take stands in front, and it asks webhook by webhook instead.
+func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, error) {
+	perWebhook := r.PerWebhook
+	if perWebhook <= 0 || perWebhook > r.Limit {
+		perWebhook = r.Limit
+	}
+	skip := make(map[string]bool, len(r.SkipWebhooks))
+	for _, id := range r.SkipWebhooks {
+		skip[id] = true
+	}
+	// Twice the limit and some: enough for a claim whose first rows are partly leased
+	// or capped, little enough to cost nothing.
+	budget := 2*r.Limit + 64
+	ids, read, err := pickRows(ctx, tx, r.Limit, perWebhook, skip, dueInOrder, micros(r.Now), budget)
+	if err != nil || len(ids) == r.Limit || read < budget {
+		return ids, err // the answer, or every due delivery was read
+	}
+	skipList, err := jsonText(append([]string{}, r.SkipWebhooks...))
+	if err != nil {
+		return nil, err
+	}
+	ids, _, err = pickRows(ctx, tx, r.Limit, perWebhook, skip, dueByWebhook, micros(r.Now), skipList, perWebhook, r.Limit)
+	return ids, err
+}
+
+// pickRows reads (delivery id, webhook id) rows from query q and keeps up to limit of
+// them, none of a skipped webhook and at most perWebhook of one. It returns how many
+// rows it read.
+func pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int, skip map[string]bool,
+	q string, args ...any) (ids []string, read int, err error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	taken := map[string]int{}
+	for len(ids) < limit && rows.Next() {
+		read++
+		var id, webhookID string
+		if err := rows.Scan(&id, &webhookID); err != nil {
+			return nil, 0, err
+		}
+		if skip[webhookID] || taken[webhookID] >= perWebhook {
+			continue
+		}
+		taken[webhookID]++
+		ids = append(ids, id)
+	}
+	return ids, read, rows.Err()
+}
+
+// claimsQuery loads claimed deliveries, listed as JSON, by primary key.
+const claimsQuery = "SELECT " + deliveryColumns + `,
+			e.id, e.tenant_id, e.type, e.data, e.timestamp, e.created_at, ` + webhookColumns + `
+		FROM deliveries d
+		JOIN events e ON e.id = d.event_id
+		JOIN webhooks w ON w.id = d.webhook_id
+		WHERE d.id IN (SELECT value FROM json_each(?))
+		ORDER BY d.next_attempt_at, d.rowid`
+
+// claims loads leased deliveries with their events and webhooks, oldest due first.
+func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.Claim, error) {
+	claims := make([]herald.Claim, 0, len(ids))
+	if len(ids) == 0 {
+		return claims, nil
+	}
+	list, err := jsonText(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, claimsQuery, list)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	webhooks := map[string]herald.Webhook{} // each webhook's secrets opened once
+	for rows.Next() {
+		var dr deliveryRow
+		var wr webhookRow
+		var e herald.Event
+		var data string
+		var ts, created int64
+		dest := append(dr.dest(), &e.ID, &e.TenantID, &e.Type, &data, &ts, &created)
+		if err := rows.Scan(append(dest, wr.dest()...)...); err != nil {
+			return nil, err
+		}
+		e.Data = json.RawMessage(data)
+		e.Timestamp = fromMicros(ts)
+		e.CreatedAt = fromMicros(created)
+		w, ok := webhooks[wr.w.ID]
+		if !ok {
+			if w, err = s.webhook(&wr); err != nil {
+				return nil, err
+			}
+			webhooks[w.ID] = w
+		}
+		claims = append(claims, herald.Claim{Delivery: dr.delivery(), Event: e, Webhook: w})
+	}
+	return claims, rows.Err()
+}
+
+// ClaimDelivery leases one delivery whatever its status or due time. ECONFLICT if
+// another owner holds an unexpired lease on it.
+func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*herald.Claim, error) {
+	var claim herald.Claim
+	err := s.inTx(ctx, "claim delivery "+id, func(tx *sql.Tx) error {
+		var holder sql.NullString
+		var until sql.NullInt64
+		err := tx.QueryRowContext(ctx, "SELECT lease_owner, lease_until FROM deliveries WHERE id = ?", id).Scan(&holder, &until)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("delivery", id)
+		}
+		if err != nil {
+			return err
+		}
+		if holder.Valid && holder.String != owner && until.Valid && until.Int64 > micros(now) {
+			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?",
+			owner, micros(leaseUntil), id); err != nil {
+			return err
+		}
+		claims, err := s.claims(ctx, tx, []string{id})
+		if err != nil {
+			return err
+		}
+		if len(claims) != 1 {
+			return fmt.Errorf("delivery %s: its event or webhook is missing", id)
+		}
+		claim = claims[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &claim, nil
+}
+
+// RecordAttempt applies one finished attempt atomically; see herald.AttemptRecord. An
+// attempt without an ID gets one, without At the current time.
+func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (herald.AttemptOutcome, error) {
+	a := r.Attempt
+	if a.ID == "" {
+		a.ID = herald.NewID(herald.PrefixAttempt)
+	}
+	if a.At.IsZero() {
+		a.At = s.now()
+	}
+	if len(a.ResponseBody) > herald.MaxResponseBody {
+		a.ResponseBody = a.ResponseBody[:herald.MaxResponseBody]
+	}
+	reqHeaders, err := headersJSON(a.RequestHeaders)
+	if err != nil {
+		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
+	}
+	respHeaders, err := headersJSON(a.ResponseHeaders)
+	if err != nil {
+		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
+	}
+	at := micros(a.At)
+	var out herald.AttemptOutcome
+	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(tx *sql.Tx) error {
+		var webhookID, current string
+		var count int
+		var holder sql.NullString
+		err := tx.QueryRowContext(ctx, "SELECT webhook_id, status, attempt_count, lease_owner FROM deliveries WHERE id = ?",
+			a.DeliveryID).Scan(&webhookID, &current, &count, &holder)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("delivery", a.DeliveryID)
+		}
+		if err != nil {
+			return err
+		}
+		out.Number = count + 1
+		_, err = tx.ExecContext(ctx, `
+			INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
+				error, request_headers, response_headers, response_body)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.DeliveryID, out.Number, at, a.StatusCode, a.DurationMS, a.Success, a.Error,
+			reqHeaders, respHeaders, a.ResponseBody)
+		if isUniqueViolation(err) {
+			return conflict("attempt", a.ID)
+		}
+		if err != nil {
+			return err
+		}
+
+		if err := s.recordDelivery(ctx, tx, r, &a, out.Number, current, holder); err != nil {
+			return err
+		}
+		reason, err := recordWebhook(ctx, tx, r, &a, webhookID)
+		if err != nil || reason == "" {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?",
+			reason, at, webhookID); err != nil {
+			return err
+		}
+		out.WebhookDisabled, out.DisabledReason = true, reason
+		return failPending(ctx, tx, webhookID, reason, a.At)
+	})
+	if err != nil {
+		return herald.AttemptOutcome{}, err
+	}
+	return out, nil
+}
+
+// recordDelivery moves a delivery to the attempt's outcome. A delivery that succeeded
+// stays succeeded when the recorder lost its lease, and a lease someone else holds now
+// stays theirs.
+func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, r *herald.AttemptRecord, a *herald.Attempt,
+	number int, current string, holder sql.NullString) error {
+	held := holder.Valid && holder.String == r.Owner
+	if !held && current == string(herald.StatusSuccess) {
+		_, err := tx.ExecContext(ctx, "UPDATE deliveries SET attempt_count = ?, updated_at = ? WHERE id = ?",
+			number, micros(a.At), a.DeliveryID)
+		return err
+	}
+	status := r.Status
+	if status == "" {
+		status = herald.StatusFailed
+		if a.Success {
+			status = herald.StatusSuccess
+		}
+	}
+	var next sql.NullInt64
+	if status == herald.StatusPending {
+		due := r.NextAttemptAt
+		if due.IsZero() {
+			due = a.At
+		}
+		next = sql.NullInt64{Int64: micros(due), Valid: true}
+	}
+	lastError := ""
+	if status != herald.StatusSuccess {
+		lastError = a.Error
+		if lastError == "" && a.StatusCode != 0 {
+			lastError = fmt.Sprintf("HTTP %d %s", a.StatusCode, http.StatusText(a.StatusCode))
+		}
+	}
+	lease := "lease_owner = NULL, lease_until = NULL"
+	if holder.Valid && !held {
+		lease = "lease_owner = lease_owner" // another owner's lease is theirs to drop
+	}
+	_, err := tx.ExecContext(ctx, `
+		UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, last_error = ?,
+			updated_at = ?, `+lease+`
+		WHERE id = ?`,
+		string(status), number, next, lastError, micros(a.At), a.DeliveryID)
+	return err
+}
+
+// recordWebhook updates a webhook's last delivery and health after an attempt, and
+// returns why it must be disabled now, or "".
+func recordWebhook(ctx context.Context, tx *sql.Tx, r *herald.AttemptRecord, a *herald.Attempt, webhookID string) (string, error) {
+	var enabled bool
+	var failures int
+	var since sql.NullInt64
+	err := tx.QueryRowContext(ctx, "SELECT enabled, consecutive_failures, failing_since FROM webhooks WHERE id = ?",
+		webhookID).Scan(&enabled, &failures, &since)
+	if err != nil {
+		return "", err
+	}
+	last := "success"
+	if a.Success {
+		failures, since = 0, sql.NullInt64{}
+	} else {
+		last = "failed"
+		failures++
+		if !since.Valid {
+			since = sql.NullInt64{Int64: micros(a.At), Valid: true}
+		}
+	}
+	_, err = tx.ExecContext(ctx, `
+		UPDATE webhooks SET last_delivery_status = ?, last_delivery_at = ?, consecutive_failures = ?,
+			failing_since = ?
+		WHERE id = ?`, last, micros(a.At), failures, since, webhookID)
+	if err != nil || !enabled {
+		return "", err
+	}
+	switch {
+	case r.DisableReason != "":
+		return r.DisableReason, nil
+	case r.DisableAfterFailures > 0 && failures >= r.DisableAfterFailures:
+		return fmt.Sprintf("%d consecutive failed attempts", failures), nil
+	case r.DisableAfterFailingFor > 0 && since.Valid && a.At.Sub(fromMicros(since.Int64)) >= r.DisableAfterFailingFor:
+		return "no successful delivery for " + humanDuration(r.DisableAfterFailingFor), nil
+	}
+	return "", nil
+}
+
+// humanDuration says 5 days rather than 120h0m0s.
+func humanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
+}
+
+// headersJSON encodes headers for a JSON text column; nil becomes {}.
+func headersJSON(h http.Header) (string, error) {
+	if h == nil {
+		h = http.Header{}
+	}
+	return jsonText(h)
+}
+
+// ReleaseClaims drops the leases owner holds so others can take the deliveries now.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
+	return s.inTx(ctx, "release claims of "+owner, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", owner)
+		return err
+	})
+}
+
+// Requeue makes the failed deliveries of a webhook created in [since, until) pending and
+// due at now, and returns how many. A zero until means no upper bound. ENOTFOUND if the
+// webhook does not exist.
+func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error) {
+	var n int64
+	err := s.inTx(ctx, "requeue deliveries of "+webhookID, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, "SELECT 1 FROM webhooks WHERE id = ?", webhookID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("webhook", webhookID)
+		}
+		if err != nil {
+			return err
+		}
+		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_owner = NULL,
+				lease_until = NULL, updated_at = ?
+			WHERE webhook_id = ? AND status = 'failed' AND created_at >= ?`
+		args := []any{micros(now), micros(now), webhookID, micros(since)}
+		if !until.IsZero() {
+			q += " AND created_at < ?"
+			args = append(args, micros(until))
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}

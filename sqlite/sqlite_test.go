@@ -1,0 +1,203 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/sqlite"
+	"github.com/heraldhq/herald/storetest"
+)
+
+// open opens a store on path and closes it when the test ends.
+func open(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, storetest.Cipher{})
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) herald.Store {
+		return open(t, filepath.Join(t.TempDir(), "herald.db"))
+	})
+}
+
+// TestTwoStoresOneFile opens the file twice, as two dispatcher processes would, and
+// claims from both at once: no delivery goes to two workers and no claim fails on a lock.
+func TestTwoStoresOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	a, b := open(t, path), open(t, path)
+	ctx := t.Context()
+	tenant := herald.Tenant{ID: "team_a", Name: "A"}
+	if err := a.CreateTenant(ctx, &tenant, herald.HashKey("k")); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		w := &herald.Webhook{TenantID: tenant.ID, Name: "r", URL: "https://r.example", Enabled: true,
+			Format: herald.FormatStandard, Secret: herald.NewSecret()}
+		if err := b.CreateWebhook(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ps []herald.Publication
+	for range 100 {
+		ps = append(ps, herald.Publication{Event: herald.Event{ID: herald.NewID(herald.PrefixEvent), TenantID: tenant.ID,
+			Type: "drift.detected", Data: []byte(`{}`), Timestamp: at, CreatedAt: at}})
+	}
+	if _, err := a.Publish(ctx, ps); err != nil {
+		t.Fatal(err)
+	}
+	storetest.ClaimConcurrently(t, []herald.Store{a, b}, 8, 500, at.Add(time.Minute))
+}
+
+// TestOpenConcurrently starts several stores on a new file at once, as processes
+// started together would: each applies or waits for the migrations, none fails.
+func TestOpenConcurrently(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := sqlite.Open(t.Context(), path, storetest.Cipher{})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("open: %v", err)
+		}
+	}
+}
+
+// TestSecretsSealedOnDisk greps the database file and its WAL for a webhook's secrets:
+// they must not be there in plaintext, while the webhook's name, stored alongside, is.
+func TestSecretsSealedOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "herald.db")
+	s := open(t, path)
+	ctx := t.Context()
+	const (
+		name     = "needle-webhook-name-7f3a"
+		secret   = "whsec_bmVlZGxlLXNlY3JldC1wbGFpbnRleHQtOTk="
+		rotated  = "whsec_cm90YXRlZC1zZWNyZXQtcGxhaW50ZXh0LTc3"
+		previous = secret
+	)
+	w := &herald.Webhook{TenantID: herald.DefaultTenantID, Name: name, URL: "https://r.example", Enabled: true,
+		Format: herald.FormatStandard, Secret: secret}
+	if err := s.CreateWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateSecret(ctx, w.ID, rotated, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Webhook(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Secret != rotated || got.PreviousSecret != previous {
+		t.Fatalf("secrets read back as %q, %q", got.Secret, got.PreviousSecret)
+	}
+
+	var files [][]byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	all := bytes.Join(files, nil)
+	if !bytes.Contains(all, []byte(name)) {
+		t.Fatalf("the webhook's name is not in the database files: this test reads the wrong files")
+	}
+	for _, plain := range []string{secret, rotated, "bmVlZGxlLXNlY3JldC1wbGFpbnRleHQtOTk", "cm90YXRlZC1zZWNyZXQtcGxhaW50ZXh0LTc3"} {
+		if bytes.Contains(all, []byte(plain)) {
+			t.Errorf("secret %q is in the database file in plaintext", plain)
+		}
+	}
+}
+
+// TestReopenKeepsData closes a store and opens the file again: what was accepted is there.
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "dir", "herald.db") // Open creates the folders
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, path, storetest.Cipher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &herald.Webhook{TenantID: herald.DefaultTenantID, Name: "r", URL: "https://r.example", Enabled: true,
+		Format: herald.FormatStandard, Secret: herald.NewSecret()}
+	if err := s.CreateWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := herald.Event{ID: herald.NewID(herald.PrefixEvent), TenantID: herald.DefaultTenantID, Type: "ping",
+		Data: []byte(`{"a":1}`), Timestamp: at, CreatedAt: at}
+	rs, err := s.Publish(ctx, []herald.Publication{{Event: e}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path)
+	if got, err := s.Webhook(ctx, w.ID); err != nil || got.Secret != w.Secret {
+		t.Errorf("webhook after reopening: %v, %v", got, err)
+	}
+	if got, err := s.Event(ctx, e.ID); err != nil || string(got.Data) != `{"a":1}` {
+		t.Errorf("event after reopening: %v, %v", got, err)
+	}
+	d, err := s.Delivery(ctx, rs[0].DeliveryIDs[0])
+	if err != nil || d.Status != herald.StatusPending {
+		t.Errorf("delivery after reopening: %v, %v", d, err)
+	}
+}
+
+// TestWrongCipherCannotOpenSecrets shows secrets are really sealed: another key cannot open them.
+func TestWrongCipherCannotOpenSecrets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	s := open(t, path)
+	w := &herald.Webhook{TenantID: herald.DefaultTenantID, Name: "r", URL: "https://r.example", Enabled: true,
+		Format: herald.FormatStandard, Secret: herald.NewSecret()}
+	if err := s.CreateWebhook(t.Context(), w); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sqlite.Open(t.Context(), path, rot13{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	if got, err := other.Webhook(t.Context(), w.ID); err == nil && got.Secret == w.Secret {
+		t.Errorf("a store with another cipher read the secret")
+	}
+}
+
+// rot13 is a cipher that is not storetest.Cipher.
+type rot13 struct{}
+
+func (rot13) Seal(b []byte) ([]byte, error) { return rot(b), nil }
+func (rot13) Open(b []byte) ([]byte, error) { return rot(b), nil }
+
+func rot(b []byte) []byte {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		out[i] = c + 13
+	}
+	return out
+}

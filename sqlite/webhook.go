@@ -1,0 +1,326 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// defaultPerPage and maxPerPage bound a page of webhooks or deliveries.
+const (
+	defaultPerPage = 20
+	maxPerPage     = 100
+)
+
+// page turns a filter's page and per_page into LIMIT and OFFSET.
+func page(p, perPage int) (limit, offset int) {
+	if perPage <= 0 {
+		perPage = defaultPerPage
+	}
+	perPage = min(perPage, maxPerPage)
+	p = max(p, 1)
+	return perPage, (p - 1) * perPage
+}
+
+// CreateWebhook stores a webhook with its secrets sealed, ECONFLICT if the id exists. An
+// empty ID gets a new one and zero CreatedAt and UpdatedAt the current time.
+func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
+	if w.ID == "" {
+		w.ID = herald.NewID(herald.PrefixWebhook)
+	}
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = s.now()
+	}
+	if w.UpdatedAt.IsZero() {
+		w.UpdatedAt = w.CreatedAt
+	}
+	if w.TenantID == "" {
+		w.TenantID = herald.DefaultTenantID
+	}
+	secret, err := s.cipher.Seal([]byte(w.Secret))
+	if err != nil {
+		return fmt.Errorf("create webhook: seal secret: %w", err)
+	}
+	var previous []byte
+	var previousUntil sql.NullInt64
+	if w.PreviousSecret != "" {
+		if previous, err = s.cipher.Seal([]byte(w.PreviousSecret)); err != nil {
+			return fmt.Errorf("create webhook: seal previous secret: %w", err)
+		}
+		previousUntil = nullMicros(&w.PreviousSecretExpiresAt)
+	}
+	events, headers, err := webhookJSON(w)
+	if err != nil {
+		return fmt.Errorf("create webhook: %w", err)
+	}
+	return s.inTx(ctx, "create webhook", func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
+				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
+				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
+				consecutive_failures, failing_since)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
+			w.RateLimit, headers, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt),
+			w.LastDeliveryStatus, nullMicros(w.LastDeliveryAt), secret, previous, previousUntil,
+			w.ConsecutiveFailures, nullMicros(w.FailingSince))
+		if isUniqueViolation(err) {
+			return conflict("webhook", w.ID)
+		}
+		return err
+	})
+}
+
+// webhookJSON encodes a webhook's event list and headers for their JSON columns.
+func webhookJSON(w *herald.Webhook) (events, headers string, err error) {
+	evs := w.Events
+	if evs == nil {
+		evs = []string{}
+	}
+	hs := w.Headers
+	if hs == nil {
+		hs = map[string]string{}
+	}
+	if events, err = jsonText(evs); err != nil {
+		return "", "", err
+	}
+	if headers, err = jsonText(hs); err != nil {
+		return "", "", err
+	}
+	return events, headers, nil
+}
+
+// webhookColumns are read by scanWebhook, in its order, from a table aliased w.
+const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.events, w.enabled,
+	w.format, w.rate_limit, w.headers, w.disabled_reason, w.created_at, w.updated_at,
+	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
+	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since`
+
+// webhookRow holds a webhook as scanned, before its secrets are opened.
+type webhookRow struct {
+	w                       herald.Webhook
+	secret, previous        []byte
+	created, updated        int64
+	events, headers, format string
+	lastAt, previousUntil   sql.NullInt64
+	failingSince            sql.NullInt64
+}
+
+func (r *webhookRow) dest() []any {
+	return []any{&r.w.ID, &r.w.TenantID, &r.w.Name, &r.w.Description, &r.w.URL, &r.events,
+		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.created,
+		&r.updated, &r.w.LastDeliveryStatus, &r.lastAt, &r.secret, &r.previous, &r.previousUntil,
+		&r.w.ConsecutiveFailures, &r.failingSince}
+}
+
+// webhook finishes a scanned row: decodes JSON and times and opens the secrets.
+func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
+	w := r.w
+	w.Format = herald.Format(r.format)
+	w.CreatedAt = fromMicros(r.created)
+	w.UpdatedAt = fromMicros(r.updated)
+	w.LastDeliveryAt = fromNullMicros(r.lastAt)
+	w.FailingSince = fromNullMicros(r.failingSince)
+	if r.previousUntil.Valid {
+		w.PreviousSecretExpiresAt = fromMicros(r.previousUntil.Int64)
+	}
+	w.Events = []string{}
+	if err := json.Unmarshal([]byte(r.events), &w.Events); err != nil {
+		return w, fmt.Errorf("webhook %s events: %w", w.ID, err)
+	}
+	w.Headers = map[string]string{}
+	if err := json.Unmarshal([]byte(r.headers), &w.Headers); err != nil {
+		return w, fmt.Errorf("webhook %s headers: %w", w.ID, err)
+	}
+	secret, err := s.cipher.Open(r.secret)
+	if err != nil {
+		return w, fmt.Errorf("webhook %s: open secret: %w", w.ID, err)
+	}
+	w.Secret = string(secret)
+	if r.previous != nil {
+		previous, err := s.cipher.Open(r.previous)
+		if err != nil {
+			return w, fmt.Errorf("webhook %s: open previous secret: %w", w.ID, err)
+		}
+		w.PreviousSecret = string(previous)
+	}
+	return w, nil
+}
+
+// Webhook returns a webhook with its secrets opened, ENOTFOUND if there is none.
+func (s *Store) Webhook(ctx context.Context, id string) (*herald.Webhook, error) {
+	var r webhookRow
+	err := s.read.QueryRowContext(ctx, "SELECT "+webhookColumns+" FROM webhooks w WHERE w.id = ?", id).Scan(r.dest()...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("webhook", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", id, unavailable(err))
+	}
+	w, err := s.webhook(&r)
+	if err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// Webhooks returns one page of webhooks, newest first, and the total matching.
+func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.Webhook, int, error) {
+	where, args := "", []any{}
+	if f.TenantID != "" {
+		where, args = " WHERE w.tenant_id = ?", append(args, f.TenantID)
+	}
+	limit, offset := page(f.Page, f.PerPage)
+	ws := []herald.Webhook{}
+	var total int
+	err := s.readTx(ctx, "webhooks", func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM webhooks w"+where, args...).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT "+webhookColumns+" FROM webhooks w"+where+
+			" ORDER BY w.created_at DESC, w.id DESC LIMIT ? OFFSET ?", append(args, limit, offset)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r webhookRow
+			if err := rows.Scan(r.dest()...); err != nil {
+				return err
+			}
+			w, err := s.webhook(&r)
+			if err != nil {
+				return err
+			}
+			ws = append(ws, w)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return ws, total, nil
+}
+
+// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets,
+// health and last delivery (which RecordAttempt keeps), and sets UpdatedAt. Disabling a
+// webhook fails its pending deliveries; enabling one resets its health and clears its
+// disabled reason.
+func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
+	events, headers, err := webhookJSON(w)
+	if err != nil {
+		return fmt.Errorf("update webhook: %w", err)
+	}
+	now := s.now()
+	err = s.inTx(ctx, "update webhook "+w.ID, func(tx *sql.Tx) error {
+		var wasEnabled bool
+		err := tx.QueryRowContext(ctx, "SELECT enabled FROM webhooks WHERE id = ?", w.ID).Scan(&wasEnabled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("webhook", w.ID)
+		}
+		if err != nil {
+			return err
+		}
+		reason := w.DisabledReason
+		if w.Enabled {
+			reason = ""
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, enabled = ?,
+				format = ?, rate_limit = ?, headers = ?, disabled_reason = ?, updated_at = ?
+			WHERE id = ?`,
+			w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
+			headers, reason, micros(now), w.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case wasEnabled && !w.Enabled:
+			return failPending(ctx, tx, w.ID, reason, now)
+		case !wasEnabled && w.Enabled:
+			_, err = tx.ExecContext(ctx,
+				"UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = ?", w.ID)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.UpdatedAt = now
+	if w.Enabled {
+		w.DisabledReason = ""
+		w.ConsecutiveFailures, w.FailingSince = 0, nil
+	}
+	return nil
+}
+
+// failPending fails the pending deliveries of a webhook that has just been disabled.
+func failPending(ctx context.Context, tx *sql.Tx, webhookID, reason string, now time.Time) error {
+	msg := "webhook disabled"
+	if reason != "" {
+		msg += ": " + reason
+	}
+	_, err := tx.ExecContext(ctx, `
+		UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_owner = NULL,
+			lease_until = NULL, last_error = ?, updated_at = ?
+		WHERE webhook_id = ? AND status = 'pending'`,
+		msg, micros(now), webhookID)
+	return err
+}
+
+// RotateSecret makes secret the webhook's signing secret and keeps the old one valid
+// until previousExpiresAt, or drops it when that is not after now.
+func (s *Store) RotateSecret(ctx context.Context, id, secret string, previousExpiresAt time.Time) error {
+	sealed, err := s.cipher.Seal([]byte(secret))
+	if err != nil {
+		return fmt.Errorf("rotate secret: seal: %w", err)
+	}
+	now := s.now()
+	grace := previousExpiresAt.After(now)
+	return s.inTx(ctx, "rotate secret of "+id, func(tx *sql.Tx) error {
+		// During a grace period the current secret, still sealed, becomes the previous one.
+		q := `UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?,
+			secret = ?, updated_at = ? WHERE id = ?`
+		until := sql.NullInt64{Int64: micros(previousExpiresAt), Valid: true}
+		if !grace {
+			q = `UPDATE webhooks SET previous_secret = NULL, previous_secret_expires_at = ?,
+				secret = ?, updated_at = ? WHERE id = ?`
+			until = sql.NullInt64{}
+		}
+		res, err := tx.ExecContext(ctx, q, until, sealed, micros(now), id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound("webhook", id)
+		}
+		return nil
+	})
+}
+
+// DeleteWebhook removes a webhook with its deliveries and their attempts.
+func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
+	return s.inTx(ctx, "delete webhook "+id, func(tx *sql.Tx) error {
+		// Deliveries and attempts go too: ON DELETE CASCADE.
+		res, err := tx.ExecContext(ctx, "DELETE FROM webhooks WHERE id = ?", id)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return notFound("webhook", id)
+		}
+		return nil
+	})
+}
