@@ -1,0 +1,133 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/heraldhq/herald"
+)
+
+// principal is who a request acts as: the admin, or one tenant.
+type principal struct {
+	admin  bool
+	tenant *herald.Tenant // nil for the admin
+}
+
+type principalKey struct{}
+
+// caller returns the principal the authenticate middleware put in ctx.
+func caller(ctx context.Context) principal {
+	p, _ := ctx.Value(principalKey{}).(principal)
+	return p
+}
+
+// security is the requirement every authenticated operation declares: either scheme.
+var security = []map[string][]string{{"bearer": {}}, {"apiKey": {}}}
+
+// adminOnly marks operations a tenant key may not call (403), in Operation.Metadata.
+const adminOnly = "herald-admin-only"
+
+// authenticate resolves the API key of every operation that declares security, refusing
+// a missing or unknown key (401) and a tenant key on an admin-only operation (403), both
+// before the body is read.
+func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
+	op := ctx.Operation()
+	if len(op.Security) == 0 {
+		next(ctx)
+		return
+	}
+	key, ok := apiKey(ctx.Header("Authorization"), ctx.Header("X-API-Key"))
+	if !ok {
+		s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"))
+		return
+	}
+	hash := herald.HashKey(key)
+	var p principal
+	if len(s.adminHash) > 0 && subtle.ConstantTimeCompare(hash, s.adminHash) == 1 {
+		p.admin = true
+	} else {
+		t, err := s.store.TenantByKeyHash(ctx.Context(), hash)
+		switch {
+		case herald.ErrorCode(err) == herald.ENOTFOUND:
+			s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "invalid API key"))
+			return
+		case err != nil:
+			s.refuse(ctx, toAPIError(ctx.Context(), s.log, err))
+			return
+		}
+		p.tenant = t
+	}
+	if admin, _ := op.Metadata[adminOnly].(bool); admin && !p.admin {
+		s.refuse(ctx, errorf(herald.EFORBIDDEN, "this operation needs the admin key"))
+		return
+	}
+	next(huma.WithValue(ctx, principalKey{}, p))
+}
+
+// apiKey returns the key from an Authorization: Bearer header or, failing that, an
+// X-API-Key header.
+func apiKey(authorization, xAPIKey string) (string, bool) {
+	if authorization != "" {
+		scheme, key, _ := strings.Cut(strings.TrimSpace(authorization), " ")
+		key = strings.TrimSpace(key)
+		if strings.EqualFold(scheme, "Bearer") && key != "" {
+			return key, true
+		}
+	}
+	if key := strings.TrimSpace(xAPIKey); key != "" {
+		return key, true
+	}
+	return "", false
+}
+
+// refuse answers a request from middleware, before any handler ran.
+func (s *server) refuse(ctx huma.Context, e *apiError) {
+	_, w := humago.Unwrap(ctx)
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+	}
+	writeError(w, e)
+}
+
+// sees reports whether p may see a resource of tenantID.
+func (p principal) sees(tenantID string) bool {
+	return p.admin || (p.tenant != nil && p.tenant.ID == tenantID)
+}
+
+// scope is the tenant a list is filtered to: the tenant key's own tenant, or what the
+// admin asked for ("" for all).
+func (p principal) scope(requested string) (string, error) {
+	if p.admin {
+		return requested, nil
+	}
+	if p.tenant == nil {
+		return "", errorf(herald.EUNAUTHORIZED, "missing API key")
+	}
+	if requested != "" && requested != p.tenant.ID {
+		return "", errorf(herald.EFORBIDDEN, "a tenant key acts on its own tenant only: leave tenant_id out")
+	}
+	return p.tenant.ID, nil
+}
+
+// owner is the tenant a new resource belongs to: the tenant key's own, or for the admin
+// the one named (which must exist) or the default tenant.
+func (s *server) owner(ctx context.Context, p principal, requested string) (string, error) {
+	if !p.admin {
+		return p.scope(requested)
+	}
+	if requested == "" || requested == herald.DefaultTenantID {
+		return herald.DefaultTenantID, nil
+	}
+	if _, err := s.store.Tenant(ctx, requested); err != nil {
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return "", invalid("tenant_id", "tenant_id %q names no tenant", requested)
+		}
+		return "", err
+	}
+	return requested, nil
+}

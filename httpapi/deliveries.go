@@ -1,0 +1,153 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/heraldhq/herald"
+)
+
+// deliveryFilter builds the filter of a delivery list from its query.
+func deliveryFilter(page, perPage int, status, eventType string, since, until time.Time) (herald.DeliveryFilter, error) {
+	f := herald.DeliveryFilter{
+		Status:    herald.DeliveryStatus(status),
+		EventType: eventType,
+		Since:     since.UTC(),
+		Until:     until.UTC(),
+		Page:      page,
+		PerPage:   perPage,
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		return f, invalid("since", "since must be before until")
+	}
+	return f, nil
+}
+
+type listDeliveriesInput struct {
+	Page      int       `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
+	PerPage   int       `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
+	Status    string    `query:"status" enum:"pending,success,failed" doc:"Only deliveries in this state"`
+	EventType string    `query:"event_type" doc:"Only deliveries of this event type"`
+	Since     time.Time `query:"since" doc:"Only deliveries created at or after this time (RFC 3339)"`
+	Until     time.Time `query:"until" doc:"Only deliveries created before this time (RFC 3339)"`
+	WebhookID string    `query:"webhook_id" doc:"Only this webhook's deliveries"`
+	EventID   string    `query:"event_id" doc:"Only this event's deliveries"`
+	TenantID  string    `query:"tenant_id" doc:"Admin only: only this tenant's deliveries"`
+}
+
+type listDeliveriesOutput struct {
+	TotalCount int `header:"X-Total-Count" doc:"How many deliveries match, across all pages"`
+	Body       []herald.Delivery
+}
+
+type deliveryInput struct {
+	ID string `path:"id" doc:"The delivery's id"`
+}
+
+type deliveryOutput struct {
+	Body herald.Delivery
+}
+
+func (s *server) registerDeliveries() {
+	tags := []string{"Deliveries"}
+	register(s, huma.Operation{
+		OperationID: "list-deliveries", Method: http.MethodGet, Path: "/api/v1/deliveries",
+		Summary:     "List deliveries",
+		Description: "Every delivery the key may see, newest first, each with its attempts. The total is in X-Total-Count.",
+		Tags:        tags, Security: security, Errors: []int{401, 403},
+	}, s.listAllDeliveries)
+	register(s, huma.Operation{
+		OperationID: "get-delivery", Method: http.MethodGet, Path: "/api/v1/deliveries/{id}",
+		Summary: "Get a delivery with its attempts", Tags: tags, Security: security, Errors: []int{401, 404},
+	}, s.getDelivery)
+	register(s, huma.Operation{
+		OperationID: "retry-delivery", Method: http.MethodPost, Path: "/api/v1/deliveries/{id}/retry",
+		Summary:     "Send a delivery again now",
+		Description: "Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery.",
+		Tags:        tags, Security: security, Errors: []int{401, 404, 409},
+	}, s.retryDelivery)
+}
+
+// delivery returns delivery id if p may see it, and the same 404 whether it does not
+// exist or belongs to another tenant.
+func (s *server) delivery(ctx context.Context, p principal, id string) (*herald.Delivery, error) {
+	d, err := s.store.Delivery(ctx, id)
+	if err == nil && !p.sees(d.TenantID) {
+		err = herald.Errorf(herald.ENOTFOUND, "not found")
+	}
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return nil, errorf(herald.ENOTFOUND, "delivery %q not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	normalizeDelivery(d)
+	return d, nil
+}
+
+func (s *server) listAllDeliveries(ctx context.Context, in *listDeliveriesInput) (*listDeliveriesOutput, error) {
+	tenant, err := caller(ctx).scope(in.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := deliveryFilter(in.Page, in.PerPage, in.Status, in.EventType, in.Since, in.Until)
+	if err != nil {
+		return nil, err
+	}
+	f.TenantID, f.WebhookID, f.EventID = tenant, in.WebhookID, in.EventID
+	return s.listDeliveries(ctx, f)
+}
+
+func (s *server) listDeliveries(ctx context.Context, f herald.DeliveryFilter) (*listDeliveriesOutput, error) {
+	ds, total, err := s.store.Deliveries(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return &listDeliveriesOutput{TotalCount: total, Body: normalizeDeliveries(ds)}, nil
+}
+
+func (s *server) getDelivery(ctx context.Context, in *deliveryInput) (*deliveryOutput, error) {
+	d, err := s.delivery(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &deliveryOutput{Body: *d}, nil
+}
+
+func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*deliveryOutput, error) {
+	p := caller(ctx)
+	if _, err := s.delivery(ctx, p, in.ID); err != nil {
+		return nil, err
+	}
+	if _, err := s.dispatcher.DeliverNow(ctx, in.ID); err != nil {
+		if herald.ErrorCode(err) == herald.ECONFLICT {
+			return nil, errorf(herald.ECONFLICT, "delivery %q is being sent right now: try again in a moment", in.ID)
+		}
+		return nil, err
+	}
+	d, err := s.delivery(ctx, p, in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &deliveryOutput{Body: *d}, nil
+}
+
+// normalizeDeliveries makes lists and attempts encode as [] rather than null.
+func normalizeDeliveries(ds []herald.Delivery) []herald.Delivery {
+	if ds == nil {
+		return []herald.Delivery{}
+	}
+	for i := range ds {
+		normalizeDelivery(&ds[i])
+	}
+	return ds
+}
+
+func normalizeDelivery(d *herald.Delivery) {
+	if d.Attempts == nil {
+		d.Attempts = []herald.Attempt{}
+	}
+}

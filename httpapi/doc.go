@@ -1,0 +1,20 @@
+// Package httpapi is Herald's REST API: tenants, events, webhooks,
+// deliveries and the event catalog under /api/v1, plus /healthz, /readyz, /metrics and
+// /openapi.json.
+//
+// Operations are registered with huma on a net/http ServeMux, so the OpenAPI 3.1
+// description served at /openapi.json is generated from the same types the handlers
+// decode and encode. Every failure, including huma's own parse and validation errors and
+// unknown routes, is answered with one JSON shape:
+//
+//	{"error": "human message", "code": "MACHINE_CODE", "details": "…"}
+//
+// where code is one of the herald error codes and the HTTP status follows from it (see
+// statusFor).
+//
+// Authentication is by API key, sent as "Authorization: Bearer <key>" or "X-API-Key:
+// <key>". The admin key may do everything; a tenant key sees only its own tenant's
+// webhooks, deliveries and events, cannot publish and cannot manage tenants or event
+// types. Another tenant's resources answer 404, never 403, so a key cannot learn what
+// exists outside its tenant.
+package httpapi

@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/heraldhq/herald"
+)
+
+// apiError is the body of every failed request, and the error handlers return so huma
+// writes it with its status.
+type apiError struct {
+	status  int
+	Message string `json:"error" doc:"What went wrong, safe to show a user"`
+	Code    string `json:"code" doc:"Machine-readable error code" enum:"MALFORMED_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,CONFLICT,PAYLOAD_TOO_LARGE,VALIDATION_FAILED,RATE_LIMITED,UNAVAILABLE,INTERNAL"`
+	Details string `json:"details" doc:"More about the error: the field, JSON pointer or limit concerned; may be empty"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+// GetStatus makes apiError a huma.StatusError.
+func (e *apiError) GetStatus() int { return e.status }
+
+// GetHeaders makes apiError a huma.HeadersError: a 503 asks the caller to come back soon.
+func (e *apiError) GetHeaders() http.Header {
+	if e.status == http.StatusServiceUnavailable {
+		return http.Header{"Retry-After": {"1"}}
+	}
+	return nil
+}
+
+// statusFor is the one place a herald error code becomes an HTTP status.
+func statusFor(code string) int {
+	switch code {
+	case herald.EMALFORMED:
+		return http.StatusBadRequest
+	case herald.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case herald.EFORBIDDEN:
+		return http.StatusForbidden
+	case herald.ENOTFOUND:
+		return http.StatusNotFound
+	case herald.ECONFLICT:
+		return http.StatusConflict
+	case herald.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case herald.EINVALID:
+		return http.StatusUnprocessableEntity
+	case herald.ERATELIMITED:
+		return http.StatusTooManyRequests
+	case herald.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// codeFor is statusFor's inverse, for errors that start as a status (huma's, the mux's).
+func codeFor(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusRequestTimeout:
+		return herald.EMALFORMED
+	case http.StatusUnauthorized:
+		return herald.EUNAUTHORIZED
+	case http.StatusForbidden:
+		return herald.EFORBIDDEN
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return herald.ENOTFOUND
+	case http.StatusConflict:
+		return herald.ECONFLICT
+	case http.StatusRequestEntityTooLarge:
+		return herald.ETOOLARGE
+	case http.StatusUnprocessableEntity:
+		return herald.EINVALID
+	case http.StatusTooManyRequests:
+		return herald.ERATELIMITED
+	case http.StatusServiceUnavailable:
+		return herald.EUNAVAILABLE
+	default:
+		return herald.EINTERNAL
+	}
+}
+
+// toAPIError turns any error into the response for it. Domain errors keep their message
+// and details; anything else is a 500 with a generic message, and the real error is
+// logged (errors never carry secrets: handlers do not wrap them into errors).
+func toAPIError(ctx context.Context, log *slog.Logger, err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var he *herald.Error
+	if errors.As(err, &he) {
+		status := statusFor(he.Code)
+		if status != http.StatusInternalServerError {
+			return &apiError{status: status, Message: he.Message, Code: he.Code, Details: he.Details}
+		}
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		// The caller went away; nobody reads this answer.
+		log.DebugContext(ctx, "request canceled", "error", err)
+	} else {
+		log.ErrorContext(ctx, "request failed", "error", err)
+	}
+	return &apiError{status: http.StatusInternalServerError, Message: "internal error", Code: herald.EINTERNAL}
+}
+
+// errorf returns an *apiError with a herald code, its status and a formatted message.
+func errorf(code, format string, args ...any) *apiError {
+	return &apiError{status: statusFor(code), Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// invalid returns a 422 about one field.
+func invalid(details, format string, args ...any) *apiError {
+	e := errorf(herald.EINVALID, format, args...)
+	e.Details = details
+	return e
+}
+
+// humaError is what huma builds for its own failures (body parsing, validation, size).
+// It keeps the locations and messages of huma's details but never their values: those
+// echo the request, which may hold a secret.
+func humaError(status int, msg string, maxBody int64, errs ...error) huma.StatusError {
+	var details []string
+	if status < 500 {
+		for _, err := range errs {
+			if err == nil {
+				continue
+			}
+			var d huma.ErrorDetailer
+			if !errors.As(err, &d) {
+				continue
+			}
+			ed := d.ErrorDetail()
+			if ed.Location != "" {
+				details = append(details, ed.Location+": "+ed.Message)
+			} else {
+				details = append(details, ed.Message)
+			}
+		}
+	}
+	switch {
+	case status == http.StatusBadRequest && msg == "validation failed":
+		msg = "malformed request: the body is not valid JSON"
+	case status == http.StatusRequestEntityTooLarge:
+		msg = "request body is too large"
+		if maxBody > 1 {
+			// Operations are registered with one byte more than the limit, because huma
+			// refuses a body whose length equals its limit.
+			details = []string{fmt.Sprintf("the limit is %d bytes", maxBody-1)}
+		}
+	case status == http.StatusUnprocessableEntity && msg == "validation failed" && len(details) > 0:
+		msg = "invalid request: " + details[0]
+		switch n := len(details) - 1; {
+		case n == 1:
+			msg += " (and 1 more problem)"
+		case n > 1:
+			msg += fmt.Sprintf(" (and %d more problems)", n)
+		}
+	case status == http.StatusUnsupportedMediaType:
+		status = http.StatusBadRequest
+		msg = "malformed request: the body must be JSON"
+	case status >= 500:
+		msg = "internal error"
+	case status == 0:
+		// Registration asks for an example error to document its schema.
+	}
+	return &apiError{status: status, Message: msg, Code: codeFor(status), Details: strings.Join(details, "; ")}
+}
+
+func init() {
+	// Lists are never null in this API, in responses or requests.
+	huma.DefaultArrayNullable = false
+
+	// huma builds its own errors through these package variables: replace them so its
+	// parse and validation failures take Herald's error shape. They are process-wide, so
+	// anything else built on huma in the same binary answers in this shape too.
+	huma.NewError = func(status int, msg string, errs ...error) huma.StatusError {
+		return humaError(status, msg, 0, errs...)
+	}
+	huma.NewErrorWithContext = func(ctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
+		var maxBody int64
+		if ctx != nil && ctx.Operation() != nil {
+			maxBody = ctx.Operation().MaxBodyBytes
+		}
+		return humaError(status, msg, maxBody, errs...)
+	}
+}
+
+// writeError writes e as a JSON response on a plain net/http writer.
+func writeError(w http.ResponseWriter, e *apiError) {
+	for k, vs := range e.GetHeaders() {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.status)
+	// The status is sent: a failed write means the caller left and there is nobody to tell.
+	_ = json.NewEncoder(w).Encode(e)
+}

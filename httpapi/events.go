@@ -1,0 +1,367 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/heraldhq/herald"
+)
+
+// eventRequest is one event to publish.
+type eventRequest struct {
+	Type      string          `json:"type" minLength:"1" maxLength:"200" doc:"The event type, from the catalog" example:"drift.detected"`
+	Data      json.RawMessage `json:"data" doc:"The event's payload; must match the type's JSON Schema"`
+	TenantID  string          `json:"tenant_id,omitempty" doc:"The tenant whose webhooks receive it; default the default tenant"`
+	ID        string          `json:"id,omitempty" pattern:"^[A-Za-z0-9_.:-]{1,128}$" doc:"Your id for the event: publishing the same id again within 24 h returns the first result and sends nothing; default a new evt_ id"`
+	Timestamp string          `json:"timestamp,omitempty" format:"date-time" doc:"When it happened (RFC 3339); default now. Sent in UTC, whole seconds"`
+}
+
+// publishResult is what publishing one event did.
+type publishResult struct {
+	ID         string `json:"id" doc:"The event's id"`
+	Deliveries int    `json:"deliveries" doc:"How many deliveries were created (webhooks subscribed)"`
+}
+
+// batchResult is one item's outcome in a batch: a result or an error.
+type batchResult struct {
+	Status     int    `json:"status" doc:"202 accepted, 200 a repeat of an earlier event, or the error's status"`
+	ID         string `json:"id,omitempty" doc:"The event's id, when accepted"`
+	Deliveries *int   `json:"deliveries,omitempty" doc:"Deliveries created, when accepted"`
+	Error      string `json:"error,omitempty" doc:"What went wrong, when refused"`
+	Code       string `json:"code,omitempty" doc:"Machine-readable error code, when refused"`
+	Details    string `json:"details,omitempty" doc:"More about the error, when refused"`
+}
+
+// eventWithDeliveries is an event and what became of it.
+type eventWithDeliveries struct {
+	herald.Event
+	Deliveries []herald.Delivery `json:"deliveries" doc:"Its deliveries, newest first, each with its attempts"`
+}
+
+type publishInput struct {
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"A key that makes a retried request safe: a repeat within 24 h returns the first result"`
+	Body           eventRequest
+}
+
+type publishOutput struct {
+	Status int
+	Body   publishResult
+}
+
+type batchInput struct {
+	Body struct {
+		Events []json.RawMessage `json:"events" minItems:"1" maxItems:"1000" doc:"Up to 1000 events, each as for POST /api/v1/events"`
+	}
+}
+
+type batchOutput struct {
+	Body struct {
+		Results []batchResult `json:"results" doc:"One per event, in order"`
+	}
+}
+
+type eventInput struct {
+	ID string `path:"id" doc:"The event's id"`
+}
+
+type eventOutput struct {
+	Body eventWithDeliveries
+}
+
+func (s *server) registerEvents() {
+	register(s, huma.Operation{
+		OperationID:   "publish-event",
+		Method:        http.MethodPost,
+		Path:          "/api/v1/events",
+		Summary:       "Publish an event",
+		Description:   "Stores the event and one delivery per subscribed webhook of its tenant, then answers 202. A repeated id or Idempotency-Key within 24 h answers 200 with the first result and sends nothing. Admin only.",
+		Tags:          []string{"Events"},
+		Security:      security,
+		Metadata:      map[string]any{adminOnly: true},
+		DefaultStatus: http.StatusAccepted,
+		MaxBodyBytes:  maxBody + 1,
+		Errors:        []int{400, 401, 403, 409, 413, 422, 503},
+	}, s.publish)
+
+	register(s, huma.Operation{
+		OperationID:     "publish-events",
+		Method:          http.MethodPost,
+		Path:            "/api/v1/events/batch",
+		Summary:         "Publish up to 1000 events",
+		Description:     "Validates every event and stores the valid ones in one transaction. Answers 202 with one result per event, in order: accepted (202), a repeat (200) or refused (the error). Admin only.",
+		Tags:            []string{"Events"},
+		Security:        security,
+		Metadata:        map[string]any{adminOnly: true},
+		DefaultStatus:   http.StatusAccepted,
+		MaxBodyBytes:    maxBatchBody + 1,
+		BodyReadTimeout: 30 * time.Second,
+		Errors:          []int{400, 401, 403, 413, 422, 503},
+	}, s.publishBatch)
+
+	register(s, huma.Operation{
+		OperationID: "get-event",
+		Method:      http.MethodGet,
+		Path:        "/api/v1/events/{id}",
+		Summary:     "Get an event and its deliveries",
+		Tags:        []string{"Events"},
+		Security:    security,
+		Errors:      []int{401, 404},
+	}, s.getEvent)
+}
+
+func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput, error) {
+	now := s.clock.Now().UTC()
+	tenants := map[string]ownerCheck{}
+	pub, err := s.prepareEvent(ctx, caller(ctx), &in.Body, now, tenants)
+	if err != nil {
+		return nil, err
+	}
+	pub.IdempotencyKey = in.IdempotencyKey
+	results, err := s.store.Publish(ctx, []herald.Publication{pub})
+	if err != nil {
+		return nil, err
+	}
+	if len(results) != 1 {
+		return nil, fmt.Errorf("publish: store returned %d results for 1 event", len(results))
+	}
+	r := results[0]
+	out := &publishOutput{Status: http.StatusAccepted, Body: publishResult{ID: r.EventID, Deliveries: r.Deliveries}}
+	if r.Duplicate {
+		out.Status = http.StatusOK
+		return out, nil
+	}
+	s.metrics.eventsAccepted.WithLabelValues(pub.Event.Type).Inc()
+	s.dispatcher.Wake()
+	return out, nil
+}
+
+func (s *server) publishBatch(ctx context.Context, in *batchInput) (*batchOutput, error) {
+	now := s.clock.Now().UTC()
+	p := caller(ctx)
+	items := in.Body.Events
+	out := &batchOutput{}
+	out.Body.Results = make([]batchResult, len(items))
+
+	tenants := map[string]ownerCheck{}
+	var pubs []herald.Publication
+	var index []int // index[i] is the item pubs[i] came from
+	for i, raw := range items {
+		req, err := decodeEventRequest(raw)
+		if err == nil {
+			var pub herald.Publication
+			pub, err = s.prepareEvent(ctx, p, req, now, tenants)
+			if err == nil {
+				pubs = append(pubs, pub)
+				index = append(index, i)
+				continue
+			}
+		}
+		e := toAPIError(ctx, s.log, err)
+		if e.status >= 500 {
+			// The store failed while checking a tenant or loading event types: nothing
+			// is written yet, so the whole request can be retried.
+			return nil, e
+		}
+		out.Body.Results[i] = failedResult(e)
+	}
+	if len(pubs) == 0 {
+		return out, nil
+	}
+
+	results, err := s.store.Publish(ctx, pubs)
+	switch {
+	case herald.ErrorCode(err) == herald.ECONFLICT:
+		// One of them is refused (an id another tenant used), and the transaction with
+		// it: publish them one by one to find which, committing the others.
+		results = make([]herald.PublishResult, len(pubs))
+		for j, pub := range pubs {
+			rs, err := s.store.Publish(ctx, []herald.Publication{pub})
+			if err == nil && len(rs) != 1 {
+				err = fmt.Errorf("publish: store returned %d results for 1 event", len(rs))
+			}
+			if err != nil {
+				out.Body.Results[index[j]] = failedResult(toAPIError(ctx, s.log, err))
+				continue
+			}
+			results[j] = rs[0]
+		}
+	case err != nil:
+		return nil, err
+	case len(results) != len(pubs):
+		return nil, fmt.Errorf("publish: store returned %d results for %d events", len(results), len(pubs))
+	}
+
+	accepted := false
+	for j, r := range results {
+		if r.EventID == "" {
+			continue // refused above
+		}
+		n := r.Deliveries
+		res := batchResult{Status: http.StatusAccepted, ID: r.EventID, Deliveries: &n}
+		if r.Duplicate {
+			res.Status = http.StatusOK
+		} else {
+			accepted = true
+			s.metrics.eventsAccepted.WithLabelValues(pubs[j].Event.Type).Inc()
+		}
+		out.Body.Results[index[j]] = res
+	}
+	if accepted {
+		s.dispatcher.Wake()
+	}
+	return out, nil
+}
+
+func failedResult(e *apiError) batchResult {
+	return batchResult{Status: e.status, Error: e.Message, Code: e.Code, Details: e.Details}
+}
+
+// decodeEventRequest decodes one batch item as strictly as huma decodes a single event.
+func decodeEventRequest(raw json.RawMessage) (*eventRequest, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var req eventRequest
+	if err := dec.Decode(&req); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			// Every field but data is a string; data takes any JSON value.
+			return nil, invalid(typeErr.Field, "%s must be a string", typeErr.Field)
+		}
+		if bytes.HasPrefix(bytes.TrimSpace(raw), []byte("{")) {
+			return nil, invalid(err.Error(), "the event is not valid")
+		}
+		return nil, invalid("", "the event must be a JSON object")
+	}
+	if req.Type == "" {
+		return nil, invalid("type", "type is required")
+	}
+	return &req, nil
+}
+
+// ownerCheck is the outcome of resolving one requested tenant_id.
+type ownerCheck struct {
+	id  string
+	err error
+}
+
+var eventIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+// prepareEvent checks one event request and turns it into a publication: its tenant,
+// id, timestamp, and data against the catalog. tenants caches tenant checks across a
+// batch.
+func (s *server) prepareEvent(ctx context.Context, p principal, req *eventRequest, now time.Time, tenants map[string]ownerCheck) (herald.Publication, error) {
+	var pub herald.Publication
+	owner, checked := tenants[req.TenantID]
+	if !checked {
+		owner.id, owner.err = s.owner(ctx, p, req.TenantID)
+		tenants[req.TenantID] = owner
+	}
+	if owner.err != nil {
+		return pub, owner.err
+	}
+	tenantID := owner.id
+
+	id := req.ID
+	if id == "" {
+		id = herald.NewID(herald.PrefixEvent)
+	} else if !eventIDPattern.MatchString(id) {
+		return pub, invalid("id", "id must be 1 to 128 letters, digits, or any of _ . : -")
+	}
+
+	timestamp := now.Truncate(time.Second)
+	if req.Timestamp != "" {
+		t, err := time.Parse(time.RFC3339, req.Timestamp)
+		if err != nil {
+			return pub, invalid("timestamp", "timestamp must be an RFC 3339 date-time, like 2024-01-15T14:30:00Z")
+		}
+		timestamp = t.UTC().Truncate(time.Second)
+	}
+
+	data := bytes.TrimSpace(req.Data)
+	if len(data) == 0 {
+		return pub, invalid("data", "data is required")
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return pub, invalid("data", "data is not valid JSON")
+	}
+	data = compact.Bytes()
+	if err := s.validateEvent(ctx, req.Type, data); err != nil {
+		return pub, err
+	}
+
+	pub.Event = herald.Event{
+		ID:        id,
+		TenantID:  tenantID,
+		Type:      req.Type,
+		Data:      data,
+		Timestamp: timestamp,
+		CreatedAt: now,
+	}
+	return pub, nil
+}
+
+// validateEvent checks data against typ's schema. A type this process does not know may
+// have been added by another process sharing the store: the catalog is reloaded from
+// the store before the type is called unknown.
+func (s *server) validateEvent(ctx context.Context, typ string, data json.RawMessage) error {
+	if _, ok := s.catalog.Lookup(typ); !ok {
+		if err := s.syncCatalog(ctx); err != nil {
+			return err
+		}
+	}
+	return s.catalog.Validate(typ, data)
+}
+
+// syncCatalog adds to the catalog the custom event types other processes stored.
+func (s *server) syncCatalog(ctx context.Context) error {
+	types, err := s.store.EventTypes(ctx)
+	if err != nil {
+		return fmt.Errorf("load event types: %w", err)
+	}
+	for _, t := range types {
+		if _, ok := s.catalog.Lookup(t.Type); ok {
+			continue
+		}
+		if err := s.catalog.Add(t); err != nil && herald.ErrorCode(err) != herald.ECONFLICT {
+			// A stored type this build cannot compile is the operator's to fix; the
+			// other types must keep working meanwhile.
+			s.log.WarnContext(ctx, "stored event type refused by the catalog", "type", t.Type, "error", err)
+		}
+	}
+	return nil
+}
+
+func (s *server) getEvent(ctx context.Context, in *eventInput) (*eventOutput, error) {
+	p := caller(ctx)
+	ev, err := s.store.Event(ctx, in.ID)
+	if err == nil && !p.sees(ev.TenantID) {
+		err = herald.Errorf(herald.ENOTFOUND, "not found")
+	}
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return nil, errorf(herald.ENOTFOUND, "event %q not found", in.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &eventOutput{Body: eventWithDeliveries{Event: *ev, Deliveries: []herald.Delivery{}}}
+	for page := 1; ; page++ {
+		ds, total, err := s.store.Deliveries(ctx, herald.DeliveryFilter{EventID: ev.ID, Page: page, PerPage: 100})
+		if err != nil {
+			return nil, err
+		}
+		out.Body.Deliveries = append(out.Body.Deliveries, normalizeDeliveries(ds)...)
+		if len(ds) == 0 || len(out.Body.Deliveries) >= total {
+			break
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,164 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"net/mail"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/heraldhq/herald"
+)
+
+// tenant is the tenant resource.
+type tenant struct {
+	ID          string    `json:"id" example:"team_xyz"`
+	Name        string    `json:"name"`
+	NotifyEmail string    `json:"notify_email" doc:"Where notices about its webhooks go (auto-disable)"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// tenantWithKey is a tenant as created: with its API key, shown this once.
+type tenantWithKey struct {
+	tenant
+	APIKey string `json:"api_key" doc:"The tenant's API key. Shown only now: store it"`
+}
+
+// Schema documents tenantWithKey as the tenant resource plus its key (huma does not see
+// the fields of unexported embedded structs).
+func (tenantWithKey) Schema(r huma.Registry) *huma.Schema {
+	return extendSchema(r, reflect.TypeFor[tenant](), "api_key", "The tenant's API key. Shown only now: store it")
+}
+
+type createTenantInput struct {
+	Body struct {
+		ID          string `json:"id,omitempty" pattern:"^[A-Za-z0-9_-]{1,64}$" doc:"Your id for the tenant (Frugally's team_id, say); default a new team_ id"`
+		Name        string `json:"name" minLength:"1" maxLength:"200"`
+		NotifyEmail string `json:"notify_email,omitempty" maxLength:"320" format:"email" doc:"Where notices about its webhooks go"`
+	}
+}
+
+type tenantInput struct {
+	ID string `path:"id" doc:"The tenant's id"`
+}
+
+type tenantOutput struct {
+	Body tenant
+}
+
+type createdTenantOutput struct {
+	Body tenantWithKey
+}
+
+type listTenantsOutput struct {
+	TotalCount int `header:"X-Total-Count" doc:"How many tenants there are"`
+	Body       []tenant
+}
+
+var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+func (s *server) registerTenants() {
+	tags := []string{"Tenants"}
+	admin := map[string]any{adminOnly: true}
+	register(s, huma.Operation{
+		OperationID: "create-tenant", Method: http.MethodPost, Path: "/api/v1/tenants",
+		Summary:     "Create a tenant",
+		Description: "Answers 201 with the tenant's API key, the only time it is shown.",
+		Tags:        tags, Security: security, Metadata: admin, DefaultStatus: http.StatusCreated,
+		MaxBodyBytes: maxBody + 1, Errors: []int{400, 401, 403, 409, 413, 422},
+	}, s.createTenant)
+	register(s, huma.Operation{
+		OperationID: "list-tenants", Method: http.MethodGet, Path: "/api/v1/tenants",
+		Summary: "List tenants", Description: "Newest first.",
+		Tags: tags, Security: security, Metadata: admin, Errors: []int{401, 403},
+	}, s.listTenants)
+	register(s, huma.Operation{
+		OperationID: "get-tenant", Method: http.MethodGet, Path: "/api/v1/tenants/{id}",
+		Summary: "Get a tenant", Tags: tags, Security: security, Metadata: admin, Errors: []int{401, 403, 404},
+	}, s.getTenant)
+	register(s, huma.Operation{
+		OperationID: "delete-tenant", Method: http.MethodDelete, Path: "/api/v1/tenants/{id}",
+		Summary:     "Delete a tenant",
+		Description: "Deletes the tenant with its webhooks, events and deliveries. The default tenant cannot be deleted.",
+		Tags:        tags, Security: security, Metadata: admin, DefaultStatus: http.StatusNoContent,
+		Errors: []int{401, 403, 404, 409},
+	}, s.deleteTenant)
+}
+
+func toTenant(t *herald.Tenant) tenant {
+	return tenant{ID: t.ID, Name: t.Name, NotifyEmail: t.NotifyEmail, CreatedAt: t.CreatedAt}
+}
+
+func (s *server) createTenant(ctx context.Context, in *createTenantInput) (*createdTenantOutput, error) {
+	req := &in.Body
+	t := &herald.Tenant{
+		ID:          req.ID,
+		Name:        strings.TrimSpace(req.Name),
+		NotifyEmail: strings.TrimSpace(req.NotifyEmail),
+		CreatedAt:   s.clock.Now().UTC(),
+	}
+	if t.ID == "" {
+		t.ID = herald.NewID(herald.PrefixTenant)
+	} else if !tenantIDPattern.MatchString(t.ID) {
+		return nil, invalid("id", "id must be 1 to 64 letters, digits, _ or -")
+	}
+	if err := checkName(t.Name); err != nil {
+		return nil, err
+	}
+	if t.NotifyEmail != "" {
+		addr, err := mail.ParseAddress(t.NotifyEmail)
+		if err != nil || addr.Name != "" || addr.Address != t.NotifyEmail {
+			return nil, invalid("notify_email", "notify_email must be an email address, like ops@example.com")
+		}
+	}
+	key := herald.NewAPIKey(herald.PrefixTenantKey)
+	if err := s.store.CreateTenant(ctx, t, herald.HashKey(key)); err != nil {
+		if herald.ErrorCode(err) == herald.ECONFLICT {
+			return nil, errorf(herald.ECONFLICT, "tenant %q exists", t.ID)
+		}
+		return nil, err
+	}
+	return &createdTenantOutput{Body: tenantWithKey{tenant: toTenant(t), APIKey: key}}, nil
+}
+
+func (s *server) listTenants(ctx context.Context, _ *struct{}) (*listTenantsOutput, error) {
+	ts, err := s.store.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(ts, func(a, b herald.Tenant) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	out := &listTenantsOutput{TotalCount: len(ts), Body: make([]tenant, 0, len(ts))}
+	for i := range ts {
+		out.Body = append(out.Body, toTenant(&ts[i]))
+	}
+	return out, nil
+}
+
+func (s *server) getTenant(ctx context.Context, in *tenantInput) (*tenantOutput, error) {
+	t, err := s.store.Tenant(ctx, in.ID)
+	if err != nil {
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+		}
+		return nil, err
+	}
+	return &tenantOutput{Body: toTenant(t)}, nil
+}
+
+func (s *server) deleteTenant(ctx context.Context, in *tenantInput) (*struct{}, error) {
+	if in.ID == herald.DefaultTenantID {
+		return nil, errorf(herald.ECONFLICT, "the default tenant cannot be deleted")
+	}
+	if err := s.store.DeleteTenant(ctx, in.ID); err != nil {
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+		}
+		return nil, err
+	}
+	return nil, nil
+}

@@ -1,0 +1,707 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/wire"
+)
+
+// Limits on a webhook's fields.
+const (
+	maxNameLen        = 200
+	maxDescriptionLen = 2000
+	maxURLLen         = 2048
+	maxHeaders        = 32
+	maxEvents         = 500
+	maxGracePeriod    = 30 * 24 * 60 * 60 // seconds
+	defaultGrace      = 24 * 60 * 60      // seconds
+	reasonDisabledAPI = "disabled through the API"
+	pingMessage       = "Webhook endpoint verified"
+)
+
+// webhook is the webhook resource. The secret is never part of it.
+type webhook struct {
+	ID                 string            `json:"id" doc:"The webhook's id" example:"wh_01JD5Z8K3M4N5P6Q7R8S9T0V1W"`
+	TenantID           string            `json:"tenant_id" doc:"The tenant that owns it"`
+	Name               string            `json:"name"`
+	Description        string            `json:"description"`
+	URL                string            `json:"url" doc:"Where deliveries are POSTed"`
+	Events             []string          `json:"events" doc:"Subscribed event types; empty or [\"*\"] means every type"`
+	Enabled            bool              `json:"enabled"`
+	Format             herald.Format     `json:"format" enum:"infraaudit,frugally,standard" doc:"The wire format: envelope, signature headers, retries"`
+	RateLimit          int               `json:"rate_limit" doc:"Attempts per second at most; 0 for no limit"`
+	Headers            map[string]string `json:"headers" doc:"Extra request headers sent with every delivery"`
+	DisabledReason     string            `json:"disabled_reason" doc:"Why it is disabled, when it is"`
+	CreatedAt          time.Time         `json:"created_at"`
+	UpdatedAt          time.Time         `json:"updated_at"`
+	LastDeliveryStatus string            `json:"last_delivery_status" enum:"success,failed," doc:"How its last attempt went; empty before the first"`
+	LastDeliveryAt     *time.Time        `json:"last_delivery_at" doc:"When its last attempt was made"`
+}
+
+// webhookWithSecret is the webhook resource as created: with its secret, shown this once.
+type webhookWithSecret struct {
+	webhook
+	Secret string `json:"secret" doc:"The signing secret. Shown only now: store it"`
+}
+
+// Schema documents webhookWithSecret as the webhook resource plus its secret (huma does
+// not see the fields of unexported embedded structs).
+func (webhookWithSecret) Schema(r huma.Registry) *huma.Schema {
+	return extendSchema(r, reflect.TypeFor[webhook](), "secret", "The signing secret. Shown only now: store it")
+}
+
+func toWebhook(w *herald.Webhook) webhook {
+	events := w.Events
+	if events == nil {
+		events = []string{}
+	}
+	headers := w.Headers
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	return webhook{
+		ID: w.ID, TenantID: w.TenantID, Name: w.Name, Description: w.Description, URL: w.URL,
+		Events: events, Enabled: w.Enabled, Format: w.Format, RateLimit: w.RateLimit,
+		Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
+		UpdatedAt: w.UpdatedAt, LastDeliveryStatus: w.LastDeliveryStatus, LastDeliveryAt: w.LastDeliveryAt,
+	}
+}
+
+type createWebhookRequest struct {
+	Name        string            `json:"name" minLength:"1" maxLength:"200" doc:"A name to tell it by" example:"Production alerts"`
+	URL         string            `json:"url" minLength:"1" maxLength:"2048" doc:"The endpoint: http or https" example:"https://example.com/webhooks/herald"`
+	Events      []string          `json:"events,omitempty" maxItems:"500" doc:"Event types to send; empty or [\"*\"] for every type" example:"[\"drift.detected\",\"alert.created\"]"`
+	Enabled     *bool             `json:"enabled,omitempty" doc:"Default true"`
+	Description string            `json:"description,omitempty" maxLength:"2000"`
+	Secret      string            `json:"secret,omitempty" doc:"Your own signing secret; default a new whsec_ secret. A standard webhook's is whsec_ and base64 of 24 to 64 bytes; any other's is 16 to 256 printable characters"`
+	Format      herald.Format     `json:"format,omitempty" enum:"infraaudit,frugally,standard" doc:"The wire format; default the server's"`
+	TenantID    string            `json:"tenant_id,omitempty" doc:"Admin only: the owning tenant; default the default tenant"`
+	RateLimit   int               `json:"rate_limit,omitempty" minimum:"0" doc:"Attempts per second at most; 0 for no limit"`
+	Headers     map[string]string `json:"headers,omitempty" doc:"Extra request headers for every delivery"`
+}
+
+// updateWebhookRequest changes the fields given, for PUT and PATCH alike.
+type updateWebhookRequest struct {
+	Name        *string            `json:"name,omitempty" minLength:"1" maxLength:"200"`
+	URL         *string            `json:"url,omitempty" minLength:"1" maxLength:"2048"`
+	Events      *[]string          `json:"events,omitempty" maxItems:"500" doc:"Replaces the subscribed types; empty or [\"*\"] for every type"`
+	Enabled     *bool              `json:"enabled,omitempty" doc:"Disabling fails its pending deliveries; enabling resets its health"`
+	Description *string            `json:"description,omitempty" maxLength:"2000"`
+	Format      *herald.Format     `json:"format,omitempty" enum:"infraaudit,frugally,standard"`
+	RateLimit   *int               `json:"rate_limit,omitempty" minimum:"0"`
+	Headers     *map[string]string `json:"headers,omitempty" doc:"Replaces the extra headers"`
+}
+
+type webhookIDInput struct {
+	ID string `path:"id" doc:"The webhook's id"`
+}
+
+type createWebhookInput struct {
+	Body createWebhookRequest
+}
+
+type updateWebhookInput struct {
+	ID      string `path:"id" doc:"The webhook's id"`
+	Body    updateWebhookRequest
+	RawBody []byte // to tell a null from an absent field
+}
+
+type webhookOutput struct {
+	Body webhook
+}
+
+type createdWebhookOutput struct {
+	Body webhookWithSecret
+}
+
+type listWebhooksInput struct {
+	Page     int    `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
+	PerPage  int    `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
+	TenantID string `query:"tenant_id" doc:"Admin only: only this tenant's webhooks"`
+}
+
+type listWebhooksOutput struct {
+	TotalCount int `header:"X-Total-Count" doc:"How many webhooks match, across all pages"`
+	Body       []webhook
+}
+
+type testOutput struct {
+	Body struct {
+		DeliveryID string `json:"delivery_id" doc:"The ping's delivery"`
+		Success    bool   `json:"success" doc:"Whether the endpoint answered 2xx in time"`
+		StatusCode int    `json:"status_code" doc:"The endpoint's status; 0 when no response arrived"`
+		DurationMS int64  `json:"duration_ms"`
+		Error      string `json:"error,omitempty" doc:"What went wrong, when it did"`
+	}
+}
+
+type rotateInput struct {
+	ID   string `path:"id" doc:"The webhook's id"`
+	Body *struct {
+		GracePeriodSeconds *int   `json:"grace_period_seconds,omitempty" minimum:"0" maximum:"2592000" doc:"How long the old secret keeps signing too; default 86400 (24 h), at most 30 days"`
+		Secret             string `json:"secret,omitempty" doc:"Your own new secret; default a new whsec_ secret"`
+	}
+}
+
+type secretOutput struct {
+	Body struct {
+		Secret string `json:"secret" doc:"The new signing secret. Shown only now: store it"`
+	}
+}
+
+type recoverInput struct {
+	ID   string `path:"id" doc:"The webhook's id"`
+	Body struct {
+		Since time.Time  `json:"since" doc:"Requeue failed deliveries created at or after this time"`
+		Until *time.Time `json:"until,omitempty" doc:"…and before this time; default now"`
+	}
+}
+
+type recoverOutput struct {
+	Body struct {
+		Requeued int `json:"requeued" doc:"How many failed deliveries are pending again"`
+	}
+}
+
+type webhookDeliveriesInput struct {
+	ID        string    `path:"id" doc:"The webhook's id"`
+	Page      int       `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
+	PerPage   int       `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
+	Status    string    `query:"status" enum:"pending,success,failed" doc:"Only deliveries in this state"`
+	EventType string    `query:"event_type" doc:"Only deliveries of this event type"`
+	Since     time.Time `query:"since" doc:"Only deliveries created at or after this time (RFC 3339)"`
+	Until     time.Time `query:"until" doc:"Only deliveries created before this time (RFC 3339)"`
+}
+
+func (s *server) registerWebhooks() {
+	tags := []string{"Webhooks"}
+	register(s, huma.Operation{
+		OperationID: "list-webhooks", Method: http.MethodGet, Path: "/api/v1/webhooks",
+		Summary: "List webhooks", Description: "Newest first. The total is in X-Total-Count.",
+		Tags: tags, Security: security, Errors: []int{401, 403},
+	}, s.listWebhooks)
+	register(s, huma.Operation{
+		OperationID: "create-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks",
+		Summary:     "Register a webhook",
+		Description: "Answers 201 with the webhook and its secret, the only time the secret is shown, and sends it a ping.",
+		Tags:        tags, Security: security, DefaultStatus: http.StatusCreated, MaxBodyBytes: maxBody + 1,
+		Errors: []int{400, 401, 403, 413, 422},
+	}, s.createWebhook)
+	register(s, huma.Operation{
+		OperationID: "get-webhook", Method: http.MethodGet, Path: "/api/v1/webhooks/{id}",
+		Summary: "Get a webhook", Tags: tags, Security: security, Errors: []int{401, 404},
+	}, s.getWebhook)
+	for _, method := range []string{http.MethodPut, http.MethodPatch} {
+		register(s, huma.Operation{
+			OperationID: strings.ToLower(method) + "-webhook", Method: method, Path: "/api/v1/webhooks/{id}",
+			Summary:     "Update a webhook",
+			Description: "Changes the fields given and leaves the others. The secret changes only through rotate-secret.",
+			Tags:        tags, Security: security, MaxBodyBytes: maxBody + 1,
+			Errors: []int{400, 401, 404, 413, 422},
+		}, s.updateWebhook)
+	}
+	register(s, huma.Operation{
+		OperationID: "delete-webhook", Method: http.MethodDelete, Path: "/api/v1/webhooks/{id}",
+		Summary: "Delete a webhook", Description: "Deletes it with its deliveries.",
+		Tags: tags, Security: security, DefaultStatus: http.StatusNoContent, Errors: []int{401, 404},
+	}, s.deleteWebhook)
+	register(s, huma.Operation{
+		OperationID: "test-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks/{id}/test",
+		Summary:     "Send a ping now",
+		Description: "Sends a ping event to the webhook, enabled or not, waits for the answer and reports it.",
+		Tags:        tags, Security: security, Errors: []int{401, 404, 409},
+	}, s.testWebhook)
+	register(s, huma.Operation{
+		OperationID: "list-webhook-deliveries", Method: http.MethodGet, Path: "/api/v1/webhooks/{id}/deliveries",
+		Summary: "List a webhook's deliveries", Description: "Newest first, each with its attempts. The total is in X-Total-Count.",
+		Tags: tags, Security: security, Errors: []int{401, 404},
+	}, s.listWebhookDeliveries)
+	register(s, huma.Operation{
+		OperationID: "rotate-webhook-secret", Method: http.MethodPost, Path: "/api/v1/webhooks/{id}/rotate-secret",
+		Summary:     "Rotate a webhook's secret",
+		Description: "Makes a new secret (or yours) the signing secret. During the grace period requests are signed with both.",
+		Tags:        tags, Security: security, MaxBodyBytes: maxBody + 1, Errors: []int{400, 401, 404, 422},
+	}, s.rotateSecret)
+	register(s, huma.Operation{
+		OperationID: "recover-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks/{id}/recover",
+		Summary:     "Send failed deliveries again",
+		Description: "Makes the failed deliveries created in [since, until) pending again, due now. The webhook must be enabled.",
+		Tags:        tags, Security: security, DefaultStatus: http.StatusAccepted, MaxBodyBytes: maxBody + 1,
+		Errors: []int{400, 401, 404, 409, 422},
+	}, s.recoverWebhook)
+}
+
+// webhook returns the webhook id if p may see it, and the same 404 whether it does not
+// exist or belongs to another tenant.
+func (s *server) webhook(ctx context.Context, p principal, id string) (*herald.Webhook, error) {
+	w, err := s.store.Webhook(ctx, id)
+	if err == nil && !p.sees(w.TenantID) {
+		err = herald.Errorf(herald.ENOTFOUND, "not found")
+	}
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return nil, errorf(herald.ENOTFOUND, "webhook %q not found", id)
+	}
+	return w, err
+}
+
+func (s *server) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWebhooksOutput, error) {
+	tenant, err := caller(ctx).scope(in.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	ws, total, err := s.store.Webhooks(ctx, herald.WebhookFilter{TenantID: tenant, Page: in.Page, PerPage: in.PerPage})
+	if err != nil {
+		return nil, err
+	}
+	out := &listWebhooksOutput{TotalCount: total, Body: make([]webhook, 0, len(ws))}
+	for i := range ws {
+		out.Body = append(out.Body, toWebhook(&ws[i]))
+	}
+	return out, nil
+}
+
+func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*createdWebhookOutput, error) {
+	p := caller(ctx)
+	req := &in.Body
+	tenant, err := s.owner(ctx, p, req.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().UTC()
+	w := &herald.Webhook{
+		ID:          herald.NewID(herald.PrefixWebhook),
+		TenantID:    tenant,
+		Name:        strings.TrimSpace(req.Name),
+		Description: req.Description,
+		URL:         strings.TrimSpace(req.URL),
+		Enabled:     req.Enabled == nil || *req.Enabled,
+		Format:      req.Format,
+		RateLimit:   req.RateLimit,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if w.Format == "" {
+		w.Format = s.format
+	}
+	if !w.Enabled {
+		w.DisabledReason = reasonDisabledAPI
+	}
+	if err := checkName(w.Name); err != nil {
+		return nil, err
+	}
+	if err := checkDescription(w.Description); err != nil {
+		return nil, err
+	}
+	if err := checkFormat(w.Format); err != nil {
+		return nil, err
+	}
+	if err := checkRateLimit(w.RateLimit); err != nil {
+		return nil, err
+	}
+	if err := s.checkURL(ctx, w.URL); err != nil {
+		return nil, err
+	}
+	if w.Events, err = s.checkEvents(ctx, req.Events); err != nil {
+		return nil, err
+	}
+	if w.Headers, err = checkHeaders(req.Headers); err != nil {
+		return nil, err
+	}
+	if req.Secret != "" {
+		if err := herald.ValidateSecret(w.Format, req.Secret); err != nil {
+			return nil, invalidField("secret", err)
+		}
+		w.Secret = req.Secret
+	} else {
+		w.Secret = herald.NewSecret()
+	}
+
+	if err := s.store.CreateWebhook(ctx, w); err != nil {
+		return nil, err
+	}
+	if w.Enabled {
+		// The webhook exists whatever happens to its ping: failing the request now would
+		// make the caller register it twice. /test sends another.
+		if _, err := s.publishPing(ctx, w, now); err != nil {
+			s.log.WarnContext(ctx, "publish the ping of a new webhook", "webhook_id", w.ID, "error", err)
+		} else {
+			s.dispatcher.Wake()
+		}
+	}
+	created, err := s.store.Webhook(ctx, w.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &createdWebhookOutput{Body: webhookWithSecret{webhook: toWebhook(created), Secret: w.Secret}}, nil
+}
+
+// publishPing stores a ping event for w alone and returns its delivery's id.
+func (s *server) publishPing(ctx context.Context, w *herald.Webhook, now time.Time) (string, error) {
+	data, err := json.Marshal(map[string]string{"webhook_id": w.ID, "message": pingMessage})
+	if err != nil {
+		return "", fmt.Errorf("encode ping: %w", err)
+	}
+	results, err := s.store.Publish(ctx, []herald.Publication{{
+		Event: herald.Event{
+			ID:        herald.NewID(herald.PrefixEvent),
+			TenantID:  w.TenantID,
+			Type:      herald.PingType,
+			Data:      data,
+			Timestamp: now.Truncate(time.Second),
+			CreatedAt: now,
+		},
+		Target: w.ID,
+	}})
+	if err != nil {
+		return "", fmt.Errorf("publish ping: %w", err)
+	}
+	if len(results) != 1 || len(results[0].DeliveryIDs) != 1 {
+		return "", fmt.Errorf("publish ping: store made no delivery for webhook %s", w.ID)
+	}
+	return results[0].DeliveryIDs[0], nil
+}
+
+func (s *server) getWebhook(ctx context.Context, in *webhookIDInput) (*webhookOutput, error) {
+	w, err := s.webhook(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookOutput{Body: toWebhook(w)}, nil
+}
+
+func (s *server) updateWebhook(ctx context.Context, in *updateWebhookInput) (*webhookOutput, error) {
+	w, err := s.webhook(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseNulls(in.RawBody); err != nil {
+		return nil, err
+	}
+	req := &in.Body
+	if req.Name != nil {
+		w.Name = strings.TrimSpace(*req.Name)
+		if err := checkName(w.Name); err != nil {
+			return nil, err
+		}
+	}
+	if req.Description != nil {
+		w.Description = *req.Description
+		if err := checkDescription(w.Description); err != nil {
+			return nil, err
+		}
+	}
+	if req.URL != nil && strings.TrimSpace(*req.URL) != w.URL {
+		w.URL = strings.TrimSpace(*req.URL)
+		if err := s.checkURL(ctx, w.URL); err != nil {
+			return nil, err
+		}
+	}
+	if req.Events != nil {
+		if w.Events, err = s.checkEvents(ctx, *req.Events); err != nil {
+			return nil, err
+		}
+	}
+	if req.RateLimit != nil {
+		w.RateLimit = *req.RateLimit
+		if err := checkRateLimit(w.RateLimit); err != nil {
+			return nil, err
+		}
+	}
+	if req.Headers != nil {
+		if w.Headers, err = checkHeaders(*req.Headers); err != nil {
+			return nil, err
+		}
+	}
+	if req.Format != nil && *req.Format != w.Format {
+		if err := checkFormat(*req.Format); err != nil {
+			return nil, err
+		}
+		if err := s.checkSecretsFor(w, *req.Format); err != nil {
+			return nil, err
+		}
+		w.Format = *req.Format
+	}
+	if req.Enabled != nil && *req.Enabled != w.Enabled {
+		w.Enabled = *req.Enabled
+		if w.Enabled {
+			w.DisabledReason = ""
+		} else {
+			w.DisabledReason = reasonDisabledAPI
+		}
+	}
+	if err := s.store.UpdateWebhook(ctx, w); err != nil {
+		return nil, err
+	}
+	updated, err := s.store.Webhook(ctx, w.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &webhookOutput{Body: toWebhook(updated)}, nil
+}
+
+// refuseNulls refuses an update that sets a field to null: every field has a value, and
+// leaving one out is how to keep it.
+func refuseNulls(body []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil // huma decoded it already; a non-object was refused there
+	}
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
+		if string(fields[name]) == "null" {
+			return invalid(name, "%s cannot be null: leave it out to keep its value", name)
+		}
+	}
+	return nil
+}
+
+// checkSecretsFor refuses a format change the webhook's secrets cannot sign in: a
+// standard webhook's secret must be whsec_<base64>.
+func (s *server) checkSecretsFor(w *herald.Webhook, f herald.Format) error {
+	if err := herald.ValidateSecret(f, w.Secret); err != nil {
+		return invalid(herald.ErrorMessage(err),
+			"this webhook's secret cannot sign the %s format: rotate the secret first (POST /api/v1/webhooks/%s/rotate-secret gives a new whsec_ secret), then change the format", f, w.ID)
+	}
+	if w.PreviousSecret != "" && w.PreviousSecretExpiresAt.After(s.clock.Now()) {
+		if err := herald.ValidateSecret(f, w.PreviousSecret); err != nil {
+			return invalid(herald.ErrorMessage(err),
+				"the previous secret, still in use until %s, cannot sign the %s format: rotate the secret again with grace_period_seconds 0, then change the format",
+				w.PreviousSecretExpiresAt.UTC().Format(time.RFC3339), f)
+		}
+	}
+	return nil
+}
+
+func (s *server) deleteWebhook(ctx context.Context, in *webhookIDInput) (*struct{}, error) {
+	if _, err := s.webhook(ctx, caller(ctx), in.ID); err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteWebhook(ctx, in.ID); err != nil {
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return nil, errorf(herald.ENOTFOUND, "webhook %q not found", in.ID)
+		}
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (s *server) testWebhook(ctx context.Context, in *webhookIDInput) (*testOutput, error) {
+	w, err := s.webhook(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	deliveryID, err := s.publishPing(ctx, w, s.clock.Now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	// Not Wake: the dispatcher would race DeliverNow for the delivery. If this attempt
+	// fails, the dispatcher finds the retry when it is due.
+	a, err := s.dispatcher.DeliverNow(ctx, deliveryID)
+	if err != nil {
+		return nil, err
+	}
+	out := &testOutput{}
+	out.Body.DeliveryID = deliveryID
+	out.Body.Success = a.Success
+	out.Body.StatusCode = a.StatusCode
+	out.Body.DurationMS = a.DurationMS
+	out.Body.Error = a.Error
+	return out, nil
+}
+
+func (s *server) rotateSecret(ctx context.Context, in *rotateInput) (*secretOutput, error) {
+	w, err := s.webhook(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	grace, secret := defaultGrace, ""
+	if in.Body != nil {
+		if in.Body.GracePeriodSeconds != nil {
+			grace = *in.Body.GracePeriodSeconds
+		}
+		secret = in.Body.Secret
+	}
+	if grace < 0 || grace > maxGracePeriod {
+		return nil, invalid("grace_period_seconds", "grace_period_seconds must be between 0 and %d (30 days)", maxGracePeriod)
+	}
+	if secret != "" {
+		if err := herald.ValidateSecret(w.Format, secret); err != nil {
+			return nil, invalidField("secret", err)
+		}
+	} else {
+		secret = herald.NewSecret()
+	}
+	expires := s.clock.Now().UTC().Add(time.Duration(grace) * time.Second)
+	if err := s.store.RotateSecret(ctx, w.ID, secret, expires); err != nil {
+		return nil, err
+	}
+	out := &secretOutput{}
+	out.Body.Secret = secret
+	return out, nil
+}
+
+func (s *server) recoverWebhook(ctx context.Context, in *recoverInput) (*recoverOutput, error) {
+	w, err := s.webhook(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock.Now().UTC()
+	since, until := in.Body.Since.UTC(), now
+	if in.Body.Until != nil {
+		until = in.Body.Until.UTC()
+	}
+	if !since.Before(until) {
+		return nil, invalid("since", "since must be before until")
+	}
+	if !w.Enabled {
+		return nil, errorf(herald.ECONFLICT, "webhook %q is disabled: enable it first", w.ID)
+	}
+	n, err := s.store.Requeue(ctx, w.ID, since, until, now)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		s.dispatcher.Wake()
+	}
+	out := &recoverOutput{}
+	out.Body.Requeued = n
+	return out, nil
+}
+
+func (s *server) listWebhookDeliveries(ctx context.Context, in *webhookDeliveriesInput) (*listDeliveriesOutput, error) {
+	w, err := s.webhook(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	f, err := deliveryFilter(in.Page, in.PerPage, in.Status, in.EventType, in.Since, in.Until)
+	if err != nil {
+		return nil, err
+	}
+	f.WebhookID = w.ID
+	return s.listDeliveries(ctx, f)
+}
+
+func checkName(name string) error {
+	if name == "" {
+		return invalid("name", "name is required")
+	}
+	if len(name) > maxNameLen {
+		return invalid("name", "name must be at most %d characters", maxNameLen)
+	}
+	return nil
+}
+
+func checkDescription(d string) error {
+	if len(d) > maxDescriptionLen {
+		return invalid("description", "description must be at most %d characters", maxDescriptionLen)
+	}
+	return nil
+}
+
+func checkFormat(f herald.Format) error {
+	if !f.Valid() {
+		return invalid("format", "format must be one of infraaudit, frugally or standard")
+	}
+	return nil
+}
+
+func checkRateLimit(n int) error {
+	if n < 0 {
+		return invalid("rate_limit", "rate_limit must be 0 (no limit) or more")
+	}
+	return nil
+}
+
+// checkURL refuses what cannot be an endpoint: not absolute http(s), or refused by the
+// egress guard (private networks, unless allowed).
+func (s *server) checkURL(ctx context.Context, raw string) error {
+	if raw == "" {
+		return invalid("url", "url is required")
+	}
+	if len(raw) > maxURLLen {
+		return invalid("url", "url must be at most %d characters", maxURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalid("url", "url must be an absolute http or https URL")
+	}
+	if u.User != nil {
+		return invalid("url", "url must not carry credentials: send them with headers")
+	}
+	if err := s.urls.CheckURL(ctx, raw); err != nil {
+		if herald.ErrorCode(err) == herald.EINTERNAL {
+			// A lookup failure, say: the caller can act on it as on any refusal.
+			return invalid(err.Error(), "url cannot be used as an endpoint")
+		}
+		return err
+	}
+	return nil
+}
+
+// checkEvents checks subscribed types against the catalog (reloaded once if one is
+// unknown) and drops repeats.
+func (s *server) checkEvents(ctx context.Context, events []string) ([]string, error) {
+	if len(events) > maxEvents {
+		return nil, invalid("events", "events may list at most %d types", maxEvents)
+	}
+	out := make([]string, 0, len(events))
+	synced := false
+	for _, t := range events {
+		if slices.Contains(out, t) {
+			continue
+		}
+		if t != "*" {
+			_, ok := s.catalog.Lookup(t)
+			if !ok && !synced {
+				if err := s.syncCatalog(ctx); err != nil {
+					return nil, err
+				}
+				synced = true
+				_, ok = s.catalog.Lookup(t)
+			}
+			if !ok {
+				return nil, invalid("events", "unknown event type %q: see GET /api/v1/event-types", t)
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// checkHeaders checks a webhook's extra headers and returns them with canonical names.
+func checkHeaders(h map[string]string) (map[string]string, error) {
+	if len(h) > maxHeaders {
+		return nil, invalid("headers", "at most %d headers", maxHeaders)
+	}
+	if err := wire.ValidateHeaders(h); err != nil {
+		return nil, invalidField("headers", err)
+	}
+	out := make(map[string]string, len(h))
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		canonical := http.CanonicalHeaderKey(name)
+		if _, dup := out[canonical]; dup {
+			return nil, invalid("headers", "header %s is given twice", canonical)
+		}
+		out[canonical] = h[name]
+	}
+	return out, nil
+}
+
+// invalidField is a 422 about field from a domain error's message.
+func invalidField(field string, err error) error {
+	if herald.ErrorCode(err) == herald.EINTERNAL {
+		return err
+	}
+	return invalid(field, "%s", herald.ErrorMessage(err))
+}
