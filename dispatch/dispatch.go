@@ -1,0 +1,390 @@
+// Package dispatch delivers webhooks: it claims due deliveries from the store under a
+// lease, sends each attempt signed in its webhook's format, records the outcome and
+// schedules the next retry. Any number of dispatchers, in one process or many, can share
+// one store: the lease makes each delivery theirs alone until it expires, so a crashed
+// process's work is picked up again and never lost.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/wire"
+)
+
+// Config is what a Dispatcher needs. Zero values take the defaults named.
+type Config struct {
+	Store herald.Store
+	// Policies overrides wire.DefaultPolicy per format.
+	Policies map[herald.Format]wire.Policy
+	// Client sends the requests. Its transport should dial through the egress guard;
+	// the dispatcher never follows redirects whatever the client's CheckRedirect says.
+	Client *http.Client
+	// Owner names this dispatcher in leases; default host-pid-random.
+	Owner string
+	// Concurrency bounds attempts in flight in this process; default 128.
+	Concurrency int
+	// PerWebhook bounds attempts in flight to one webhook in this process; default 8.
+	PerWebhook int
+	// PollInterval is how often the store is asked for due work when nothing wakes the
+	// dispatcher; default 1s.
+	PollInterval time.Duration
+	// ShutdownGrace bounds how long Run waits for attempts in flight when its context
+	// ends; default the longest policy timeout.
+	ShutdownGrace time.Duration
+	Clock         herald.Clock
+	Logger        *slog.Logger
+	// Rand returns a number in [0, 1) for retry jitter; default math/rand/v2.
+	Rand func() float64
+	// Metrics, when set, receives the dispatcher's counters.
+	Metrics prometheus.Registerer
+}
+
+// Dispatcher sends deliveries. Create one with New, run it with Run, and call Wake when
+// new work is committed so it starts at once.
+type Dispatcher struct {
+	cfg     Config
+	lease   time.Duration
+	wake    chan struct{}
+	freed   chan struct{}
+	metrics *metrics
+
+	mu       sync.Mutex
+	inFlight int
+	perHook  map[string]*hookState
+}
+
+// hookState is one webhook's share of this process: its attempts in flight, a
+// semaphore bounding them, and its rate limiter.
+type hookState struct {
+	inFlight int
+	sem      chan struct{}
+	limiter  *rate.Limiter
+	limit    int
+}
+
+// New returns a dispatcher for cfg.
+func New(cfg Config) *Dispatcher {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 128
+	}
+	if cfg.PerWebhook <= 0 {
+		cfg.PerWebhook = 8
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = herald.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname() // a missing host name only makes the owner less readable
+		cfg.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), herald.NewID("")[20:])
+	}
+	client := *cfg.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client.Timeout = 0 // each attempt has its policy's timeout on its context
+	cfg.Client = &client
+
+	policies := make(map[herald.Format]wire.Policy, len(herald.Formats))
+	var longest time.Duration
+	for _, f := range herald.Formats {
+		p, ok := cfg.Policies[f]
+		if !ok {
+			p = wire.DefaultPolicy(f)
+		}
+		policies[f] = p
+		longest = max(longest, p.Timeout)
+	}
+	cfg.Policies = policies
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = longest
+	}
+	return &Dispatcher{
+		cfg: cfg,
+		// A claimed delivery may wait for its webhook's semaphore behind one attempt
+		// before its own starts, so the lease covers two timeouts and a margin.
+		lease:   2*longest + 10*time.Second,
+		wake:    make(chan struct{}, 1),
+		freed:   make(chan struct{}, 1),
+		metrics: newMetrics(cfg.Metrics),
+		perHook: make(map[string]*hookState),
+	}
+}
+
+// Owner returns the name this dispatcher leases deliveries under.
+func (d *Dispatcher) Owner() string { return d.cfg.Owner }
+
+// Wake tells the dispatcher new work was committed, so it claims now instead of at the
+// next poll. It never blocks.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and sends due deliveries until ctx ends. Then it stops claiming, waits up
+// to ShutdownGrace for the attempts in flight, cancels the rest and hands their
+// deliveries back to the store so another dispatcher can take them at once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	var wg sync.WaitGroup
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		n, err := d.claimAndStart(ctx, sendCtx, &wg)
+		if err != nil && ctx.Err() == nil {
+			d.cfg.Logger.Error("claim deliveries", "err", err)
+		}
+		if n > 0 && err == nil && d.free() > 0 {
+			continue // there may be more due work: claim again before sleeping
+		}
+		timer.Reset(d.cfg.PollInterval)
+		select {
+		case <-ctx.Done():
+		case <-d.wake:
+		case <-d.freed:
+		case <-timer.C:
+		}
+	}
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.ShutdownGrace):
+		d.cfg.Logger.Warn("shutdown grace over: cancelling attempts in flight")
+		cancelSends()
+		<-done
+	}
+	// Anything still leased to us (cancelled attempts) goes back now rather than when
+	// its lease runs out.
+	releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := d.cfg.Store.ReleaseClaims(releaseCtx, d.cfg.Owner); err != nil {
+		return fmt.Errorf("release claims: %w", err)
+	}
+	return nil
+}
+
+// free returns how many more attempts this process may start.
+func (d *Dispatcher) free() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg.Concurrency - d.inFlight
+}
+
+// DeliverDue claims every due delivery it has room for and sends them, returning when
+// those attempts are recorded. Run does the same continuously; DeliverDue is for
+// callers that drive time themselves, such as tests with a fake clock.
+func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
+	var wg sync.WaitGroup
+	n, err := d.claimAndStart(ctx, ctx, &wg)
+	wg.Wait()
+	return n, err
+}
+
+// claimAndStart claims as much due work as there is room for and starts each attempt
+// in its own goroutine, counted in wg.
+func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGroup) (int, error) {
+	limit := min(d.free(), 64)
+	if limit <= 0 {
+		return 0, nil
+	}
+	now := d.cfg.Clock.Now()
+	claims, err := d.cfg.Store.ClaimDue(ctx, herald.ClaimRequest{
+		Owner:        d.cfg.Owner,
+		Now:          now,
+		LeaseUntil:   now.Add(d.lease),
+		Limit:        limit,
+		PerWebhook:   d.cfg.PerWebhook,
+		SkipWebhooks: d.busyWebhooks(),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("claim deliveries: %w", err)
+	}
+	for i := range claims {
+		c := &claims[i]
+		hook := d.acquire(&c.Webhook)
+		wg.Go(func() {
+			defer d.release(c.Webhook.ID)
+			if _, err := d.deliver(sendCtx, c, hook); err != nil {
+				d.cfg.Logger.Error("deliver", "delivery_id", c.Delivery.ID, "webhook_id", c.Webhook.ID, "err", err)
+			}
+		})
+	}
+	return len(claims), nil
+}
+
+// busyWebhooks lists the webhooks that have no room for another attempt now.
+func (d *Dispatcher) busyWebhooks() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var busy []string
+	for id, h := range d.perHook {
+		if h.inFlight >= d.cfg.PerWebhook || (h.limiter != nil && h.limiter.Tokens() < 1) {
+			busy = append(busy, id)
+		}
+	}
+	slices.Sort(busy)
+	return busy
+}
+
+// acquire counts one more attempt in flight for w and returns its state.
+func (d *Dispatcher) acquire(w *herald.Webhook) *hookState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inFlight++
+	h := d.perHook[w.ID]
+	if h == nil {
+		h = &hookState{sem: make(chan struct{}, d.cfg.PerWebhook)}
+		d.perHook[w.ID] = h
+	}
+	if h.limit != w.RateLimit {
+		h.limit = w.RateLimit
+		h.limiter = nil
+		if w.RateLimit > 0 {
+			h.limiter = rate.NewLimiter(rate.Limit(w.RateLimit), w.RateLimit)
+		}
+	}
+	h.inFlight++
+	d.metrics.inFlight.Inc()
+	return h
+}
+
+// release undoes acquire and lets Run claim again if it was full.
+func (d *Dispatcher) release(webhookID string) {
+	d.mu.Lock()
+	d.inFlight--
+	h := d.perHook[webhookID]
+	h.inFlight--
+	if h.inFlight == 0 && h.limiter == nil {
+		delete(d.perHook, webhookID) // keep the map the size of the active webhooks
+	}
+	d.mu.Unlock()
+	d.metrics.inFlight.Dec()
+	select {
+	case d.freed <- struct{}{}:
+	default:
+	}
+}
+
+// DeliverNow claims one delivery whatever its state, sends one attempt now and returns
+// it once recorded: a manual retry or a test ping. ECONFLICT if another dispatcher is
+// sending it at this moment.
+func (d *Dispatcher) DeliverNow(ctx context.Context, deliveryID string) (*herald.Attempt, error) {
+	now := d.cfg.Clock.Now()
+	c, err := d.cfg.Store.ClaimDelivery(ctx, deliveryID, d.cfg.Owner, now, now.Add(d.lease))
+	if err != nil {
+		return nil, err
+	}
+	return d.deliver(ctx, c, nil)
+}
+
+// deliver sends one attempt of c, records it and schedules what comes next. hook, when
+// set, is the webhook's state in this process, whose limits the attempt waits for.
+func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookState) (*herald.Attempt, error) {
+	if hook != nil {
+		select {
+		case hook.sem <- struct{}{}:
+			defer func() { <-hook.sem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if hook.limiter != nil {
+			if err := hook.limiter.Wait(ctx); err != nil {
+				return nil, fmt.Errorf("rate limit: %w", err)
+			}
+		}
+	}
+	policy := d.cfg.Policies[c.Webhook.Format]
+	a, retryAfter := d.send(ctx, c, policy)
+	if ctx.Err() != nil && !a.Success {
+		// Cancelled by shutdown, not failed by the endpoint: leave it to the lease so it
+		// is sent again, rather than count a failure the receiver did not cause.
+		return nil, ctx.Err()
+	}
+
+	rec := &herald.AttemptRecord{
+		Owner:                  d.cfg.Owner,
+		Attempt:                *a,
+		DisableAfterFailures:   policy.DisableAfterFailures,
+		DisableAfterFailingFor: policy.DisableAfterFailingFor,
+	}
+	switch {
+	case a.Success:
+		rec.Status = herald.StatusSuccess
+	case policy.DisableOnGone && a.StatusCode == http.StatusGone:
+		rec.Status = herald.StatusFailed
+		rec.DisableReason = "endpoint answered 410 Gone"
+	default:
+		delay, retry := policy.NextDelay(a.Number, a.StatusCode, retryAfter, a.At, d.cfg.Rand())
+		rec.Status = herald.StatusFailed
+		if retry {
+			rec.Status = herald.StatusPending
+			rec.NextAttemptAt = a.At.Add(delay)
+		}
+	}
+
+	out, err := d.record(ctx, rec)
+	if err != nil {
+		return nil, fmt.Errorf("record attempt of %s: %w", c.Delivery.ID, err)
+	}
+	a.Number = out.Number
+	d.metrics.observe(c.Webhook.Format, a)
+	log := d.cfg.Logger.With("delivery_id", c.Delivery.ID, "webhook_id", c.Webhook.ID,
+		"event_id", c.Event.ID, "attempt", a.Number)
+	if a.Success {
+		log.Debug("delivered", "status", a.StatusCode, "duration_ms", a.DurationMS)
+	} else {
+		log.Info("attempt failed", "status", a.StatusCode, "error", a.Error, "next", rec.Status)
+	}
+	if out.WebhookDisabled {
+		log.Warn("webhook disabled", "reason", out.DisabledReason)
+		d.metrics.disabled.Inc()
+	}
+	return a, nil
+}
+
+// record writes rec, trying again briefly if the store is momentarily unavailable: the
+// attempt happened, and losing its record would only cause a repeat, but a repeat is
+// worth a few tries to avoid.
+func (d *Dispatcher) record(ctx context.Context, rec *herald.AttemptRecord) (herald.AttemptOutcome, error) {
+	ctx = context.WithoutCancel(ctx) // the attempt is done: its record must not be cancelled
+	var err error
+	for try := range 5 {
+		var out herald.AttemptOutcome
+		if out, err = d.cfg.Store.RecordAttempt(ctx, rec); err == nil {
+			return out, nil
+		}
+		if herald.ErrorCode(err) != herald.EUNAVAILABLE {
+			break
+		}
+		time.Sleep(time.Duration(50<<try) * time.Millisecond)
+	}
+	return herald.AttemptOutcome{}, err
+}
+
+// errRedirect marks a 3xx answer: Herald never follows redirects.
+var errRedirect = errors.New("redirect not followed")
