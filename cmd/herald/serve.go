@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/catalog"
+	"github.com/heraldhq/herald/dispatch"
+	"github.com/heraldhq/herald/egress"
+	"github.com/heraldhq/herald/httpapi"
+	"github.com/heraldhq/herald/secretbox"
+	"github.com/heraldhq/herald/sqlite"
+	"github.com/heraldhq/herald/wire"
+)
+
+// serveConfig is everything `herald serve` is configured with.
+type serveConfig struct {
+	addr           string
+	dataDir        string
+	databaseURL    string
+	adminKey       string
+	format         string
+	allowPrivate   bool
+	retrySchedule  string
+	attemptTimeout time.Duration
+	encryptionKey  string
+	catalogDir     string
+	concurrency    int
+	perWebhook     int
+	pollInterval   time.Duration
+	logFormat      string
+	logLevel       string
+}
+
+func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, error) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet("herald serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to serve the API on")
+	fs.StringVar(&c.dataDir, "data-dir", "./herald-data", "directory for the SQLite database and the generated encryption key")
+	fs.StringVar(&c.databaseURL, "database-url", "", "SQLite file path (default <data-dir>/herald.db) or postgres:// URL")
+	fs.StringVar(&c.adminKey, "admin-key", "", "admin API key; generated and printed once on first start when unset")
+	fs.StringVar(&c.format, "format", string(herald.FormatStandard), "default format of new webhooks: standard, infraaudit or frugally")
+	fs.BoolVar(&c.allowPrivate, "allow-private-networks", false, "allow endpoints on loopback, private, link-local and metadata addresses")
+	fs.StringVar(&c.retrySchedule, "retry-schedule", "", "retry delays for every format, e.g. 1s,2s,5s (default: each format's own)")
+	fs.DurationVar(&c.attemptTimeout, "attempt-timeout", 0, "timeout of one attempt for every format (default: each format's own)")
+	fs.StringVar(&c.encryptionKey, "encryption-key", "", "32-byte key (base64 or hex) sealing secrets at rest (default: generated into <data-dir>/encryption.key)")
+	fs.StringVar(&c.catalogDir, "catalog-dir", "", "directory of <type>.json schema files to add to the event catalog")
+	fs.IntVar(&c.concurrency, "concurrency", 128, "attempts in flight at once in this process")
+	fs.IntVar(&c.perWebhook, "per-webhook-concurrency", 8, "attempts in flight to one webhook at once in this process")
+	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "how often to look for due retries")
+	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if !herald.Format(c.format).Valid() {
+		return nil, fmt.Errorf("--format %q: want standard, infraaudit or frugally", c.format)
+	}
+	return c, nil
+}
+
+// serve runs the API and the dispatcher until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, err := parseServe(args, stderr, getenv)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	cipher, err := openCipher(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, cfg, cipher)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	adminKeyHash, err := adminKey(ctx, store, cfg.adminKey, stdout)
+	if err != nil {
+		return err
+	}
+	if err := ensureDefaultTenant(ctx, store); err != nil {
+		return err
+	}
+	cat, err := openCatalog(ctx, store, cfg.catalogDir)
+	if err != nil {
+		return err
+	}
+	policies, err := policies(cfg)
+	if err != nil {
+		return err
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	guard := &egress.Guard{AllowPrivate: cfg.allowPrivate}
+	dispatcher := dispatch.New(dispatch.Config{
+		Store:        store,
+		Policies:     policies,
+		Client:       &http.Client{Transport: guard.Transport()},
+		Concurrency:  cfg.concurrency,
+		PerWebhook:   cfg.perWebhook,
+		PollInterval: cfg.pollInterval,
+		Logger:       logger,
+		Metrics:      registry,
+	})
+	api := httpapi.New(httpapi.Config{
+		Store:         store,
+		Catalog:       cat,
+		Dispatcher:    dispatcher,
+		URLs:          guard,
+		AdminKeyHash:  adminKeyHash,
+		DefaultFormat: herald.Format(cfg.format),
+		Clock:         herald.SystemClock{},
+		Logger:        logger,
+		Version:       herald.Version,
+		Metrics:       registry,
+	})
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	server := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second, // a test or retry waits for one attempt
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "Herald %s listening on http://%s (store: %s)\n", herald.Version, ln.Addr(), storeName(cfg))
+	logger.Info("serving", "addr", ln.Addr().String(), "owner", dispatcher.Owner(), "allow_private_networks", cfg.allowPrivate)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { return dispatcher.Run(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		logger.Info("shutting down: no new work; finishing attempts in flight")
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		return server.Shutdown(shutdownCtx)
+	})
+	err = g.Wait()
+	logger.Info("stopped")
+	return err
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want json, text or auto", format)
+}
+
+func openCipher(cfg *serveConfig) (*secretbox.Box, error) {
+	var key []byte
+	var err error
+	if cfg.encryptionKey != "" {
+		key, err = secretbox.ParseKey(cfg.encryptionKey)
+	} else {
+		key, err = secretbox.LoadOrCreateKey(filepath.Join(cfg.dataDir, "encryption.key"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encryption key: %w", err)
+	}
+	return secretbox.New(key)
+}
+
+func storeName(cfg *serveConfig) string {
+	if strings.HasPrefix(cfg.databaseURL, "postgres") {
+		return "postgres"
+	}
+	return "sqlite " + sqlitePath(cfg)
+}
+
+func sqlitePath(cfg *serveConfig) string {
+	if cfg.databaseURL == "" {
+		return filepath.Join(cfg.dataDir, "herald.db")
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(cfg.databaseURL, "sqlite://"), "sqlite:")
+}
+
+func openStore(ctx context.Context, cfg *serveConfig, cipher herald.Cipher) (herald.Store, error) {
+	if strings.HasPrefix(cfg.databaseURL, "postgres://") || strings.HasPrefix(cfg.databaseURL, "postgresql://") {
+		return nil, errors.New("the PostgreSQL store is not available in this build yet; use SQLite (leave --database-url unset)")
+	}
+	store, err := sqlite.Open(ctx, sqlitePath(cfg), cipher)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return store, nil
+}
+
+// adminKeySetting holds the hash of the generated admin key.
+const adminKeySetting = "admin_key_hash"
+
+// adminKey returns the hash of the admin key: the configured one, or the one generated
+// on first start, which is printed to stdout this once and only its hash is kept.
+func adminKey(ctx context.Context, store herald.Store, configured string, stdout io.Writer) ([]byte, error) {
+	if configured != "" {
+		if len(configured) < 16 {
+			return nil, errors.New("--admin-key must be at least 16 characters")
+		}
+		return herald.HashKey(configured), nil
+	}
+	hash, err := store.Setting(ctx, adminKeySetting)
+	if err == nil {
+		return hash, nil
+	}
+	if herald.ErrorCode(err) != herald.ENOTFOUND {
+		return nil, fmt.Errorf("read admin key: %w", err)
+	}
+	key := herald.NewAPIKey(herald.PrefixAdminKey)
+	hash = herald.HashKey(key)
+	if err := store.PutSetting(ctx, adminKeySetting, hash); err != nil {
+		return nil, fmt.Errorf("store admin key: %w", err)
+	}
+	fmt.Fprintf(stdout, "\nAdmin API key (shown once, keep it safe): %s\n\n", key)
+	return hash, nil
+}
+
+// ensureDefaultTenant creates the tenant that owns what the admin creates without a
+// tenant_id. Its API key is random and never shown: the admin key acts for it.
+func ensureDefaultTenant(ctx context.Context, store herald.Store) error {
+	_, err := store.Tenant(ctx, herald.DefaultTenantID)
+	if herald.ErrorCode(err) != herald.ENOTFOUND {
+		return err
+	}
+	t := &herald.Tenant{ID: herald.DefaultTenantID, Name: "Default", CreatedAt: time.Now().UTC()}
+	err = store.CreateTenant(ctx, t, herald.HashKey(herald.NewAPIKey(herald.PrefixTenantKey)))
+	if herald.ErrorCode(err) == herald.ECONFLICT {
+		return nil // another process sharing the database made it first
+	}
+	return err
+}
+
+// openCatalog returns the built-in event types plus the custom ones added through the
+// API (kept in the store) and those in the catalog directory.
+func openCatalog(ctx context.Context, store herald.Store, dir string) (*catalog.Catalog, error) {
+	custom, err := store.EventTypes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read custom event types: %w", err)
+	}
+	cat, err := catalog.New(custom...)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	if dir != "" {
+		if _, err := cat.LoadDir(dir); err != nil {
+			return nil, fmt.Errorf("--catalog-dir: %w", err)
+		}
+	}
+	return cat, nil
+}
+
+// policies applies --retry-schedule and --attempt-timeout to every format's defaults.
+func policies(cfg *serveConfig) (map[herald.Format]wire.Policy, error) {
+	var schedule []time.Duration
+	if cfg.retrySchedule != "" {
+		var err error
+		if schedule, err = wire.ParseSchedule(cfg.retrySchedule); err != nil {
+			return nil, fmt.Errorf("--retry-schedule: %w", err)
+		}
+	}
+	out := make(map[herald.Format]wire.Policy, len(herald.Formats))
+	for _, f := range herald.Formats {
+		p := wire.DefaultPolicy(f)
+		if schedule != nil {
+			p.Schedule = schedule
+		}
+		if cfg.attemptTimeout > 0 {
+			p.Timeout = cfg.attemptTimeout
+		}
+		out[f] = p
+	}
+	return out, nil
+}
