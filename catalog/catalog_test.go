@@ -14,7 +14,7 @@ import (
 	"github.com/heraldhq/herald/catalog"
 )
 
-// builtinTypes are the 25 seed event types, PRODUCT.md §2.
+// builtinTypes are the 25 seed event types (the product specification, section 2).
 var builtinTypes = []string{
 	// InfraAudit
 	"drift.detected", "drift.resolved", "alert.created", "vulnerability.found",
@@ -173,7 +173,7 @@ func TestSeedExamplesValidate(t *testing.T) {
 	}
 }
 
-// TestSchemasDeclareSeedFields checks PRODUCT.md §2's schema rules against the seed
+// TestSchemasDeclareSeedFields checks the specification's schema rules against the seed
 // examples: every field is declared with its JSON type (integer for whole-number
 // literals, number for the rest) and required; for execution.*, every field of the three
 // examples is declared on each and only the fields common to all three are required.

@@ -39,7 +39,7 @@ type Request struct {
 //
 // The body is the format's envelope with its keys in the documented order and ev.Data
 // copied byte for byte. During a secret rotation's grace (wh.PreviousSecret set and now
-// before wh.PreviousSecretExpiresAt) both secrets sign: see PRODUCT.md §3.
+// before wh.PreviousSecretExpiresAt) both secrets sign.
 //
 // Build fails with an EINVALID *herald.Error when the webhook cannot be signed for (no
 // secret, a standard secret that is not base64, an unknown format), when ev.Data is not

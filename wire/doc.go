@@ -1,5 +1,5 @@
 // Package wire turns an event and a webhook into the exact HTTP request Herald sends, and
-// says what happens when it fails, for each of the three formats of PRODUCT.md §3:
+// says what happens when it fails, for each of the three formats Herald speaks:
 //
 //   - infraaudit: {"event","timestamp","webhook_id","delivery_id","data"}, signed in
 //     X-InfraAudit-Signature: sha256=<hex HMAC-SHA256 of the raw body>.

@@ -12,7 +12,7 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// Policy is a format's delivery rules. DefaultPolicy gives the ones PRODUCT.md §3
+// Policy is a format's delivery rules. DefaultPolicy gives the ones the specification
 // documents; configuration may replace the Schedule (HERALD_RETRY_SCHEDULE) or the rest.
 type Policy struct {
 	Schedule               []time.Duration // delay before retry 1, 2, ...; after the last → failed
