@@ -217,7 +217,7 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 		return []herald.Claim{}, nil
 	}
 	var claims []herald.Claim
-	err := s.inTx(ctx, "claim deliveries", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		ids, err := pickDue(ctx, tx, r)
 		if err != nil {
 			return err
@@ -347,7 +347,7 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 // another owner holds an unexpired lease on it.
 func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*herald.Claim, error) {
 	var claim herald.Claim
-	err := s.inTx(ctx, "claim delivery "+id, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "claim delivery "+id, func(ctx context.Context, tx *sql.Tx) error {
 		var holder sql.NullString
 		var until sql.NullInt64
 		err := tx.QueryRowContext(ctx, "SELECT lease_owner, lease_until FROM deliveries WHERE id = ?", id).Scan(&holder, &until)
@@ -403,7 +403,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	}
 	at := micros(a.At)
 	var out herald.AttemptOutcome
-	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
 		var webhookID, current string
 		var count int
 		var holder sql.NullString
@@ -555,7 +555,7 @@ func headersJSON(h http.Header) (string, error) {
 
 // ReleaseClaims drops the leases owner holds so others can take the deliveries now.
 func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
-	return s.inTx(ctx, "release claims of "+owner, func(tx *sql.Tx) error {
+	return s.inTx(ctx, "release claims of "+owner, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", owner)
 		return err
 	})
@@ -566,7 +566,7 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 // webhook does not exist.
 func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error) {
 	var n int64
-	err := s.inTx(ctx, "requeue deliveries of "+webhookID, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "requeue deliveries of "+webhookID, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, "SELECT 1 FROM webhooks WHERE id = ?", webhookID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {

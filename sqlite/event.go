@@ -16,7 +16,7 @@ import (
 // the default tenant, without a CreatedAt the current time.
 func (s *Store) Publish(ctx context.Context, ps []herald.Publication) ([]herald.PublishResult, error) {
 	results := make([]herald.PublishResult, len(ps))
-	err := s.inTx(ctx, "publish", func(tx *sql.Tx) error {
+	err := s.inTx(ctx, "publish", func(ctx context.Context, tx *sql.Tx) error {
 		p, err := s.newPublisher(ctx, tx)
 		if err != nil {
 			return err

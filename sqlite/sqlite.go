@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -40,6 +41,13 @@ type Store struct {
 	read   *sql.DB // a pool for reads outside write transactions
 	cipher herald.Cipher
 	clock  herald.Clock
+
+	// Every write transaction goes through the writer goroutine, which commits what
+	// queues up together (see inTx).
+	writes     chan *writeOp
+	stop       chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
 }
 
 var _ herald.Store = (*Store)(nil)
@@ -85,7 +93,12 @@ func Open(ctx context.Context, path string, cipher herald.Cipher) (*Store, error
 	}
 	read.SetMaxOpenConns(readConns)
 	read.SetMaxIdleConns(readConns)
-	return &Store{write: write, read: read, cipher: cipher, clock: herald.SystemClock{}}, nil
+	s := &Store{
+		write: write, read: read, cipher: cipher, clock: herald.SystemClock{},
+		writes: make(chan *writeOp), stop: make(chan struct{}), writerDone: make(chan struct{}),
+	}
+	go s.writer()
+	return s, nil
 }
 
 // walMode switches the file to WAL, which it stays in. Switching needs the file to
@@ -168,23 +181,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes both connection pools. A clean close checkpoints the WAL into the file.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.writerDone
 	return errors.Join(s.read.Close(), s.write.Close())
-}
-
-// inTx runs fn in one BEGIN IMMEDIATE transaction and commits it if fn succeeds.
-func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, unavailable(err))
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback() // fn's error is the one worth returning
-		return fmt.Errorf("%s: %w", op, unavailable(err))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: %w", op, unavailable(err))
-	}
-	return nil
 }
 
 // readTx runs fn in one read transaction, so the queries it makes see one snapshot.

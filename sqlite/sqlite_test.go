@@ -3,8 +3,10 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +202,64 @@ func rot(b []byte) []byte {
 		out[i] = c + 13
 	}
 	return out
+}
+
+// TestGroupCommitIsolatesFailures publishes from many goroutines at once, so that
+// writes share commits, with two in three bound to fail after writing: every good
+// publish is committed whole, and no failing one leaves anything behind.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "herald.db"))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, id := range []string{"team_a", "team_b"} {
+		if err := s.CreateTenant(ctx, &herald.Tenant{ID: id, Name: id, CreatedAt: now}, herald.HashKey(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wh := &herald.Webhook{ID: "wh_a", TenantID: "team_a", Name: "a", URL: "https://example.com", Enabled: true,
+		Format: herald.FormatStandard, Secret: herald.NewSecret(), CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateWebhook(ctx, wh); err != nil {
+		t.Fatal(err)
+	}
+	event := func(id, tenant string) herald.Event {
+		return herald.Event{ID: id, TenantID: tenant, Type: "drift.detected", Data: []byte(`{}`), Timestamp: now, CreatedAt: now}
+	}
+	if _, err := s.Publish(ctx, []herald.Publication{{Event: event("evt_taken", "team_b")}}); err != nil {
+		t.Fatal(err)
+	}
+
+	const n = 90
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			// Each publish is evt_i, followed in the same call by a bad event for
+			// two in three: then evt_i is written before the failure and must go.
+			ps := []herald.Publication{{Event: event(fmt.Sprintf("evt_%d", i), "team_a")}}
+			switch i % 3 {
+			case 1: // another tenant's id: ECONFLICT
+				ps = append(ps, herald.Publication{Event: event("evt_taken", "team_a")})
+			case 2: // no such webhook: ENOTFOUND
+				ps = append(ps, herald.Publication{Event: event(fmt.Sprintf("evt_t%d", i), "team_a"), Target: "wh_missing"})
+			}
+			_, errs[i] = s.Publish(ctx, ps)
+		})
+	}
+	wg.Wait()
+
+	for i, err := range errs {
+		want := []string{"", herald.ECONFLICT, herald.ENOTFOUND}[i%3]
+		if got := herald.ErrorCode(err); got != want {
+			t.Fatalf("publish %d: code %q (%v), want %q", i, got, err, want)
+		}
+		_, readErr := s.Event(ctx, fmt.Sprintf("evt_%d", i))
+		if stored := readErr == nil; stored != (i%3 == 0) {
+			t.Fatalf("publish %d (code %q): event stored %v", i, want, stored)
+		}
+	}
+	ds, total, err := s.Deliveries(ctx, herald.DeliveryFilter{WebhookID: "wh_a", PerPage: 100})
+	if err != nil || total != n/3 || len(ds) != n/3 {
+		t.Fatalf("deliveries: %d (total %d, err %v), want one per good publish: %d", len(ds), total, err, n/3)
+	}
 }

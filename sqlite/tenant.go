@@ -27,7 +27,7 @@ func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error
 	if value == nil {
 		value = []byte{} // the column is NOT NULL; an empty value is still a value
 	}
-	return s.inTx(ctx, "put setting "+name, func(tx *sql.Tx) error {
+	return s.inTx(ctx, "put setting "+name, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
 			name, value)
@@ -47,7 +47,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *herald.Tenant, keyHash []by
 	if len(keyHash) == 0 {
 		return herald.Errorf(herald.EINVALID, "a tenant needs an API key hash")
 	}
-	return s.inTx(ctx, "create tenant", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "create tenant", func(ctx context.Context, tx *sql.Tx) error {
 		var taken string
 		err := tx.QueryRowContext(ctx, "SELECT id FROM tenants WHERE id = ? OR api_key_hash = ?", t.ID, keyHash).Scan(&taken)
 		switch {
@@ -124,7 +124,7 @@ func (s *Store) Tenants(ctx context.Context) ([]herald.Tenant, error) {
 
 // DeleteTenant removes a tenant and its webhooks, events, deliveries and attempts.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
-	return s.inTx(ctx, "delete tenant "+id, func(tx *sql.Tx) error {
+	return s.inTx(ctx, "delete tenant "+id, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", id)
 		if err != nil {
 			return err
@@ -160,7 +160,7 @@ func (s *Store) CreateEventType(ctx context.Context, t *herald.EventType) error 
 	if schema == "" {
 		schema = "{}"
 	}
-	return s.inTx(ctx, "create event type", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "create event type", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO event_types (type, description, schema, sample, created_at) VALUES (?, ?, ?, ?, ?)",
 			t.Type, t.Description, schema, sample, micros(s.now()))

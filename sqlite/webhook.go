@@ -58,7 +58,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}
-	return s.inTx(ctx, "create webhook", func(tx *sql.Tx) error {
+	return s.inTx(ctx, "create webhook", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
@@ -217,7 +217,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		return fmt.Errorf("update webhook: %w", err)
 	}
 	now := s.now()
-	err = s.inTx(ctx, "update webhook "+w.ID, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, "update webhook "+w.ID, func(ctx context.Context, tx *sql.Tx) error {
 		var wasEnabled bool
 		err := tx.QueryRowContext(ctx, "SELECT enabled FROM webhooks WHERE id = ?", w.ID).Scan(&wasEnabled)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -283,7 +283,7 @@ func (s *Store) RotateSecret(ctx context.Context, id, secret string, previousExp
 	}
 	now := s.now()
 	grace := previousExpiresAt.After(now)
-	return s.inTx(ctx, "rotate secret of "+id, func(tx *sql.Tx) error {
+	return s.inTx(ctx, "rotate secret of "+id, func(ctx context.Context, tx *sql.Tx) error {
 		// During a grace period the current secret, still sealed, becomes the previous one.
 		q := `UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?,
 			secret = ?, updated_at = ? WHERE id = ?`
@@ -308,7 +308,7 @@ func (s *Store) RotateSecret(ctx context.Context, id, secret string, previousExp
 
 // DeleteWebhook removes a webhook with its deliveries and their attempts.
 func (s *Store) DeleteWebhook(ctx context.Context, id string) error {
-	return s.inTx(ctx, "delete webhook "+id, func(tx *sql.Tx) error {
+	return s.inTx(ctx, "delete webhook "+id, func(ctx context.Context, tx *sql.Tx) error {
 		// Deliveries and attempts go too: ON DELETE CASCADE.
 		res, err := tx.ExecContext(ctx, "DELETE FROM webhooks WHERE id = ?", id)
 		if err != nil {
