@@ -228,7 +228,7 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 		c := &claims[i]
 		hook := d.acquire(&c.Webhook)
 		wg.Go(func() {
-			defer d.release(c.Webhook.ID)
+			defer d.release()
 			if _, err := d.deliver(sendCtx, c, hook); err != nil {
 				d.cfg.Logger.Error("deliver", "delivery_id", c.Delivery.ID, "webhook_id", c.Webhook.ID, "err", err)
 			}
@@ -273,15 +273,22 @@ func (d *Dispatcher) acquire(w *herald.Webhook) *hookState {
 	return h
 }
 
-// release undoes acquire and lets Run claim again if it was full.
-func (d *Dispatcher) release(webhookID string) {
+// sent marks that an attempt to webhookID has its answer: the webhook's slot is free
+// for the next attempt while this one is still being recorded.
+func (d *Dispatcher) sent(webhookID string) {
 	d.mu.Lock()
-	d.inFlight--
+	defer d.mu.Unlock()
 	h := d.perHook[webhookID]
 	h.inFlight--
 	if h.inFlight == 0 && h.limiter == nil {
 		delete(d.perHook, webhookID) // keep the map the size of the active webhooks
 	}
+}
+
+// release marks that an attempt is recorded, and lets Run claim again if it was full.
+func (d *Dispatcher) release() {
+	d.mu.Lock()
+	d.inFlight--
 	d.mu.Unlock()
 	d.metrics.inFlight.Dec()
 	select {
@@ -305,21 +312,11 @@ func (d *Dispatcher) DeliverNow(ctx context.Context, deliveryID string) (*herald
 // deliver sends one attempt of c, records it and schedules what comes next. hook, when
 // set, is the webhook's state in this process, whose limits the attempt waits for.
 func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookState) (*herald.Attempt, error) {
-	if hook != nil {
-		select {
-		case hook.sem <- struct{}{}:
-			defer func() { <-hook.sem }()
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if hook.limiter != nil {
-			if err := hook.limiter.Wait(ctx); err != nil {
-				return nil, fmt.Errorf("rate limit: %w", err)
-			}
-		}
-	}
 	policy := d.cfg.Policies[c.Webhook.Format]
-	a, retryAfter := d.send(ctx, c, policy)
+	a, retryAfter, err := d.sendInTurn(ctx, c, hook, policy)
+	if err != nil {
+		return nil, err
+	}
 	if ctx.Err() != nil && !a.Success {
 		// Cancelled by shutdown, not failed by the endpoint: leave it to the lease so it
 		// is sent again, rather than count a failure the receiver did not cause.
@@ -365,6 +362,28 @@ func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookSta
 		d.metrics.disabled.Inc()
 	}
 	return a, nil
+}
+
+// sendInTurn waits for a slot of the webhook's and its rate limit (when hook is set),
+// then sends. The slot is held until the answer arrives, not while the attempt is
+// recorded, so the store's commit does not slow the endpoint's deliveries down.
+func (d *Dispatcher) sendInTurn(ctx context.Context, c *herald.Claim, hook *hookState, policy wire.Policy) (*herald.Attempt, string, error) {
+	if hook != nil {
+		defer d.sent(c.Webhook.ID)
+		select {
+		case hook.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		}
+		defer func() { <-hook.sem }()
+		if hook.limiter != nil {
+			if err := hook.limiter.Wait(ctx); err != nil {
+				return nil, "", fmt.Errorf("rate limit: %w", err)
+			}
+		}
+	}
+	a, retryAfter := d.send(ctx, c, policy)
+	return a, retryAfter, nil
 }
 
 // record writes rec, trying again briefly if the store is momentarily unavailable: the
