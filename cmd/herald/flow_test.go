@@ -1,8 +1,12 @@
 package main
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,11 +73,13 @@ func TestRetryTestAndRecover(t *testing.T) {
 	failed := func(n int) []deliveryResource {
 		t.Helper()
 		var ds []deliveryResource
-		waitUntil(t, 10*time.Second, func() bool {
+		if !waitUntil(10*time.Second, func() bool {
 			ds = nil
 			api(t, srv.URL, "GET", fmt.Sprintf("/api/v1/webhooks/%s/deliveries?status=failed&event_type=drift.detected", wh.ID), testAdminKey, nil, &ds)
 			return len(ds) == n
-		})
+		}) {
+			t.Fatalf("%d failed deliveries after 10s, want %d", len(ds), n)
+		}
 		return ds
 	}
 
@@ -112,5 +118,58 @@ func TestRetryTestAndRecover(t *testing.T) {
 	}
 	if code := api(t, srv.URL, "POST", "/api/v1/webhooks/"+wh.ID+"/test", testAdminKey, nil, &res); code != 200 || !res.Success || res.StatusCode != 200 {
 		t.Fatalf("test ping: %d %+v, want a successful 200", code, res)
+	}
+}
+
+// TestRotationGracePeriod rotates the secrets of a standard and a frugally webhook with
+// a grace period: standard deliveries carry two signatures, one per secret; frugally
+// keeps its main header on the old secret and adds the -Next header on the new one.
+func TestRotationGracePeriod(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir())
+	for _, f := range []string{"standard", "frugally"} {
+		rc := newReceiver(t)
+		var wh webhookResource
+		if code := api(t, srv.URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
+			"name": f, "url": rc.URL, "format": f, "events": []string{"schedule.paused"},
+		}, &wh); code != 201 {
+			t.Fatalf("create %s webhook: %d", f, code)
+		}
+		rc.waitFor(t, 1, 10*time.Second) // the creation ping
+		var rotated struct {
+			Secret string `json:"secret"`
+		}
+		if code := api(t, srv.URL, "POST", "/api/v1/webhooks/"+wh.ID+"/rotate-secret", testAdminKey,
+			map[string]any{"grace_period_seconds": 3600}, &rotated); code != 200 || rotated.Secret == "" || rotated.Secret == wh.Secret {
+			t.Fatalf("%s rotate: %d, new secret %q", f, code, rotated.Secret)
+		}
+		if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
+			"type": "schedule.paused", "data": seedExamples(t)["schedule.paused"],
+		}, nil); code != 202 {
+			t.Fatalf("publish: %d", code)
+		}
+		req := rc.waitFor(t, 2, 10*time.Second)[1]
+
+		switch f {
+		case "standard":
+			if sigs := strings.Fields(req.Header.Get("webhook-signature")); len(sigs) != 2 {
+				t.Fatalf("standard during grace: webhook-signature %q, want two signatures", sigs)
+			}
+			for _, secret := range []string{wh.Secret, rotated.Secret} {
+				verifySignature(t, "standard", "", secret, req)
+			}
+		case "frugally":
+			sign := func(secret string) string {
+				mac := hmac.New(sha256.New, []byte(secret))
+				mac.Write(req.Body)
+				return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+			}
+			if got := req.Header.Get("X-Frugally-Signature"); got != sign(wh.Secret) {
+				t.Errorf("frugally during grace: main header %q, want the old secret's %q", got, sign(wh.Secret))
+			}
+			if got := req.Header.Get("X-Frugally-Signature-Next"); got != sign(rotated.Secret) {
+				t.Errorf("frugally during grace: -Next header %q, want the new secret's %q", got, sign(rotated.Secret))
+			}
+		}
 	}
 }
