@@ -1,0 +1,41 @@
+package main
+
+import (
+	"io"
+	"testing"
+	"time"
+)
+
+func TestServeConfigFromFlagsAndEnvironment(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"HERALD_RETRY_SCHEDULE":          "1s,2s",
+		"HERALD_ALLOW_PRIVATE_NETWORKS":  "true",
+		"HERALD_FORMAT":                  "frugally",
+		"HERALD_ATTEMPT_TIMEOUT":         "3s",
+		"HERALD_PER_WEBHOOK_CONCURRENCY": "4",
+	}
+	cfg, err := parseServe([]string{"--format", "infraaudit"}, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.format != "infraaudit" {
+		t.Errorf("format %q: the flag must win over HERALD_FORMAT", cfg.format)
+	}
+	if cfg.retrySchedule != "1s,2s" || !cfg.allowPrivate || cfg.attemptTimeout != 3*time.Second || cfg.perWebhook != 4 {
+		t.Errorf("environment not applied: %+v", cfg)
+	}
+	if cfg.addr != "127.0.0.1:8080" || cfg.dataDir != "./herald-data" {
+		t.Errorf("defaults changed: addr %q data dir %q", cfg.addr, cfg.dataDir)
+	}
+
+	for name, getenv := range map[string]func(string) string{
+		"bad duration":  func(k string) string { return map[string]string{"HERALD_ATTEMPT_TIMEOUT": "soon"}[k] },
+		"bad format":    func(k string) string { return map[string]string{"HERALD_FORMAT": "xml"}[k] },
+		"bad bool flag": func(k string) string { return map[string]string{"HERALD_ALLOW_PRIVATE_NETWORKS": "maybe"}[k] },
+	} {
+		if _, err := parseServe(nil, io.Discard, getenv); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
