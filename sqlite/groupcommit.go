@@ -69,11 +69,20 @@ func (s *Store) writer() {
 	}
 }
 
+// errNotCommitted is what an operation hears if its group ended without a commit for a
+// reason of its own (a panic in another operation), so no caller is ever told nil for
+// a write that was not committed.
+var errNotCommitted = errors.New("write not committed")
+
 // commitGroup runs group in one transaction and tells each operation its outcome.
 func (s *Store) commitGroup(group []*writeOp) {
 	results := make([]error, len(group))
+	committed := false
 	defer func() {
 		for i, w := range group {
+			if results[i] == nil && !committed {
+				results[i] = errNotCommitted
+			}
 			w.done <- results[i]
 		}
 	}()
@@ -101,7 +110,7 @@ func (s *Store) commitGroup(group []*writeOp) {
 			fail(err)
 			return
 		}
-		if err := w.fn(context.WithoutCancel(w.ctx), tx); err != nil {
+		if err := runOp(w, tx); err != nil {
 			results[i] = err
 			// Undo this operation alone. If SQLite already rolled the whole
 			// transaction back (disk full, I/O error), this fails, and so does the group.
@@ -121,9 +130,23 @@ func (s *Store) commitGroup(group []*writeOp) {
 	}
 	if ran == 0 {
 		_ = tx.Rollback() // nothing to keep
+		committed = true // nothing was to be committed: each op has its own result
 		return
 	}
 	if err := tx.Commit(); err != nil {
 		fail(err)
+		return
 	}
+	committed = true
+}
+
+// runOp runs one operation's function, turning a panic into that operation's error so
+// that it is rolled back to its savepoint and the others in the group go on.
+func runOp(w *writeOp, tx *sql.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in write: %v", p)
+		}
+	}()
+	return w.fn(context.WithoutCancel(w.ctx), tx)
 }

@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -187,5 +189,42 @@ func TestUnavailable(t *testing.T) {
 	}
 	if got := herald.ErrorCode(unavailable(sql.ErrNoRows)); got == herald.EUNAVAILABLE {
 		t.Errorf("sql.ErrNoRows mapped to %q", got)
+	}
+}
+
+// TestGroupCommitSurvivesPanic runs writes that share commits, one of which panics: it
+// alone fails, the others are committed, and the writer goes on serving.
+func TestGroupCommitSurvivesPanic(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), nopCipher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	const n = 40
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.inTx(ctx, "test", func(ctx context.Context, tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?)", fmt.Sprint("k", i), []byte("v")); err != nil {
+					return err
+				}
+				if i%10 == 0 {
+					panic("boom")
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		_, getErr := s.Setting(ctx, fmt.Sprint("k", i))
+		if panicked := i%10 == 0; panicked != (err != nil) || panicked != (getErr != nil) {
+			t.Errorf("write %d (panics: %v): error %v, stored %v", i, panicked, err, getErr == nil)
+		}
+	}
+	if err := s.PutSetting(ctx, "after", []byte("ok")); err != nil {
+		t.Fatalf("the writer stopped serving after a panic: %v", err)
 	}
 }
