@@ -67,7 +67,9 @@ type Dispatcher struct {
 }
 
 // hookState is one webhook's share of this process: its attempts in flight, a
-// semaphore bounding them, and its rate limiter.
+// semaphore bounding them, and its rate limiter (unlimited when limit is 0). Its fields
+// are guarded by Dispatcher.mu, but sem and limiter are fixed at creation and safe to
+// use without it.
 type hookState struct {
 	inFlight int
 	sem      chan struct{}
@@ -243,8 +245,13 @@ func (d *Dispatcher) busyWebhooks() []string {
 	defer d.mu.Unlock()
 	var busy []string
 	for id, h := range d.perHook {
-		if h.inFlight >= d.cfg.PerWebhook || (h.limiter != nil && h.limiter.Tokens() < 1) {
+		switch {
+		case h.inFlight >= d.cfg.PerWebhook || (h.limit > 0 && h.limiter.Tokens() < 1):
 			busy = append(busy, id)
+		case h.inFlight == 0 && h.limiter.Tokens() >= float64(h.limit):
+			// Idle with a full bucket: a new state would be the same, so drop this one
+			// and keep the map the size of the webhooks in use.
+			delete(d.perHook, id)
 		}
 	}
 	slices.Sort(busy)
@@ -258,14 +265,17 @@ func (d *Dispatcher) acquire(w *herald.Webhook) *hookState {
 	d.inFlight++
 	h := d.perHook[w.ID]
 	if h == nil {
-		h = &hookState{sem: make(chan struct{}, d.cfg.PerWebhook)}
+		h = &hookState{sem: make(chan struct{}, d.cfg.PerWebhook), limiter: rate.NewLimiter(rate.Inf, 0)}
 		d.perHook[w.ID] = h
 	}
 	if h.limit != w.RateLimit {
+		// Adjust the limiter in place: attempts already waiting on it hold it too.
 		h.limit = w.RateLimit
-		h.limiter = nil
 		if w.RateLimit > 0 {
-			h.limiter = rate.NewLimiter(rate.Limit(w.RateLimit), w.RateLimit)
+			h.limiter.SetLimit(rate.Limit(w.RateLimit))
+			h.limiter.SetBurst(w.RateLimit)
+		} else {
+			h.limiter.SetLimit(rate.Inf)
 		}
 	}
 	h.inFlight++
@@ -280,8 +290,8 @@ func (d *Dispatcher) sent(webhookID string) {
 	defer d.mu.Unlock()
 	h := d.perHook[webhookID]
 	h.inFlight--
-	if h.inFlight == 0 && h.limiter == nil {
-		delete(d.perHook, webhookID) // keep the map the size of the active webhooks
+	if h.inFlight == 0 && h.limit == 0 {
+		delete(d.perHook, webhookID) // keep the map the size of the webhooks in use
 	}
 }
 
@@ -376,10 +386,8 @@ func (d *Dispatcher) sendInTurn(ctx context.Context, c *herald.Claim, hook *hook
 			return nil, "", ctx.Err()
 		}
 		defer func() { <-hook.sem }()
-		if hook.limiter != nil {
-			if err := hook.limiter.Wait(ctx); err != nil {
-				return nil, "", fmt.Errorf("rate limit: %w", err)
-			}
+		if err := hook.limiter.Wait(ctx); err != nil { // at once when the webhook has no limit
+			return nil, "", fmt.Errorf("rate limit: %w", err)
 		}
 	}
 	a, retryAfter := d.send(ctx, c, policy)

@@ -514,3 +514,51 @@ func TestShutdownHandsBackWork(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitSpacesAttempts runs the dispatcher for real against a webhook limited
+// to 10 attempts a second: after a burst of 10, the rest come no faster than the limit,
+// also when the limit changes while attempts wait on it.
+func TestRateLimitSpacesAttempts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.clock.Set(time.Now().UTC())
+	e.d = dispatch.New(dispatch.Config{Store: e.store, Client: &http.Client{}, Clock: e.clock, PollInterval: 50 * time.Millisecond})
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	t.Cleanup(srv.Close)
+	w := e.webhook(srv.URL, herald.FormatStandard)
+	w.RateLimit = 10
+	if err := e.store.UpdateWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		e.publish()
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	start := time.Now()
+	go func() { done <- e.d.Run(ctx) }()
+	for got.Load() < 10 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.RateLimit = 12 // a change while attempts wait on the limiter
+	if err := e.store.UpdateWebhook(context.Background(), w); err != nil {
+		t.Fatal(err)
+	}
+	for got.Load() < 30 {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("only %d of 30 delivered in 20s", got.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// 10 at once, then 20 at no more than 12 a second: at least 20/12 s.
+	if elapsed < 1600*time.Millisecond {
+		t.Fatalf("30 deliveries took %s; a limit of 10-12/s needs at least 1.6s", elapsed)
+	}
+}
