@@ -69,7 +69,8 @@ type Store interface {
 	// oldest due first, skipping those leased by anyone until after Now.
 	ClaimDue(ctx context.Context, r ClaimRequest) ([]Claim, error)
 	// ClaimDelivery leases one delivery whatever its status or due time (manual retry,
-	// test ping). ECONFLICT if another owner holds an unexpired lease on it.
+	// test ping). ECONFLICT if anyone, owner included, holds an unexpired lease on it:
+	// then an attempt is under way, and a second one would send it twice.
 	ClaimDelivery(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*Claim, error)
 	// RecordAttempt applies one finished attempt atomically; see AttemptRecord.
 	RecordAttempt(ctx context.Context, r *AttemptRecord) (AttemptOutcome, error)

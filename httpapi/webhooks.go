@@ -496,6 +496,31 @@ func (s *server) deleteWebhook(ctx context.Context, in *webhookIDInput) (*struct
 	return nil, nil
 }
 
+// firstAttempt waits for the first attempt of a delivery someone else is sending.
+func (s *server) firstAttempt(ctx context.Context, deliveryID string) (*herald.Attempt, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute) // longer than any attempt's timeout
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		d, err := s.store.Delivery(ctx, deliveryID)
+		if ctx.Err() != nil {
+			return nil, errorf(herald.EUNAVAILABLE, "the ping is still being sent; see delivery %s", deliveryID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(d.Attempts) > 0 {
+			return &d.Attempts[0], nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errorf(herald.EUNAVAILABLE, "the ping is still being sent; see delivery %s", deliveryID)
+		case <-tick.C:
+		}
+	}
+}
+
 func (s *server) testWebhook(ctx context.Context, in *webhookIDInput) (*testOutput, error) {
 	w, err := s.webhook(ctx, caller(ctx), in.ID)
 	if err != nil {
@@ -505,9 +530,13 @@ func (s *server) testWebhook(ctx context.Context, in *webhookIDInput) (*testOutp
 	if err != nil {
 		return nil, err
 	}
-	// Not Wake: the dispatcher would race DeliverNow for the delivery. If this attempt
+	// Not Wake: the dispatcher would race DeliverNow for the delivery. It may still
+	// find the ping first on its own; then report the attempt it makes. If the ping
 	// fails, the dispatcher finds the retry when it is due.
 	a, err := s.dispatcher.DeliverNow(ctx, deliveryID)
+	if herald.ErrorCode(err) == herald.ECONFLICT {
+		a, err = s.firstAttempt(ctx, deliveryID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -316,10 +316,30 @@ func TestWebhookTestSendsPingNow(t *testing.T) {
 	if out.Success || out.Error == nil || *out.Error != "timeout after 10s" {
 		t.Errorf("failed test answered %s", r.body)
 	}
-	e.disp.deliver = func(context.Context, string) (*herald.Attempt, error) {
-		return nil, herald.Errorf(herald.ECONFLICT, "leased")
+	// The dispatcher found the ping first: DeliverNow is refused, and the test reports
+	// the dispatcher's attempt.
+	e.disp.deliver = func(ctx context.Context, id string) (*herald.Attempt, error) {
+		now := time.Now().UTC()
+		if _, err := e.store.ClaimDelivery(ctx, id, "dispatcher", now, now.Add(time.Minute)); err != nil {
+			return nil, err
+		}
+		a := herald.Attempt{ID: herald.NewID(herald.PrefixAttempt), DeliveryID: id, At: now, StatusCode: 202, DurationMS: 7, Success: true}
+		if _, err := e.store.RecordAttempt(ctx, &herald.AttemptRecord{Owner: "dispatcher", Attempt: a, Status: herald.StatusSuccess}); err != nil {
+			return nil, err
+		}
+		return nil, herald.Errorf(herald.ECONFLICT, "delivery is being sent right now")
 	}
-	checkError(t, e.do("POST", "/api/v1/webhooks/"+w.ID+"/test", e.adminKey, nil), 409, herald.ECONFLICT)
+	out = struct {
+		DeliveryID string  `json:"delivery_id"`
+		Success    bool    `json:"success"`
+		StatusCode int     `json:"status_code"`
+		DurationMS int64   `json:"duration_ms"`
+		Error      *string `json:"error"`
+	}{}
+	e.must(http.StatusOK, "POST", "/api/v1/webhooks/"+w.ID+"/test", e.adminKey, nil, &out)
+	if !out.Success || out.StatusCode != 202 || out.DurationMS != 7 {
+		t.Errorf("test of a ping the dispatcher sent answered %+v, want its 202 attempt", out)
+	}
 }
 
 // failDelivery records a failed final attempt for a delivery, as the dispatcher would.

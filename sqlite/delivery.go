@@ -357,7 +357,7 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 		if err != nil {
 			return err
 		}
-		if holder.Valid && holder.String != owner && until.Valid && until.Int64 > micros(now) {
+		if holder.Valid && until.Valid && until.Int64 > micros(now) {
 			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?",
