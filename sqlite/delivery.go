@@ -318,6 +318,7 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 	}
 	defer rows.Close()
 	webhooks := map[string]herald.Webhook{} // each webhook's secrets opened once
+	unreadable := map[string]string{}       // delivery id → why its webhook cannot be read
 	for rows.Next() {
 		var dr deliveryRow
 		var wr webhookRow
@@ -334,13 +335,26 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 		w, ok := webhooks[wr.w.ID]
 		if !ok {
 			if w, err = s.webhook(&wr); err != nil {
-				return nil, err
+				// One webhook that cannot be read (its secret sealed under another key,
+				// say) must not stall every claim: its delivery fails, saying why.
+				unreadable[dr.d.ID] = fmt.Sprintf("cannot read webhook %s: %v; check --encryption-key, then recover", wr.w.ID, err)
+				continue
 			}
 			webhooks[w.ID] = w
 		}
 		claims = append(claims, herald.Claim{Delivery: dr.delivery(), Event: e, Webhook: w})
 	}
-	return claims, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for id, why := range unreadable {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
+			lease_owner = NULL, lease_until = NULL, last_error = ? WHERE id = ?`, why, id); err != nil {
+			return nil, err
+		}
+	}
+	return claims, nil
 }
 
 // ClaimDelivery leases one delivery whatever its status or due time. ECONFLICT if

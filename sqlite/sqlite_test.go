@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/secretbox"
 	"github.com/heraldhq/herald/sqlite"
 	"github.com/heraldhq/herald/storetest"
 )
@@ -261,5 +263,61 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	ds, total, err := s.Deliveries(ctx, herald.DeliveryFilter{WebhookID: "wh_a", PerPage: 100})
 	if err != nil || total != n/3 || len(ds) != n/3 {
 		t.Fatalf("deliveries: %d (total %d, err %v), want one per good publish: %d", len(ds), total, err, n/3)
+	}
+}
+
+// TestUnreadableWebhookDoesNotStallClaims reopens a store under another encryption key:
+// the webhook sealed under the old key cannot be read, its delivery fails saying why,
+// and the deliveries of a readable webhook are claimed as usual.
+func TestUnreadableWebhookDoesNotStallClaims(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "herald.db")
+	now := time.Now().UTC()
+	hook := func(id string) *herald.Webhook {
+		return &herald.Webhook{ID: id, TenantID: "team_a", Name: id, URL: "https://example.com", Enabled: true,
+			Format: herald.FormatStandard, Secret: herald.NewSecret(), CreatedAt: now, UpdatedAt: now}
+	}
+	first, err := sqlite.Open(ctx, path, storetest.Cipher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.CreateTenant(ctx, &herald.Tenant{ID: "team_a", Name: "A", CreatedAt: now}, herald.HashKey("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.CreateWebhook(ctx, hook("wh_old_key")); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	box, err := secretbox.New(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlite.Open(ctx, path, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateWebhook(ctx, hook("wh_new_key")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Publish(ctx, []herald.Publication{{Event: herald.Event{TenantID: "team_a", Type: "drift.detected", Data: []byte(`{}`), CreatedAt: now}}})
+	if err != nil || res[0].Deliveries != 2 {
+		t.Fatalf("publish: %v, %+v", err, res)
+	}
+	claims, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: "o", Now: now, LeaseUntil: now.Add(time.Minute), Limit: 10})
+	if err != nil {
+		t.Fatalf("claim: %v", err)
+	}
+	if len(claims) != 1 || claims[0].Webhook.ID != "wh_new_key" {
+		t.Fatalf("claimed %d deliveries, want only the readable webhook's", len(claims))
+	}
+	ds, _, err := s.Deliveries(ctx, herald.DeliveryFilter{WebhookID: "wh_old_key"})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries of the unreadable webhook: %v %d", err, len(ds))
+	}
+	if d := ds[0]; d.Status != herald.StatusFailed || !strings.Contains(d.LastError, "--encryption-key") {
+		t.Fatalf("unreadable webhook's delivery: %s %q, want failed naming --encryption-key", d.Status, d.LastError)
 	}
 }
