@@ -47,7 +47,9 @@ type Store interface {
 	Webhooks(ctx context.Context, f WebhookFilter) ([]Webhook, int, error)
 	// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets
 	// and health, and sets UpdatedAt. Disabling a webhook fails its pending deliveries.
-	// Enabling one resets its health.
+	// Enabling one resets its health. Unless w.UpdatedAt is zero, the write is refused
+	// with ECONFLICT if the webhook changed since w was read (UpdatedAt differs), so an
+	// edit never undoes an auto-disable it did not see.
 	UpdateWebhook(ctx context.Context, w *Webhook) error
 	// RotateSecret makes secret the webhook's signing secret and keeps the old one valid
 	// until previousExpiresAt (no grace when it is not after now).

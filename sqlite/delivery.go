@@ -447,10 +447,21 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 			return err
 		}
 		reason, err := recordWebhook(ctx, tx, r, &a, webhookID)
-		if err != nil || reason == "" {
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE id = ?",
+		if reason == "" {
+			// A webhook disabled while this attempt was in flight keeps no pending
+			// deliveries: a retry scheduled just now would wait for it to be enabled.
+			var enabled bool
+			var why string
+			if err := tx.QueryRowContext(ctx, "SELECT enabled, disabled_reason FROM webhooks WHERE id = ?",
+				webhookID).Scan(&enabled, &why); err != nil || enabled {
+				return err
+			}
+			return failPending(ctx, tx, webhookID, why, a.At)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = "+nextVersion+" WHERE id = ?",
 			reason, at, webhookID); err != nil {
 			return err
 		}

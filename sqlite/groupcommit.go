@@ -130,7 +130,7 @@ func (s *Store) commitGroup(group []*writeOp) {
 	}
 	if ran == 0 {
 		_ = tx.Rollback() // nothing to keep
-		committed = true // nothing was to be committed: each op has its own result
+		committed = true  // nothing was to be committed: each op has its own result
 		return
 	}
 	if err := tx.Commit(); err != nil {

@@ -207,35 +207,45 @@ func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.
 	return ws, total, nil
 }
 
+// nextVersion is what every write of a webhook sets updated_at to: the time, but always
+// after the last write, so that updated_at is a version UpdateWebhook can check even
+// when two writes fall in one microsecond.
+const nextVersion = "MAX(?, updated_at + 1)"
+
 // UpdateWebhook writes every field of w except the id, tenant, creation time, secrets,
 // health and last delivery (which RecordAttempt keeps), and sets UpdatedAt. Disabling a
 // webhook fails its pending deliveries; enabling one resets its health and clears its
-// disabled reason.
+// disabled reason. A w read before the webhook last changed is refused with ECONFLICT.
 func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 	events, headers, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
 	}
 	now := s.now()
+	var updated int64 // the version read, then the one written
 	err = s.inTx(ctx, "update webhook "+w.ID, func(ctx context.Context, tx *sql.Tx) error {
 		var wasEnabled bool
-		err := tx.QueryRowContext(ctx, "SELECT enabled FROM webhooks WHERE id = ?", w.ID).Scan(&wasEnabled)
+		err := tx.QueryRowContext(ctx, "SELECT enabled, updated_at FROM webhooks WHERE id = ?", w.ID).Scan(&wasEnabled, &updated)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("webhook", w.ID)
 		}
 		if err != nil {
 			return err
 		}
+		if !w.UpdatedAt.IsZero() && micros(w.UpdatedAt) != updated {
+			return herald.Errorf(herald.ECONFLICT,
+				"webhook %q changed since it was read (its failures may have disabled it); read it again and retry", w.ID)
+		}
 		reason := w.DisabledReason
 		if w.Enabled {
 			reason = ""
 		}
-		_, err = tx.ExecContext(ctx, `
+		err = tx.QueryRowContext(ctx, `
 			UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, enabled = ?,
-				format = ?, rate_limit = ?, headers = ?, disabled_reason = ?, updated_at = ?
-			WHERE id = ?`,
+				format = ?, rate_limit = ?, headers = ?, disabled_reason = ?, updated_at = `+nextVersion+`
+			WHERE id = ? RETURNING updated_at`,
 			w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
-			headers, reason, micros(now), w.ID)
+			headers, reason, micros(now), w.ID).Scan(&updated)
 		if err != nil {
 			return err
 		}
@@ -252,7 +262,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 	if err != nil {
 		return err
 	}
-	w.UpdatedAt = now
+	w.UpdatedAt = fromMicros(updated)
 	if w.Enabled {
 		w.DisabledReason = ""
 		w.ConsecutiveFailures, w.FailingSince = 0, nil
@@ -286,11 +296,11 @@ func (s *Store) RotateSecret(ctx context.Context, id, secret string, previousExp
 	return s.inTx(ctx, "rotate secret of "+id, func(ctx context.Context, tx *sql.Tx) error {
 		// During a grace period the current secret, still sealed, becomes the previous one.
 		q := `UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?,
-			secret = ?, updated_at = ? WHERE id = ?`
+			secret = ?, updated_at = ` + nextVersion + ` WHERE id = ?`
 		until := sql.NullInt64{Int64: micros(previousExpiresAt), Valid: true}
 		if !grace {
 			q = `UPDATE webhooks SET previous_secret = NULL, previous_secret_expires_at = ?,
-				secret = ?, updated_at = ? WHERE id = ?`
+				secret = ?, updated_at = ` + nextVersion + ` WHERE id = ?`
 			until = sql.NullInt64{}
 		}
 		res, err := tx.ExecContext(ctx, q, until, sealed, micros(now), id)

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"Claims", testClaims},
 		{"RecordAttempt", testRecordAttempt},
 		{"Deliveries", testDeliveries},
+		{"DisableRaces", testDisableRaces},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
