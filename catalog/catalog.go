@@ -54,6 +54,16 @@ func New(custom ...herald.EventType) (*Catalog, error) {
 	return c, nil
 }
 
+// Check reports whether Add would accept t, without adding it: the same EINVALID and
+// ECONFLICT errors, so a caller can store a type before the catalog takes it.
+func (c *Catalog) Check(t herald.EventType) error {
+	if err := c.checkFree(t.Type); err != nil {
+		return err
+	}
+	_, err := prepare(t)
+	return err
+}
+
 // Add adds a custom event type. It returns an EINVALID *herald.Error when the type name
 // is malformed, the schema does not compile (or refers to anything outside itself), or
 // the sample does not match the schema; and ECONFLICT when a type of that name exists,

@@ -410,3 +410,25 @@ func TestValidateRefusals(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckDoesNotAdd(t *testing.T) {
+	t.Parallel()
+	c, err := catalog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := herald.EventType{Type: "order.created", Schema: json.RawMessage(`{"type":"object"}`)}
+	if err := c.Check(good); err != nil {
+		t.Fatalf("check of a good type: %v", err)
+	}
+	if _, ok := c.Lookup("order.created"); ok {
+		t.Fatal("Check added the type")
+	}
+	bad := herald.EventType{Type: "order.created", Schema: json.RawMessage(`{"type":"nope"}`)}
+	if code := herald.ErrorCode(c.Check(bad)); code != herald.EINVALID {
+		t.Fatalf("check of a bad schema: code %q, want EINVALID", code)
+	}
+	if code := herald.ErrorCode(c.Check(herald.EventType{Type: "drift.detected", Schema: good.Schema})); code != herald.ECONFLICT {
+		t.Fatalf("check of a built-in type's name: code %q, want ECONFLICT", code)
+	}
+}

@@ -30,6 +30,8 @@ type Catalog interface {
 	List() []herald.EventType
 	// Add adds a custom type: EINVALID for a bad name or schema, ECONFLICT if it exists.
 	Add(t herald.EventType) error
+	// Check says whether Add would accept t, without adding it.
+	Check(t herald.EventType) error
 }
 
 // Dispatcher is the part of the dispatcher the API drives.

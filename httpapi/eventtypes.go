@@ -93,7 +93,9 @@ func (s *server) createEventType(ctx context.Context, in *createEventTypeInput) 
 	if _, ok := s.catalog.Lookup(t.Type); ok {
 		return nil, errorf(herald.ECONFLICT, "event type %q exists", t.Type)
 	}
-	if err := s.catalog.Add(t); err != nil {
+	// Stored first, so the catalog never holds a type the store does not: a failed
+	// write leaves nothing behind, and a retry is not told the type exists.
+	if err := s.catalog.Check(t); err != nil {
 		return nil, err
 	}
 	if err := s.store.CreateEventType(ctx, &t); err != nil {
@@ -101,6 +103,9 @@ func (s *server) createEventType(ctx context.Context, in *createEventTypeInput) 
 			return nil, errorf(herald.ECONFLICT, "event type %q exists", t.Type)
 		}
 		return nil, err
+	}
+	if err := s.catalog.Add(t); err != nil && herald.ErrorCode(err) != herald.ECONFLICT {
+		return nil, err // a concurrent sync may have added it from the store already
 	}
 	return &eventTypeOutput{Body: toEventType(t)}, nil
 }
