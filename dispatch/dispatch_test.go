@@ -137,6 +137,22 @@ func receiver(t *testing.T, status int, header http.Header, body string) (*httpt
 	return srv, &hits
 }
 
+// hangingReceiver is an endpoint that answers nothing until release is called or the
+// request is cancelled; it is released and closed when the test ends.
+func hangingReceiver(t *testing.T) (srv *httptest.Server, release func()) {
+	t.Helper()
+	hang := make(chan struct{})
+	release = sync.OnceFunc(func() { close(hang) })
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { release(); srv.Close() })
+	return srv, release
+}
+
 // TestRetriesFollowSchedule walks each format's default schedule on a fake clock: no
 // attempt comes before it is due, each comes when it is due, and the last failure
 // leaves the delivery failed.
@@ -369,14 +385,7 @@ func TestTimeoutIsLoggedAndRetried(t *testing.T) {
 	policy := wire.DefaultPolicy(herald.FormatStandard)
 	policy.Timeout = 100 * time.Millisecond
 	e := newEnv(t, map[herald.Format]wire.Policy{herald.FormatStandard: policy})
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(func() { close(release); srv.Close() })
+	srv, _ := hangingReceiver(t)
 	e.webhook(srv.URL, herald.FormatStandard)
 	id := e.publish()[0]
 	e.deliverDue(t0)
@@ -426,14 +435,7 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	e := newEnv(t, map[herald.Format]wire.Policy{herald.FormatStandard: policy})
 	e.clock.Set(time.Now().UTC())
 
-	hanging := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hanging:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(slow.Close)
+	slow, releaseSlow := hangingReceiver(t)
 	fastGot := make(chan struct{}, 100)
 	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fastGot <- struct{}{} }))
 	t.Cleanup(fast.Close)
@@ -455,7 +457,7 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 			t.Fatalf("only %d of 20 deliveries reached the fast endpoint while the slow one hung", i)
 		}
 	}
-	close(hanging) // let the slow attempts end so shutdown need not wait out their timeout
+	releaseSlow() // let the slow attempts end so shutdown need not wait out their timeout
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
@@ -468,14 +470,7 @@ func TestShutdownHandsBackWork(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	e.clock.Set(time.Now().UTC())
-	hanging := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hanging:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(func() { close(hanging); srv.Close() })
+	srv, _ := hangingReceiver(t)
 	e.webhook(srv.URL, herald.FormatStandard)
 	e.publish()
 	e.publish()
