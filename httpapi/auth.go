@@ -99,6 +99,19 @@ func (p principal) sees(tenantID string) bool {
 	return p.admin || (p.tenant != nil && p.tenant.ID == tenantID)
 }
 
+// visible passes on the result of looking up one thing of kind what for p: the thing if
+// p may see it, and the same 404 whether it does not exist or is another tenant's, so a
+// tenant key learns nothing of other tenants' ids.
+func visible[T any](p principal, what, id string, v *T, tenantOf func(*T) string, err error) (*T, error) {
+	if err == nil && !p.sees(tenantOf(v)) {
+		err = herald.Errorf(herald.ENOTFOUND, "not found")
+	}
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return nil, errorf(herald.ENOTFOUND, "%s %q not found", what, id)
+	}
+	return v, err
+}
+
 // scope is the tenant a list is filtered to: the tenant key's own tenant, or what the
 // admin asked for ("" for all).
 func (p principal) scope(requested string) (string, error) {

@@ -75,12 +75,7 @@ func (s *server) registerDeliveries() {
 // exist or belongs to another tenant.
 func (s *server) delivery(ctx context.Context, p principal, id string) (*herald.Delivery, error) {
 	d, err := s.store.Delivery(ctx, id)
-	if err == nil && !p.sees(d.TenantID) {
-		err = herald.Errorf(herald.ENOTFOUND, "not found")
-	}
-	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		return nil, errorf(herald.ENOTFOUND, "delivery %q not found", id)
-	}
+	d, err = visible(p, "delivery", id, d, func(d *herald.Delivery) string { return d.TenantID }, err)
 	if err != nil {
 		return nil, err
 	}

@@ -343,12 +343,7 @@ func (s *server) syncCatalog(ctx context.Context) error {
 func (s *server) getEvent(ctx context.Context, in *eventInput) (*eventOutput, error) {
 	p := caller(ctx)
 	ev, err := s.store.Event(ctx, in.ID)
-	if err == nil && !p.sees(ev.TenantID) {
-		err = herald.Errorf(herald.ENOTFOUND, "not found")
-	}
-	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		return nil, errorf(herald.ENOTFOUND, "event %q not found", in.ID)
-	}
+	ev, err = visible(p, "event", in.ID, ev, func(e *herald.Event) string { return e.TenantID }, err)
 	if err != nil {
 		return nil, err
 	}

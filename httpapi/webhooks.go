@@ -247,13 +247,7 @@ func (s *server) registerWebhooks() {
 // exist or belongs to another tenant.
 func (s *server) webhook(ctx context.Context, p principal, id string) (*herald.Webhook, error) {
 	w, err := s.store.Webhook(ctx, id)
-	if err == nil && !p.sees(w.TenantID) {
-		err = herald.Errorf(herald.ENOTFOUND, "not found")
-	}
-	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		return nil, errorf(herald.ENOTFOUND, "webhook %q not found", id)
-	}
-	return w, err
+	return visible(p, "webhook", id, w, func(w *herald.Webhook) string { return w.TenantID }, err)
 }
 
 func (s *server) listWebhooks(ctx context.Context, in *listWebhooksInput) (*listWebhooksOutput, error) {
