@@ -36,56 +36,42 @@ func (e *apiError) GetHeaders() http.Header {
 	return nil
 }
 
-// statusFor is the one place a herald error code becomes an HTTP status.
+// statuses is the one place a herald error code becomes an HTTP status, and the
+// reverse: each status here belongs to exactly one code.
+var statuses = map[string]int{
+	herald.EMALFORMED:    http.StatusBadRequest,
+	herald.EUNAUTHORIZED: http.StatusUnauthorized,
+	herald.EFORBIDDEN:    http.StatusForbidden,
+	herald.ENOTFOUND:     http.StatusNotFound,
+	herald.ECONFLICT:     http.StatusConflict,
+	herald.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	herald.EINVALID:      http.StatusUnprocessableEntity,
+	herald.ERATELIMITED:  http.StatusTooManyRequests,
+	herald.EUNAVAILABLE:  http.StatusServiceUnavailable,
+}
+
+// statusFor returns the status for an error code; 500 for any other.
 func statusFor(code string) int {
-	switch code {
-	case herald.EMALFORMED:
-		return http.StatusBadRequest
-	case herald.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case herald.EFORBIDDEN:
-		return http.StatusForbidden
-	case herald.ENOTFOUND:
-		return http.StatusNotFound
-	case herald.ECONFLICT:
-		return http.StatusConflict
-	case herald.ETOOLARGE:
-		return http.StatusRequestEntityTooLarge
-	case herald.EINVALID:
-		return http.StatusUnprocessableEntity
-	case herald.ERATELIMITED:
-		return http.StatusTooManyRequests
-	case herald.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	default:
-		return http.StatusInternalServerError
+	if status, ok := statuses[code]; ok {
+		return status
 	}
+	return http.StatusInternalServerError
 }
 
 // codeFor is statusFor's inverse, for errors that start as a status (huma's, the mux's).
 func codeFor(status int) string {
 	switch status {
-	case http.StatusBadRequest, http.StatusUnsupportedMediaType, http.StatusRequestTimeout:
+	case http.StatusUnsupportedMediaType, http.StatusRequestTimeout:
 		return herald.EMALFORMED
-	case http.StatusUnauthorized:
-		return herald.EUNAUTHORIZED
-	case http.StatusForbidden:
-		return herald.EFORBIDDEN
-	case http.StatusNotFound, http.StatusMethodNotAllowed:
+	case http.StatusMethodNotAllowed:
 		return herald.ENOTFOUND
-	case http.StatusConflict:
-		return herald.ECONFLICT
-	case http.StatusRequestEntityTooLarge:
-		return herald.ETOOLARGE
-	case http.StatusUnprocessableEntity:
-		return herald.EINVALID
-	case http.StatusTooManyRequests:
-		return herald.ERATELIMITED
-	case http.StatusServiceUnavailable:
-		return herald.EUNAVAILABLE
-	default:
-		return herald.EINTERNAL
 	}
+	for code, s := range statuses {
+		if s == status {
+			return code
+		}
+	}
+	return herald.EINTERNAL
 }
 
 // toAPIError turns any error into the response for it. Domain errors keep their message
