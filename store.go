@@ -83,6 +83,19 @@ type Store interface {
 	Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error)
 }
 
+// Notifier is implemented by stores that several processes share: it tells every process
+// when any of them commits work, so an idle dispatcher starts it at once instead of at
+// its next poll.
+type Notifier interface {
+	// Listen calls due, until ctx ends, each time any process commits deliveries that
+	// become due at a time: a new event, a manual retry, a requeue or claims handed back
+	// are due at once (at is when they were committed); a scheduled retry is due at its
+	// next attempt. Listen reconnects by itself after a lost connection and then calls
+	// due with the zero time, since notices sent meanwhile are lost. It returns when ctx
+	// ends.
+	Listen(ctx context.Context, due func(at time.Time)) error
+}
+
 // WebhookFilter selects webhooks. Zero fields select everything.
 type WebhookFilter struct {
 	TenantID string
@@ -132,8 +145,10 @@ type ClaimRequest struct {
 	Now        time.Time
 	LeaseUntil time.Time
 	Limit      int
-	// PerWebhook, when above zero, caps how many deliveries of one webhook this claim
-	// returns, so a backlog for one endpoint cannot fill a claim meant for many.
+	// PerWebhook, when above zero, caps how many deliveries of one webhook are leased at
+	// once: this claim returns at most PerWebhook minus the webhook's deliveries under an
+	// unexpired lease by anyone, so a backlog for one endpoint cannot fill a claim meant
+	// for many, and the cap holds across every process sharing the store.
 	PerWebhook int
 	// SkipWebhooks are webhooks the caller has no room for now (at their concurrency or
 	// rate limit): their deliveries are left for later.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -252,32 +254,64 @@ func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, 
 	for _, id := range r.SkipWebhooks {
 		skip[id] = true
 	}
+	// The cap counts what anyone holds already, so it holds across processes.
+	leased := map[string]int{}
+	if r.PerWebhook > 0 {
+		var err error
+		if leased, err = leasedPerWebhook(ctx, tx, r.Now); err != nil {
+			return nil, err
+		}
+		for id, n := range leased {
+			if n >= perWebhook {
+				skip[id] = true
+			}
+		}
+	}
 	// Twice the limit and some: enough for a claim whose first rows are partly leased
 	// or capped, little enough to cost nothing.
 	budget := 2*r.Limit + 64
-	ids, read, err := pickRows(ctx, tx, r.Limit, perWebhook, skip, dueInOrder, micros(r.Now), budget)
+	ids, read, err := pickRows(ctx, tx, r.Limit, perWebhook, skip, maps.Clone(leased), dueInOrder, micros(r.Now), budget)
 	if err != nil || len(ids) == r.Limit || read < budget {
 		return ids, err // the answer, or every due delivery was read
 	}
-	skipList, err := jsonText(append([]string{}, r.SkipWebhooks...))
+	skipList, err := jsonText(append([]string{}, slices.Collect(maps.Keys(skip))...)) // [] not null: NOT IN (NULL) excludes all
 	if err != nil {
 		return nil, err
 	}
-	ids, _, err = pickRows(ctx, tx, r.Limit, perWebhook, skip, dueByWebhook, micros(r.Now), skipList, perWebhook, r.Limit)
+	ids, _, err = pickRows(ctx, tx, r.Limit, perWebhook, skip, leased, dueByWebhook, micros(r.Now), skipList, perWebhook, r.Limit)
 	return ids, err
 }
 
+// leasedPerWebhook counts each webhook's deliveries under an unexpired lease at now.
+func leasedPerWebhook(ctx context.Context, tx *sql.Tx, now time.Time) (map[string]int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT webhook_id, COUNT(*) FROM deliveries INDEXED BY deliveries_lease_owner
+		WHERE lease_owner IS NOT NULL AND lease_until > ? GROUP BY webhook_id`, micros(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	leased := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		leased[id] = n
+	}
+	return leased, rows.Err()
+}
+
 // pickRows reads (delivery id, webhook id) rows from query q and keeps up to limit of
-// them, none of a skipped webhook and at most perWebhook of one. It returns how many
-// rows it read.
+// them, none of a skipped webhook and none past the perWebhook-th of one, counting
+// taken, which it updates. It returns how many rows it read.
 func pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int, skip map[string]bool,
-	q string, args ...any) (ids []string, read int, err error) {
+	taken map[string]int, q string, args ...any) (ids []string, read int, err error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
-	taken := map[string]int{}
 	for len(ids) < limit && rows.Next() {
 		read++
 		var id, webhookID string

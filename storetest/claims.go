@@ -140,6 +140,38 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 		}
 	})
 
+	t.Run("PerWebhookCountsEveryLease", func(t *testing.T) {
+		st := open(t)
+		tenant := addTenant(t, st)
+		busy := addWebhook(t, st, tenant, subscribed("drift.detected"))
+		other := addWebhook(t, st, tenant, subscribed("cost.anomaly"))
+		var ps []herald.Publication
+		for i := range 6 {
+			ps = append(ps, herald.Publication{Event: newEvent(tenant, "drift.detected", t0.Add(time.Duration(i)*time.Millisecond))})
+		}
+		ps = append(ps, herald.Publication{Event: newEvent(tenant, "cost.anomaly", t0.Add(time.Second))})
+		publish(t, st, ps...)
+		req := func(owner string, now time.Time) []herald.Claim {
+			cs, err := st.ClaimDue(t.Context(), herald.ClaimRequest{
+				Owner: owner, Now: now, LeaseUntil: now.Add(30 * time.Second), Limit: 10, PerWebhook: 3,
+			})
+			ok(t, err, "claim due by "+owner)
+			return cs
+		}
+		now := t0.Add(time.Minute)
+		if got := req("p1", now); len(got) != 4 {
+			t.Fatalf("first process claimed %d, want 3 of %s and 1 of %s", len(got), busy.ID, other.ID)
+		}
+		// Another process finds the busy webhook at its cap: the first one's leases count.
+		if got := req("p2", now); len(got) != 0 {
+			t.Errorf("second process claimed %v while the first holds the webhook's cap", claimIDs(got))
+		}
+		// Once those leases expire, the cap is free again.
+		if got := req("p2", now.Add(time.Minute)); len(got) != 4 {
+			t.Errorf("after the leases expired the second process claimed %d, want 4", len(got))
+		}
+	})
+
 	t.Run("EnabledWebhooksOnly", func(t *testing.T) {
 		st := open(t)
 		tenant := addTenant(t, st)
