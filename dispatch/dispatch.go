@@ -64,6 +64,7 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	inFlight int
 	perHook  map[string]*hookState
+	nextDue  time.Time // the earliest known retry after now; zero when none
 }
 
 // hookState is one webhook's share of this process: its attempts in flight, a
@@ -144,6 +145,36 @@ func (d *Dispatcher) Wake() {
 	}
 }
 
+// WakeAt tells the dispatcher that work becomes due at at, so it claims then instead of
+// at the next poll; at or before now it is Wake. It never blocks.
+func (d *Dispatcher) WakeAt(at time.Time) {
+	if !at.After(d.cfg.Clock.Now()) {
+		d.Wake()
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nextDue.IsZero() || at.Before(d.nextDue) {
+		d.nextDue = at
+		d.Wake() // Run sleeps until the new time
+	}
+}
+
+// sleep returns how long Run may sleep: until the poll or the next known retry.
+func (d *Dispatcher) sleep() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.nextDue.IsZero() {
+		return d.cfg.PollInterval
+	}
+	until := d.nextDue.Sub(d.cfg.Clock.Now())
+	if until <= 0 {
+		d.nextDue = time.Time{}
+		return 0
+	}
+	return min(until, d.cfg.PollInterval)
+}
+
 // Run claims and sends due deliveries until ctx ends. Then it stops claiming, waits up
 // to ShutdownGrace for the attempts in flight, cancels the rest and hands their
 // deliveries back to the store so another dispatcher can take them at once.
@@ -151,6 +182,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSends()
 	var wg sync.WaitGroup
+
+	if n, ok := d.cfg.Store.(herald.Notifier); ok {
+		// Other processes tell this one when they commit work.
+		wg.Go(func() {
+			if err := n.Listen(ctx, d.WakeAt); err != nil && ctx.Err() == nil {
+				d.cfg.Logger.Error("listen for work", "err", err)
+			}
+		})
+	}
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -162,7 +202,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		if n > 0 && err == nil && d.free() > 0 {
 			continue // there may be more due work: claim again before sleeping
 		}
-		timer.Reset(d.cfg.PollInterval)
+		timer.Reset(d.sleep())
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
@@ -357,6 +397,9 @@ func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookSta
 	out, err := d.record(ctx, rec)
 	if err != nil {
 		return nil, fmt.Errorf("record attempt of %s: %w", c.Delivery.ID, err)
+	}
+	if rec.Status == herald.StatusPending {
+		d.WakeAt(rec.NextAttemptAt)
 	}
 	a.Number = out.Number
 	d.metrics.observe(c.Webhook.Format, a)

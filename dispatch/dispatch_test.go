@@ -557,3 +557,70 @@ func TestRateLimitSpacesAttempts(t *testing.T) {
 		t.Fatalf("30 deliveries took %s; a limit of 10-12/s needs at least 1.6s", elapsed)
 	}
 }
+
+// notifyingStore is a store whose Listen passes on what the test sends on due, as
+// PostgreSQL's LISTEN passes on another process's commits.
+type notifyingStore struct {
+	herald.Store
+	due chan time.Time
+}
+
+func (s notifyingStore) Listen(ctx context.Context, due func(at time.Time)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case at := <-s.due:
+			due(at)
+		}
+	}
+}
+
+// TestWorkStartsWithoutWaitingForPoll runs a dispatcher whose poll is an hour away: a
+// retry starts when it is due, and work another process announces starts at once.
+func TestWorkStartsWithoutWaitingForPoll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.clock.Set(time.Now().UTC())
+	store := notifyingStore{Store: e.store, due: make(chan time.Time)}
+	policy := wire.DefaultPolicy(herald.FormatStandard)
+	policy.Schedule, policy.Jitter = []time.Duration{300 * time.Millisecond}, 0
+	e.d = dispatch.New(dispatch.Config{
+		Store: store, Client: &http.Client{}, Clock: herald.SystemClock{}, PollInterval: time.Hour,
+		Policies: map[herald.Format]wire.Policy{herald.FormatStandard: policy},
+	})
+	var hits atomic.Int64
+	got := make(chan int64, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := hits.Add(1); n == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first attempt fails
+		}
+		got <- hits.Load()
+	}))
+	t.Cleanup(srv.Close)
+	e.webhook(srv.URL, herald.FormatStandard)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.d.Run(ctx) }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second): // the poll would take an hour
+			t.Fatalf("%s: no attempt within 10s", what)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // Run's first claim has found nothing: it sleeps
+	id := e.publish()[0]              // committed by "another process": no Wake
+	store.due <- time.Now()
+	wait("announced event")
+	wait("retry due 300ms later")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if d := e.delivery(id); d.Status != herald.StatusSuccess || len(d.Attempts) != 2 {
+		t.Fatalf("delivery %s with %d attempts, want success after 2", d.Status, len(d.Attempts))
+	}
+}
