@@ -1,0 +1,235 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Handler is an http.Handler that receives Herald's deliveries: it verifies each request,
+// parses it, skips duplicates and calls the function registered for its event type.
+//
+// Its answers tell Herald what to do: 2xx means delivered, anything else means retry.
+//
+//   - 405 for a method other than POST; 413 for a body over the verifier's MaxBody.
+//   - 401 when verification fails, with a short text body giving the reason (never a
+//     secret); 500 if the verifier itself is misconfigured.
+//   - 400 when the body is not the format's envelope, or the data does not decode into
+//     the type an On handler asks for.
+//   - 200 "ignored" for an event type with no handler: acknowledged, nothing to do.
+//   - 200 "duplicate" for a delivery the Deduper has seen, and 409 while the same
+//     delivery is being handled by this Handler: Herald retries later.
+//   - 500 when the handler fails (or panics) or the Deduper does; the delivery's key is
+//     forgotten so that Herald's retry is handled again.
+//   - 200 "ok" when the handler succeeds.
+//
+// The dedupe key is the format and the format's dedupe key (Event.ID): infraaudit's
+// delivery_id, frugally's id, standard's webhook-id.
+//
+// Herald waits 10 seconds (15 for standard) for an answer: a handler that takes longer
+// should queue the work and return.
+type Handler struct {
+	// Logger receives a line for every request not answered 2xx: at Warn level for
+	// the sender's faults, at Error level for the receiver's. nil means slog.Default().
+	Logger *slog.Logger
+
+	verifier *Verifier
+	deduper  Deduper
+
+	mu       sync.RWMutex
+	handlers map[string]func(context.Context, *Event) error
+
+	inFlightMu sync.Mutex
+	inFlight   map[string]bool // dedupe keys being handled
+}
+
+// NewHandler returns a Handler that verifies requests with v and skips deliveries d has
+// seen. d may be nil: every delivery is handled, retries included. It panics if v is
+// nil.
+func NewHandler(v *Verifier, d Deduper) *Handler {
+	if v == nil {
+		panic("webhook: NewHandler needs a Verifier")
+	}
+	return &Handler{
+		verifier: v,
+		deduper:  d,
+		handlers: make(map[string]func(context.Context, *Event) error),
+		inFlight: make(map[string]bool),
+	}
+}
+
+// On registers fn for events of eventType. The event type "*" matches every type that
+// has no handler of its own. A non-nil error from fn answers 500, so Herald retries; an
+// error wrapping ErrInvalidPayload answers 400 (Herald retries those too).
+//
+// On panics if eventType is empty, fn is nil, or eventType already has a handler, as
+// http.ServeMux does for a repeated pattern: these are programming errors.
+func (h *Handler) On(eventType string, fn func(ctx context.Context, e *Event) error) {
+	if eventType == "" || fn == nil {
+		panic("webhook: On needs an event type and a function")
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, dup := h.handlers[eventType]; dup {
+		panic("webhook: event type " + eventType + " already has a handler")
+	}
+	h.handlers[eventType] = fn
+}
+
+// On registers on h a handler for events of eventType whose data is decoded into a T
+// (DecodeData) before fn is called, such as On(h, TypeDriftDetected, func(ctx, e, d
+// *DriftDetected) error {…}). Data that does not decode into a T answers 400. It panics
+// as Handler.On does.
+func On[T any](h *Handler, eventType string, fn func(ctx context.Context, e *Event, data *T) error) {
+	if fn == nil {
+		panic("webhook: On needs an event type and a function")
+	}
+	h.On(eventType, func(ctx context.Context, e *Event) error {
+		data, err := DecodeData[T](e)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, e, &data)
+	})
+}
+
+// ServeHTTP handles one delivery; Handler's doc lists its answers.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.reply(w, r, http.StatusMethodNotAllowed, "method not allowed: Herald sends POST", nil)
+		return
+	}
+	body, err := h.verifier.VerifyRequest(r)
+	if err != nil {
+		status, msg := verifyFailure(err)
+		h.reply(w, r, status, msg, err)
+		return
+	}
+	e, err := Parse(h.verifier.Format, r.Header, body)
+	if err != nil {
+		h.reply(w, r, http.StatusBadRequest, reason(err), err)
+		return
+	}
+	fn := h.handler(e.Type)
+	if fn == nil {
+		h.reply(w, r, http.StatusOK, "ignored: no handler for "+e.Type, nil)
+		return
+	}
+
+	ctx := r.Context()
+	key := string(e.Format) + ":" + e.ID
+	if h.deduper != nil {
+		if !h.start(key) {
+			h.reply(w, r, http.StatusConflict, "delivery "+e.ID+" is being handled: retry later", nil)
+			return
+		}
+		defer h.finish(key)
+		seen, err := h.deduper.Seen(ctx, key)
+		if err != nil {
+			h.reply(w, r, http.StatusInternalServerError, "cannot check for duplicates", err)
+			return
+		}
+		if seen {
+			h.reply(w, r, http.StatusOK, "duplicate", nil)
+			return
+		}
+	}
+
+	handled := false
+	defer func() {
+		if !handled && h.deduper != nil { // failed or panicked: let the retry in
+			// The request's context may be cancelled already; forgetting must not be.
+			if err := h.deduper.Forget(context.WithoutCancel(ctx), key); err != nil {
+				h.logger().Error("webhook: cannot forget a failed delivery, its retries will be skipped as duplicates",
+					"key", key, "error", err)
+			}
+		}
+	}()
+	if err := fn(ctx, e); err != nil {
+		if errors.Is(err, ErrInvalidPayload) {
+			h.reply(w, r, http.StatusBadRequest, reason(err), err)
+		} else {
+			h.reply(w, r, http.StatusInternalServerError, "handler failed", err)
+		}
+		return
+	}
+	handled = true
+	h.reply(w, r, http.StatusOK, "ok", nil)
+}
+
+// handler returns the function registered for eventType, or for "*", or nil.
+func (h *Handler) handler(eventType string) func(context.Context, *Event) error {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if fn, ok := h.handlers[eventType]; ok {
+		return fn
+	}
+	return h.handlers["*"]
+}
+
+// start marks key as being handled, or reports false if it already is.
+func (h *Handler) start(key string) bool {
+	h.inFlightMu.Lock()
+	defer h.inFlightMu.Unlock()
+	if h.inFlight[key] {
+		return false
+	}
+	h.inFlight[key] = true
+	return true
+}
+
+// finish unmarks key.
+func (h *Handler) finish(key string) {
+	h.inFlightMu.Lock()
+	defer h.inFlightMu.Unlock()
+	delete(h.inFlight, key)
+}
+
+// reply answers with status and a one-line text body, and logs answers that are not
+// 2xx with err.
+func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {
+	if status < 300 {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(msg + "\n")) // the sender has gone if this fails: nothing to do
+		return
+	}
+	level := slog.LevelWarn
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h.logger().Log(r.Context(), level, "webhook: delivery refused",
+		"status", status, "reason", msg, "error", err, "remote", r.RemoteAddr)
+	http.Error(w, msg, status)
+}
+
+// logger returns h.Logger or slog.Default().
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+// verifyFailure returns the status and body that answer a failed VerifyRequest.
+func verifyFailure(err error) (int, string) {
+	switch {
+	case errors.Is(err, ErrBodyTooLarge):
+		return http.StatusRequestEntityTooLarge, reason(err)
+	case errors.Is(err, ErrInvalidSecret), errors.Is(err, ErrUnknownFormat):
+		return http.StatusInternalServerError, "receiver misconfigured" // the details are in the log
+	case errors.Is(err, ErrNoSignature), errors.Is(err, ErrWrongFormat), errors.Is(err, ErrMissingHeader),
+		errors.Is(err, ErrTimestampOutOfTolerance), errors.Is(err, ErrSignatureMismatch):
+		return http.StatusUnauthorized, reason(err)
+	}
+	return http.StatusBadRequest, "cannot read the body" // the request broke off
+}
+
+// reason returns err's message without the package prefix, to answer with.
+func reason(err error) string {
+	return strings.TrimPrefix(err.Error(), "webhook: ")
+}
