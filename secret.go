@@ -10,6 +10,17 @@ import (
 // webhook (the Standard Webhooks convention).
 const SecretPrefix = "whsec_"
 
+// SigningKeyPrefix starts an ed25519 private key (whsk_ and base64 of the 64-byte seed
+// and public key): a standard webhook whose secret is one signs v1a, and its receivers
+// verify with the public key, whpk_ and base64 of its 32 bytes.
+const SigningKeyPrefix = "whsk_"
+
+// How a webhook signs: HMAC-SHA256 under a shared secret, or ed25519 (standard only).
+const (
+	SigningHMAC    = "hmac-sha256"
+	SigningEd25519 = "ed25519"
+)
+
 // NewSecret returns a new signing secret: 32 random bytes as whsec_<base64>.
 func NewSecret() string {
 	b := make([]byte, 32)
@@ -19,25 +30,11 @@ func NewSecret() string {
 	return SecretPrefix + base64.StdEncoding.EncodeToString(b)
 }
 
-// SecretKey returns the HMAC key a secret gives in format f: for standard, the
-// base64-decoded bytes after whsec_; for the sha256= formats, the secret string's own
-// bytes, prefix included, as the InfraAudit and Frugally snippets do.
-func SecretKey(f Format, secret string) ([]byte, error) {
-	if f != FormatStandard {
-		return []byte(secret), nil
-	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, SecretPrefix))
-	if err != nil {
-		return nil, Errorf(EINVALID, "a standard webhook's secret must be whsec_ followed by base64")
-	}
-	return key, nil
-}
-
 // ValidateSecret checks a caller-supplied secret for format f: a standard secret is
 // whsec_<base64> of 24 to 64 bytes; any other is 16 to 256 printable ASCII characters.
 func ValidateSecret(f Format, secret string) error {
 	if f == FormatStandard {
-		key, err := SecretKey(f, secret)
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, SecretPrefix))
 		if err != nil || !strings.HasPrefix(secret, SecretPrefix) {
 			return Errorf(EINVALID, "a standard webhook's secret must be whsec_ followed by base64")
 		}

@@ -12,19 +12,23 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/webhook"
 )
 
-// Header names Herald signs with. Go sends them in canonical form (X-Infraaudit-Signature,
-// Webhook-Id); HTTP header names are case-insensitive, and http.Header.Get finds them under
-// these spellings too.
+// Header names Herald signs with, the receiver library's own. Go sends them in canonical
+// form (X-Infraaudit-Signature, Webhook-Id); HTTP header names are case-insensitive, and
+// http.Header.Get finds them under these spellings too.
 const (
-	HeaderInfraAuditSignature     = "X-InfraAudit-Signature"
-	HeaderInfraAuditSignatureNext = "X-InfraAudit-Signature-Next"
-	HeaderFrugallySignature       = "X-Frugally-Signature"
-	HeaderFrugallySignatureNext   = "X-Frugally-Signature-Next"
-	HeaderWebhookID               = "webhook-id"
-	HeaderWebhookTimestamp        = "webhook-timestamp"
-	HeaderWebhookSignature        = "webhook-signature"
+	HeaderInfraAuditSignature     = webhook.HeaderInfraAuditSignature
+	HeaderInfraAuditSignatureNext = webhook.HeaderInfraAuditSignatureNext
+	HeaderFrugallySignature       = webhook.HeaderFrugallySignature
+	HeaderFrugallySignatureNext   = webhook.HeaderFrugallySignatureNext
+	HeaderWebhookID               = webhook.HeaderWebhookID
+	HeaderWebhookTimestamp        = webhook.HeaderWebhookTimestamp
+	HeaderWebhookSignature        = webhook.HeaderWebhookSignature
+	// HeaderContentDigest carries the body's SHA-256 (RFC 9530), so a receiver whose
+	// signature check fails can tell a changed body from a wrong secret.
+	HeaderContentDigest = webhook.HeaderContentDigest
 )
 
 // Request is what to send for one attempt: the exact body and the headers (Content-Type,
@@ -39,7 +43,9 @@ type Request struct {
 //
 // The body is the format's envelope with its keys in the documented order and ev.Data
 // copied byte for byte. During a secret rotation's grace (wh.PreviousSecret set and now
-// before wh.PreviousSecretExpiresAt) both secrets sign.
+// before wh.PreviousSecretExpiresAt) both secrets sign. Signatures are the receiver
+// library's (package webhook), so both sides of the wire share one implementation, which
+// the test vectors pin down.
 //
 // Build fails with an EINVALID *herald.Error when the webhook cannot be signed for (no
 // secret, a standard secret that is not base64, an unknown format), when ev.Data is not
@@ -91,18 +97,17 @@ func Build(ev *herald.Event, wh *herald.Webhook, deliveryID string, now time.Tim
 		signSHA256(h, HeaderFrugallySignature, HeaderFrugallySignatureNext, wh, rotating, body)
 	case herald.FormatStandard:
 		body = envelope("type", ev.Type, "timestamp", ts).data(data)
-		key, err := herald.SecretKey(herald.FormatStandard, wh.Secret)
+		unix := now.Unix()
+		sig, err := signStandard(wh.ID, wh.Secret, ev.ID, unix, body)
 		if err != nil {
 			return nil, err
 		}
-		unix := now.Unix()
-		sig := SignStandard(key, ev.ID, unix, body)
 		if rotating {
-			prev, err := herald.SecretKey(herald.FormatStandard, wh.PreviousSecret)
+			prev, err := signStandard(wh.ID, wh.PreviousSecret, ev.ID, unix, body)
 			if err != nil {
 				return nil, err
 			}
-			sig += " " + SignStandard(prev, ev.ID, unix, body)
+			sig += " " + prev
 		}
 		h.Set(HeaderWebhookID, ev.ID)
 		h.Set(HeaderWebhookTimestamp, strconv.FormatInt(unix, 10))
@@ -110,7 +115,18 @@ func Build(ev *herald.Event, wh *herald.Webhook, deliveryID string, now time.Tim
 	default:
 		return nil, herald.Errorf(herald.EINVALID, "webhook %s has unknown format %q", wh.ID, wh.Format)
 	}
+	h.Set(HeaderContentDigest, webhook.ContentDigest(body))
 	return &Request{Body: body, Header: h}, nil
+}
+
+// signStandard signs one webhook-signature entry, v1 (HMAC) or v1a (ed25519) as the
+// secret says.
+func signStandard(webhookID, secret, id string, ts int64, body []byte) (string, error) {
+	sig, err := webhook.SignStandard(secret, id, ts, body)
+	if err != nil {
+		return "", herald.Errorf(herald.EINVALID, "webhook %s cannot be signed for the standard format: %v", webhookID, err)
+	}
+	return sig, nil
 }
 
 // signSHA256 sets the signature headers of a sha256= format. Receivers compare the whole
@@ -118,11 +134,11 @@ func Build(ev *herald.Event, wh *herald.Webhook, deliveryID string, now time.Tim
 // the old secret and the new one goes in the -Next header.
 func signSHA256(h http.Header, main, next string, wh *herald.Webhook, rotating bool, body []byte) {
 	if rotating {
-		h.Set(main, SignSHA256([]byte(wh.PreviousSecret), body))
-		h.Set(next, SignSHA256([]byte(wh.Secret), body))
+		h.Set(main, webhook.SignSHA256(wh.PreviousSecret, body))
+		h.Set(next, webhook.SignSHA256(wh.Secret, body))
 		return
 	}
-	h.Set(main, SignSHA256([]byte(wh.Secret), body))
+	h.Set(main, webhook.SignSHA256(wh.Secret, body))
 }
 
 // envelopeWriter writes a JSON object key by key. The body is built by hand rather than
@@ -166,6 +182,7 @@ var reserved = map[string]bool{
 	"content-type":      true,
 	"content-length":    true,
 	"content-encoding":  true,
+	"content-digest":    true,
 	"transfer-encoding": true,
 	"host":              true,
 	"user-agent":        true,
@@ -182,8 +199,9 @@ var reserved = map[string]bool{
 }
 
 // ReservedHeader reports whether name (any case) is a header a webhook's custom headers
-// may not set: Content-Type, Content-Length, Host, User-Agent, the connection and
-// encoding headers, every format's signature headers and anything starting webhook-.
+// may not set: Content-Type, Content-Length, Content-Digest, Host, User-Agent, the
+// connection and encoding headers, every format's signature headers and anything starting
+// webhook-.
 func ReservedHeader(name string) bool {
 	n := strings.ToLower(strings.TrimSpace(name))
 	return reserved[n] || strings.HasPrefix(n, "webhook-")

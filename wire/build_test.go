@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/webhook"
 	"github.com/heraldhq/herald/wire"
 )
 
@@ -45,13 +47,13 @@ func costAnomaly() *herald.Event {
 	}
 }
 
-func webhook(f herald.Format) *herald.Webhook {
+func newWebhook(f herald.Format) *herald.Webhook {
 	return &herald.Webhook{ID: "wh_abc123", TenantID: "team_xyz", Format: f, Secret: newSecret}
 }
 
 // rotating returns a webhook in the grace period of a rotation from oldSecret to newSecret.
 func rotating(f herald.Format) *herald.Webhook {
-	wh := webhook(f)
+	wh := newWebhook(f)
 	wh.PreviousSecret = oldSecret
 	wh.PreviousSecretExpiresAt = graceEnds
 	return wh
@@ -80,7 +82,7 @@ func TestBuildEnvelope(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {
 			t.Parallel()
-			req := build(t, costAnomaly(), webhook(tt.format), signedAt)
+			req := build(t, costAnomaly(), newWebhook(tt.format), signedAt)
 			if got := string(req.Body); got != tt.want {
 				t.Errorf("body:\n got %s\nwant %s", got, tt.want)
 			}
@@ -109,7 +111,7 @@ func TestBuildDataVerbatim(t *testing.T) {
 		for _, data := range datas {
 			ev := costAnomaly()
 			ev.Data = json.RawMessage(data)
-			req := build(t, ev, webhook(f), signedAt)
+			req := build(t, ev, newWebhook(f), signedAt)
 			var env struct{ Data json.RawMessage }
 			if err := json.Unmarshal(req.Body, &env); err != nil {
 				t.Fatalf("%s: body is not JSON: %v\n%s", f, err, req.Body)
@@ -124,7 +126,7 @@ func TestBuildDataVerbatim(t *testing.T) {
 func TestBuildCustomHeaders(t *testing.T) {
 	t.Parallel()
 	for _, f := range herald.Formats {
-		wh := webhook(f)
+		wh := newWebhook(f)
 		wh.Headers = map[string]string{
 			"X-Team":                 "platform",
 			"Authorization":          "Bearer abc",
@@ -167,23 +169,23 @@ func TestBuildErrors(t *testing.T) {
 	t.Parallel()
 	badData := costAnomaly()
 	badData.Data = json.RawMessage(`{"a":`)
-	noSecret := webhook(herald.FormatInfraAudit)
+	noSecret := newWebhook(herald.FormatInfraAudit)
 	noSecret.Secret = ""
-	badStandard := webhook(herald.FormatStandard)
+	badStandard := newWebhook(herald.FormatStandard)
 	badStandard.Secret = "whsec_not base64!"
 	badPrevious := rotating(herald.FormatStandard)
 	badPrevious.PreviousSecret = "whsec_???"
-	unknown := webhook("svix")
-	badHeaderName := webhook(herald.FormatFrugally)
+	unknown := newWebhook("svix")
+	badHeaderName := newWebhook(herald.FormatFrugally)
 	badHeaderName.Headers = map[string]string{"X Bad": "1"}
-	badHeaderValue := webhook(herald.FormatFrugally)
+	badHeaderValue := newWebhook(herald.FormatFrugally)
 	badHeaderValue.Headers = map[string]string{"X-Split": "a\r\nX-Injected: 1"}
 	tests := []struct {
 		name string
 		ev   *herald.Event
 		wh   *herald.Webhook
 	}{
-		{"data not JSON", badData, webhook(herald.FormatStandard)},
+		{"data not JSON", badData, newWebhook(herald.FormatStandard)},
 		{"no secret", costAnomaly(), noSecret},
 		{"standard secret not base64", costAnomaly(), badStandard},
 		{"previous standard secret not base64", costAnomaly(), badPrevious},
@@ -191,7 +193,7 @@ func TestBuildErrors(t *testing.T) {
 		{"header name not a token", costAnomaly(), badHeaderName},
 		{"header value with CRLF", costAnomaly(), badHeaderValue},
 	}
-	if _, err := wire.Build(nil, webhook(herald.FormatStandard), "del_1", signedAt); err == nil {
+	if _, err := wire.Build(nil, newWebhook(herald.FormatStandard), "del_1", signedAt); err == nil {
 		t.Error("Build(nil event) succeeded")
 	}
 	if _, err := wire.Build(costAnomaly(), nil, "del_1", signedAt); err == nil {
@@ -226,7 +228,7 @@ func TestInfraAuditSignature(t *testing.T) {
 		now        time.Time
 		main, next string // the secret expected to sign each header; "" for absent
 	}{
-		{"no rotation", webhook(herald.FormatInfraAudit), signedAt, newSecret, ""},
+		{"no rotation", newWebhook(herald.FormatInfraAudit), signedAt, newSecret, ""},
 		{"in grace", rotating(herald.FormatInfraAudit), signedAt, oldSecret, newSecret},
 		{"grace ends", rotating(herald.FormatInfraAudit), graceEnds, newSecret, ""},
 		{"after grace", rotating(herald.FormatInfraAudit), graceEnds.Add(time.Second), newSecret, ""},
@@ -286,7 +288,7 @@ func TestFrugallySignatureWithSeedSnippet(t *testing.T) {
 			python = exe
 		}
 	}
-	plain := build(t, costAnomaly(), webhook(herald.FormatFrugally), signedAt)
+	plain := build(t, costAnomaly(), newWebhook(herald.FormatFrugally), signedAt)
 	rotated := build(t, costAnomaly(), rotating(herald.FormatFrugally), signedAt)
 	after := build(t, costAnomaly(), rotating(herald.FormatFrugally), graceEnds)
 	tampered := bytes.Replace(plain.Body, []byte("452.30"), []byte("152.30"), 1)
@@ -328,7 +330,7 @@ func TestStandardSignatureWithOfficialLibrary(t *testing.T) {
 		now      time.Time
 		verifies map[string]bool // secret → whether the library accepts the request with it
 	}{
-		{"no rotation", webhook(herald.FormatStandard), signedAt,
+		{"no rotation", newWebhook(herald.FormatStandard), signedAt,
 			map[string]bool{newSecret: true, oldSecret: false}},
 		{"in grace", rotating(herald.FormatStandard), signedAt,
 			map[string]bool{newSecret: true, oldSecret: true, "whsec_" + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA": false}},
@@ -364,7 +366,7 @@ func TestStandardSignatureWithOfficialLibrary(t *testing.T) {
 
 	t.Run("signed now, with tolerance", func(t *testing.T) {
 		t.Parallel()
-		req := build(t, costAnomaly(), webhook(herald.FormatStandard), time.Now())
+		req := build(t, costAnomaly(), newWebhook(herald.FormatStandard), time.Now())
 		lib, err := standardwebhooks.NewWebhook(newSecret)
 		if err != nil {
 			t.Fatal(err)
@@ -383,25 +385,50 @@ func TestStandardRotationOrder(t *testing.T) {
 	t.Parallel()
 	ev := costAnomaly()
 	req := build(t, ev, rotating(herald.FormatStandard), signedAt)
-	newKey, _ := herald.SecretKey(herald.FormatStandard, newSecret)
-	oldKey, _ := herald.SecretKey(herald.FormatStandard, oldSecret)
-	want := wire.SignStandard(newKey, ev.ID, signedAt.Unix(), req.Body) + " " +
-		wire.SignStandard(oldKey, ev.ID, signedAt.Unix(), req.Body)
+	newSig, _ := webhook.SignStandard(newSecret, ev.ID, signedAt.Unix(), req.Body)
+	oldSig, _ := webhook.SignStandard(oldSecret, ev.ID, signedAt.Unix(), req.Body)
+	want := newSig + " " + oldSig
 	if got := req.Header.Get("webhook-signature"); got != want {
 		t.Errorf("webhook-signature = %q, want new then previous: %q", got, want)
 	}
 }
 
-func TestSignStandardKnownVector(t *testing.T) {
+// TestBuildSignsKnownVectors builds the Standard Webhooks test vectors' requests: an
+// HMAC secret signs v1, an ed25519 private key v1a.
+func TestBuildSignsKnownVectors(t *testing.T) {
 	t.Parallel()
-	// The Standard Webhooks specification's test vector.
-	key, err := herald.SecretKey(herald.FormatStandard, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := wire.SignStandard(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`))
-	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
-		t.Errorf("SignStandard = %q, want %q", got, want)
+	const body = `{"test": 2432232314}`
+	at := time.Unix(1614265330, 0).UTC()
+	ev := &herald.Event{ID: "msg_p5jXN8AQM9LWM0D4loKWxJek", Type: "test", Data: json.RawMessage(body), Timestamp: at}
+	for _, tc := range []struct{ secret, want string }{
+		{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="},
+		{"whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==",
+			"v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg=="},
+	} {
+		wh := &herald.Webhook{ID: "wh_1", Format: herald.FormatStandard, Secret: tc.secret}
+		req, err := wire.Build(ev, wh, "del_1", at)
+		if err != nil {
+			t.Fatalf("Build with %.8s…: %v", tc.secret, err)
+		}
+		// The vectors sign the body alone; Build signs the envelope around it.
+		envelope := fmt.Sprintf(`{"type":"test","timestamp":"2021-02-25T15:02:10Z","data":%s}`, body)
+		if string(req.Body) != envelope {
+			t.Fatalf("body = %s, want %s", req.Body, envelope)
+		}
+		want, err := webhook.SignStandard(tc.secret, ev.ID, at.Unix(), req.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := req.Header.Get("webhook-signature"); got != want {
+			t.Errorf("webhook-signature = %q, want %q", got, want)
+		}
+		if got := req.Header.Get("Content-Digest"); got != webhook.ContentDigest(req.Body) {
+			t.Errorf("Content-Digest = %q, want the body's", got)
+		}
+		vector, _ := webhook.SignStandard(tc.secret, ev.ID, at.Unix(), []byte(body))
+		if vector != tc.want {
+			t.Errorf("the vector signs to %q, want %q", vector, tc.want)
+		}
 	}
 }
 

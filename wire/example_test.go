@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/webhook"
 	"github.com/heraldhq/herald/wire"
 )
 
@@ -24,7 +25,7 @@ func ExampleBuild() {
 		panic(err)
 	}
 	fmt.Println(string(req.Body))
-	fmt.Println(req.Header.Get("X-InfraAudit-Signature") == wire.SignSHA256([]byte(wh.Secret), req.Body))
+	fmt.Println(req.Header.Get("X-InfraAudit-Signature") == webhook.SignSHA256(wh.Secret, req.Body))
 	// Output:
 	// {"event":"ping","timestamp":"2024-01-15T10:00:00Z","webhook_id":"wh_abc123","delivery_id":"del_abc008","data":{"webhook_id":"wh_abc123","message":"Webhook endpoint verified"}}
 	// true
