@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -88,6 +89,15 @@ type Webhook struct {
 	// Health, kept by RecordAttempt for the auto-disable rules.
 	ConsecutiveFailures int        `json:"-"`
 	FailingSince        *time.Time `json:"-"`
+}
+
+// Signing returns how the webhook signs, SigningHMAC or SigningEd25519, which follows
+// from its secret.
+func (w *Webhook) Signing() string {
+	if strings.HasPrefix(w.Secret, SigningKeyPrefix) {
+		return SigningEd25519
+	}
+	return SigningHMAC
 }
 
 // Subscribes reports whether the webhook wants events of type t.

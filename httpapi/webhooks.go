@@ -15,6 +15,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/heraldhq/herald"
+	webhooklib "github.com/heraldhq/herald/webhook" // the receiver library: its ed25519 keys
 	"github.com/heraldhq/herald/wire"
 )
 
@@ -41,6 +42,8 @@ type webhook struct {
 	Events             []string          `json:"events" doc:"Subscribed event types; empty or [\"*\"] means every type"`
 	Enabled            bool              `json:"enabled"`
 	Format             herald.Format     `json:"format" enum:"infraaudit,frugally,standard" doc:"The wire format: envelope, signature headers, retries"`
+	Signing            string            `json:"signing" enum:"hmac-sha256,ed25519" doc:"How requests are signed: HMAC-SHA256 under the shared secret, or ed25519 (standard only)"`
+	PublicKey          string            `json:"public_key,omitempty" doc:"ed25519 only: the whpk_ public key receivers verify v1a signatures with"`
 	RateLimit          int               `json:"rate_limit" doc:"Attempts per second at most; 0 for no limit"`
 	Headers            map[string]string `json:"headers" doc:"Extra request headers sent with every delivery"`
 	DisabledReason     string            `json:"disabled_reason" doc:"Why it is disabled, when it is"`
@@ -51,15 +54,16 @@ type webhook struct {
 }
 
 // webhookWithSecret is the webhook resource as created: with its secret, shown this once.
+// An ed25519 webhook has none to show: its public key is part of the resource.
 type webhookWithSecret struct {
 	webhook
-	Secret string `json:"secret" doc:"The signing secret. Shown only now: store it"`
+	Secret string `json:"secret,omitempty" doc:"The signing secret (HMAC webhooks). Shown only now: store it"`
 }
 
 // Schema documents webhookWithSecret as the webhook resource plus its secret (huma does
 // not see the fields of unexported embedded structs).
 func (webhookWithSecret) Schema(r huma.Registry) *huma.Schema {
-	return extendSchema(r, reflect.TypeFor[webhook](), "secret", "The signing secret. Shown only now: store it")
+	return extendSchema(r, reflect.TypeFor[webhook](), "secret", "The signing secret (HMAC webhooks). Shown only now: store it")
 }
 
 func toWebhook(w *herald.Webhook) webhook {
@@ -73,7 +77,8 @@ func toWebhook(w *herald.Webhook) webhook {
 	}
 	return webhook{
 		ID: w.ID, TenantID: w.TenantID, Name: w.Name, Description: w.Description, URL: w.URL,
-		Events: events, Enabled: w.Enabled, Format: w.Format, RateLimit: w.RateLimit,
+		Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
+		RateLimit: w.RateLimit,
 		Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
 		UpdatedAt: w.UpdatedAt, LastDeliveryStatus: w.LastDeliveryStatus, LastDeliveryAt: w.LastDeliveryAt,
 	}
@@ -87,6 +92,7 @@ type createWebhookRequest struct {
 	Description string            `json:"description,omitempty" maxLength:"2000"`
 	Secret      string            `json:"secret,omitempty" doc:"Your own signing secret; default a new whsec_ secret. A standard webhook's is whsec_ and base64 of 24 to 64 bytes; any other's is 16 to 256 printable characters"`
 	Format      herald.Format     `json:"format,omitempty" enum:"infraaudit,frugally,standard" doc:"The wire format; default the server's"`
+	Signing     string            `json:"signing,omitempty" enum:"hmac-sha256,ed25519" doc:"hmac-sha256 (default) or ed25519, for the standard format only: Herald keeps the private key and returns the public key"`
 	TenantID    string            `json:"tenant_id,omitempty" doc:"Admin only: the owning tenant; default the default tenant"`
 	RateLimit   int               `json:"rate_limit,omitempty" minimum:"0" doc:"Attempts per second at most; 0 for no limit"`
 	Headers     map[string]string `json:"headers,omitempty" doc:"Extra request headers for every delivery"`
@@ -151,13 +157,14 @@ type rotateInput struct {
 	ID   string `path:"id" doc:"The webhook's id"`
 	Body *struct {
 		GracePeriodSeconds *int   `json:"grace_period_seconds,omitempty" minimum:"0" maximum:"2592000" doc:"How long the old secret keeps signing too; default 86400 (24 h), at most 30 days"`
-		Secret             string `json:"secret,omitempty" doc:"Your own new secret; default a new whsec_ secret"`
+		Secret             string `json:"secret,omitempty" doc:"Your own new secret; default a new whsec_ secret. Not for ed25519 webhooks, which get a new key pair"`
 	}
 }
 
 type secretOutput struct {
 	Body struct {
-		Secret string `json:"secret" doc:"The new signing secret. Shown only now: store it"`
+		Secret    string `json:"secret,omitempty" doc:"The new signing secret (HMAC webhooks). Shown only now: store it"`
+		PublicKey string `json:"public_key,omitempty" doc:"The new public key (ed25519 webhooks)"`
 	}
 }
 
@@ -313,13 +320,8 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*cr
 	if w.Headers, err = checkHeaders(req.Headers); err != nil {
 		return nil, err
 	}
-	if req.Secret != "" {
-		if err := herald.ValidateSecret(w.Format, req.Secret); err != nil {
-			return nil, invalidField("secret", err)
-		}
-		w.Secret = req.Secret
-	} else {
-		w.Secret = herald.NewSecret()
+	if w.Secret, err = newSecret(w.Format, req.Signing, req.Secret); err != nil {
+		return nil, err
 	}
 
 	if err := s.store.CreateWebhook(ctx, w); err != nil {
@@ -338,7 +340,11 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*cr
 	if err != nil {
 		return nil, err
 	}
-	return &createdWebhookOutput{Body: webhookWithSecret{webhook: toWebhook(created), Secret: w.Secret}}, nil
+	out := &createdWebhookOutput{Body: webhookWithSecret{webhook: toWebhook(created)}}
+	if created.Signing() == herald.SigningHMAC {
+		out.Body.Secret = w.Secret
+	}
+	return out, nil
 }
 
 // publishPing stores a ping event for w alone and returns its delivery's id.
@@ -461,8 +467,14 @@ func refuseNulls(body []byte) error {
 }
 
 // checkSecretsFor refuses a format change the webhook's secrets cannot sign in: a
-// standard webhook's secret must be whsec_<base64>.
+// standard webhook's secret must be whsec_<base64>, and only standard signs ed25519.
 func (s *server) checkSecretsFor(w *herald.Webhook, f herald.Format) error {
+	if w.Signing() == herald.SigningEd25519 {
+		if f != herald.FormatStandard {
+			return invalid("format", "this webhook signs with ed25519, which only the standard format has: create a new webhook for the %s format", f)
+		}
+		return nil
+	}
 	if err := herald.ValidateSecret(f, w.Secret); err != nil {
 		return invalid(herald.ErrorMessage(err),
 			"this webhook's secret cannot sign the %s format: rotate the secret first (POST /api/v1/webhooks/%s/rotate-secret gives a new whsec_ secret), then change the format", f, w.ID)
@@ -558,19 +570,18 @@ func (s *server) rotateSecret(ctx context.Context, in *rotateInput) (*secretOutp
 	if grace < 0 || grace > maxGracePeriod {
 		return nil, invalid("grace_period_seconds", "grace_period_seconds must be between 0 and %d (30 days)", maxGracePeriod)
 	}
-	if secret != "" {
-		if err := herald.ValidateSecret(w.Format, secret); err != nil {
-			return nil, invalidField("secret", err)
-		}
-	} else {
-		secret = herald.NewSecret()
+	if secret, err = newSecret(w.Format, w.Signing(), secret); err != nil {
+		return nil, err
 	}
 	expires := s.clock.Now().UTC().Add(time.Duration(grace) * time.Second)
 	if err := s.store.RotateSecret(ctx, w.ID, secret, expires); err != nil {
 		return nil, err
 	}
 	out := &secretOutput{}
-	out.Body.Secret = secret
+	w.Secret = secret
+	if out.Body.PublicKey = publicKey(w); out.Body.PublicKey == "" {
+		out.Body.Secret = secret
+	}
 	return out, nil
 }
 
@@ -613,6 +624,47 @@ func (s *server) listWebhookDeliveries(ctx context.Context, in *webhookDeliverie
 	}
 	f.WebhookID = w.ID
 	return s.listDeliveries(ctx, f)
+}
+
+// newSecret returns the secret a webhook of format f signing with signing ("" for
+// HMAC) is created or rotated with: the caller's own HMAC secret, checked, or a new one;
+// for ed25519, always a new key pair, since Herald must hold the private key.
+func newSecret(f herald.Format, signing, own string) (string, error) {
+	switch signing {
+	case "", herald.SigningHMAC:
+		if own == "" {
+			return herald.NewSecret(), nil
+		}
+		if err := herald.ValidateSecret(f, own); err != nil {
+			return "", invalidField("secret", err)
+		}
+		return own, nil
+	case herald.SigningEd25519:
+		if f != herald.FormatStandard {
+			return "", invalid("signing", "ed25519 signing is for the standard format only, not %s", f)
+		}
+		if own != "" {
+			return "", invalid("secret", "an ed25519 webhook's key pair is generated by Herald: leave secret out")
+		}
+		private, _, err := webhooklib.NewEd25519Key()
+		if err != nil {
+			return "", fmt.Errorf("generate ed25519 key: %w", err)
+		}
+		return private, nil
+	}
+	return "", invalid("signing", "unknown signing %q: want hmac-sha256 or ed25519", signing)
+}
+
+// publicKey returns an ed25519 webhook's public key, or "" for an HMAC one.
+func publicKey(w *herald.Webhook) string {
+	if w.Signing() != herald.SigningEd25519 {
+		return ""
+	}
+	public, err := webhooklib.PublicKey(w.Secret)
+	if err != nil {
+		return "" // a stored key is one Herald generated; unreadable, it shows as none
+	}
+	return public
 }
 
 func checkName(name string) error {

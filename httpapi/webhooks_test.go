@@ -12,6 +12,7 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/egress"
 	"github.com/heraldhq/herald/httpapi"
+	"github.com/heraldhq/herald/webhook"
 )
 
 func TestWebhookCreateRefusals(t *testing.T) {
@@ -491,4 +492,64 @@ func TestDeliveryGetAndRetry(t *testing.T) {
 	checkError(t, e.do("POST", "/api/v1/deliveries/"+id+"/retry", e.adminKey, nil), 409, herald.ECONFLICT)
 	checkError(t, e.do("GET", "/api/v1/deliveries/del_missing", e.adminKey, nil), 404, herald.ENOTFOUND)
 	checkError(t, e.do("POST", "/api/v1/deliveries/del_missing/retry", e.adminKey, nil), 404, herald.ENOTFOUND)
+}
+
+// TestEd25519Webhook creates a standard webhook that signs with ed25519: the API shows
+// the public key, never the private one, and keeps the key pair through edits.
+func TestEd25519Webhook(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	type resp struct {
+		ID        string `json:"id"`
+		Signing   string `json:"signing"`
+		PublicKey string `json:"public_key"`
+		Secret    *string
+	}
+	var created resp
+	r := e.must(http.StatusCreated, "POST", "/api/v1/webhooks", e.adminKey,
+		map[string]any{"name": "ed", "url": hookURL, "signing": "ed25519"}, &created)
+	if created.Signing != "ed25519" || !strings.HasPrefix(created.PublicKey, "whpk_") {
+		t.Fatalf("created signing %q, public key %q; want ed25519 and a whpk_ key", created.Signing, created.PublicKey)
+	}
+	if strings.Contains(string(r.body), `"secret"`) || strings.Contains(string(r.body), "whsk_") {
+		t.Fatalf("the response shows a secret: %s", r.body)
+	}
+	stored, err := e.store.Webhook(context.Background(), created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if public, err := webhook.PublicKey(stored.Secret); err != nil || public != created.PublicKey {
+		t.Fatalf("stored key's public key %q (%v), want %q", public, err, created.PublicKey)
+	}
+
+	var got resp
+	e.must(http.StatusOK, "GET", "/api/v1/webhooks/"+created.ID, e.adminKey, nil, &got)
+	if got.PublicKey != created.PublicKey || got.Signing != "ed25519" {
+		t.Errorf("GET shows %q %q, want the public key", got.Signing, got.PublicKey)
+	}
+	b := checkError(t, e.do("PATCH", "/api/v1/webhooks/"+created.ID, e.adminKey, map[string]any{"format": "frugally"}), 422, herald.EINVALID)
+	if !strings.Contains(*b.Error, "ed25519") {
+		t.Errorf("format change error %q does not say why", *b.Error)
+	}
+	e.must(http.StatusOK, "PATCH", "/api/v1/webhooks/"+created.ID, e.adminKey, map[string]any{"format": "standard", "name": "ed2"}, nil)
+
+	var rotated struct {
+		Secret    string `json:"secret"`
+		PublicKey string `json:"public_key"`
+	}
+	checkError(t, e.do("POST", "/api/v1/webhooks/"+created.ID+"/rotate-secret", e.adminKey, map[string]any{"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}), 422, herald.EINVALID)
+	e.must(http.StatusOK, "POST", "/api/v1/webhooks/"+created.ID+"/rotate-secret", e.adminKey, map[string]any{}, &rotated)
+	if rotated.Secret != "" || !strings.HasPrefix(rotated.PublicKey, "whpk_") || rotated.PublicKey == created.PublicKey {
+		t.Errorf("rotate gave secret %q and public key %q; want only a new public key", rotated.Secret, rotated.PublicKey)
+	}
+
+	for name, body := range map[string]map[string]any{
+		"ed25519 for infraaudit": {"name": "x", "url": hookURL, "signing": "ed25519", "format": "infraaudit"},
+		"ed25519 with a secret":  {"name": "x", "url": hookURL, "signing": "ed25519", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		"unknown signing":        {"name": "x", "url": hookURL, "signing": "rsa"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			checkError(t, e.do("POST", "/api/v1/webhooks", e.adminKey, body), 422, herald.EINVALID)
+		})
+	}
 }
