@@ -2,6 +2,10 @@
 //
 //	herald serve      run the API and the dispatcher (see herald serve -h)
 //	herald version    print the version
+//	herald webhooks … deliveries … events … event-types … trigger …
+//	                  API client commands for a running server (see herald help)
+//	herald sign … verify … listen …
+//	                  tools for the receiving side: sign, check and watch deliveries
 package main
 
 import (
@@ -31,6 +35,24 @@ Usage:
   herald version         print the version
 
 Run 'herald serve -h' for the flags; each has a HERALD_* environment variable.
+
+API client, for a running server:
+  herald webhooks COMMAND     list, create, get, update, delete, test, rotate-secret, deliveries
+  herald deliveries COMMAND   get, retry
+  herald events COMMAND       publish, get
+  herald event-types list     list the event catalog
+  herald trigger TYPE         publish the catalog's sample of TYPE
+
+For receivers:
+  herald sign --format F --secret S < body        print the signature headers of a body
+  herald verify --format F --secret S --header 'Name: value'... < body
+                                                  check a received request, say what is wrong
+  herald listen --format F --secret S [--forward-to URL]
+                                                  a local receiver that prints every delivery
+
+The API client commands take --server URL (HERALD_SERVER, default http://127.0.0.1:8080),
+--api-key KEY (HERALD_API_KEY) and -o table|json; run 'herald webhooks -h' and the like
+for more.
 `
 
 // run dispatches to a subcommand. Tests call it in-process.
@@ -42,6 +64,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr, getenv)
+	case "webhooks":
+		return runWebhooks(ctx, args[1:], stdout, stderr, getenv)
+	case "deliveries":
+		return runDeliveries(ctx, args[1:], stdout, stderr, getenv)
+	case "events":
+		return runEvents(ctx, args[1:], stdout, stderr, getenv)
+	case "event-types":
+		return runEventTypes(ctx, args[1:], stdout, stderr, getenv)
+	case "trigger":
+		return runTrigger(ctx, args[1:], stdout, stderr, getenv)
+	case "sign":
+		return sign(args[1:], stdin, stdout, stderr)
+	case "verify":
+		return verify(args[1:], stdin, stdout, stderr)
+	case "listen":
+		return listen(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "herald", herald.Version)
 		return nil

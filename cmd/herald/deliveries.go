@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/heraldhq/herald"
+)
+
+// deliveriesCommand is `herald deliveries`: one delivery, read or sent again.
+var deliveriesCommand = &clientGroup{
+	name:    "deliveries",
+	summary: "Show or retry one delivery (one event to one webhook) of a running Herald server.",
+	commands: []clientSubcommand{
+		{"get", "ID", "Show a delivery and each of its attempts.", deliveriesGet},
+		{"retry", "ID", "Send a delivery again now, whatever its state, and show it; fails when the new attempt does.", deliveriesRetry},
+	},
+}
+
+// runDeliveries runs `herald deliveries`.
+func runDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	return deliveriesCommand.run(ctx, args, stdout, stderr, getenv)
+}
+
+func deliveriesGet(ctx context.Context, c *clientCommand, args []string) error {
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/deliveries", ids[0]), nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	var d herald.Delivery
+	if err := ans.decode(&d); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) { writeDelivery(w, &d) })
+}
+
+func deliveriesRetry(ctx context.Context, c *clientCommand, args []string) error {
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/deliveries", ids[0])+"/retry", nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	var d herald.Delivery
+	if err := ans.decode(&d); err != nil {
+		return err
+	}
+	if err := c.show(ans.body, func(w io.Writer) { writeDelivery(w, &d) }); err != nil {
+		return err
+	}
+	if n := len(d.Attempts); n == 0 || !d.Attempts[n-1].Success {
+		// The API answers after the new attempt, which is the last one.
+		return fmt.Errorf("the new attempt of delivery %s failed", d.ID)
+	}
+	return nil
+}
+
+// writeDelivery writes a delivery as NAME value lines, then a table of its attempts.
+func writeDelivery(w io.Writer, d *herald.Delivery) {
+	fmt.Fprintf(w, "ID\t%s\n", d.ID)
+	fmt.Fprintf(w, "EVENT\t%s\n", d.EventID)
+	fmt.Fprintf(w, "EVENT TYPE\t%s\n", d.EventType)
+	fmt.Fprintf(w, "WEBHOOK\t%s\n", d.WebhookID)
+	fmt.Fprintf(w, "TENANT\t%s\n", d.TenantID)
+	fmt.Fprintf(w, "STATUS\t%s\n", d.Status)
+	fmt.Fprintf(w, "ATTEMPTS\t%d\n", d.AttemptCount)
+	fmt.Fprintf(w, "NEXT ATTEMPT\t%s\n", showTimePtr(d.NextAttemptAt))
+	fmt.Fprintf(w, "LAST ERROR\t%s\n", cell(d.LastError))
+	fmt.Fprintf(w, "CREATED\t%s\n", showTime(d.CreatedAt))
+	fmt.Fprintf(w, "UPDATED\t%s\n", showTime(d.UpdatedAt))
+	if len(d.Attempts) == 0 {
+		fmt.Fprintln(w, "\nNo attempts yet.")
+		return
+	}
+	fmt.Fprintln(w, "\nATTEMPT\tTIME\tSTATUS CODE\tDURATION\tERROR")
+	for _, a := range d.Attempts {
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", a.Number, showTime(a.At), showStatusCode(a.StatusCode),
+			showDuration(a.DurationMS), cell(a.Error))
+	}
+}
+
+// writeDeliveryRows writes deliveries as a table, one row each, with the webhook of each
+// when they are not all one webhook's.
+func writeDeliveryRows(w io.Writer, ds []herald.Delivery, withWebhook bool) {
+	webhookColumn := func(s string) string {
+		if withWebhook {
+			return s + "\t"
+		}
+		return ""
+	}
+	fmt.Fprintf(w, "DELIVERY\t%sEVENT TYPE\tSTATUS\tATTEMPTS\tLAST STATUS CODE\tCREATED\n", webhookColumn("WEBHOOK"))
+	for _, d := range ds {
+		last := "-"
+		if n := len(d.Attempts); n > 0 {
+			last = showStatusCode(d.Attempts[n-1].StatusCode)
+		}
+		fmt.Fprintf(w, "%s\t%s%s\t%s\t%d\t%s\t%s\n", d.ID, webhookColumn(d.WebhookID), d.EventType, d.Status,
+			d.AttemptCount, last, showTime(d.CreatedAt))
+	}
+}

@@ -1,0 +1,435 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// webhooksCommand is `herald webhooks`: the webhook routes of the API.
+var webhooksCommand = &clientGroup{
+	name:    "webhooks",
+	summary: "Manage the webhooks of a running Herald server through its API.",
+	commands: []clientSubcommand{
+		{"list", "[--tenant T] [--page N] [--per-page N]", "List webhooks, newest first.", webhooksList},
+		{"create", "--url U --name N [--events a,b] [--format F] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']...",
+			"Register a webhook. It is sent a ping; its signing secret is printed this once.", webhooksCreate},
+		{"get", "ID", "Show a webhook.", webhooksGet},
+		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']...",
+			"Change the fields given and keep the others.", webhooksUpdate},
+		{"delete", "ID", "Delete a webhook and its deliveries.", webhooksDelete},
+		{"test", "ID", "Send a ping now, wait for it, and say how it went; fails when the ping does.", webhooksTest},
+		{"rotate-secret", "ID [--grace 24h] [--secret S]",
+			"Give a webhook a new signing secret; the old one keeps signing too for the grace period.", webhooksRotateSecret},
+		{"deliveries", "ID [--status pending|success|failed] [--event-type T] [--page N] [--per-page N]",
+			"List a webhook's deliveries, newest first.", webhooksDeliveries},
+	},
+}
+
+// runWebhooks runs `herald webhooks`.
+func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	return webhooksCommand.run(ctx, args, stdout, stderr, getenv)
+}
+
+// apiWebhook is the API's webhook resource; Secret is there only when it is created.
+type apiWebhook struct {
+	ID                 string            `json:"id"`
+	TenantID           string            `json:"tenant_id"`
+	Name               string            `json:"name"`
+	Description        string            `json:"description"`
+	URL                string            `json:"url"`
+	Events             []string          `json:"events"`
+	Enabled            bool              `json:"enabled"`
+	Format             string            `json:"format"`
+	RateLimit          int               `json:"rate_limit"`
+	Headers            map[string]string `json:"headers"`
+	DisabledReason     string            `json:"disabled_reason"`
+	CreatedAt          time.Time         `json:"created_at"`
+	UpdatedAt          time.Time         `json:"updated_at"`
+	LastDeliveryStatus string            `json:"last_delivery_status"`
+	LastDeliveryAt     *time.Time        `json:"last_delivery_at"`
+	Secret             string            `json:"secret,omitempty"`
+}
+
+// showEvents is a subscription as people read it: every type for none or "*".
+func showEvents(events []string) string {
+	if len(events) == 0 || (len(events) == 1 && events[0] == "*") {
+		return "* (every type)"
+	}
+	return strings.Join(events, ",")
+}
+
+func showLastDelivery(w *apiWebhook) string {
+	if w.LastDeliveryStatus == "" {
+		return "-"
+	}
+	return w.LastDeliveryStatus + " " + showTimePtr(w.LastDeliveryAt)
+}
+
+// writeWebhook writes one webhook as NAME value lines.
+func writeWebhook(w io.Writer, wh *apiWebhook) {
+	fmt.Fprintf(w, "ID\t%s\n", wh.ID)
+	fmt.Fprintf(w, "TENANT\t%s\n", wh.TenantID)
+	fmt.Fprintf(w, "NAME\t%s\n", cell(wh.Name))
+	fmt.Fprintf(w, "DESCRIPTION\t%s\n", cell(wh.Description))
+	fmt.Fprintf(w, "URL\t%s\n", cell(wh.URL))
+	fmt.Fprintf(w, "FORMAT\t%s\n", wh.Format)
+	fmt.Fprintf(w, "EVENTS\t%s\n", showEvents(wh.Events))
+	fmt.Fprintf(w, "ENABLED\t%t\n", wh.Enabled)
+	if !wh.Enabled {
+		fmt.Fprintf(w, "DISABLED REASON\t%s\n", cell(wh.DisabledReason))
+	}
+	rate := "none"
+	if wh.RateLimit > 0 {
+		rate = fmt.Sprintf("%d/s", wh.RateLimit)
+	}
+	fmt.Fprintf(w, "RATE LIMIT\t%s\n", rate)
+	if len(wh.Headers) == 0 {
+		fmt.Fprintf(w, "HEADERS\t-\n")
+	}
+	for i, name := range slices.Sorted(maps.Keys(wh.Headers)) {
+		label := ""
+		if i == 0 {
+			label = "HEADERS"
+		}
+		fmt.Fprintf(w, "%s\t%s: %s\n", label, cell(name), cell(wh.Headers[name]))
+	}
+	fmt.Fprintf(w, "CREATED\t%s\n", showTime(wh.CreatedAt))
+	fmt.Fprintf(w, "UPDATED\t%s\n", showTime(wh.UpdatedAt))
+	fmt.Fprintf(w, "LAST DELIVERY\t%s\n", showLastDelivery(wh))
+}
+
+// splitEvents reads --events a,b; empty means every type.
+func splitEvents(s string) []string {
+	events := []string{}
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			events = append(events, e)
+		}
+	}
+	return events
+}
+
+// parseHeaders reads --header 'Name: value' flags. A single empty one means none.
+func parseHeaders(given []string) (map[string]string, error) {
+	headers := map[string]string{}
+	if len(given) == 1 && strings.TrimSpace(given[0]) == "" {
+		return headers, nil
+	}
+	for _, h := range given {
+		name, value, ok := strings.Cut(h, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--header %q: want 'Name: value'", h)
+		}
+		if _, dup := headers[name]; dup {
+			return nil, fmt.Errorf("--header %s is given twice", name)
+		}
+		headers[name] = strings.TrimSpace(value)
+	}
+	return headers, nil
+}
+
+func webhooksList(ctx context.Context, c *clientCommand, args []string) error {
+	var tenant string
+	var page, perPage int
+	c.flags.StringVar(&tenant, "tenant", "", "only this `tenant`'s webhooks (admin key)")
+	c.flags.IntVar(&page, "page", 0, "page `number`, from 1")
+	c.flags.IntVar(&perPage, "per-page", 0, "webhooks per page, at most 100 (default 20)")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	q := url.Values{}
+	if tenant != "" {
+		q.Set("tenant_id", tenant)
+	}
+	if c.given("page") {
+		q.Set("page", strconv.Itoa(page))
+	}
+	if c.given("per-page") {
+		q.Set("per_page", strconv.Itoa(perPage))
+	}
+	ans, err := c.api.call(ctx, http.MethodGet, "/api/v1/webhooks", q, nil, nil)
+	if err != nil {
+		return err
+	}
+	var list []apiWebhook
+	if err := ans.decode(&list); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) {
+		if len(list) == 0 {
+			fmt.Fprintln(w, "No webhooks.")
+			return
+		}
+		fmt.Fprintln(w, "ID\tNAME\tFORMAT\tENABLED\tURL\tEVENTS\tLAST DELIVERY")
+		for i := range list {
+			wh := &list[i]
+			fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", wh.ID, cell(wh.Name), wh.Format, wh.Enabled,
+				cell(wh.URL), showEvents(wh.Events), showLastDelivery(wh))
+		}
+		moreNote(w, "webhooks", len(list), ans.header)
+	})
+}
+
+func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error {
+	var req struct {
+		Name        string            `json:"name"`
+		URL         string            `json:"url"`
+		Events      []string          `json:"events,omitempty"`
+		Description string            `json:"description,omitempty"`
+		Secret      string            `json:"secret,omitempty"`
+		Format      string            `json:"format,omitempty"`
+		TenantID    string            `json:"tenant_id,omitempty"`
+		RateLimit   int               `json:"rate_limit,omitempty"`
+		Headers     map[string]string `json:"headers,omitempty"`
+	}
+	var events string
+	var headers listFlag
+	c.flags.StringVar(&req.URL, "url", "", "the endpoint `URL`, http or https (required)")
+	c.flags.StringVar(&req.Name, "name", "", "a `name` to tell it by (required)")
+	c.flags.StringVar(&events, "events", "", "event `types` to send, comma-separated (default every type)")
+	c.flags.StringVar(&req.Format, "format", "", "wire `format`: standard, infraaudit or frugally (default the server's)")
+	c.flags.StringVar(&req.TenantID, "tenant", "", "the owning `tenant` (admin key; default the default tenant)")
+	c.flags.StringVar(&req.Secret, "secret", "", "your own signing `secret` (default a new whsec_ secret)")
+	c.flags.StringVar(&req.Description, "description", "", "a `description`")
+	c.flags.IntVar(&req.RateLimit, "rate-limit", 0, "attempts per second at most; 0 for no limit")
+	c.flags.Var(&headers, "header", "an extra request `header` for every delivery, 'Name: value'; repeat for more")
+	if _, err := c.parse(args); err != nil {
+		return err
+	}
+	if req.URL == "" || req.Name == "" {
+		return fmt.Errorf("webhooks create: --url and --name are required (usage: %s)", c.usageLine())
+	}
+	req.Events = splitEvents(events)
+	var err error
+	if req.Headers, err = parseHeaders(headers); err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodPost, "/api/v1/webhooks", nil, nil, req)
+	if err != nil {
+		return err
+	}
+	var wh apiWebhook
+	if err := ans.decode(&wh); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) {
+		writeWebhook(w, &wh)
+		fmt.Fprintf(w, "SECRET\t%s\n", wh.Secret)
+		fmt.Fprintf(w, "\nThe secret is shown only this once: store it now. 'herald webhooks rotate-secret %s' makes a new one.\n", wh.ID)
+	})
+}
+
+func webhooksGet(ctx context.Context, c *clientCommand, args []string) error {
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", ids[0]), nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	var wh apiWebhook
+	if err := ans.decode(&wh); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) { writeWebhook(w, &wh) })
+}
+
+func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error {
+	var target, name, events, enabled, format, description string
+	var rateLimit int
+	var headers listFlag
+	c.flags.StringVar(&target, "url", "", "the endpoint `URL`, http or https")
+	c.flags.StringVar(&name, "name", "", "a `name` to tell it by")
+	c.flags.StringVar(&events, "events", "", "event `types` to send, comma-separated; '' or '*' for every type")
+	c.flags.StringVar(&enabled, "enabled", "", "`true` to enable it (and reset its health), false to disable it")
+	c.flags.StringVar(&format, "format", "", "wire `format`: standard, infraaudit or frugally")
+	c.flags.StringVar(&description, "description", "", "a `description`")
+	c.flags.IntVar(&rateLimit, "rate-limit", 0, "attempts per second at most; 0 for no limit")
+	c.flags.Var(&headers, "header", "an extra request `header`, 'Name: value'; replaces them all; repeat for more, '' for none")
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	// Only the fields given: PATCH keeps the others.
+	patch := map[string]any{}
+	for field, value := range map[string]*string{"url": &target, "name": &name, "format": &format, "description": &description} {
+		if c.given(field) { // each flag is named as its field
+			patch[field] = *value
+		}
+	}
+	if c.given("events") {
+		patch["events"] = splitEvents(events)
+	}
+	if c.given("enabled") {
+		on, err := strconv.ParseBool(enabled)
+		if err != nil {
+			return fmt.Errorf("--enabled %q: want true or false", enabled)
+		}
+		patch["enabled"] = on
+	}
+	if c.given("rate-limit") {
+		patch["rate_limit"] = rateLimit
+	}
+	if c.given("header") {
+		h, err := parseHeaders(headers)
+		if err != nil {
+			return err
+		}
+		patch["headers"] = h
+	}
+	if len(patch) == 0 {
+		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header")
+	}
+	ans, err := c.api.call(ctx, http.MethodPatch, pathID("/api/v1/webhooks", ids[0]), nil, nil, patch)
+	if err != nil {
+		return err
+	}
+	var wh apiWebhook
+	if err := ans.decode(&wh); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) { writeWebhook(w, &wh) })
+}
+
+func webhooksDelete(ctx context.Context, c *clientCommand, args []string) error {
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodDelete, pathID("/api/v1/webhooks", ids[0]), nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	// The API answers 204 with no body: -o json prints nothing, and the exit status says
+	// it worked.
+	return c.show(ans.body, func(w io.Writer) { fmt.Fprintf(w, "Deleted webhook %s.\n", ids[0]) })
+}
+
+func webhooksTest(ctx context.Context, c *clientCommand, args []string) error {
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/test", nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		DeliveryID string `json:"delivery_id"`
+		Success    bool   `json:"success"`
+		StatusCode int    `json:"status_code"`
+		DurationMS int64  `json:"duration_ms"`
+		Error      string `json:"error"`
+	}
+	if err := ans.decode(&res); err != nil {
+		return err
+	}
+	err = c.show(ans.body, func(w io.Writer) {
+		fmt.Fprintf(w, "DELIVERY\t%s\n", res.DeliveryID)
+		fmt.Fprintf(w, "SUCCESS\t%t\n", res.Success)
+		fmt.Fprintf(w, "STATUS CODE\t%s\n", showStatusCode(res.StatusCode))
+		fmt.Fprintf(w, "DURATION\t%s\n", showDuration(res.DurationMS))
+		fmt.Fprintf(w, "ERROR\t%s\n", cell(res.Error))
+	})
+	if err != nil {
+		return err
+	}
+	if !res.Success {
+		// A script running `herald webhooks test ID && …` must see the endpoint fail.
+		return fmt.Errorf("the ping to webhook %s failed (delivery %s)", ids[0], res.DeliveryID)
+	}
+	return nil
+}
+
+func webhooksRotateSecret(ctx context.Context, c *clientCommand, args []string) error {
+	var grace time.Duration
+	var secret string
+	c.flags.DurationVar(&grace, "grace", 24*time.Hour, "how long the old secret keeps signing too, at most 720h")
+	c.flags.StringVar(&secret, "secret", "", "your own new `secret` (default a new whsec_ secret)")
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	if grace < 0 || grace%time.Second != 0 {
+		return fmt.Errorf("--grace %s: want whole seconds, 0 or more", grace)
+	}
+	req := struct {
+		GracePeriodSeconds int64  `json:"grace_period_seconds"`
+		Secret             string `json:"secret,omitempty"`
+	}{int64(grace / time.Second), secret}
+	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/rotate-secret", nil, nil, req)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Secret string `json:"secret"`
+	}
+	if err := ans.decode(&res); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) {
+		fmt.Fprintf(w, "WEBHOOK\t%s\n", ids[0])
+		fmt.Fprintf(w, "SECRET\t%s\n", res.Secret)
+		if grace > 0 {
+			fmt.Fprintf(w, "PREVIOUS SECRET\tkeeps signing too for %s\n", grace)
+		} else {
+			fmt.Fprintf(w, "PREVIOUS SECRET\tno longer signs\n")
+		}
+		fmt.Fprintln(w, "\nThe secret is shown only this once: store it now.")
+	})
+}
+
+func webhooksDeliveries(ctx context.Context, c *clientCommand, args []string) error {
+	var status, eventType string
+	var page, perPage int
+	c.flags.StringVar(&status, "status", "", "only deliveries in this `state`: pending, success or failed")
+	c.flags.StringVar(&eventType, "event-type", "", "only deliveries of this event `type`")
+	c.flags.IntVar(&page, "page", 0, "page `number`, from 1")
+	c.flags.IntVar(&perPage, "per-page", 0, "deliveries per page, at most 100 (default 20)")
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if status != "" {
+		q.Set("status", status)
+	}
+	if eventType != "" {
+		q.Set("event_type", eventType)
+	}
+	if c.given("page") {
+		q.Set("page", strconv.Itoa(page))
+	}
+	if c.given("per-page") {
+		q.Set("per_page", strconv.Itoa(perPage))
+	}
+	ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", ids[0])+"/deliveries", q, nil, nil)
+	if err != nil {
+		return err
+	}
+	var list []herald.Delivery
+	if err := ans.decode(&list); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) {
+		if len(list) == 0 {
+			fmt.Fprintln(w, "No deliveries.")
+			return
+		}
+		writeDeliveryRows(w, list, false)
+		moreNote(w, "deliveries", len(list), ans.header)
+	})
+}
