@@ -180,3 +180,48 @@ func waitForMatch(t *testing.T, out *syncBuffer, what string) string {
 	}
 	return url
 }
+
+// TestEd25519DeliveryVerifiesWithPublicKey registers an ed25519 webhook on a real
+// server: its deliveries are signed v1a and verify with the public key the API gave,
+// also after a rotation, when both key pairs sign during the grace.
+func TestEd25519DeliveryVerifiesWithPublicKey(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir())
+	rc := newReceiver(t)
+	var hook struct {
+		ID        string `json:"id"`
+		PublicKey string `json:"public_key"`
+	}
+	if code := api(t, srv.URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
+		"name": "ed", "url": rc.URL, "signing": "ed25519",
+	}, &hook); code != 201 {
+		t.Fatalf("create ed25519 webhook: %d", code)
+	}
+	check := func(req delivered, keys ...string) {
+		t.Helper()
+		if sig := req.Header.Get("webhook-signature"); !strings.HasPrefix(sig, "v1a,") {
+			t.Errorf("webhook-signature %q, want v1a entries", sig)
+		}
+		v, err := webhook.NewVerifier(webhook.FormatStandard, keys...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Verify(req.Header, req.Body); err != nil {
+			t.Errorf("verify with the public key: %v", err)
+		}
+	}
+	check(rc.waitFor(t, 1, 10*time.Second)[0], hook.PublicKey)
+
+	var rotated struct {
+		PublicKey string `json:"public_key"`
+	}
+	if code := api(t, srv.URL, "POST", "/api/v1/webhooks/"+hook.ID+"/rotate-secret", testAdminKey, map[string]any{}, &rotated); code != 200 {
+		t.Fatalf("rotate: %d", code)
+	}
+	if code := api(t, srv.URL, "POST", "/api/v1/webhooks/"+hook.ID+"/test", testAdminKey, nil, nil); code != 200 {
+		t.Fatalf("test: %d", code)
+	}
+	req := rc.waitFor(t, 2, 10*time.Second)[1]
+	check(req, rotated.PublicKey) // the new key alone verifies
+	check(req, hook.PublicKey)    // and so does the old one, during the grace
+}

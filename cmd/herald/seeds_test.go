@@ -15,6 +15,8 @@ import (
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/heraldhq/herald/webhook"
 )
 
 // seedExamples returns the data of every example in the two seed pages, by event type,
@@ -102,6 +104,7 @@ func TestSeedEventsDeliveredAndVerified(t *testing.T) {
 		for _, req := range got {
 			typ, data := checkEnvelope(t, f, hooks[f].ID, eventIDs, req)
 			verifySignature(t, f, python, hooks[f].Secret, req)
+			receiveTyped(t, f, hooks[f].Secret, req)
 			if typ == "ping" && strings.Contains(string(data), hooks[f].ID) {
 				continue // the creation ping: its data names this webhook
 			}
@@ -121,6 +124,37 @@ func TestSeedEventsDeliveredAndVerified(t *testing.T) {
 		secrets = append(secrets, wh.Secret, strings.TrimPrefix(wh.Secret, "whsec_"))
 	}
 	assertNoPlaintext(t, srv.DataDir, secrets)
+}
+
+// receiveTyped checks req as a receiver using the webhook library would: it verifies,
+// parses into the type's struct, and the struct encodes back to the data as sent.
+func receiveTyped(t *testing.T, f, secret string, req delivered) {
+	t.Helper()
+	v, err := webhook.NewVerifier(webhook.Format(f), secret)
+	if err != nil {
+		t.Fatalf("verifier: %v", err)
+	}
+	if err := v.Verify(req.Header, req.Body); err != nil {
+		t.Errorf("%s: webhook.Verify: %v", f, err)
+	}
+	ev, err := webhook.Parse(webhook.Format(f), req.Header, req.Body)
+	if err != nil {
+		t.Fatalf("%s: webhook.Parse: %v", f, err)
+	}
+	payload, err := ev.Payload()
+	if err != nil {
+		t.Fatalf("%s %s: Payload: %v", f, ev.Type, err)
+	}
+	if _, raw := payload.(json.RawMessage); raw {
+		t.Fatalf("%s %s: the library has no struct for it", f, ev.Type)
+	}
+	again, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(t, again, ev.Data) {
+		t.Errorf("%s %s: %T encodes to %s, want the data as sent %s", f, ev.Type, payload, again, ev.Data)
+	}
 }
 
 // checkEnvelope checks a delivered body against format f's envelope and returns the
