@@ -1,0 +1,782 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald"
+)
+
+// deliveryColumns are read by deliveryRow, in its order, from a table aliased d.
+const deliveryColumns = `d.id, d.event_id, d.webhook_id, d.tenant_id, d.event_type, d.status,
+	d.attempt_count, d.next_attempt_at, d.last_error, d.created_at, d.updated_at`
+
+// deliveryRow holds a delivery as scanned.
+type deliveryRow struct {
+	d      herald.Delivery
+	status string
+}
+
+func (r *deliveryRow) dest() []any {
+	return []any{&r.d.ID, &r.d.EventID, &r.d.WebhookID, &r.d.TenantID, &r.d.EventType, &r.status,
+		&r.d.AttemptCount, &r.d.NextAttemptAt, &r.d.LastError, &r.d.CreatedAt, &r.d.UpdatedAt}
+}
+
+func (r *deliveryRow) delivery() herald.Delivery {
+	d := r.d
+	d.Status = herald.DeliveryStatus(r.status)
+	d.NextAttemptAt = utcPtr(d.NextAttemptAt)
+	d.CreatedAt = d.CreatedAt.UTC()
+	d.UpdatedAt = d.UpdatedAt.UTC()
+	return d
+}
+
+func scanDelivery(row pgx.CollectableRow) (herald.Delivery, error) {
+	var r deliveryRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return herald.Delivery{}, err
+	}
+	return r.delivery(), nil
+}
+
+// Delivery returns one delivery with its attempts, ENOTFOUND if there is none.
+func (s *Store) Delivery(ctx context.Context, id string) (*herald.Delivery, error) {
+	var ds []herald.Delivery
+	err := s.readTx(ctx, "delivery "+id, func(ctx context.Context, tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, "SELECT "+deliveryColumns+" FROM deliveries d WHERE d.id = $1", id)
+		if err != nil {
+			return err
+		}
+		if ds, err = pgx.CollectRows(rows, scanDelivery); err != nil {
+			return err
+		}
+		return loadAttempts(ctx, tx, ds)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, notFound("delivery", id)
+	}
+	return &ds[0], nil
+}
+
+// Deliveries returns one page of deliveries, newest first, each with its attempts, and
+// the total matching.
+func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]herald.Delivery, int, error) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	if f.TenantID != "" {
+		add("d.tenant_id = $%d", f.TenantID)
+	}
+	if f.WebhookID != "" {
+		add("d.webhook_id = $%d", f.WebhookID)
+	}
+	if f.EventID != "" {
+		add("d.event_id = $%d", f.EventID)
+	}
+	if f.Status != "" {
+		add("d.status = $%d", string(f.Status))
+	}
+	if f.EventType != "" {
+		add("d.event_type = $%d", f.EventType)
+	}
+	if !f.Since.IsZero() {
+		add("d.created_at >= $%d", stored(f.Since))
+	}
+	if !f.Until.IsZero() {
+		add("d.created_at < $%d", stored(f.Until))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	limit, offset := page(f.Page, f.PerPage)
+	var ds []herald.Delivery
+	var total int
+	err := s.readTx(ctx, "deliveries", func(ctx context.Context, tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM deliveries d"+where, args...).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT "+deliveryColumns+" FROM deliveries d"+where+
+			fmt.Sprintf(" ORDER BY d.created_at DESC, d.id DESC LIMIT $%d OFFSET $%d", len(args)+1, len(args)+2),
+			append(args, limit, offset)...)
+		if err != nil {
+			return err
+		}
+		if ds, err = pgx.CollectRows(rows, scanDelivery); err != nil {
+			return err
+		}
+		return loadAttempts(ctx, tx, ds)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	if ds == nil {
+		ds = []herald.Delivery{}
+	}
+	return ds, total, nil
+}
+
+// loadAttempts fills the attempts of ds, oldest first, with one query.
+func loadAttempts(ctx context.Context, tx pgx.Tx, ds []herald.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(ds))
+	ids := make([]string, len(ds))
+	for i := range ds {
+		ds[i].Attempts = []herald.Attempt{}
+		index[ds[i].ID] = i
+		ids[i] = ds[i].ID
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT id, delivery_id, number, at, status_code, duration_ms, success, error,
+			request_headers::text, response_headers::text, response_body
+		FROM attempts WHERE delivery_id = ANY($1)
+		ORDER BY delivery_id, number`, ids)
+	if err != nil {
+		return err
+	}
+	var a herald.Attempt
+	var reqHeaders, respHeaders string
+	_, err = pgx.ForEachRow(rows, []any{&a.ID, &a.DeliveryID, &a.Number, &a.At, &a.StatusCode, &a.DurationMS,
+		&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody}, func() error {
+		a.At = a.At.UTC()
+		a.RequestHeaders, a.ResponseHeaders = nil, nil
+		if err := json.Unmarshal([]byte(reqHeaders), &a.RequestHeaders); err != nil {
+			return fmt.Errorf("attempt %s request headers: %w", a.ID, err)
+		}
+		if err := json.Unmarshal([]byte(respHeaders), &a.ResponseHeaders); err != nil {
+			return fmt.Errorf("attempt %s response headers: %w", a.ID, err)
+		}
+		i := index[a.DeliveryID]
+		ds[i].Attempts = append(ds[i].Attempts, a)
+		return nil
+	})
+	return err
+}
+
+// claimLockClass is the first key of the transaction advisory lock a capped claim takes
+// on each webhook it leases from (the second is the hash of the webhook's id), so that
+// no two claims count one webhook's leases at once. The constant is "hrld" in ASCII.
+const claimLockClass = 0x68726c64
+
+// dueInOrder lists due, unleased deliveries of enabled webhooks, oldest due first, up to
+// $2 of them at $1. It walks deliveries_due in order and stops at its limit.
+const dueInOrder = `
+	SELECT d.id, d.webhook_id FROM deliveries d
+	WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+		AND (d.lease_until IS NULL OR d.lease_until <= $1)
+		AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
+	ORDER BY d.next_attempt_at, d.id
+	LIMIT $2`
+
+// dueByWebhook gives the same answer as walking dueInOrder and leaving out the webhooks
+// in $2 and every delivery past the $3rd of its webhook, up to $4 of them, but it costs
+// one seek into deliveries_webhook_due per enabled webhook instead of a walk through a
+// backlog that belongs to webhooks the claim cannot take.
+const dueByWebhook = `
+	SELECT c.id, c.webhook_id FROM webhooks w
+	CROSS JOIN LATERAL (
+		SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d
+		WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+			AND (d.lease_until IS NULL OR d.lease_until <= $1)
+		ORDER BY d.next_attempt_at, d.id
+		LIMIT $3) c
+	WHERE w.enabled AND NOT (w.id = ANY($2))
+	ORDER BY c.next_attempt_at, c.id
+	LIMIT $4`
+
+// claimColumns are what a claim is loaded from: a delivery d, its event e and webhook w.
+const claimColumns = deliveryColumns + `,
+	e.id, e.tenant_id, e.type, e.data, e.timestamp, e.created_at, ` + webhookColumns
+
+// leaseDue leases, to $3 until $4, up to $5 of the deliveries $1 that are still due at $2
+// and unleased, oldest due first, skipping those another transaction has locked (another
+// claim is taking them), and loads them.
+const leaseDue = `
+	WITH picked AS (
+		SELECT id FROM deliveries
+		WHERE id = ANY($1) AND status = 'pending' AND next_attempt_at <= $2
+			AND (lease_until IS NULL OR lease_until <= $2)
+		ORDER BY next_attempt_at, id
+		LIMIT $5
+		FOR NO KEY UPDATE SKIP LOCKED
+	), leased AS (
+		UPDATE deliveries d SET lease_owner = $3, lease_until = $4
+		FROM picked WHERE d.id = picked.id
+		RETURNING d.*
+	)
+	SELECT ` + claimColumns + `
+	FROM leased d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
+	ORDER BY d.next_attempt_at, d.id`
+
+// ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
+// oldest due first, skipping those leased by anyone until after Now and those of
+// SkipWebhooks. With PerWebhook set it leases at most PerWebhook minus the deliveries of
+// a webhook already leased, by anyone. Claims in any number of processes never wait for
+// each other and never lease one delivery twice: a delivery another claim is taking at
+// the same moment is skipped (FOR NO KEY UPDATE SKIP LOCKED), and so is, under a cap, a
+// webhook another capped claim is counting.
+func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.Claim, error) {
+	if r.Limit <= 0 {
+		return []herald.Claim{}, nil
+	}
+	r.Now, r.LeaseUntil = stored(r.Now), stored(r.LeaseUntil)
+	var claims []herald.Claim
+	err := s.inTx(ctx, "claim deliveries", func(ctx context.Context, tx pgx.Tx) error {
+		ids, limit, err := pickDue(ctx, tx, r)
+		if err != nil || len(ids) == 0 {
+			claims = []herald.Claim{}
+			return err
+		}
+		claims, err = s.lease(ctx, tx, leaseDue, ids, r.Now, r.Owner, r.LeaseUntil, limit)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// pickDue chooses the deliveries ClaimDue may lease, oldest due first, and how many of
+// them at most. Usually the first rows in due order are the answer, so it reads a few
+// more than the limit and filters them; when the filters (skip list, per-webhook cap)
+// throw most of them away, a backlog of webhooks the claim cannot take stands in front,
+// and it asks webhook by webhook instead.
+//
+// Without a cap it returns every candidate it read and lets the lease take the first
+// Limit that no concurrent claim is taking, so claimers that read the same rows still
+// share them out. With a cap it holds the claim lock of each webhook it returns rows
+// of, and returns only what the cap leaves room for.
+func pickDue(ctx context.Context, tx pgx.Tx, r herald.ClaimRequest) (ids []string, limit int, err error) {
+	c := capper{now: r.Now, perWebhook: r.PerWebhook, perClaim: r.Limit, skip: map[string]bool{}, room: map[string]int{}}
+	if r.PerWebhook > 0 {
+		c.perClaim = min(r.PerWebhook, r.Limit)
+	}
+	for _, id := range r.SkipWebhooks {
+		c.skip[id] = true
+	}
+	pick := func(rows []dueRow) ([]dueRow, error) {
+		if r.PerWebhook <= 0 {
+			return c.pick(rows, false, -1), nil
+		}
+		return c.pickCapped(ctx, tx, rows, r.Limit)
+	}
+	// Twice the limit and some: enough for a claim whose first rows are partly leased,
+	// skipped or capped, little enough to cost nothing.
+	budget := 2*r.Limit + 64
+	rows, err := dueRows(ctx, tx, dueInOrder, r.Now, budget)
+	if err != nil {
+		return nil, 0, err
+	}
+	picked, err := pick(rows)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(picked) < r.Limit && len(rows) == budget {
+		// Not enough, and more is due: ask each webhook the claim can take.
+		skipList := make([]string, 0, len(c.skip)+len(c.room))
+		for id := range c.skip {
+			skipList = append(skipList, id)
+		}
+		for id, n := range c.room {
+			if n <= 0 && !c.skip[id] {
+				skipList = append(skipList, id)
+			}
+		}
+		if rows, err = dueRows(ctx, tx, dueByWebhook, r.Now, skipList, c.perClaim, budget); err != nil {
+			return nil, 0, err
+		}
+		if picked, err = pick(rows); err != nil {
+			return nil, 0, err
+		}
+	}
+	ids = make([]string, len(picked))
+	for i, row := range picked {
+		ids[i] = row.id
+	}
+	return ids, min(len(ids), r.Limit), nil
+}
+
+// dueRow is a due delivery and its webhook.
+type dueRow struct{ id, webhookID string }
+
+// dueRows runs a query of (delivery id, webhook id) rows.
+func dueRows(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]dueRow, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []dueRow
+	var row dueRow
+	_, err = pgx.ForEachRow(rows, []any{&row.id, &row.webhookID}, func() error {
+		out = append(out, row)
+		return nil
+	})
+	return out, err
+}
+
+// capper applies a claim's skip list and per-webhook cap to due rows.
+type capper struct {
+	now        time.Time
+	perWebhook int             // PerWebhook: at most this many of one webhook leased at once, 0 for no cap
+	perClaim   int             // at most this many of one webhook in this claim
+	skip       map[string]bool // webhooks the claim must not take
+	room       map[string]int  // under a cap, each webhook tried: how many more it may lease
+}
+
+// pick keeps, in order, up to want (all when negative) of rows: none of a skipped
+// webhook, and none past the perClaim-th of one or, when capped, past its room. A
+// webhook not tried yet is assumed to have room for perClaim.
+func (c *capper) pick(rows []dueRow, capped bool, want int) []dueRow {
+	var out []dueRow
+	taken := map[string]int{}
+	for _, row := range rows {
+		if want >= 0 && len(out) >= want {
+			break
+		}
+		limit := c.perClaim
+		if n, tried := c.room[row.webhookID]; capped && tried {
+			limit = n
+		}
+		if c.skip[row.webhookID] || taken[row.webhookID] >= limit {
+			continue
+		}
+		taken[row.webhookID]++
+		out = append(out, row)
+	}
+	return out
+}
+
+// pickCapped picks up to want of rows under the cap. It tries the claim lock only of the
+// webhooks whose rows it would take, as it comes to them, so that a claim holds a few
+// locks, not one per webhook it reads: it picks assuming room for webhooks not tried
+// yet, tries those among the picked, and picks again, until every webhook picked is
+// one whose lock it holds and whose leases it has counted.
+func (c *capper) pickCapped(ctx context.Context, tx pgx.Tx, rows []dueRow, want int) ([]dueRow, error) {
+	for {
+		picked := c.pick(rows, true, want)
+		var fresh []string
+		for _, row := range picked {
+			if _, tried := c.room[row.webhookID]; !tried {
+				c.room[row.webhookID] = 0
+				fresh = append(fresh, row.webhookID)
+			}
+		}
+		if len(fresh) == 0 {
+			return picked, nil
+		}
+		if err := c.reserve(ctx, tx, fresh); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// reserve takes the claim lock of each of webhooks, without waiting, and then counts the
+// leases of those it got: each one's room is the cap minus its deliveries under an
+// unexpired lease. A webhook whose lock another claim holds gets no room. The count runs
+// after the lock is held, so it sees the leases of every claim that held it before.
+func (c *capper) reserve(ctx context.Context, tx pgx.Tx, webhooks []string) error {
+	rows, err := tx.Query(ctx, "SELECT id FROM unnest($1::text[]) AS id WHERE pg_try_advisory_xact_lock($2, hashtext(id))",
+		webhooks, int32(claimLockClass))
+	if err != nil {
+		return err
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(locked) == 0 {
+		return err
+	}
+	for _, id := range locked {
+		c.room[id] = c.perWebhook
+	}
+	rows, err = tx.Query(ctx, `SELECT webhook_id, count(*) FROM deliveries
+		WHERE webhook_id = ANY($1) AND lease_owner IS NOT NULL AND lease_until > $2
+		GROUP BY webhook_id`, locked, c.now)
+	if err != nil {
+		return err
+	}
+	var id string
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&id, &n}, func() error {
+		c.room[id] = max(c.perWebhook-n, 0)
+		return nil
+	})
+	return err
+}
+
+// lease runs q, one of the lease queries, and turns the rows it loads into claims. A
+// delivery whose webhook cannot be read (its secret sealed under another key, say) is
+// failed, saying why, rather than stall every claim that would take it.
+func (s *Store) lease(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]herald.Claim, error) {
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	claims := []herald.Claim{}
+	webhooks := map[string]herald.Webhook{} // each webhook's secrets opened once
+	unreadable := map[string]string{}       // delivery id → why its webhook cannot be read
+	var dr deliveryRow
+	var wr webhookRow
+	var e herald.Event
+	var data string
+	dest := append(dr.dest(), &e.ID, &e.TenantID, &e.Type, &data, &e.Timestamp, &e.CreatedAt)
+	_, err = pgx.ForEachRow(rows, append(dest, wr.dest()...), func() error {
+		ev := e
+		ev.Data = json.RawMessage(data)
+		ev.Timestamp, ev.CreatedAt = ev.Timestamp.UTC(), ev.CreatedAt.UTC()
+		w, ok := webhooks[wr.w.ID]
+		if !ok {
+			var err error
+			if w, err = s.webhook(&wr); err != nil {
+				unreadable[dr.d.ID] = fmt.Sprintf("cannot read webhook %s: %v; check --encryption-key, then recover", wr.w.ID, err)
+				return nil
+			}
+			webhooks[w.ID] = w
+		}
+		claims = append(claims, herald.Claim{Delivery: dr.delivery(), Event: ev, Webhook: w})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for id, why := range unreadable {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
+			lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $1`, id, why); err != nil {
+			return nil, err
+		}
+	}
+	return claims, nil
+}
+
+// leaseOne leases the delivery $1 to $2 until $3, whatever its status, and loads it.
+const leaseOne = `
+	WITH leased AS (
+		UPDATE deliveries d SET lease_owner = $2, lease_until = $3 WHERE d.id = $1
+		RETURNING d.*
+	)
+	SELECT ` + claimColumns + `
+	FROM leased d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id`
+
+// ClaimDelivery leases one delivery whatever its status or due time. ECONFLICT if anyone,
+// owner included, holds an unexpired lease on it. A claim taking the delivery at the same
+// moment is waited for, and its lease then seen.
+func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*herald.Claim, error) {
+	now, leaseUntil = stored(now), stored(leaseUntil)
+	var claim herald.Claim
+	err := s.inTx(ctx, "claim delivery "+id, func(ctx context.Context, tx pgx.Tx) error {
+		var holder *string
+		var until *time.Time
+		err := tx.QueryRow(ctx, "SELECT lease_owner, lease_until FROM deliveries WHERE id = $1 FOR NO KEY UPDATE", id).Scan(&holder, &until)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("delivery", id)
+		}
+		if err != nil {
+			return err
+		}
+		if holder != nil && until != nil && until.After(now) {
+			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
+		}
+		claims, err := s.lease(ctx, tx, leaseOne, id, owner, leaseUntil)
+		if err != nil {
+			return err
+		}
+		if len(claims) != 1 {
+			return fmt.Errorf("delivery %s: its webhook cannot be read", id)
+		}
+		claim = claims[0]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &claim, nil
+}
+
+// RecordAttempt applies one finished attempt atomically; see herald.AttemptRecord. An
+// attempt without an ID gets one, without At the current time. Text PostgreSQL cannot
+// hold (invalid UTF-8, NUL) in what the endpoint answered is replaced by U+FFFD, so a
+// hostile response cannot make its own attempt unrecordable.
+//
+// It locks the webhook, then the delivery: the order in which every writer that takes
+// both locks them (disabling a webhook fails its deliveries; deleting one deletes them),
+// so that recording never deadlocks with them. The locks are FOR NO KEY UPDATE, which a
+// publish's foreign key checks do not wait for; only disabling the webhook takes the
+// stronger lock that a publish does wait for.
+func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (herald.AttemptOutcome, error) {
+	a := r.Attempt
+	if a.ID == "" {
+		a.ID = herald.NewID(herald.PrefixAttempt)
+	}
+	if a.At.IsZero() {
+		a.At = s.now()
+	}
+	a.At = stored(a.At)
+	a.Error = storable(a.Error)
+	a.ResponseBody = truncate(storable(a.ResponseBody), herald.MaxResponseBody)
+	reqHeaders, err := headersJSON(a.RequestHeaders)
+	if err != nil {
+		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
+	}
+	respHeaders, err := headersJSON(a.ResponseHeaders)
+	if err != nil {
+		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
+	}
+	var out herald.AttemptOutcome
+	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
+		out = herald.AttemptOutcome{}
+		var h webhookHealth
+		err := tx.QueryRow(ctx, `
+			SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks
+			WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $1)
+			FOR NO KEY UPDATE`, a.DeliveryID).Scan(&h.id, &h.enabled, &h.disabledReason, &h.failures, &h.since)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("delivery", a.DeliveryID)
+		}
+		if err != nil {
+			return err
+		}
+		var current string
+		var count int
+		var holder *string
+		err = tx.QueryRow(ctx, "SELECT status, attempt_count, lease_owner FROM deliveries WHERE id = $1 AND webhook_id = $2 FOR NO KEY UPDATE",
+			a.DeliveryID, h.id).Scan(&current, &count, &holder)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("delivery", a.DeliveryID) // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		out.Number = count + 1
+
+		b := &pgx.Batch{}
+		b.Queue(`
+			INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
+				error, request_headers, response_headers, response_body)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			a.ID, a.DeliveryID, out.Number, a.At, a.StatusCode, a.DurationMS, a.Success, a.Error,
+			reqHeaders, respHeaders, a.ResponseBody)
+		next := queueDelivery(b, r, &a, out.Number, current, holder)
+		reason := queueHealth(b, r, &a, &h)
+		switch {
+		case reason != "":
+			// Disabling takes the lock that publishes wait for (see publish), so none
+			// adds a delivery that failPending does not see.
+			b.Queue("SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE", h.id)
+			b.Queue("UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = "+nextVersion+" WHERE id = $3",
+				a.At, reason, h.id)
+			b.Queue(failPendingQuery, h.id, disabledError(reason), a.At)
+			out.WebhookDisabled, out.DisabledReason = true, reason
+		case !h.enabled:
+			// A webhook disabled while this attempt was in flight keeps no pending
+			// deliveries: a retry scheduled just now would wait for it to be enabled.
+			b.Queue(failPendingQuery, h.id, disabledError(h.disabledReason), a.At)
+		case next != nil:
+			queueNotice(b, *next)
+		}
+		err = tx.SendBatch(ctx, b).Close()
+		if isUniqueViolation(err) {
+			return conflict("attempt", a.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return herald.AttemptOutcome{}, err
+	}
+	return out, nil
+}
+
+// webhookHealth is what RecordAttempt reads, and locks, of a webhook.
+type webhookHealth struct {
+	id             string
+	enabled        bool
+	disabledReason string
+	failures       int
+	since          *time.Time
+}
+
+// queueDelivery queues the update that moves a delivery to the attempt's outcome, and
+// returns when it is due again if it stays pending. A delivery that succeeded stays
+// succeeded when the recorder lost its lease, and a lease someone else holds now stays
+// theirs.
+func queueDelivery(b *pgx.Batch, r *herald.AttemptRecord, a *herald.Attempt, number int, current string, holder *string) *time.Time {
+	held := holder != nil && *holder == r.Owner
+	if !held && current == string(herald.StatusSuccess) {
+		b.Queue("UPDATE deliveries SET attempt_count = $2, updated_at = $3 WHERE id = $1", a.DeliveryID, number, a.At)
+		return nil
+	}
+	status := r.Status
+	if status == "" {
+		status = herald.StatusFailed
+		if a.Success {
+			status = herald.StatusSuccess
+		}
+	}
+	var next *time.Time
+	if status == herald.StatusPending {
+		due := r.NextAttemptAt
+		if due.IsZero() {
+			due = a.At
+		}
+		due = stored(due)
+		next = &due
+	}
+	lastError := ""
+	if status != herald.StatusSuccess {
+		lastError = a.Error
+		if lastError == "" && a.StatusCode != 0 {
+			lastError = fmt.Sprintf("HTTP %d %s", a.StatusCode, http.StatusText(a.StatusCode))
+		}
+	}
+	lease := "lease_owner = NULL, lease_until = NULL"
+	if holder != nil && !held {
+		lease = "lease_owner = lease_owner" // another owner's lease is theirs to drop
+	}
+	b.Queue(`
+		UPDATE deliveries SET status = $2, attempt_count = $3, next_attempt_at = $4, last_error = $5,
+			updated_at = $6, `+lease+`
+		WHERE id = $1`,
+		a.DeliveryID, string(status), number, next, lastError, a.At)
+	return next
+}
+
+// queueHealth queues the update of a webhook's last delivery and health after an
+// attempt, and returns why the webhook must be disabled now, or "".
+func queueHealth(b *pgx.Batch, r *herald.AttemptRecord, a *herald.Attempt, h *webhookHealth) string {
+	last := "success"
+	failures, since := h.failures, h.since
+	if a.Success {
+		failures, since = 0, nil
+	} else {
+		last = "failed"
+		failures++
+		if since == nil {
+			since = &a.At
+		}
+	}
+	b.Queue(`UPDATE webhooks SET last_delivery_status = $2, last_delivery_at = $3, consecutive_failures = $4,
+			failing_since = $5
+		WHERE id = $1`, h.id, last, a.At, failures, since)
+	if !h.enabled {
+		return ""
+	}
+	switch {
+	case r.DisableReason != "":
+		return r.DisableReason
+	case r.DisableAfterFailures > 0 && failures >= r.DisableAfterFailures:
+		return fmt.Sprintf("%d consecutive failed attempts", failures)
+	case r.DisableAfterFailingFor > 0 && since != nil && a.At.Sub(*since) >= r.DisableAfterFailingFor:
+		return "no successful delivery for " + humanDuration(r.DisableAfterFailingFor)
+	}
+	return ""
+}
+
+// humanDuration says 5 days rather than 120h0m0s.
+func humanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	switch {
+	case d == day:
+		return "1 day"
+	case d%day == 0:
+		return fmt.Sprintf("%d days", d/day)
+	}
+	return d.String()
+}
+
+// headersJSON encodes headers for a jsonb column; nil becomes {}. Names and values are
+// made storable first.
+func headersJSON(h http.Header) (string, error) {
+	clean := make(http.Header, len(h))
+	for name, values := range h {
+		vs := make([]string, len(values))
+		for i, v := range values {
+			vs[i] = storable(v)
+		}
+		clean[storable(name)] = vs
+	}
+	return jsonText(clean)
+}
+
+// storable replaces what PostgreSQL text and jsonb cannot hold, invalid UTF-8 and NUL,
+// with U+FFFD.
+func storable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+// truncate cuts s to at most n bytes, at the start of a character.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// ReleaseClaims drops the leases owner holds so others can take the deliveries now, and
+// tells every listener they can.
+func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
+	now := s.now()
+	return s.inTx(ctx, "release claims of "+owner, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1", owner)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return notify(ctx, tx, now)
+	})
+}
+
+// Requeue makes the failed deliveries of a webhook created in [since, until) pending and
+// due at now, and returns how many. A zero until means no upper bound. ENOTFOUND if the
+// webhook does not exist.
+func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error) {
+	now = stored(now)
+	var n int64
+	err := s.inTx(ctx, "requeue deliveries of "+webhookID, func(ctx context.Context, tx pgx.Tx) error {
+		// FOR KEY SHARE orders this with a disable (FOR UPDATE), which fails what it
+		// finds pending: the requeued deliveries too, if it comes second.
+		var one int
+		err := tx.QueryRow(ctx, "SELECT 1 FROM webhooks WHERE id = $1 FOR KEY SHARE", webhookID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("webhook", webhookID)
+		}
+		if err != nil {
+			return err
+		}
+		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_owner = NULL,
+				lease_until = NULL, updated_at = $1
+			WHERE webhook_id = $2 AND status = 'failed' AND created_at >= $3`
+		args := []any{now, webhookID, stored(since)}
+		if !until.IsZero() {
+			q += " AND created_at < $4"
+			args = append(args, stored(until))
+		}
+		tag, err := tx.Exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		return notify(ctx, tx, now)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}

@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// noticeChannel is where a transaction that commits due work says so, with pg_notify.
+// The payload is when the work is due, in Unix microseconds as decimal text; an empty
+// payload or 0 means now.
+const noticeChannel = "herald_due"
+
+// Listen's timings.
+const (
+	// quietCheck is how long Listen waits for a notice before it makes sure its
+	// connection is still alive: a connection that died without a word (a cable pulled,
+	// a NAT that forgot it) would otherwise be waited on forever.
+	quietCheck = 30 * time.Second
+	// connectTimeout bounds connecting and starting to listen.
+	connectTimeout = 10 * time.Second
+	// The wait before connecting again doubles from minBackoff to maxBackoff while the
+	// database stays out of reach.
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+// Listen calls due each time any process commits deliveries that become due, with when
+// they are due, until ctx ends or the store is closed; then it returns nil. It listens on
+// a connection of its own, outside the pool. When that connection is lost it connects
+// again, waiting longer between tries while the database stays away, and then calls due
+// once with the zero time: notices sent meanwhile are lost, so work may be due now.
+func (s *Store) Listen(ctx context.Context, due func(at time.Time)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.closing, cancel)()
+
+	backoff := minBackoff
+	lost := false
+	for {
+		// A connection that cannot be had, or is lost, is what Listen exists to get
+		// over: it tries again, so the error says nothing its caller could act on.
+		if conn, err := s.listen(ctx); err == nil {
+			if lost {
+				due(time.Time{})
+			}
+			backoff = minBackoff
+			s.wait(ctx, conn, due)
+			closeCtx, cancelClose := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			_ = conn.Close(closeCtx) // the connection is done with, broken or not
+			cancelClose()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		lost = true
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// listen opens a connection of its own, configured as the pool's, and listens on it.
+func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{noticeChannel}.Sanitize()); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx)) // the LISTEN error is the one to report
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return conn, nil
+}
+
+// wait hands the notices that arrive on conn to due until ctx ends or the connection
+// fails.
+func (s *Store) wait(ctx context.Context, conn *pgx.Conn, due func(at time.Time)) {
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, quietCheck)
+		n, err := conn.WaitForNotification(waitCtx)
+		cancel()
+		switch {
+		case err == nil:
+			due(noticeTime(n.Payload, s.clock.Now()))
+			continue
+		case ctx.Err() != nil, !pgconn.Timeout(err), conn.IsClosed():
+			return
+		}
+		// Quiet for a while: make sure the connection still answers.
+		pingCtx, cancel := context.WithTimeout(ctx, connectTimeout)
+		err = conn.Ping(pingCtx)
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// noticeTime is when a notice's payload says the work is due: now when it says nothing.
+func noticeTime(payload string, now time.Time) time.Time {
+	us, err := strconv.ParseInt(payload, 10, 64)
+	if err != nil || us <= 0 {
+		return now.UTC()
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// notify queues in tx the notice that deliveries are due at at; PostgreSQL sends it when,
+// and only if, tx commits.
+func notify(ctx context.Context, tx pgx.Tx, at time.Time) error {
+	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", noticeChannel, strconv.FormatInt(at.UnixMicro(), 10))
+	return err
+}
