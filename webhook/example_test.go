@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -132,6 +133,46 @@ func ExampleHandler() {
 	// evt_01JD: Production Infrastructure is 120.00 USD over budget
 	// 200 ok
 	// 200 duplicate
+}
+
+func ExampleHandler_hooks() {
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	v, err := webhook.NewVerifier(webhook.FormatStandard, secret)
+	if err != nil {
+		panic(err)
+	}
+	h := webhook.NewHandler(v, webhook.NewMemoryDeduper(0))
+	h.On(webhook.TypePing, func(ctx context.Context, e *webhook.Event) error {
+		fmt.Println("handled", e.ID)
+		return nil
+	})
+
+	// What the On functions do not see: repeats, and refusals. Log them, count them.
+	h.OnDuplicate = func(ctx context.Context, e *webhook.Event) {
+		fmt.Println("duplicate", e.ID)
+	}
+	h.OnReject = func(r *http.Request, status int, err error) {
+		if errors.Is(err, webhook.ErrSignatureMismatch) {
+			fmt.Println(status, "not signed with our secret")
+			return
+		}
+		fmt.Println(status, err)
+	}
+
+	// Herald delivers an event twice (the first answer was lost), then someone else
+	// sends one signed with another secret.
+	body := []byte(`{"type":"ping","timestamp":"2025-03-10T19:00:00Z","data":{"webhook_id":"wh_abc123","message":"Webhook endpoint verified"}}`)
+	for _, signer := range []string{secret, secret, "whsec_YW5vdGhlci1lbmRwb2ludC1zZWNyZXQtMzJieXRlcyE="} {
+		r := httptest.NewRequest(http.MethodPost, "/webhooks/herald", bytes.NewReader(body))
+		if r.Header, err = webhook.Sign(webhook.FormatStandard, signer, "evt_01JD", time.Now(), body); err != nil {
+			panic(err)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	// Output:
+	// handled evt_01JD
+	// duplicate evt_01JD
+	// 401 not signed with our secret
 }
 
 func ExampleMemoryDeduper() {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -31,10 +32,31 @@ import (
 //
 // Herald waits 10 seconds (15 for standard) for an answer: a handler that takes longer
 // should queue the work and return.
+//
+// OnDuplicate and OnReject tell a receiver about the answers its own functions do not
+// see, to log or count them. Set them before the Handler serves: like the On functions,
+// they are called from the request's goroutine, so from several goroutines at once.
 type Handler struct {
 	// Logger receives a line for every request not answered 2xx: at Warn level for
 	// the sender's faults, at Error level for the receiver's. nil means slog.Default().
 	Logger *slog.Logger
+
+	// OnDuplicate, if set, is called with each verified delivery that the Deduper has
+	// seen already, just before it is answered 200 "duplicate": it is not handled again,
+	// and no On function is called for it. Use it to log or count Herald's repeats.
+	OnDuplicate func(ctx context.Context, e *Event)
+
+	// OnReject, if set, is called for every request answered with a status other than
+	// 2xx, just before the answer is written, with that status and the error that
+	// caused it, never nil: a verification error wrapping one of the package's
+	// sentinels (ErrSignatureMismatch, ErrTimestampOutOfTolerance, ErrBodyTooLarge, …),
+	// a parse error wrapping ErrInvalidPayload, an error wrapping the Deduper's, or the
+	// error an On function returned, as it returned it. The 405 for a method other than
+	// POST and the 409 for a delivery being handled are told apart by their status.
+	// Use it to log or count refusals; Logger logs them too. A panic in an On function
+	// is not answered by the Handler: it goes on to net/http, and OnReject is not
+	// called.
+	OnReject func(r *http.Request, status int, err error)
 
 	verifier *Verifier
 	deduper  Deduper
@@ -100,7 +122,7 @@ func On[T any](h *Handler, eventType string, fn func(ctx context.Context, e *Eve
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.reply(w, r, http.StatusMethodNotAllowed, "method not allowed: Herald sends POST", nil)
+		h.reply(w, r, http.StatusMethodNotAllowed, reason(errMethodNotAllowed), errMethodNotAllowed)
 		return
 	}
 	body, err := h.verifier.VerifyRequest(r)
@@ -124,16 +146,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := string(e.Format) + ":" + e.ID
 	if h.deduper != nil {
 		if !h.start(key) {
-			h.reply(w, r, http.StatusConflict, "delivery "+e.ID+" is being handled: retry later", nil)
+			err := fmt.Errorf("webhook: delivery %s is being handled: retry later", e.ID)
+			h.reply(w, r, http.StatusConflict, reason(err), err)
 			return
 		}
 		defer h.finish(key)
 		seen, err := h.deduper.Seen(ctx, key)
 		if err != nil {
-			h.reply(w, r, http.StatusInternalServerError, "cannot check for duplicates", err)
+			h.reply(w, r, http.StatusInternalServerError, "cannot check for duplicates",
+				fmt.Errorf("webhook: check for duplicates: %w", err))
 			return
 		}
 		if seen {
+			if h.OnDuplicate != nil {
+				h.OnDuplicate(ctx, e)
+			}
 			h.reply(w, r, http.StatusOK, "duplicate", nil)
 			return
 		}
@@ -189,8 +216,8 @@ func (h *Handler) finish(key string) {
 	delete(h.inFlight, key)
 }
 
-// reply answers with status and a one-line text body, and logs answers that are not
-// 2xx with err.
+// reply answers with status and a one-line text body. An answer that is not 2xx is a
+// refusal caused by err: it is logged, and given to OnReject.
 func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int, msg string, err error) {
 	if status < 300 {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -204,6 +231,9 @@ func (h *Handler) reply(w http.ResponseWriter, r *http.Request, status int, msg 
 	}
 	h.logger().Log(r.Context(), level, "webhook: delivery refused",
 		"status", status, "reason", msg, "error", err, "remote", r.RemoteAddr)
+	if h.OnReject != nil {
+		h.OnReject(r, status, err)
+	}
 	http.Error(w, msg, status)
 }
 
@@ -214,6 +244,9 @@ func (h *Handler) logger() *slog.Logger {
 	}
 	return slog.Default()
 }
+
+// errMethodNotAllowed refuses a request whose method is not POST.
+var errMethodNotAllowed = errors.New("webhook: method not allowed: Herald sends POST")
 
 // verifyFailure returns the status and body that answer a failed VerifyRequest.
 func verifyFailure(err error) (int, string) {

@@ -3,11 +3,14 @@ package webhook_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,9 +34,9 @@ func newHandler(t *testing.T, d webhook.Deduper) *webhook.Handler {
 	return h
 }
 
-// deliver sends body, signed with secret as Herald signs frugally deliveries, to h and
-// returns the status and response body.
-func deliver(t *testing.T, h http.Handler, secret, body string) (int, string) {
+// signedRequest returns a request to /hook carrying body, signed with secret as Herald
+// signs frugally deliveries.
+func signedRequest(t *testing.T, secret, body string) *http.Request {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(body))
 	sig, err := webhook.Sign(webhook.FormatFrugally, secret, "", time.Now(), []byte(body))
@@ -43,9 +46,61 @@ func deliver(t *testing.T, h http.Handler, secret, body string) (int, string) {
 	for k, v := range sig {
 		r.Header[k] = v
 	}
+	return r
+}
+
+// deliver sends body, signed with secret as Herald signs frugally deliveries, to h and
+// returns the status and response body.
+func deliver(t *testing.T, h http.Handler, secret, body string) (int, string) {
+	t.Helper()
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
+	h.ServeHTTP(w, signedRequest(t, secret, body))
 	return w.Code, strings.TrimSpace(w.Body.String())
+}
+
+// rejection is one call to Handler.OnReject.
+type rejection struct {
+	path   string // the request's
+	status int
+	err    error
+}
+
+// recordRejections sets h.OnReject and returns a function that lists its calls so far.
+func recordRejections(h *webhook.Handler) func() []rejection {
+	var mu sync.Mutex
+	var calls []rejection
+	h.OnReject = func(r *http.Request, status int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, rejection{r.URL.Path, status, err})
+	}
+	return func() []rejection {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(calls)
+	}
+}
+
+// recordDuplicates sets h.OnDuplicate and returns a function that lists the type and
+// ID of the events it was called with so far.
+func recordDuplicates(t *testing.T, h *webhook.Handler) func() []string {
+	t.Helper()
+	var mu sync.Mutex
+	var calls []string
+	h.OnDuplicate = func(ctx context.Context, e *webhook.Event) {
+		if ctx == nil || e == nil {
+			t.Errorf("OnDuplicate(%v, %v): want a context and an event", ctx, e)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, e.Type+" "+e.ID)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(calls)
+	}
 }
 
 // expect fails t unless status and body are want and a body containing wantBody.
@@ -248,6 +303,8 @@ func TestHandlerPanicForgets(t *testing.T) {
 func TestHandlerInFlight(t *testing.T) {
 	t.Parallel()
 	h := newHandler(t, webhook.NewMemoryDeduper(0))
+	rejections := recordRejections(h)
+	duplicates := recordDuplicates(t, h)
 	entered, release := make(chan struct{}), make(chan struct{})
 	h.On(webhook.TypePing, func(context.Context, *webhook.Event) error {
 		close(entered)
@@ -270,21 +327,35 @@ func TestHandlerInFlight(t *testing.T) {
 	}
 	status, answer := deliver(t, h, vectorSecret, body)
 	expect(t, status, answer, http.StatusConflict, "retry later")
+	if got := rejections(); len(got) != 1 || got[0].status != http.StatusConflict || got[0].err == nil ||
+		!strings.Contains(got[0].err.Error(), "evt_1 is being handled") {
+		t.Errorf("OnReject calls = %v, want one with 409 and an error naming evt_1", got)
+	}
+	if got := duplicates(); len(got) != 0 {
+		t.Errorf("OnDuplicate called with %v for a delivery being handled, which may yet fail", got)
+	}
 	close(release)
 	if status := <-done; status != http.StatusOK {
 		t.Errorf("first delivery answered %d, want 200", status)
 	}
 	status, answer = deliver(t, h, vectorSecret, body)
 	expect(t, status, answer, http.StatusOK, "duplicate")
+	if got := duplicates(); !slices.Equal(got, []string{"ping evt_1"}) {
+		t.Errorf("OnDuplicate calls = %v, want [ping evt_1]", got)
+	}
+	if got := rejections(); len(got) != 1 {
+		t.Errorf("OnReject called %d times, want once (the 409)", len(got))
+	}
 }
+
+// errRedisDown is the error of every failingDeduper call.
+var errRedisDown = errors.New("redis down")
 
 // failingDeduper fails every call.
 type failingDeduper struct{}
 
-func (failingDeduper) Seen(context.Context, string) (bool, error) {
-	return false, errors.New("redis down")
-}
-func (failingDeduper) Forget(context.Context, string) error { return errors.New("redis down") }
+func (failingDeduper) Seen(context.Context, string) (bool, error) { return false, errRedisDown }
+func (failingDeduper) Forget(context.Context, string) error       { return errRedisDown }
 
 func TestHandlerDeduperFails(t *testing.T) {
 	t.Parallel()
@@ -356,5 +427,172 @@ func TestHandlerServer(t *testing.T) {
 	expect(t, resp.StatusCode, string(answer), http.StatusOK, "ok")
 	if p := <-got; p.WebhookID != "wh_abc123" || p.Message != "Webhook endpoint verified" {
 		t.Errorf("handler got %+v", p)
+	}
+}
+
+// TestHandlerOnReject refuses a request of every kind and checks that OnReject is told
+// the status answered and an error that says why.
+func TestHandlerOnReject(t *testing.T) {
+	t.Parallel()
+	paused := frugallyEvent("evt_1", webhook.TypeSchedulePaused, scheduleData)
+	errDatabaseDown := errors.New("database down")
+	handlerFails := func(t *testing.T) *webhook.Handler {
+		h := newHandler(t, webhook.NewMemoryDeduper(0))
+		h.On("*", func(context.Context, *webhook.Event) error { return fmt.Errorf("insert: %w", errDatabaseDown) })
+		return h
+	}
+	tests := []struct {
+		name     string
+		handler  func(t *testing.T) *webhook.Handler // nil: one whose "*" function succeeds
+		request  func(t *testing.T) *http.Request
+		status   int
+		is       error  // what the error wraps; nil when no sentinel says it
+		contains string // what the error's message says
+	}{
+		{name: "GET", request: func(t *testing.T) *http.Request { return httptest.NewRequest(http.MethodGet, "/hook", nil) },
+			status: http.StatusMethodNotAllowed, contains: "POST"},
+		{name: "unsigned", request: func(t *testing.T) *http.Request {
+			return httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(paused))
+		}, status: http.StatusUnauthorized, is: webhook.ErrNoSignature},
+		{name: "wrong secret", request: func(t *testing.T) *http.Request { return signedRequest(t, otherSecret, paused) },
+			status: http.StatusUnauthorized, is: webhook.ErrSignatureMismatch},
+		{name: "standard request", request: func(t *testing.T) *http.Request {
+			r := httptest.NewRequest(http.MethodPost, "/hook", strings.NewReader(paused))
+			for k, v := range signed(t, webhook.FormatStandard, vectorSecret, paused, true) {
+				r.Header[k] = v
+			}
+			return r
+		}, status: http.StatusUnauthorized, is: webhook.ErrWrongFormat},
+		{name: "too large", request: func(t *testing.T) *http.Request {
+			return signedRequest(t, vectorSecret, frugallyEvent("evt_1", "ping", `"`+strings.Repeat("x", webhook.DefaultMaxBody)+`"`))
+		}, status: http.StatusRequestEntityTooLarge, is: webhook.ErrBodyTooLarge},
+		{name: "misconfigured", handler: func(t *testing.T) *webhook.Handler {
+			h := webhook.NewHandler(&webhook.Verifier{Format: webhook.FormatFrugally}, nil) // no secret
+			h.Logger = slog.New(slog.DiscardHandler)
+			return h
+		}, request: func(t *testing.T) *http.Request { return signedRequest(t, vectorSecret, paused) },
+			status: http.StatusInternalServerError, is: webhook.ErrInvalidSecret},
+		{name: "not an envelope", request: func(t *testing.T) *http.Request { return signedRequest(t, vectorSecret, `{"event":"ping"}`) },
+			status: http.StatusBadRequest, is: webhook.ErrInvalidPayload},
+		{name: "undecodable data", handler: func(t *testing.T) *webhook.Handler {
+			h := newHandler(t, webhook.NewMemoryDeduper(0))
+			webhook.On(h, webhook.TypeSchedulePaused, func(context.Context, *webhook.Event, *webhook.SchedulePaused) error { return nil })
+			return h
+		}, request: func(t *testing.T) *http.Request {
+			return signedRequest(t, vectorSecret, frugallyEvent("evt_1", webhook.TypeSchedulePaused, `{"schedule_id":7}`))
+		}, status: http.StatusBadRequest, is: webhook.ErrInvalidPayload, contains: "SchedulePaused"},
+		{name: "handler fails", handler: handlerFails,
+			request: func(t *testing.T) *http.Request { return signedRequest(t, vectorSecret, paused) },
+			status:  http.StatusInternalServerError, is: errDatabaseDown, contains: "insert: database down"},
+		{name: "deduper fails", handler: func(t *testing.T) *webhook.Handler {
+			h := newHandler(t, failingDeduper{})
+			h.On("*", func(context.Context, *webhook.Event) error { return nil })
+			return h
+		}, request: func(t *testing.T) *http.Request { return signedRequest(t, vectorSecret, paused) },
+			status: http.StatusInternalServerError, is: errRedisDown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var h *webhook.Handler
+			if tt.handler != nil {
+				h = tt.handler(t)
+			} else {
+				h = newHandler(t, webhook.NewMemoryDeduper(0))
+				h.On("*", func(context.Context, *webhook.Event) error { return nil })
+			}
+			rejections := recordRejections(h)
+			duplicates := recordDuplicates(t, h)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, tt.request(t))
+			if w.Code != tt.status {
+				t.Fatalf("answered %d %q, want %d", w.Code, w.Body, tt.status)
+			}
+
+			got := rejections()
+			if len(got) != 1 {
+				t.Fatalf("OnReject called %d times (%v), want once", len(got), got)
+			}
+			r := got[0]
+			if r.path != "/hook" || r.status != tt.status || r.err == nil {
+				t.Fatalf("OnReject(%q, %d, %v), want the request to /hook, %d and an error", r.path, r.status, r.err, tt.status)
+			}
+			if tt.is != nil && !errors.Is(r.err, tt.is) {
+				t.Errorf("OnReject's error %q does not wrap %q", r.err, tt.is)
+			}
+			if !strings.Contains(r.err.Error(), tt.contains) {
+				t.Errorf("OnReject's error %q does not say %q", r.err, tt.contains)
+			}
+			if d := duplicates(); len(d) != 0 {
+				t.Errorf("OnDuplicate called with %v for a refused request", d)
+			}
+		})
+	}
+}
+
+// TestHandlerOnDuplicate follows one delivery through Herald's retries: OnDuplicate is
+// called for the repeats of a handled delivery only, and OnReject for the failure only.
+func TestHandlerOnDuplicate(t *testing.T) {
+	t.Parallel()
+	h := newHandler(t, webhook.NewMemoryDeduper(time.Hour))
+	rejections := recordRejections(h)
+	duplicates := recordDuplicates(t, h)
+	var calls atomic.Int32
+	fail := true
+	h.On(webhook.TypeSchedulePaused, func(context.Context, *webhook.Event) error {
+		calls.Add(1)
+		if fail {
+			return errors.New("database down")
+		}
+		return nil
+	})
+	body := frugallyEvent("evt_1", webhook.TypeSchedulePaused, scheduleData)
+
+	status, answer := deliver(t, h, vectorSecret, body)
+	expect(t, status, answer, http.StatusInternalServerError, "handler failed")
+	fail = false
+	status, answer = deliver(t, h, vectorSecret, body) // the retry of a failure is handled
+	expect(t, status, answer, http.StatusOK, "ok")
+	if d := duplicates(); len(d) != 0 {
+		t.Fatalf("OnDuplicate called with %v before any repeat of a handled delivery", d)
+	}
+
+	for range 2 {
+		status, answer = deliver(t, h, vectorSecret, body)
+		expect(t, status, answer, http.StatusOK, "duplicate")
+	}
+	want := []string{"schedule.paused evt_1", "schedule.paused evt_1"}
+	if d := duplicates(); !slices.Equal(d, want) {
+		t.Errorf("OnDuplicate calls = %v, want %v", d, want)
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("handler called %d times, want 2 (a failure, then its retry)", n)
+	}
+
+	// An event no function handles is ignored, every time: never a duplicate.
+	for range 2 {
+		status, answer = deliver(t, h, vectorSecret, frugallyEvent("evt_2", webhook.TypePing, `{}`))
+		expect(t, status, answer, http.StatusOK, "ignored")
+	}
+	if d := duplicates(); len(d) != 2 {
+		t.Errorf("OnDuplicate calls = %v, want only the 2 above", d)
+	}
+
+	if r := rejections(); len(r) != 1 || r[0].status != http.StatusInternalServerError {
+		t.Errorf("OnReject calls = %v, want one, for the 500", r)
+	}
+}
+
+func TestHandlerOnDuplicateNoDeduper(t *testing.T) {
+	t.Parallel()
+	h := newHandler(t, nil)
+	duplicates := recordDuplicates(t, h)
+	h.On("*", func(context.Context, *webhook.Event) error { return nil })
+	for range 2 {
+		status, answer := deliver(t, h, vectorSecret, frugallyEvent("evt_1", webhook.TypePing, `{}`))
+		expect(t, status, answer, http.StatusOK, "ok")
+	}
+	if d := duplicates(); len(d) != 0 {
+		t.Errorf("OnDuplicate called with %v, want never: without a Deduper nothing is a duplicate", d)
 	}
 }
