@@ -224,6 +224,15 @@ const leaseDue = `
 	FROM leased d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
 	ORDER BY d.next_attempt_at, d.id`
 
+// relaxCommit lets tx commit without waiting for its WAL to reach disk. Only leases and
+// attempt records use it: if the database crashes and loses one, the delivery is sent
+// again (a repeat, which receivers deduplicate), never lost, while every attempt stops
+// paying for an fsync. Publishes, which are acknowledged as durable, never use it.
+func relaxCommit(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off")
+	return err
+}
+
 // ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
 // oldest due first, skipping those leased by anyone until after Now and those of
 // SkipWebhooks. With PerWebhook set it leases at most PerWebhook minus the deliveries of
@@ -241,6 +250,9 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 		ids, limit, err := pickDue(ctx, tx, r)
 		if err != nil || len(ids) == 0 {
 			claims = []herald.Claim{}
+			return err
+		}
+		if err := relaxCommit(ctx, tx); err != nil {
 			return err
 		}
 		claims, err = s.lease(ctx, tx, leaseDue, ids, r.Now, r.Owner, r.LeaseUntil, limit)
@@ -538,6 +550,9 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	var out herald.AttemptOutcome
 	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
 		out = herald.AttemptOutcome{}
+		if err := relaxCommit(ctx, tx); err != nil {
+			return err
+		}
 		var h webhookHealth
 		err := tx.QueryRow(ctx, `
 			SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks

@@ -18,12 +18,17 @@ import (
 // herald.Publication for the rules, and PublishTx for how.
 func (s *Store) Publish(ctx context.Context, ps []herald.Publication) ([]herald.PublishResult, error) {
 	var results []herald.PublishResult
+	var due time.Time
 	err := s.inTx(ctx, "publish", func(ctx context.Context, tx pgx.Tx) (err error) {
-		results, err = publish(ctx, tx, ps, s.now())
+		due = time.Time{}
+		results, err = publish(ctx, tx, ps, s.now(), func(at time.Time) { due = at })
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !due.IsZero() {
+		s.announce(due)
 	}
 	return results, nil
 }
@@ -41,7 +46,7 @@ func (s *Store) Publish(ctx context.Context, ps []herald.Publication) ([]herald.
 // at the same moment fails with ECONFLICT; run the transaction again to get the
 // duplicate's result.
 func PublishTx(ctx context.Context, tx pgx.Tx, ps []herald.Publication) ([]herald.PublishResult, error) {
-	results, err := publish(ctx, tx, ps, stored(time.Now()))
+	results, err := publish(ctx, tx, ps, stored(time.Now()), nil)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", dbError(err))
 	}
@@ -68,8 +73,9 @@ type tenantKey struct{ tenant, key string }
 // publish stores the events of ps and their deliveries in tx, with two round trips
 // whatever their number: one batch reads what the rules need (events and keys already
 // stored, targets, subscribers), the other writes everything with one INSERT … SELECT
-// FROM unnest(…) per table and queues the notice.
-func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.Time) ([]herald.PublishResult, error) {
+// FROM unnest(…) per table and queues the notice in tx; or, when announce is set, passes
+// the notice's due time to it instead, for the caller to send after commit.
+func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.Time, announce func(due time.Time)) ([]herald.PublishResult, error) {
 	pubs := make([]publication, len(ps))
 	var eventIDs, targetIDs, tenants, keyTenants, keys []string
 	types := []string{"*"} // what a subscriber of one of the events subscribes to
@@ -315,7 +321,11 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 				return err
 			})
 	}
-	if !due.IsZero() {
+	switch {
+	case due.IsZero():
+	case announce != nil:
+		announce(due)
+	default:
 		queueNotice(b, due)
 	}
 	if b.Len() > 0 {

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -37,6 +38,10 @@ type Store struct {
 	// closing ends when Close is called, and with it every Listen.
 	closing context.Context
 	close   context.CancelFunc
+
+	announcements chan struct{} // see announce
+	announceMu    sync.Mutex
+	announceDue   time.Time // the earliest due time not yet announced
 }
 
 var (
@@ -64,7 +69,10 @@ func Open(ctx context.Context, url string, cipher herald.Cipher) (*Store, error)
 		return nil, fmt.Errorf("open postgres store: %w", dbError(err))
 	}
 	closing, closeFn := context.WithCancel(context.Background())
-	return &Store{pool: pool, cipher: cipher, clock: herald.SystemClock{}, closing: closing, close: closeFn}, nil
+	s := &Store{pool: pool, cipher: cipher, clock: herald.SystemClock{}, closing: closing, close: closeFn,
+		announcements: make(chan struct{}, 1)}
+	go s.announceLoop()
+	return s, nil
 }
 
 // Migrate applies the migrations the database at url lacks, under the same advisory lock
