@@ -32,6 +32,10 @@ const usage = `Herald delivers webhooks: signed, retried, logged.
 
 Usage:
   herald serve [flags]   run the API and the dispatcher on SQLite or PostgreSQL
+  herald migrate --database-url postgres://…
+                         apply the PostgreSQL schema's migrations (serve does it too)
+  herald migrate-store --from herald-data/herald.db --to postgres://…
+                         copy everything from SQLite into an empty PostgreSQL database
   herald version         print the version
 
 Run 'herald serve -h' for the flags; each has a HERALD_* environment variable.
@@ -64,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr, getenv)
+	case "migrate":
+		return migrate(ctx, args[1:], stdout, stderr, getenv)
+	case "migrate-store":
+		return migrateStore(ctx, args[1:], stdout, stderr)
 	case "webhooks":
 		return runWebhooks(ctx, args[1:], stdout, stderr, getenv)
 	case "deliveries":

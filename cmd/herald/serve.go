@@ -23,6 +23,7 @@ import (
 	"github.com/heraldhq/herald/dispatch"
 	"github.com/heraldhq/herald/egress"
 	"github.com/heraldhq/herald/httpapi"
+	"github.com/heraldhq/herald/postgres"
 	"github.com/heraldhq/herald/secretbox"
 	"github.com/heraldhq/herald/sqlite"
 	"github.com/heraldhq/herald/wire"
@@ -101,6 +102,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	defer store.Close()
+	if err := checkEncryptionKey(ctx, store, cipher); err != nil {
+		return err
+	}
 
 	adminKeyHash, err := adminKey(ctx, store, cfg.adminKey, stdout)
 	if err != nil {
@@ -206,9 +210,14 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 func openCipher(cfg *serveConfig) (*secretbox.Box, error) {
 	var key []byte
 	var err error
-	if cfg.encryptionKey != "" {
+	switch {
+	case cfg.encryptionKey != "":
 		key, err = secretbox.ParseKey(cfg.encryptionKey)
-	} else {
+	case isPostgres(cfg.databaseURL):
+		// Every process sharing the database must seal with one key; a key generated
+		// into each one's data directory would make their secrets unreadable to the others.
+		return nil, errors.New("on PostgreSQL every process needs the same --encryption-key (HERALD_ENCRYPTION_KEY): 32 bytes as base64 or hex, e.g. from `openssl rand -base64 32`")
+	default:
 		key, err = secretbox.LoadOrCreateKey(filepath.Join(cfg.dataDir, "encryption.key"))
 	}
 	if err != nil {
@@ -217,8 +226,36 @@ func openCipher(cfg *serveConfig) (*secretbox.Box, error) {
 	return secretbox.New(key)
 }
 
+// encryptionCheckSetting holds a value sealed with the encryption key, to tell at start
+// whether the key is the one the database's secrets were sealed with.
+const encryptionCheckSetting = "encryption_key_check"
+
+// checkEncryptionKey refuses to start with a key that did not seal this database's
+// secrets, rather than fail every delivery later.
+func checkEncryptionKey(ctx context.Context, store herald.Store, cipher herald.Cipher) error {
+	sealed, err := store.Setting(ctx, encryptionCheckSetting)
+	switch herald.ErrorCode(err) {
+	case "":
+		if _, err := cipher.Open(sealed); err != nil {
+			return errors.New("the encryption key does not open this database's secrets: start with the key it was created with (--encryption-key, or <data-dir>/encryption.key for SQLite)")
+		}
+		return nil
+	case herald.ENOTFOUND:
+		if sealed, err = cipher.Seal([]byte("herald")); err != nil {
+			return err
+		}
+		return store.PutSetting(ctx, encryptionCheckSetting, sealed)
+	}
+	return fmt.Errorf("read the encryption check: %w", err)
+}
+
+// isPostgres reports whether a --database-url names PostgreSQL.
+func isPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
 func storeName(cfg *serveConfig) string {
-	if strings.HasPrefix(cfg.databaseURL, "postgres") {
+	if isPostgres(cfg.databaseURL) {
 		return "postgres"
 	}
 	return "sqlite " + sqlitePath(cfg)
@@ -232,8 +269,12 @@ func sqlitePath(cfg *serveConfig) string {
 }
 
 func openStore(ctx context.Context, cfg *serveConfig, cipher herald.Cipher) (herald.Store, error) {
-	if strings.HasPrefix(cfg.databaseURL, "postgres://") || strings.HasPrefix(cfg.databaseURL, "postgresql://") {
-		return nil, errors.New("the PostgreSQL store is not available in this build yet; use SQLite (leave --database-url unset)")
+	if isPostgres(cfg.databaseURL) {
+		store, err := postgres.Open(ctx, cfg.databaseURL, cipher)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return store, nil
 	}
 	store, err := sqlite.Open(ctx, sqlitePath(cfg), cipher)
 	if err != nil {

@@ -1,0 +1,505 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald/webhook"
+)
+
+// postgresDatabase creates an empty database for t on the server HERALD_TEST_POSTGRES_URL
+// names and returns its URL; the database is dropped when t ends. t is skipped when the
+// variable is unset (CI always sets it).
+func postgresDatabase(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("HERALD_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Skip("HERALD_TEST_POSTGRES_URL not set: skipping PostgreSQL tests")
+	}
+	conn, err := pgx.Connect(t.Context(), base)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", base, err)
+	}
+	defer conn.Close(context.Background())
+	name := "herald_t_" + strings.ToLower(strings.ReplaceAll(randomText(8), "-", "_"))
+	if _, err := conn.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// randomText returns n random bytes as URL-safe base64 letters and digits.
+func randomText(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return strings.NewReplacer("-", "x", "_", "y").Replace(base64.RawURLEncoding.EncodeToString(b))
+}
+
+// newEncryptionKey returns a key for processes that share one database.
+func newEncryptionKey() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// countingReceiver counts requests per event id (the frugally envelope's id).
+type countingReceiver struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got map[string]int
+}
+
+func newCountingReceiver(t *testing.T) *countingReceiver {
+	t.Helper()
+	rc := &countingReceiver{got: map[string]int{}}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ID   string `json:"id"`
+			Type string `json:"type"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if body.Type != "ping" {
+			rc.mu.Lock()
+			rc.got[body.ID]++
+			rc.mu.Unlock()
+		}
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// distinct returns how many events arrived and how many arrivals were repeats.
+func (rc *countingReceiver) distinct() (events, duplicates int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, n := range rc.got {
+		duplicates += n - 1
+	}
+	return len(rc.got), duplicates
+}
+
+// publishBatches publishes events evt_<prefix>_0 … _n-1 in batches of 1000, round robin
+// over the servers, and returns how many were acknowledged.
+func publishBatches(t *testing.T, servers []string, prefix string, n int) int {
+	t.Helper()
+	acked := 0
+	for start, i := 0, 0; start < n; start, i = start+1000, i+1 {
+		var events []map[string]any
+		for j := start; j < min(start+1000, n); j++ {
+			events = append(events, map[string]any{
+				"id": fmt.Sprintf("evt_%s_%d", prefix, j), "type": "schedule.paused",
+				"data": map[string]string{"schedule_id": "s", "name": "n", "paused_by": "u"},
+			})
+		}
+		var out struct {
+			Results []struct {
+				ID string `json:"id"`
+			} `json:"results"`
+		}
+		if code := api(t, servers[i%len(servers)], "POST", "/api/v1/events/batch", testAdminKey, map[string]any{"events": events}, &out); code != 202 {
+			t.Fatalf("publish batch %d: %d", i, code)
+		}
+		for _, r := range out.Results {
+			if r.ID != "" {
+				acked++
+			}
+		}
+	}
+	return acked
+}
+
+// attemptsMade scrapes a server's count of attempts it sent.
+func attemptsMade(t *testing.T, baseURL string) int {
+	t.Helper()
+	resp, err := http.Get(baseURL + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", baseURL, err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	total := 0
+	for _, m := range attemptsLine.FindAllStringSubmatch(buf.String(), -1) {
+		n, _ := strconv.ParseFloat(m[1], 64)
+		total += int(n)
+	}
+	return total
+}
+
+var attemptsLine = regexp.MustCompile(`(?m)^herald_attempts_total\{[^}]*\} (\S+)$`)
+
+// pendingOrFailed counts a webhook's deliveries that are not delivered.
+func pendingOrFailed(t *testing.T, baseURL, webhookID string) int {
+	t.Helper()
+	n := 0
+	for _, status := range []string{"pending", "failed"} {
+		req, _ := http.NewRequest("GET", baseURL+"/api/v1/webhooks/"+webhookID+"/deliveries?per_page=1&status="+status, nil)
+		req.Header.Set("Authorization", "Bearer "+testAdminKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		c, _ := strconv.Atoi(resp.Header.Get("X-Total-Count"))
+		n += c
+	}
+	return n
+}
+
+// TestScaleOutSurvivesSIGKILL runs three herald serve processes on one PostgreSQL
+// database, publishes 10,000 events across them to two webhooks, and SIGKILLs one
+// mid-run: every event reaches both webhooks, nothing is left pending or failed, and
+// both survivors did a share of the work. It reports the duplicates.
+func TestScaleOutSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs three real servers")
+	}
+	dbURL := postgresDatabase(t)
+	bin := buildHerald(t)
+	args := []string{"--database-url", dbURL, "--encryption-key", newEncryptionKey(),
+		"--retry-schedule", "200ms,500ms,1s,1s,1s,1s,1s,1s", "--attempt-timeout", "2s",
+		"--per-webhook-concurrency", "16"}
+	var procs []*process
+	for range 3 {
+		procs = append(procs, startProcess(t, bin, t.TempDir(), args...))
+	}
+	receivers := []*countingReceiver{newCountingReceiver(t), newCountingReceiver(t)}
+	var hooks []string
+	for i, rc := range receivers {
+		var wh webhookResource
+		if code := api(t, procs[i].URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
+			"name": "scale", "url": rc.URL, "format": "frugally", "events": []string{"schedule.paused"},
+		}, &wh); code != 201 {
+			t.Fatalf("create webhook: %d", code)
+		}
+		hooks = append(hooks, wh.ID)
+	}
+
+	const events = 10000
+	urls := []string{procs[0].URL, procs[1].URL, procs[2].URL}
+	start := time.Now()
+	published := make(chan int, 1)
+	go func() { published <- publishBatches(t, urls, "scale", events) }()
+	if !waitUntil(120*time.Second, func() bool { n, _ := receivers[0].distinct(); return n >= events/4 }) {
+		t.Fatal("a quarter of the events did not arrive in 120s")
+	}
+	victim := procs[2]
+	if err := victim.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	victim.cmd.Wait()
+	atKill, _ := receivers[0].distinct()
+	acked := <-published
+	if acked != events {
+		t.Fatalf("%d of %d events acknowledged", acked, events)
+	}
+
+	if !waitUntil(180*time.Second, func() bool {
+		a, _ := receivers[0].distinct()
+		b, _ := receivers[1].distinct()
+		return a == events && b == events
+	}) {
+		a, _ := receivers[0].distinct()
+		b, _ := receivers[1].distinct()
+		t.Fatalf("LOST: the webhooks received %d and %d of %d events", a, b, events)
+	}
+	took := time.Since(start)
+	// An attempt the victim sent but never recorded stays pending until its lease runs
+	// out; then a survivor sends it again (a duplicate). Nothing may stay stuck.
+	for _, id := range hooks {
+		n := 0
+		if !waitUntil(60*time.Second, func() bool { n = pendingOrFailed(t, procs[0].URL, id); return n == 0 }) {
+			t.Errorf("STUCK: webhook %s has %d deliveries pending or failed a minute after every event arrived", id, n)
+		}
+	}
+	shares := []int{attemptsMade(t, procs[0].URL), attemptsMade(t, procs[1].URL)}
+	for i, n := range shares {
+		if n < events/10 {
+			t.Errorf("survivor %d made %d attempts of %d deliveries: not a fair share", i, n, 2*events)
+		}
+	}
+	_, dup0 := receivers[0].distinct()
+	_, dup1 := receivers[1].distinct()
+	t.Logf("scale-out: %d events x 2 webhooks over 3 processes in %s; SIGKILLed one when %d had arrived; lost 0, duplicated %d; survivors' attempts %v",
+		events, took.Round(time.Millisecond), atKill, dup0+dup1, shares)
+}
+
+// TestScaleOutRecoversLostConnections kills every PostgreSQL connection of two running
+// processes mid-run: they reconnect by themselves and every event still arrives.
+func TestScaleOutRecoversLostConnections(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs real servers")
+	}
+	dbURL := postgresDatabase(t)
+	bin := buildHerald(t)
+	args := []string{"--database-url", dbURL, "--encryption-key", newEncryptionKey(),
+		"--retry-schedule", "200ms,500ms,1s,1s,1s,1s,1s,1s", "--attempt-timeout", "2s"}
+	procs := []*process{startProcess(t, bin, t.TempDir(), args...), startProcess(t, bin, t.TempDir(), args...)}
+	rc := newCountingReceiver(t)
+	var wh webhookResource
+	if code := api(t, procs[0].URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
+		"name": "recover", "url": rc.URL, "format": "frugally", "events": []string{"schedule.paused"},
+	}, &wh); code != 201 {
+		t.Fatalf("create webhook: %d", code)
+	}
+	urls := []string{procs[0].URL, procs[1].URL}
+
+	// Publish steadily while the connections are killed; retry what is refused.
+	var acked sync.Map
+	var ackCount, refusedCount atomic.Int64
+	stop := make(chan struct{})
+	var publishers sync.WaitGroup
+	for w := range 2 {
+		publishers.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := fmt.Sprintf("evt_pg_%d_%d", w, i)
+				body := fmt.Sprintf(`{"id":%q,"type":"schedule.paused","data":{"schedule_id":"s","name":"n","paused_by":"u"}}`, id)
+				req, _ := http.NewRequest("POST", urls[i%2]+"/api/v1/events", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+testAdminKey)
+				resp, err := client.Do(req)
+				if err != nil {
+					refusedCount.Add(1)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+					acked.Store(id, true)
+					ackCount.Add(1)
+				} else {
+					refusedCount.Add(1)
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		})
+	}
+	if !waitUntil(60*time.Second, func() bool { return ackCount.Load() >= 300 }) {
+		t.Fatalf("only %d events acknowledged in 60s", ackCount.Load())
+	}
+	killed := terminateBackends(t, dbURL)
+	time.Sleep(2 * time.Second) // publishing goes on across the reconnection
+	killedAgain := terminateBackends(t, dbURL)
+	time.Sleep(2 * time.Second)
+	close(stop)
+	publishers.Wait()
+
+	missing := 0
+	if !waitUntil(90*time.Second, func() bool {
+		missing = 0
+		rc.mu.Lock()
+		acked.Range(func(k, _ any) bool {
+			if rc.got[k.(string)] == 0 {
+				missing++
+			}
+			return true
+		})
+		rc.mu.Unlock()
+		return missing == 0
+	}) {
+		t.Fatalf("LOST: %d of %d acknowledged events never arrived after the connections were killed", missing, ackCount.Load())
+	}
+	for _, p := range procs {
+		if code := api(t, p.URL, "GET", "/readyz", "", nil, nil); code != 200 {
+			t.Errorf("%s /readyz = %d after reconnecting, want 200", p.URL, code)
+		}
+	}
+	// A publish after the storm arrives too: the processes work, not only their retries.
+	if code := api(t, urls[1], "POST", "/api/v1/events", testAdminKey, map[string]any{
+		"id": "evt_pg_after", "type": "schedule.paused", "data": map[string]string{"schedule_id": "s", "name": "n", "paused_by": "u"},
+	}, nil); code != 202 {
+		t.Fatalf("publish after reconnecting: %d", code)
+	}
+	if !waitUntil(30*time.Second, func() bool { rc.mu.Lock(); defer rc.mu.Unlock(); return rc.got["evt_pg_after"] > 0 }) {
+		t.Fatal("an event published after the reconnection did not arrive")
+	}
+	_, dups := rc.distinct()
+	t.Logf("killed %d then %d connections mid-run: %d events acknowledged, %d refused while reconnecting, lost 0, duplicated %d",
+		killed, killedAgain, ackCount.Load(), refusedCount.Load(), dups)
+}
+
+// terminateBackends kills every connection to the database of dbURL but its own and
+// returns how many.
+func terminateBackends(t *testing.T, dbURL string) int {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(t.Context(), `SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Fatal("no connection to kill")
+	}
+	return n
+}
+
+// TestMigrateStoreKeepsEverything fills a SQLite store through a real server, copies it
+// into PostgreSQL with herald migrate-store and serves from there: the counts match, and
+// every webhook's requests still verify with the secret (or public key) it had.
+func TestMigrateStoreKeepsEverything(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresDatabase(t)
+	dataDir := t.TempDir()
+	old := startServer(t, dataDir)
+
+	type hook struct {
+		format, signing, secret string // secret: what the receiver verifies with
+		id                      string
+		rc                      *receiver
+	}
+	hooks := []*hook{
+		{format: "infraaudit", secret: "infraaudit-secret-0123456789"},
+		{format: "frugally", secret: "whsec_frugally-secret-0123456789"},
+		{format: "standard", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+		{format: "standard", signing: "ed25519"},
+	}
+	for _, h := range hooks {
+		h.rc = newReceiver(t)
+		body := map[string]any{"name": h.format, "url": h.rc.URL, "format": h.format, "events": []string{"drift.detected"}}
+		if h.signing != "" {
+			body["signing"] = h.signing
+		} else {
+			body["secret"] = h.secret
+		}
+		var out struct {
+			ID        string `json:"id"`
+			PublicKey string `json:"public_key"`
+		}
+		if code := api(t, old.URL, "POST", "/api/v1/webhooks", testAdminKey, body, &out); code != 201 {
+			t.Fatalf("create %s webhook: %d", h.format, code)
+		}
+		h.id = out.ID
+		if h.signing != "" {
+			h.secret = out.PublicKey
+		}
+	}
+	for i := range 5 {
+		if code := api(t, old.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
+			"id": fmt.Sprintf("evt_before_move_%d", i), "type": "drift.detected", "data": json.RawMessage(seedExamples(t)["drift.detected"]),
+		}, nil); code != 202 {
+			t.Fatalf("publish: %d", code)
+		}
+	}
+	for _, h := range hooks {
+		h.rc.waitFor(t, 6, 10*time.Second) // the ping and 5 events
+	}
+	time.Sleep(200 * time.Millisecond) // the last attempts are recorded
+	old.stop()
+
+	var out strings.Builder
+	if err := run(t.Context(), []string{"migrate-store", "--from", dataDir + "/herald.db", "--to", dbURL}, &out, &out, os.Getenv); err != nil {
+		t.Fatalf("migrate-store: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"webhooks                 4 rows", "events                   9 rows", "deliveries              24 rows", "attempts                24 rows"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("migrate-store printed\n%s\nwithout %q", out.String(), want)
+		}
+	}
+	if err := run(t.Context(), []string{"migrate-store", "--from", dataDir + "/herald.db", "--to", dbURL}, io.Discard, io.Discard, os.Getenv); err == nil || !strings.Contains(err.Error(), "empty database") {
+		t.Errorf("migrate-store into a filled database: %v, want a refusal", err)
+	}
+
+	key, err := os.ReadFile(dataDir + "/encryption.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := startServer(t, t.TempDir(), "--database-url", dbURL, "--encryption-key", strings.TrimSpace(string(key)))
+	for _, h := range hooks {
+		var ds []deliveryResource
+		if code := api(t, moved.URL, "GET", "/api/v1/webhooks/"+h.id+"/deliveries", testAdminKey, nil, &ds); code != 200 || len(ds) != 6 {
+			t.Errorf("%s webhook on PostgreSQL: %d with %d deliveries, want its 6", h.format, code, len(ds))
+		}
+		var res struct {
+			Success bool `json:"success"`
+		}
+		if code := api(t, moved.URL, "POST", "/api/v1/webhooks/"+h.id+"/test", testAdminKey, nil, &res); code != 200 || !res.Success {
+			t.Fatalf("test %s webhook after the move: %d %+v", h.format, code, res)
+		}
+		got := h.rc.waitFor(t, 7, 10*time.Second)
+		v, err := webhook.NewVerifier(webhook.Format(h.format), h.secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Verify(got[6].Header, got[6].Body); err != nil {
+			t.Errorf("%s %s webhook after the move: %v", h.format, h.signing, err)
+		}
+	}
+}
+
+// TestConvertForPostgres checks migrate-store's conversions, including the bytes a
+// hostile endpoint's response may leave in SQLite that PostgreSQL refuses.
+func TestConvertForPostgres(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 23, 12, 0, 0, 123456000, time.UTC)
+	for _, tc := range []struct {
+		in     any
+		pgType string
+		want   any
+	}{
+		{at.UnixMicro(), "timestamp with time zone", at},
+		{int64(1), "boolean", true},
+		{int64(0), "boolean", false},
+		{"sealed", "bytea", []byte("sealed")},
+		{"ok\x00\xffbody", "text", "ok\uFFFD\uFFFDbody"},
+		{`{"X":["a\u0000b"]}`, "jsonb", `{"X":["a\ufffdb"]}`},
+		{nil, "text", nil},
+		{int64(7), "integer", int64(7)},
+	} {
+		got, err := convert(tc.in, tc.pgType)
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("convert(%q, %s) = %#v, %v; want %#v", tc.in, tc.pgType, got, err, tc.want)
+		}
+	}
+	if _, err := convert("2026-01-01", "timestamp with time zone"); err == nil {
+		t.Error("convert accepted text for a time")
+	}
+}
