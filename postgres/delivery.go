@@ -550,27 +550,25 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	var out herald.AttemptOutcome
 	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
 		out = herald.AttemptOutcome{}
-		if err := relaxCommit(ctx, tx); err != nil {
-			return err
-		}
+		// One round trip locks the webhook, then the delivery: the webhook's row is
+		// locked while the statement starts, and everything else this transaction does
+		// is one batch, so the hot row of a busy webhook is held as briefly as can be.
 		var h webhookHealth
-		err := tx.QueryRow(ctx, `
-			SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks
-			WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $1)
-			FOR NO KEY UPDATE`, a.DeliveryID).Scan(&h.id, &h.enabled, &h.disabledReason, &h.failures, &h.since)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("delivery", a.DeliveryID)
-		}
-		if err != nil {
-			return err
-		}
 		var current string
 		var count int
 		var holder *string
-		err = tx.QueryRow(ctx, "SELECT status, attempt_count, lease_owner FROM deliveries WHERE id = $1 AND webhook_id = $2 FOR NO KEY UPDATE",
-			a.DeliveryID, h.id).Scan(&current, &count, &holder)
+		err := tx.QueryRow(ctx, `
+			WITH w AS (
+				SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks
+				WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $1)
+				FOR NO KEY UPDATE)
+			SELECT w.id, w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since,
+				d.status, d.attempt_count, d.lease_owner
+			FROM w, LATERAL (SELECT status, attempt_count, lease_owner FROM deliveries
+				WHERE id = $1 AND webhook_id = w.id FOR NO KEY UPDATE) d`, a.DeliveryID).
+			Scan(&h.id, &h.enabled, &h.disabledReason, &h.failures, &h.since, &current, &count, &holder)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("delivery", a.DeliveryID) // deleted meanwhile
+			return notFound("delivery", a.DeliveryID)
 		}
 		if err != nil {
 			return err
@@ -578,6 +576,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		out.Number = count + 1
 
 		b := &pgx.Batch{}
+		b.Queue("SET LOCAL synchronous_commit = off") // see relaxCommit
 		b.Queue(`
 			INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
 				error, request_headers, response_headers, response_body)
