@@ -31,23 +31,49 @@ var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b
 // BenchmarkLatency for latency.)
 //
 //	go test ./cmd/herald -run '^$' -bench EndToEnd -benchtime 3000x
-func BenchmarkEndToEnd(b *testing.B) { endToEnd(b, 0) }
+func BenchmarkEndToEnd(b *testing.B) { endToEnd(b, benchSetup{webhooks: 1}) }
+
+// BenchmarkEndToEndFanOut is BenchmarkEndToEnd with every event going to ten webhooks:
+// b.N × 10 deliveries.
+func BenchmarkEndToEndFanOut(b *testing.B) { endToEnd(b, benchSetup{webhooks: 10}) }
+
+// BenchmarkEndToEndPostgres runs BenchmarkEndToEnd and its fan-out on PostgreSQL (the
+// database HERALD_TEST_POSTGRES_URL names) with one and with three herald serve
+// processes sharing it, publishers spread over them.
+//
+//	go test ./cmd/herald -run '^$' -bench EndToEndPostgres -benchtime 3000x
+func BenchmarkEndToEndPostgres(b *testing.B) {
+	for _, webhooks := range []int{1, 10} {
+		for _, procs := range []int{1, 3} {
+			b.Run(fmt.Sprintf("webhooks=%d/processes=%d", webhooks, procs), func(b *testing.B) {
+				endToEnd(b, benchSetup{webhooks: webhooks, postgresProcesses: procs})
+			})
+		}
+	}
+}
 
 // BenchmarkLatency publishes at a steady 200 events per second, well below capacity,
 // and reports the publish-to-receipt latency: p50 and p99 from the moment the publish
 // call starts to the moment the receiver has the delivery.
 //
 //	go test ./cmd/herald -run '^$' -bench Latency -benchtime 2000x
-func BenchmarkLatency(b *testing.B) { endToEnd(b, 200) }
+func BenchmarkLatency(b *testing.B) { endToEnd(b, benchSetup{webhooks: 1, rate: 200}) }
 
-// endToEnd runs b.N events through a server at rate events per second (0: as fast as
-// the publishers go).
-func endToEnd(b *testing.B, rate float64) {
+// benchSetup is what an end-to-end benchmark runs.
+type benchSetup struct {
+	rate              float64 // events per second; 0 as fast as the publishers go
+	webhooks          int     // each subscribed to every event
+	postgresProcesses int     // 0: one in-process server on SQLite; else herald serve processes on PostgreSQL
+}
+
+// endToEnd runs b.N events through the servers of setup.
+func endToEnd(b *testing.B, setup benchSetup) {
 	const event = `{"id":%q,"type":"drift.resolved","data":{"drift_id":55,"resolved_by":1,"resolved_at":"2024-01-15T15:00:00Z"}}`
 
 	var mu sync.Mutex
 	published := make(map[string]time.Time, b.N)
-	latencies := make([]time.Duration, 0, b.N)
+	deliveries := b.N * setup.webhooks
+	latencies := make([]time.Duration, 0, deliveries)
 	var got atomic.Int64
 	all := make(chan struct{})
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +82,7 @@ func endToEnd(b *testing.B, rate float64) {
 			mu.Lock()
 			if at, ok := published[id]; ok {
 				latencies = append(latencies, now.Sub(at))
-				if got.Add(1) == int64(b.N) {
+				if got.Add(1) == int64(deliveries) {
 					close(all)
 				}
 			}
@@ -67,15 +93,17 @@ func endToEnd(b *testing.B, rate float64) {
 
 	raw := rawBaseline(b, rcv.URL, []byte(fmt.Sprintf(event, "evt_raw")), b.N)
 
-	srv := startServer(b, b.TempDir(), "--log-level", "error")
-	if code := api(b, srv.URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-		"name": "bench", "url": rcv.URL, "events": []string{"drift.resolved"},
-	}, nil); code != 201 {
-		b.Fatalf("create webhook: %d", code)
+	servers := startBenchServers(b, setup.postgresProcesses)
+	for range setup.webhooks {
+		if code := api(b, servers[0], "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
+			"name": "bench", "url": rcv.URL, "events": []string{"drift.resolved"},
+		}, nil); code != 201 {
+			b.Fatalf("create webhook: %d", code)
+		}
 	}
 
 	pace := func() {}
-	if rate > 0 {
+	if rate := setup.rate; rate > 0 {
 		limiter := ratelimit.NewLimiter(ratelimit.Limit(rate), 1)
 		pace = func() { limiter.Wait(context.Background()) } // never cancelled
 	}
@@ -89,7 +117,8 @@ func endToEnd(b *testing.B, rate float64) {
 			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
 				pace()
 				id := fmt.Sprintf("evt_bench_%d", i)
-				req, _ := http.NewRequest("POST", srv.URL+"/api/v1/events", bytes.NewReader([]byte(fmt.Sprintf(event, id))))
+				srv := servers[int(i)%len(servers)]
+				req, _ := http.NewRequest("POST", srv+"/api/v1/events", bytes.NewReader([]byte(fmt.Sprintf(event, id))))
 				req.Header.Set("Authorization", "Bearer "+testAdminKey)
 				mu.Lock()
 				published[id] = time.Now()
@@ -110,13 +139,13 @@ func endToEnd(b *testing.B, rate float64) {
 	wg.Wait()
 	select {
 	case <-all:
-	case <-time.After(5*time.Minute + time.Duration(b.N)*time.Millisecond):
-		b.Fatalf("received %d of %d deliveries", got.Load(), b.N)
+	case <-time.After(5*time.Minute + time.Duration(deliveries)*time.Millisecond):
+		b.Fatalf("received %d of %d deliveries", got.Load(), deliveries)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
 
-	delivered := float64(b.N) / elapsed.Seconds()
+	delivered := float64(deliveries) / elapsed.Seconds()
 	mu.Lock()
 	slices.Sort(latencies)
 	p50, p99 := percentile(latencies, 50), percentile(latencies, 99)
@@ -126,6 +155,22 @@ func endToEnd(b *testing.B, rate float64) {
 	b.ReportMetric(delivered/raw, "ratio-to-raw")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}
+
+// startBenchServers starts one in-process server on SQLite (postgresProcesses 0) or that
+// many herald serve processes on one new PostgreSQL database, and returns their URLs.
+func startBenchServers(b *testing.B, postgresProcesses int) []string {
+	b.Helper()
+	if postgresProcesses == 0 {
+		return []string{startServer(b, b.TempDir(), "--log-level", "error").URL}
+	}
+	dbURL, bin := postgresDatabase(b), buildHerald(b)
+	args := []string{"--database-url", dbURL, "--encryption-key", newEncryptionKey(), "--log-level", "error"}
+	var urls []string
+	for range postgresProcesses {
+		urls = append(urls, startProcess(b, bin, b.TempDir(), args...).URL)
+	}
+	return urls
 }
 
 // rawBaseline posts body n times to url with benchPublishers clients and returns

@@ -459,3 +459,20 @@ func TestClientHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestClientEd25519Webhook creates an ed25519 webhook from the command line: it shows
+// the public key, never a secret, and rotating gives a new public key.
+func TestClientEd25519Webhook(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir())
+	rc := newReceiver(t)
+	out := mustCLI(t, srv, testAdminKey, "webhooks", "create", "--url", rc.URL, "--name", "ed", "--signing", "ed25519")
+	id, public := field(t, out, "ID"), field(t, out, "PUBLIC KEY")
+	if field(t, out, "SIGNING") != "ed25519" || !strings.HasPrefix(public, "whpk_") || contains(out, "SECRET") || contains(out, "whsk_") {
+		t.Fatalf("create --signing ed25519: want the signing, a whpk_ key and no secret:\n%s", out)
+	}
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "rotate-secret", id)
+	if rotated := field(t, out, "PUBLIC KEY"); !strings.HasPrefix(rotated, "whpk_") || rotated == public || contains(out, "SECRET") {
+		t.Errorf("rotate-secret of an ed25519 webhook: want a new public key and no secret:\n%s", out)
+	}
+}

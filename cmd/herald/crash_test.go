@@ -18,7 +18,7 @@ import (
 )
 
 // buildHerald compiles this command into a temporary directory.
-func buildHerald(t *testing.T) string {
+func buildHerald(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "herald")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -35,7 +35,7 @@ type process struct {
 	stderr *syncBuffer
 }
 
-func startProcess(t *testing.T, bin, dataDir string, args ...string) *process {
+func startProcess(t testing.TB, bin, dataDir string, args ...string) *process {
 	t.Helper()
 	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
 		"--admin-key", testAdminKey, "--allow-private-networks", "--log-level", "warn"}, args...)
@@ -107,67 +107,30 @@ func TestCrashLosesNothing(t *testing.T) {
 
 	var baseURL atomic.Value
 	baseURL.Store(p.URL)
-	var acked sync.Map
-	var ackCount, refused atomic.Int64
-	stop := make(chan struct{})
-	var publishers sync.WaitGroup
-	for w := range 4 {
-		publishers.Go(func() {
-			client := &http.Client{Timeout: 5 * time.Second}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("evt_crash_%d_%d", w, i)
-				body := fmt.Sprintf(`{"id":%q,"type":"schedule.paused","data":{"schedule_id":"s","name":"n","paused_by":"u"}}`, id)
-				req, _ := http.NewRequest("POST", baseURL.Load().(string)+"/api/v1/events", bytes.NewBufferString(body))
-				req.Header.Set("Authorization", "Bearer "+testAdminKey)
-				resp, err := client.Do(req)
-				if err != nil {
-					refused.Add(1)
-					time.Sleep(20 * time.Millisecond) // the server is down: try the next one soon
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
-					acked.Store(id, true)
-					ackCount.Add(1)
-				}
-			}
-		})
-	}
+	pub := publishSteadily("crash", 4, func(int) string { return baseURL.Load().(string) })
 
 	// Kill once some deliveries have arrived and more are queued behind them.
-	if !waitUntil(60*time.Second, func() bool { return receivedCount() >= 100 && ackCount.Load() >= 300 }) {
-		t.Fatalf("before the kill: %d acknowledged, %d delivered in 60s", ackCount.Load(), receivedCount())
+	if !waitUntil(60*time.Second, func() bool { return receivedCount() >= 100 && pub.ackCount.Load() >= 300 }) {
+		t.Fatalf("before the kill: %d acknowledged, %d delivered in 60s", pub.ackCount.Load(), receivedCount())
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	p.cmd.Wait()
-	ackedAtKill := ackCount.Load()
+	ackedAtKill := pub.ackCount.Load()
 	receivedAtKill := receivedCount()
 
 	p2 := startProcess(t, bin, dataDir, args...)
 	baseURL.Store(p2.URL)
 	time.Sleep(time.Second) // publishing goes on against the restarted server
-	close(stop)
-	publishers.Wait()
+	pub.stop()
 
-	total := int(ackCount.Load())
+	total := int(pub.ackCount.Load())
 	missing := 0
 	if !waitUntil(90*time.Second, func() bool {
-		missing = 0
 		mu.Lock()
-		acked.Range(func(k, _ any) bool {
-			if received[k.(string)] == 0 {
-				missing++
-			}
-			return true
-		})
-		mu.Unlock()
+		defer mu.Unlock()
+		missing = pub.missing(func(id string) bool { return received[id] > 0 })
 		return missing == 0
 	}) {
 		t.Fatalf("LOST: %d of %d acknowledged events never arrived after the restart", missing, total)
@@ -180,7 +143,69 @@ func TestCrashLosesNothing(t *testing.T) {
 		duplicates += n - 1
 	}
 	t.Logf("crash test: %d events acknowledged (%d before the SIGKILL, when %d had arrived), %d publish calls refused while down; delivered %d, lost 0, duplicated %d",
-		total, ackedAtKill, receivedAtKill, refused.Load(), len(received), duplicates)
+		total, ackedAtKill, receivedAtKill, pub.refused.Load(), len(received), duplicates)
+}
+
+// steadyPublishers publish schedule.paused events, each with a new id, from several
+// goroutines until stopped, and remember which ids were acknowledged.
+type steadyPublishers struct {
+	acked             sync.Map // id → true
+	ackCount, refused atomic.Int64
+	done              chan struct{}
+	wg                sync.WaitGroup
+}
+
+// publishSteadily starts n publishers; publisher w sends its i-th event, with id
+// evt_<prefix>_<w>_<i>, to serverURL(i). A refused or failed publish is counted and the
+// publisher goes on after a pause: the server may be down or reconnecting.
+func publishSteadily(prefix string, n int, serverURL func(i int) string) *steadyPublishers {
+	p := &steadyPublishers{done: make(chan struct{})}
+	for w := range n {
+		p.wg.Go(func() {
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-p.done:
+					return
+				default:
+				}
+				id := fmt.Sprintf("evt_%s_%d_%d", prefix, w, i)
+				body := fmt.Sprintf(`{"id":%q,"type":"schedule.paused","data":{"schedule_id":"s","name":"n","paused_by":"u"}}`, id)
+				req, _ := http.NewRequest("POST", serverURL(i)+"/api/v1/events", bytes.NewBufferString(body))
+				req.Header.Set("Authorization", "Bearer "+testAdminKey)
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
+						p.acked.Store(id, true)
+						p.ackCount.Add(1)
+						continue
+					}
+				}
+				p.refused.Add(1)
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+	return p
+}
+
+// stop stops the publishers and waits for them.
+func (p *steadyPublishers) stop() {
+	close(p.done)
+	p.wg.Wait()
+}
+
+// missing counts the acknowledged events that received says did not arrive.
+func (p *steadyPublishers) missing(received func(id string) bool) int {
+	n := 0
+	p.acked.Range(func(k, _ any) bool {
+		if !received(k.(string)) {
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 // waitUntil polls cond until it holds and reports whether it did within timeout.

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +28,7 @@ import (
 // postgresDatabase creates an empty database for t on the server HERALD_TEST_POSTGRES_URL
 // names and returns its URL; the database is dropped when t ends. t is skipped when the
 // variable is unset (CI always sets it).
-func postgresDatabase(t *testing.T) string {
+func postgresDatabase(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("HERALD_TEST_POSTGRES_URL")
 	if base == "" {
@@ -284,64 +283,25 @@ func TestScaleOutRecoversLostConnections(t *testing.T) {
 	}
 	urls := []string{procs[0].URL, procs[1].URL}
 
-	// Publish steadily while the connections are killed; retry what is refused.
-	var acked sync.Map
-	var ackCount, refusedCount atomic.Int64
-	stop := make(chan struct{})
-	var publishers sync.WaitGroup
-	for w := range 2 {
-		publishers.Go(func() {
-			client := &http.Client{Timeout: 10 * time.Second}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := fmt.Sprintf("evt_pg_%d_%d", w, i)
-				body := fmt.Sprintf(`{"id":%q,"type":"schedule.paused","data":{"schedule_id":"s","name":"n","paused_by":"u"}}`, id)
-				req, _ := http.NewRequest("POST", urls[i%2]+"/api/v1/events", strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+testAdminKey)
-				resp, err := client.Do(req)
-				if err != nil {
-					refusedCount.Add(1)
-					continue
-				}
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
-					acked.Store(id, true)
-					ackCount.Add(1)
-				} else {
-					refusedCount.Add(1)
-					time.Sleep(20 * time.Millisecond)
-				}
-			}
-		})
-	}
-	if !waitUntil(60*time.Second, func() bool { return ackCount.Load() >= 300 }) {
-		t.Fatalf("only %d events acknowledged in 60s", ackCount.Load())
+	// Publish steadily while the connections are killed.
+	pub := publishSteadily("pg", 2, func(i int) string { return urls[i%2] })
+	if !waitUntil(60*time.Second, func() bool { return pub.ackCount.Load() >= 300 }) {
+		t.Fatalf("only %d events acknowledged in 60s", pub.ackCount.Load())
 	}
 	killed := terminateBackends(t, dbURL)
 	time.Sleep(2 * time.Second) // publishing goes on across the reconnection
 	killedAgain := terminateBackends(t, dbURL)
 	time.Sleep(2 * time.Second)
-	close(stop)
-	publishers.Wait()
+	pub.stop()
 
 	missing := 0
 	if !waitUntil(90*time.Second, func() bool {
-		missing = 0
 		rc.mu.Lock()
-		acked.Range(func(k, _ any) bool {
-			if rc.got[k.(string)] == 0 {
-				missing++
-			}
-			return true
-		})
-		rc.mu.Unlock()
+		defer rc.mu.Unlock()
+		missing = pub.missing(func(id string) bool { return rc.got[id] > 0 })
 		return missing == 0
 	}) {
-		t.Fatalf("LOST: %d of %d acknowledged events never arrived after the connections were killed", missing, ackCount.Load())
+		t.Fatalf("LOST: %d of %d acknowledged events never arrived after the connections were killed", missing, pub.ackCount.Load())
 	}
 	for _, p := range procs {
 		if code := api(t, p.URL, "GET", "/readyz", "", nil, nil); code != 200 {
@@ -359,7 +319,7 @@ func TestScaleOutRecoversLostConnections(t *testing.T) {
 	}
 	_, dups := rc.distinct()
 	t.Logf("killed %d then %d connections mid-run: %d events acknowledged, %d refused while reconnecting, lost 0, duplicated %d",
-		killed, killedAgain, ackCount.Load(), refusedCount.Load(), dups)
+		killed, killedAgain, pub.ackCount.Load(), pub.refused.Load(), dups)
 }
 
 // terminateBackends kills every connection to the database of dbURL but its own and

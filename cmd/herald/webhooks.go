@@ -22,7 +22,7 @@ var webhooksCommand = &clientGroup{
 	summary: "Manage the webhooks of a running Herald server through its API.",
 	commands: []clientSubcommand{
 		{"list", "[--tenant T] [--page N] [--per-page N]", "List webhooks, newest first.", webhooksList},
-		{"create", "--url U --name N [--events a,b] [--format F] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']...",
+		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']...",
 			"Register a webhook. It is sent a ping; its signing secret is printed this once.", webhooksCreate},
 		{"get", "ID", "Show a webhook.", webhooksGet},
 		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']...",
@@ -58,6 +58,8 @@ type apiWebhook struct {
 	UpdatedAt          time.Time         `json:"updated_at"`
 	LastDeliveryStatus string            `json:"last_delivery_status"`
 	LastDeliveryAt     *time.Time        `json:"last_delivery_at"`
+	Signing            string            `json:"signing"`
+	PublicKey          string            `json:"public_key,omitempty"`
 	Secret             string            `json:"secret,omitempty"`
 }
 
@@ -84,6 +86,10 @@ func writeWebhook(w io.Writer, wh *apiWebhook) {
 	fmt.Fprintf(w, "DESCRIPTION\t%s\n", cell(wh.Description))
 	fmt.Fprintf(w, "URL\t%s\n", cell(wh.URL))
 	fmt.Fprintf(w, "FORMAT\t%s\n", wh.Format)
+	fmt.Fprintf(w, "SIGNING\t%s\n", wh.Signing)
+	if wh.PublicKey != "" {
+		fmt.Fprintf(w, "PUBLIC KEY\t%s\n", wh.PublicKey)
+	}
 	fmt.Fprintf(w, "EVENTS\t%s\n", showEvents(wh.Events))
 	fmt.Fprintf(w, "ENABLED\t%t\n", wh.Enabled)
 	if !wh.Enabled {
@@ -190,6 +196,7 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 		Description string            `json:"description,omitempty"`
 		Secret      string            `json:"secret,omitempty"`
 		Format      string            `json:"format,omitempty"`
+		Signing     string            `json:"signing,omitempty"`
 		TenantID    string            `json:"tenant_id,omitempty"`
 		RateLimit   int               `json:"rate_limit,omitempty"`
 		Headers     map[string]string `json:"headers,omitempty"`
@@ -202,6 +209,7 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	c.flags.StringVar(&req.Format, "format", "", "wire `format`: standard, infraaudit or frugally (default the server's)")
 	c.flags.StringVar(&req.TenantID, "tenant", "", "the owning `tenant` (admin key; default the default tenant)")
 	c.flags.StringVar(&req.Secret, "secret", "", "your own signing `secret` (default a new whsec_ secret)")
+	c.flags.StringVar(&req.Signing, "signing", "", "hmac-sha256 (default) or ed25519 (standard format: Herald keeps the private key, you get the public key)")
 	c.flags.StringVar(&req.Description, "description", "", "a `description`")
 	c.flags.IntVar(&req.RateLimit, "rate-limit", 0, "attempts per second at most; 0 for no limit")
 	c.flags.Var(&headers, "header", "an extra request `header` for every delivery, 'Name: value'; repeat for more")
@@ -226,8 +234,10 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	}
 	return c.show(ans.body, func(w io.Writer) {
 		writeWebhook(w, &wh)
-		fmt.Fprintf(w, "SECRET\t%s\n", wh.Secret)
-		fmt.Fprintf(w, "\nThe secret is shown only this once: store it now. 'herald webhooks rotate-secret %s' makes a new one.\n", wh.ID)
+		if wh.Secret != "" {
+			fmt.Fprintf(w, "SECRET\t%s\n", wh.Secret)
+			fmt.Fprintf(w, "\nThe secret is shown only this once: store it now. 'herald webhooks rotate-secret %s' makes a new one.\n", wh.ID)
+		}
 	})
 }
 
@@ -375,20 +385,27 @@ func webhooksRotateSecret(ctx context.Context, c *clientCommand, args []string) 
 		return err
 	}
 	var res struct {
-		Secret string `json:"secret"`
+		Secret    string `json:"secret"`
+		PublicKey string `json:"public_key"`
 	}
 	if err := ans.decode(&res); err != nil {
 		return err
 	}
 	return c.show(ans.body, func(w io.Writer) {
 		fmt.Fprintf(w, "WEBHOOK\t%s\n", ids[0])
-		fmt.Fprintf(w, "SECRET\t%s\n", res.Secret)
-		if grace > 0 {
-			fmt.Fprintf(w, "PREVIOUS SECRET\tkeeps signing too for %s\n", grace)
+		if res.PublicKey != "" {
+			fmt.Fprintf(w, "PUBLIC KEY\t%s\n", res.PublicKey)
 		} else {
-			fmt.Fprintf(w, "PREVIOUS SECRET\tno longer signs\n")
+			fmt.Fprintf(w, "SECRET\t%s\n", res.Secret)
 		}
-		fmt.Fprintln(w, "\nThe secret is shown only this once: store it now.")
+		if grace > 0 {
+			fmt.Fprintf(w, "PREVIOUS KEY\tkeeps signing too for %s\n", grace)
+		} else {
+			fmt.Fprintf(w, "PREVIOUS KEY\tno longer signs\n")
+		}
+		if res.Secret != "" {
+			fmt.Fprintln(w, "\nThe secret is shown only this once: store it now.")
+		}
 	})
 }
 
