@@ -79,7 +79,7 @@ func toWebhook(w *herald.Webhook) webhook {
 		ID: w.ID, TenantID: w.TenantID, Name: w.Name, Description: w.Description, URL: w.URL,
 		Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
 		RateLimit: w.RateLimit,
-		Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
+		Headers:   headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
 		UpdatedAt: w.UpdatedAt, LastDeliveryStatus: w.LastDeliveryStatus, LastDeliveryAt: w.LastDeliveryAt,
 	}
 }
