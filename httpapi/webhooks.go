@@ -78,8 +78,7 @@ func toWebhook(w *herald.Webhook) webhook {
 	return webhook{
 		ID: w.ID, TenantID: w.TenantID, Name: w.Name, Description: w.Description, URL: w.URL,
 		Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
-		RateLimit: w.RateLimit,
-		Headers:   headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
+		RateLimit: w.RateLimit, Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
 		UpdatedAt: w.UpdatedAt, LastDeliveryStatus: w.LastDeliveryStatus, LastDeliveryAt: w.LastDeliveryAt,
 	}
 }
