@@ -246,15 +246,7 @@ func webhooksGet(ctx context.Context, c *clientCommand, args []string) error {
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", ids[0]), nil, nil, nil)
-	if err != nil {
-		return err
-	}
-	var wh apiWebhook
-	if err := ans.decode(&wh); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) { writeWebhook(w, &wh) })
+	return c.showWebhook(c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", ids[0]), nil, nil, nil))
 }
 
 func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error {
@@ -303,7 +295,11 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 	if len(patch) == 0 {
 		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header")
 	}
-	ans, err := c.api.call(ctx, http.MethodPatch, pathID("/api/v1/webhooks", ids[0]), nil, nil, patch)
+	return c.showWebhook(c.api.call(ctx, http.MethodPatch, pathID("/api/v1/webhooks", ids[0]), nil, nil, patch))
+}
+
+// showWebhook prints the webhook an API call answered with.
+func (c *clientCommand) showWebhook(ans *apiAnswer, err error) error {
 	if err != nil {
 		return err
 	}
