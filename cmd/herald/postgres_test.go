@@ -463,3 +463,20 @@ func TestConvertForPostgres(t *testing.T) {
 		t.Error("convert accepted text for a time")
 	}
 }
+
+// TestMigrateCommand applies the schema to a new database, then finds nothing to do.
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresDatabase(t)
+	env := func(k string) string { return map[string]string{"HERALD_DATABASE_URL": dbURL}[k] }
+	for _, want := range []string{"applied 1 migration(s)", "applied 0 migration(s)"} {
+		var out strings.Builder
+		if err := run(t.Context(), []string{"migrate"}, &out, io.Discard, env); err != nil || !strings.Contains(out.String(), want) {
+			t.Errorf("herald migrate: %q, %v; want %q", out.String(), err, want)
+		}
+	}
+	err := run(t.Context(), []string{"migrate", "--database-url", "herald-data/herald.db"}, io.Discard, io.Discard, env)
+	if err == nil || !strings.Contains(err.Error(), "postgres://") {
+		t.Errorf("herald migrate on a SQLite path: %v, want a refusal that names postgres://", err)
+	}
+}
