@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +38,24 @@ func TestServeConfigFromFlagsAndEnvironment(t *testing.T) {
 		if _, err := parseServe(nil, io.Discard, getenv); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestEncryptionKeyChecks refuses to start with a key that did not seal the database's
+// secrets, and on PostgreSQL without an explicit key.
+func TestEncryptionKeyChecks(t *testing.T) {
+	t.Parallel()
+	noEnv := func(string) string { return "" }
+	dir := t.TempDir()
+	startServer(t, dir).stop() // seals its check value with the generated key
+	err := run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
+		"--admin-key", testAdminKey, "--encryption-key", newEncryptionKey()}, io.Discard, io.Discard, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "does not open") {
+		t.Errorf("serve with another key: %v, want a refusal", err)
+	}
+	err = run(t.Context(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--database-url", "postgres://127.0.0.1:1/none"}, io.Discard, io.Discard, noEnv)
+	if err == nil || !strings.Contains(err.Error(), "--encryption-key") {
+		t.Errorf("serve on PostgreSQL without a key: %v, want a refusal naming --encryption-key", err)
 	}
 }
