@@ -20,6 +20,9 @@ import (
 // when Verifier.Tolerance is 0, as the Standard Webhooks libraries do.
 const DefaultTolerance = 5 * time.Minute
 
+// maxSignatureEntries bounds the entries of webhook-signature Verify checks.
+const maxSignatureEntries = 16
+
 // DefaultMaxBody is the largest body VerifyRequest reads when Verifier.MaxBody is 0.
 const DefaultMaxBody = 1 << 20
 
@@ -217,18 +220,31 @@ func (v *Verifier) verifyStandard(h http.Header, body []byte, keys []key) error 
 		return err
 	}
 
+	entries := strings.Fields(strings.Join(headerValues(h, HeaderWebhookSignature), " "))
+	if len(entries) > maxSignatureEntries {
+		// Each entry costs a signature check over the whole body: a request with
+		// thousands would cost the receiver seconds of CPU before it is refused.
+		return fail(ErrSignatureMismatch, "%s has %d entries; a sender signs with at most a few keys, and more than %d are refused",
+			HeaderWebhookSignature, len(entries), maxSignatureEntries)
+	}
 	msg := standardContent(id, ts, body)
+	macs := make([][]byte, len(keys)) // each HMAC key's expected signature, computed once
+	for i, k := range keys {
+		if k.hmac != nil {
+			macs[i] = hmacSHA256(k.hmac, msg)
+		}
+	}
 	checked := false // whether some entry was of a version a key can check
 	var versions []string
-	for _, entry := range strings.Fields(strings.Join(headerValues(h, HeaderWebhookSignature), " ")) {
+	for _, entry := range entries {
 		version, b64, _ := strings.Cut(entry, ",")
 		versions = append(versions, version)
 		sig, err := base64.StdEncoding.DecodeString(b64)
-		for _, k := range keys {
+		for i, k := range keys {
 			switch {
 			case version == "v1" && k.hmac != nil:
 				checked = true
-				if err == nil && hmac.Equal(sig, hmacSHA256(k.hmac, msg)) {
+				if err == nil && hmac.Equal(sig, macs[i]) {
 					return nil
 				}
 			case version == "v1a" && k.public != nil:

@@ -386,3 +386,30 @@ func TestVerifyRequest(t *testing.T) {
 	_, err = verifier(t, webhook.FormatFrugally, vectorSecret).VerifyRequest(r)
 	checkErr(t, err, errs(webhook.ErrSignatureMismatch))
 }
+
+// TestVerifyRefusesSignatureFlood sends a standard request whose webhook-signature holds
+// thousands of entries: it is refused without checking each against the body.
+func TestVerifyRefusesSignatureFlood(t *testing.T) {
+	t.Parallel()
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	body := []byte(`{"type":"ping","timestamp":"2024-01-15T10:00:00Z","data":{}}`)
+	now := time.Now()
+	h, err := webhook.Sign(webhook.FormatStandard, secret, "evt_1", now, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := webhook.NewVerifier(webhook.FormatStandard, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := h.Get("webhook-signature")
+	junk := strings.Repeat("v1,AAAA ", 5000)
+	h.Set("webhook-signature", junk+valid)
+	if err := v.Verify(h, body); !errors.Is(err, webhook.ErrSignatureMismatch) || !strings.Contains(err.Error(), "entries") {
+		t.Errorf("5,001 entries: %v, want a refusal for too many entries", err)
+	}
+	h.Set("webhook-signature", "v1,AAAA v1,BBBB "+valid) // a few are fine
+	if err := v.Verify(h, body); err != nil {
+		t.Errorf("3 entries, the last valid: %v", err)
+	}
+}
