@@ -772,8 +772,9 @@ func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now
 		if err != nil {
 			return err
 		}
-		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_owner = NULL,
-				lease_until = NULL, updated_at = $1
+		// Leases stay: a delivery being sent right now (a manual retry) is claimed
+		// again only when that attempt is recorded or its lease runs out.
+		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1
 			WHERE webhook_id = $2 AND status = 'failed' AND created_at >= $3`
 		args := []any{now, webhookID, stored(since)}
 		if !until.IsZero() {

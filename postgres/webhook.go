@@ -291,10 +291,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 }
 
 // failPendingQuery fails the pending deliveries of the webhook $1, just disabled, with
-// the error $2 at $3.
+// the error $2 at $3. Leases stay, so an attempt in flight is not sent a second time by
+// a manual retry before it is recorded.
 const failPendingQuery = `
-	UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_owner = NULL,
-		lease_until = NULL, last_error = $2, updated_at = $3
+	UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $2, updated_at = $3
 	WHERE webhook_id = $1 AND status = 'pending'`
 
 // disabledError is the last error of a delivery failed because its webhook was disabled.

@@ -246,8 +246,8 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 // filters (skip list, per-webhook cap) throw most of those away, a backlog of webhooks
 // the claim cannot take stands in front, and it asks webhook by webhook instead.
 func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, error) {
-	perWebhook := r.PerWebhook
-	if perWebhook <= 0 || perWebhook > r.Limit {
+	perWebhook := r.PerWebhook // leased by anyone plus taken now, per webhook
+	if perWebhook <= 0 {
 		perWebhook = r.Limit
 	}
 	skip := make(map[string]bool, len(r.SkipWebhooks))
@@ -278,7 +278,7 @@ func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	ids, _, err = pickRows(ctx, tx, r.Limit, perWebhook, skip, leased, dueByWebhook, micros(r.Now), skipList, perWebhook, r.Limit)
+	ids, _, err = pickRows(ctx, tx, r.Limit, perWebhook, skip, leased, dueByWebhook, micros(r.Now), skipList, min(perWebhook, r.Limit), r.Limit)
 	return ids, err
 }
 
@@ -634,8 +634,9 @@ func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now
 		if err != nil {
 			return err
 		}
-		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_owner = NULL,
-				lease_until = NULL, updated_at = ?
+		// Leases stay: a delivery being sent right now (a manual retry) is claimed
+		// again only when that attempt is recorded or its lease runs out.
+		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
 			WHERE webhook_id = ? AND status = 'failed' AND created_at >= ?`
 		args := []any{micros(now), micros(now), webhookID, micros(since)}
 		if !until.IsZero() {

@@ -277,8 +277,7 @@ func failPending(ctx context.Context, tx *sql.Tx, webhookID, reason string, now 
 		msg += ": " + reason
 	}
 	_, err := tx.ExecContext(ctx, `
-		UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, lease_owner = NULL,
-			lease_until = NULL, last_error = ?, updated_at = ?
+		UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, updated_at = ?
 		WHERE webhook_id = ? AND status = 'pending'`,
 		msg, micros(now), webhookID)
 	return err

@@ -166,6 +166,16 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 		if got := req("p2", now); len(got) != 0 {
 			t.Errorf("second process claimed %v while the first holds the webhook's cap", claimIDs(got))
 		}
+		// A claim with little room left still takes what the cap allows: the cap is
+		// PerWebhook, not the claim's limit.
+		cs, err := st.ClaimDue(t.Context(), herald.ClaimRequest{
+			Owner: "p3", Now: now, LeaseUntil: now.Add(30 * time.Second), Limit: 2, PerWebhook: 5,
+		})
+		ok(t, err, "claim with a small limit")
+		if len(cs) != 2 {
+			t.Errorf("a claim of limit 2 under a cap of 5 with 3 leased took %d, want 2", len(cs))
+		}
+		ok(t, st.ReleaseClaims(t.Context(), "p3"), "release")
 		// Once those leases expire, the cap is free again.
 		if got := req("p2", now.Add(time.Minute)); len(got) != 4 {
 			t.Errorf("after the leases expired the second process claimed %d, want 4", len(got))
@@ -251,6 +261,29 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 			t.Errorf("after a released claimed %v, want a's %v and not b's %v", got, a, b)
 		}
 		ok(t, st.ReleaseClaims(t.Context(), "nobody"), "releasing nothing")
+	})
+
+	t.Run("RequeueKeepsLeaseOfAttemptInFlight", func(t *testing.T) {
+		st := open(t)
+		tenant := addTenant(t, st)
+		w := addWebhook(t, st, tenant)
+		id := publishEvent(t, st, tenant, "drift.detected", t0)[0]
+		fail(t, st, "w1", id, t0.Add(time.Minute), time.Time{})
+		// A manual retry is sending it when the failed deliveries are requeued.
+		now := t0.Add(time.Hour)
+		_, err := st.ClaimDelivery(t.Context(), id, "manual", now, now.Add(time.Minute))
+		ok(t, err, "claim for a manual retry")
+		n, err := st.Requeue(t.Context(), w.ID, t0, time.Time{}, now)
+		ok(t, err, "requeue")
+		if n != 1 {
+			t.Fatalf("requeued %d, want 1", n)
+		}
+		if got := claim(t, st, "w2", now.Add(time.Second), 10); len(got) != 0 {
+			t.Errorf("claimed %v while the manual retry's lease runs: it would be sent twice at once", got)
+		}
+		if got := claim(t, st, "w2", now.Add(2*time.Minute), 10); len(got) != 1 {
+			t.Errorf("after the lease ran out claimed %v, want the requeued delivery", got)
+		}
 	})
 
 	t.Run("Requeue", func(t *testing.T) {
