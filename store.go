@@ -25,6 +25,9 @@ type Store interface {
 	Setting(ctx context.Context, name string) ([]byte, error)
 	// PutSetting sets a named value, replacing any earlier one.
 	PutSetting(ctx context.Context, name string, value []byte) error
+	// CreateSetting sets a named value unless it is set already (ECONFLICT), so that
+	// processes starting at once on one database agree on the first one.
+	CreateSetting(ctx context.Context, name string, value []byte) error
 
 	// CreateTenant stores a tenant with the hash of its API key.
 	CreateTenant(ctx context.Context, t *Tenant, keyHash []byte) error

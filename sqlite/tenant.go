@@ -35,6 +35,24 @@ func (s *Store) PutSetting(ctx context.Context, name string, value []byte) error
 	})
 }
 
+// CreateSetting sets a named value unless it is set (ECONFLICT).
+func (s *Store) CreateSetting(ctx context.Context, name string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	return s.inTx(ctx, "create setting "+name, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", name, value)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err == nil && n == 0 {
+			return herald.Errorf(herald.ECONFLICT, "setting %q is set already", name)
+		}
+		return err
+	})
+}
+
 // CreateTenant stores a tenant with the hash of its API key. ECONFLICT if the id or the
 // key hash is taken. An empty ID gets a new one, a zero CreatedAt the current time.
 func (s *Store) CreateTenant(ctx context.Context, t *herald.Tenant, keyHash []byte) error {

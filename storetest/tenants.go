@@ -26,6 +26,12 @@ func testSettings(t *testing.T, open func(t *testing.T) herald.Store) {
 			t.Errorf("setting = %q, want %q (the last value put)", got, v)
 		}
 	}
+
+	ok(t, st.CreateSetting(ctx, "first_wins", []byte("a")), "create setting")
+	wantCode(t, st.CreateSetting(ctx, "first_wins", []byte("b")), herald.ECONFLICT, "create a setting that is set")
+	if got, err := st.Setting(ctx, "first_wins"); err != nil || string(got) != "a" {
+		t.Errorf("setting after a refused create = %q, %v; want the first value", got, err)
+	}
 }
 
 func testTenants(t *testing.T, open func(t *testing.T) herald.Store) {

@@ -480,3 +480,49 @@ func TestMigrateCommand(t *testing.T) {
 		t.Errorf("herald migrate on a SQLite path: %v, want a refusal that names postgres://", err)
 	}
 }
+
+// TestConcurrentFirstStartsAgree starts three servers at once on a new PostgreSQL
+// database without an admin key: exactly one generates and prints the key, and all
+// three accept it.
+func TestConcurrentFirstStartsAgree(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresDatabase(t)
+	key := newEncryptionKey()
+	ctx, cancel := context.WithCancel(context.Background())
+	var outs []*syncBuffer
+	done := make(chan error, 3)
+	for range 3 {
+		out := &syncBuffer{}
+		outs = append(outs, out)
+		args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--database-url", dbURL,
+			"--encryption-key", key, "--log-level", "error"}
+		go func() { done <- run(ctx, args, out, io.Discard, func(string) string { return "" }) }()
+	}
+	t.Cleanup(func() {
+		cancel()
+		for range 3 {
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		}
+	})
+	var urls []string
+	for _, out := range outs {
+		urls = append(urls, waitForMatch(t, out, "herald serve"))
+	}
+	adminKey := regexp.MustCompile(`Admin API key \(shown once, keep it safe\): (\S+)`)
+	var printed []string
+	for _, out := range outs {
+		if m := adminKey.FindStringSubmatch(out.String()); m != nil {
+			printed = append(printed, m[1])
+		}
+	}
+	if len(printed) != 1 {
+		t.Fatalf("%d servers printed an admin key, want exactly one: %q", len(printed), printed)
+	}
+	for _, u := range urls {
+		if code := api(t, u, "GET", "/api/v1/webhooks", printed[0], nil, nil); code != 200 {
+			t.Errorf("%s refuses the printed admin key: %d", u, code)
+		}
+	}
+}

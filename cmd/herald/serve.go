@@ -233,20 +233,24 @@ const encryptionCheckSetting = "encryption_key_check"
 // checkEncryptionKey refuses to start with a key that did not seal this database's
 // secrets, rather than fail every delivery later.
 func checkEncryptionKey(ctx context.Context, store herald.Store, cipher herald.Cipher) error {
-	sealed, err := store.Setting(ctx, encryptionCheckSetting)
-	switch herald.ErrorCode(err) {
-	case "":
-		if _, err := cipher.Open(sealed); err != nil {
-			return errors.New("the encryption key does not open this database's secrets: start with the key it was created with (--encryption-key, or <data-dir>/encryption.key for SQLite)")
-		}
-		return nil
-	case herald.ENOTFOUND:
-		if sealed, err = cipher.Seal([]byte("herald")); err != nil {
-			return err
-		}
-		return store.PutSetting(ctx, encryptionCheckSetting, sealed)
+	mine, err := cipher.Seal([]byte("herald"))
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("read the encryption check: %w", err)
+	// The first process to start on a database sets the check value; every other one,
+	// even one starting at the same moment, must open it.
+	err = store.CreateSetting(ctx, encryptionCheckSetting, mine)
+	if herald.ErrorCode(err) != herald.ECONFLICT {
+		return err
+	}
+	sealed, err := store.Setting(ctx, encryptionCheckSetting)
+	if err != nil {
+		return fmt.Errorf("read the encryption check: %w", err)
+	}
+	if _, err := cipher.Open(sealed); err != nil {
+		return errors.New("the encryption key does not open this database's secrets: start with the key it was created with (--encryption-key, or <data-dir>/encryption.key for SQLite)")
+	}
+	return nil
 }
 
 // isPostgres reports whether a --database-url names PostgreSQL.
@@ -295,20 +299,22 @@ func adminKey(ctx context.Context, store herald.Store, configured string, stdout
 		}
 		return herald.HashKey(configured), nil
 	}
-	hash, err := store.Setting(ctx, adminKeySetting)
-	if err == nil {
+	// Only the process whose key is stored first prints it: processes starting at once
+	// on one database must not each announce a key of their own.
+	key := herald.NewAPIKey(herald.PrefixAdminKey)
+	err := store.CreateSetting(ctx, adminKeySetting, herald.HashKey(key))
+	switch herald.ErrorCode(err) {
+	case "":
+		fmt.Fprintf(stdout, "\nAdmin API key (shown once, keep it safe): %s\n\n", key)
+		return herald.HashKey(key), nil
+	case herald.ECONFLICT:
+		hash, err := store.Setting(ctx, adminKeySetting)
+		if err != nil {
+			return nil, fmt.Errorf("read admin key: %w", err)
+		}
 		return hash, nil
 	}
-	if herald.ErrorCode(err) != herald.ENOTFOUND {
-		return nil, fmt.Errorf("read admin key: %w", err)
-	}
-	key := herald.NewAPIKey(herald.PrefixAdminKey)
-	hash = herald.HashKey(key)
-	if err := store.PutSetting(ctx, adminKeySetting, hash); err != nil {
-		return nil, fmt.Errorf("store admin key: %w", err)
-	}
-	fmt.Fprintf(stdout, "\nAdmin API key (shown once, keep it safe): %s\n\n", key)
-	return hash, nil
+	return nil, fmt.Errorf("store admin key: %w", err)
 }
 
 // ensureDefaultTenant creates the tenant that owns what the admin creates without a
