@@ -92,9 +92,9 @@ type Webhook struct {
 }
 
 // Signing returns how the webhook signs, SigningHMAC or SigningEd25519, which follows
-// from its secret.
+// from its format and secret: only a standard webhook signs with an ed25519 key.
 func (w *Webhook) Signing() string {
-	if strings.HasPrefix(w.Secret, SigningKeyPrefix) {
+	if w.Format == FormatStandard && strings.HasPrefix(w.Secret, SigningKeyPrefix) {
 		return SigningEd25519
 	}
 	return SigningHMAC

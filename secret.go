@@ -15,6 +15,9 @@ const SecretPrefix = "whsec_"
 // verify with the public key, whpk_ and base64 of its 32 bytes.
 const SigningKeyPrefix = "whsk_"
 
+// PublicKeyPrefix starts an ed25519 public key.
+const PublicKeyPrefix = "whpk_"
+
 // How a webhook signs: HMAC-SHA256 under a shared secret, or ed25519 (standard only).
 const (
 	SigningHMAC    = "hmac-sha256"
@@ -31,8 +34,12 @@ func NewSecret() string {
 }
 
 // ValidateSecret checks a caller-supplied secret for format f: a standard secret is
-// whsec_<base64> of 24 to 64 bytes; any other is 16 to 256 printable ASCII characters.
+// whsec_<base64> of 24 to 64 bytes; any other is 16 to 256 printable ASCII characters;
+// none starts with an ed25519 key's prefix, which would make it read as one.
 func ValidateSecret(f Format, secret string) error {
+	if strings.HasPrefix(secret, SigningKeyPrefix) || strings.HasPrefix(secret, PublicKeyPrefix) {
+		return Errorf(EINVALID, "a secret may not start with whsk_ or whpk_, the prefixes of ed25519 keys: for ed25519 signing create the webhook with \"signing\": \"ed25519\"")
+	}
 	if f == FormatStandard {
 		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, SecretPrefix))
 		if err != nil || !strings.HasPrefix(secret, SecretPrefix) {

@@ -48,6 +48,7 @@ func TestWebhookCreateRefusals(t *testing.T) {
 		{"short standard secret", valid(map[string]any{"secret": "whsec_c2hvcnQ="}), 422, "24 to 64 bytes"},
 		{"standard secret without prefix", valid(map[string]any{"secret": strings.Repeat("a", 40)}), 422, "whsec_"},
 		{"short infraaudit secret", valid(map[string]any{"format": "infraaudit", "secret": "short"}), 422, "16 to 256"},
+		{"secret with an ed25519 prefix", valid(map[string]any{"format": "infraaudit", "secret": "whsk_abcdefghijklmnop"}), 422, "whsk_"},
 		{"negative rate limit", valid(map[string]any{"rate_limit": -1}), 422, ""},
 		{"reserved header", valid(map[string]any{"headers": map[string]string{"Content-Type": "text/plain"}}), 422, "Content-Type"},
 		{"signature header", valid(map[string]any{"headers": map[string]string{"webhook-signature": "v1,x"}}), 422, ""},
