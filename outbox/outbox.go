@@ -6,7 +6,7 @@
 //
 //	tx, _ := pool.Begin(ctx)
 //	tx.Exec(ctx, "UPDATE budgets SET spent = $1 WHERE id = $2", spent, id)
-//	outbox.Publish(ctx, tx, outbox.Event{Type: "budget.exceeded", TenantID: team, Data: payload})
+//	outbox.Publish(ctx, tx, outbox.Event{Type: "budget.exceeded", TenantID: team, Data: payload}) // last
 //	tx.Commit(ctx) // now, and only now, Herald delivers it
 //
 // Herald's tables must be on the transaction's search_path. Every herald serve sharing
@@ -52,6 +52,11 @@ type Result struct {
 // Publish validates ev against Herald's catalog and stores it, with one pending delivery
 // for each enabled webhook of its tenant that subscribes to its type, in tx. Nothing is
 // visible or delivered until tx commits; if it rolls back, nothing happened.
+//
+// Publish share-locks the tenant's subscribed webhooks until tx ends, so that none is
+// disabled with the new deliveries unseen: call it last, just before commit, so that
+// disabling or deleting those webhooks, and recording attempts that disable them, do not
+// wait for the rest of a long transaction.
 //
 // A type Herald does not know, or data that fails the type's schema, is an EINVALID
 // *herald.Error naming the failing JSON pointer. On any error tx is aborted: roll it back.
