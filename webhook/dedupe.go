@@ -6,25 +6,36 @@ import (
 	"time"
 )
 
-// Deduper remembers delivery keys so that a retried delivery is handled once. Herald
-// delivers at least once: a delivery whose answer was lost, or late, is sent again.
+// Deduper remembers which deliveries were handled, so a retried delivery is handled
+// once. Herald delivers at least once: a delivery whose answer was lost, late or not
+// 2xx is sent again.
+//
+// A key is marked only once its delivery was handled, never before: a receiver that
+// dies while handling (a deploy, the OOM killer) leaves it unmarked, and Herald's retry,
+// which it sends since it got no 2xx, is handled rather than skipped as a duplicate.
+// The other side of that bargain is that a delivery can be handled twice, when a copy
+// arrives before the first finished handling on another instance, or when marking it
+// fails: at least once, not exactly once. A handler that must not act twice records the
+// key itself, in the same transaction as its work.
 type Deduper interface {
-	// Seen records key and reports whether it had been recorded before (and not
-	// forgotten or expired since).
+	// Seen reports whether key was marked Done (and has not expired). It records
+	// nothing.
 	Seen(ctx context.Context, key string) (bool, error)
 
-	// Forget removes key, so that a delivery whose handling failed is handled again when
-	// Herald retries it.
-	Forget(ctx context.Context, key string) error
+	// Done marks key handled. Call it only after the delivery's handling succeeded: a
+	// receiver that dies before it leaves the key unmarked, and Herald's retry is
+	// handled.
+	Done(ctx context.Context, key string) error
 }
 
 // DefaultDedupeTTL is how long NewMemoryDeduper(0) remembers a key: longer than Herald's
 // longest retry schedule (standard's, about 28 hours, 33 with jitter).
 const DefaultDedupeTTL = 48 * time.Hour
 
-// MemoryDeduper is a Deduper that remembers keys in memory, each for a fixed time. It is
-// safe for concurrent use. It suits a single process; several instances behind a load
-// balancer need a shared Deduper (a database table with a unique key, Redis SET NX).
+// MemoryDeduper is a Deduper that remembers keys in memory, each for a fixed time from
+// when it was marked Done. It is safe for concurrent use. It suits a single process; it
+// forgets everything on restart, and several instances behind a load balancer need a
+// shared Deduper (a database table with a unique key, a Redis key with an expiry).
 type MemoryDeduper struct {
 	// MaxEntries, when positive, bounds the number of keys remembered: beyond it the
 	// oldest are forgotten early. Set it before first use.
@@ -33,22 +44,14 @@ type MemoryDeduper struct {
 	ttl time.Duration
 
 	mu    sync.Mutex
-	keys  map[string]record
-	order []queued // keys in the order recorded, oldest first: expiry order too
-	seq   uint64
+	keys  map[string]struct{} // the keys marked and not expired: each is queued once
+	order []marked            // keys in the order marked, oldest first: expiry order too
 }
 
-// record is a remembered key: when it expires, and which recording it is.
-type record struct {
+// marked is one key marked Done, and when it expires.
+type marked struct {
+	key     string
 	expires time.Time
-	seq     uint64
-}
-
-// queued is one recording of a key. A key forgotten and recorded again is queued twice;
-// seq tells the stale recording from the live one.
-type queued struct {
-	key string
-	record
 }
 
 // NewMemoryDeduper returns a MemoryDeduper that remembers each key for ttl;
@@ -57,38 +60,34 @@ func NewMemoryDeduper(ttl time.Duration) *MemoryDeduper {
 	if ttl <= 0 {
 		ttl = DefaultDedupeTTL
 	}
-	return &MemoryDeduper{ttl: ttl, keys: make(map[string]record)}
+	return &MemoryDeduper{ttl: ttl, keys: make(map[string]struct{})}
 }
 
-// Seen records key, for the deduper's TTL, and reports whether it was already
-// remembered. Recording a key again does not extend its TTL. Expired keys are purged on
-// every call.
+// Seen reports whether key was marked Done within the deduper's TTL. It records nothing.
+// It never fails.
 func (d *MemoryDeduper) Seen(_ context.Context, key string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.purge(time.Now())
+	_, ok := d.keys[key]
+	return ok, nil
+}
+
+// Done remembers key for the deduper's TTL. Marking a key again before it expired does
+// not extend its TTL. It never fails.
+func (d *MemoryDeduper) Done(_ context.Context, key string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
 	d.purge(now)
 	if _, ok := d.keys[key]; ok {
-		return true, nil
+		return nil
 	}
-	d.seq++
-	r := record{expires: now.Add(d.ttl), seq: d.seq}
-	d.keys[key] = r
-	d.order = append(d.order, queued{key, r})
+	d.keys[key] = struct{}{}
+	d.order = append(d.order, marked{key: key, expires: now.Add(d.ttl)})
 	for d.MaxEntries > 0 && len(d.keys) > d.MaxEntries {
 		d.dropOldest()
 	}
-	if len(d.order) > 2*len(d.keys)+64 { // mostly forgotten keys: keep memory bounded
-		d.compact()
-	}
-	return false, nil
-}
-
-// Forget forgets key. It never fails.
-func (d *MemoryDeduper) Forget(_ context.Context, key string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.keys, key)
 	return nil
 }
 
@@ -100,32 +99,18 @@ func (d *MemoryDeduper) Len() int {
 	return len(d.keys)
 }
 
-// purge forgets the keys expired at now. Every key lives for the same TTL, so they
-// expire in the order they were recorded.
+// purge forgets the keys expired at now. Every key lives for the same TTL from when it
+// was marked, so they expire in the order they were marked.
 func (d *MemoryDeduper) purge(now time.Time) {
 	for len(d.order) > 0 && !d.order[0].expires.After(now) {
 		d.dropOldest()
 	}
 }
 
-// dropOldest dequeues the oldest recording, forgetting its key unless it was forgotten
-// and recorded again since.
+// dropOldest forgets the oldest key. Keys leave only through here, and a key is marked
+// again only once it has left, so the queue and the map hold the same keys.
 func (d *MemoryDeduper) dropOldest() {
-	q := d.order[0]
-	d.order[0] = queued{} // let the key's string be collected
+	delete(d.keys, d.order[0].key)
+	d.order[0] = marked{} // let the key's string be collected
 	d.order = d.order[1:]
-	if r, ok := d.keys[q.key]; ok && r.seq == q.seq {
-		delete(d.keys, q.key)
-	}
-}
-
-// compact drops the stale recordings of forgotten keys from the queue.
-func (d *MemoryDeduper) compact() {
-	live := make([]queued, 0, len(d.keys))
-	for _, q := range d.order {
-		if r, ok := d.keys[q.key]; ok && r.seq == q.seq {
-			live = append(live, q)
-		}
-	}
-	d.order = live
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,25 +22,39 @@ func seenFunc(t *testing.T, d webhook.Deduper) func(key string, want bool) {
 	}
 }
 
+// doneFunc returns a helper that calls d.Done(key) and fails t if it fails.
+func doneFunc(t *testing.T, d webhook.Deduper) func(key string) {
+	return func(key string) {
+		t.Helper()
+		if err := d.Done(context.Background(), key); err != nil {
+			t.Fatalf("Done(%s) = %v", key, err)
+		}
+	}
+}
+
 func TestMemoryDeduper(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		d := webhook.NewMemoryDeduper(time.Hour)
-		seen := seenFunc(t, d)
+		seen, done := seenFunc(t, d), doneFunc(t, d)
 
+		// Seen records nothing: a delivery being handled, or whose handling died, is
+		// not a duplicate.
 		seen("a", false)
+		seen("a", false)
+		if n := d.Len(); n != 0 {
+			t.Fatalf("Len = %d after Seen alone, want 0", n)
+		}
+
+		done("a")
 		seen("a", true)
 		seen("b", false)
+		done("b")
+		seen("b", true)
 
-		// Forgetting lets a key in again.
-		if err := d.Forget(context.Background(), "a"); err != nil {
-			t.Fatal(err)
-		}
-		seen("a", false)
-		seen("a", true)
-
-		// Seeing a key again does not extend its life: both were recorded at 0.
+		// Marking a key again does not extend its life: both were marked at 0.
 		time.Sleep(59 * time.Minute)
+		done("a")
 		seen("b", true)
 		if n := d.Len(); n != 2 {
 			t.Errorf("Len = %d before expiry, want 2", n)
@@ -50,9 +63,15 @@ func TestMemoryDeduper(t *testing.T) {
 		if n := d.Len(); n != 0 {
 			t.Errorf("Len = %d after expiry, want 0", n)
 		}
-		seen("b", false)
 		seen("a", false)
-		seen("b", true)
+		seen("b", false)
+
+		// An expired key is marked afresh, for a whole TTL.
+		done("a")
+		time.Sleep(59 * time.Minute)
+		seen("a", true)
+		time.Sleep(time.Minute)
+		seen("a", false)
 	})
 }
 
@@ -60,11 +79,28 @@ func TestMemoryDeduperDefaultTTL(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		d := webhook.NewMemoryDeduper(0)
-		seen := seenFunc(t, d)
-		seen("del_1", false)
+		seen, done := seenFunc(t, d), doneFunc(t, d)
+		done("del_1")
 		time.Sleep(webhook.DefaultDedupeTTL - time.Second)
 		seen("del_1", true)
 		time.Sleep(time.Second)
+		seen("del_1", false)
+	})
+}
+
+// TestMemoryDeduperTTLFromDone checks that a key's life starts when it is marked Done,
+// not when it was first asked about: handling can take long.
+func TestMemoryDeduperTTLFromDone(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		d := webhook.NewMemoryDeduper(time.Hour)
+		seen, done := seenFunc(t, d), doneFunc(t, d)
+		seen("del_1", false)
+		time.Sleep(30 * time.Minute)
+		done("del_1")
+		time.Sleep(59 * time.Minute)
+		seen("del_1", true)
+		time.Sleep(time.Minute)
 		seen("del_1", false)
 	})
 }
@@ -74,66 +110,75 @@ func TestMemoryDeduperMaxEntries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		d := webhook.NewMemoryDeduper(time.Hour)
 		d.MaxEntries = 3
-		seen := seenFunc(t, d)
+		seen, done := seenFunc(t, d), doneFunc(t, d)
 		for _, k := range []string{"a", "b", "c", "d"} { // d pushes a out
-			seen(k, false)
+			done(k)
 			time.Sleep(time.Second)
 		}
 		if n := d.Len(); n != 3 {
 			t.Errorf("Len = %d, want MaxEntries = 3", n)
 		}
+		seen("a", false) // forgotten early
 		seen("b", true)
-		seen("a", false) // forgotten early; now pushes b out
+		done("b") // already marked: pushes nothing out
+		seen("c", true)
+		done("a") // pushes b out
 		seen("b", false)
+		seen("a", true)
+		if n := d.Len(); n != 3 {
+			t.Errorf("Len = %d, want MaxEntries = 3", n)
+		}
 	})
 }
 
-// TestMemoryDeduperChurn forgets and records the same keys over and over, as failing
-// handlers do, and checks the deduper stays right.
+// TestMemoryDeduperChurn marks keys over and over, through their expiries and
+// MaxEntries' evictions, and checks the deduper stays right.
 func TestMemoryDeduperChurn(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		ctx := context.Background()
 		d := webhook.NewMemoryDeduper(time.Hour)
-		seen := seenFunc(t, d)
+		d.MaxEntries = 5
+		seen, done := seenFunc(t, d), doneFunc(t, d)
 		for i := range 1000 {
-			key := fmt.Sprint("k", i%10)
-			seen(key, false)
-			if err := d.Forget(ctx, key); err != nil {
-				t.Fatal(err)
+			done(fmt.Sprint("k", i%10))
+			if i%100 == 99 {
+				time.Sleep(time.Hour) // everything expires
+				if n := d.Len(); n != 0 {
+					t.Fatalf("Len = %d after expiry, want 0", n)
+				}
 			}
 		}
-		seen("k1", false)
-		seen("k1", true)
-		time.Sleep(time.Hour)
-		seen("k1", false)
-		if n := d.Len(); n != 1 {
-			t.Errorf("Len = %d, want 1", n)
+		// Empty now; mark five keys, the last five of ten in a row.
+		for i := range 10 {
+			done(fmt.Sprint("k", i))
+		}
+		for i := range 10 {
+			seen(fmt.Sprint("k", i), i >= 5)
 		}
 	})
 }
 
-// TestMemoryDeduperConcurrent checks that of many concurrent Seen calls for one key,
-// exactly one reports it new (run with -race).
+// TestMemoryDeduperConcurrent marks and checks one key from many goroutines at once
+// (run with -race): it ends up marked once.
 func TestMemoryDeduperConcurrent(t *testing.T) {
 	t.Parallel()
 	d := webhook.NewMemoryDeduper(time.Hour)
-	var fresh atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
-			seen, err := d.Seen(context.Background(), "del_1")
-			if err != nil {
+			ctx := context.Background()
+			if _, err := d.Seen(ctx, "del_1"); err != nil {
 				t.Error(err)
 			}
-			if !seen {
-				fresh.Add(1)
+			if err := d.Done(ctx, "del_1"); err != nil {
+				t.Error(err)
 			}
-			_ = d.Forget(context.Background(), "other") // MemoryDeduper.Forget never fails
+			_ = d.Len()
 		})
 	}
 	wg.Wait()
-	if n := fresh.Load(); n != 1 {
-		t.Errorf("%d concurrent Seen calls reported the key new, want 1", n)
+	seenFunc(t, d)("del_1", true)
+	if n := d.Len(); n != 1 {
+		t.Errorf("Len = %d after marking one key from 50 goroutines, want 1", n)
 	}
 }

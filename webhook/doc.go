@@ -1,7 +1,14 @@
 // Package webhook is the receiver library for endpoints that Herald delivers to: it
 // verifies a request's signature, parses its envelope into an Event, decodes the event's
-// data into a typed struct, remembers delivery keys so a retried delivery is handled
-// once, and wraps all of it in an http.Handler. It imports only the standard library.
+// data into a typed struct, remembers the deliveries it handled so a retried delivery is
+// handled once, and wraps all of it in an http.Handler. It imports only the standard
+// library.
+//
+// A delivery is remembered (Deduper.Done) only after it was handled successfully: a
+// receiver that fails, or dies, while handling it leaves it unremembered, and Herald's
+// retry is handled. Herald delivers at least once, and a Handler handles at least once:
+// now and then a delivery is handled twice (Deduper's doc says when). Make handling
+// idempotent where a repeat would hurt.
 //
 // Herald speaks three wire formats, and a receiver is configured with the one its
 // webhook was registered with:

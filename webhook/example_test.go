@@ -178,18 +178,22 @@ func ExampleHandler_hooks() {
 func ExampleMemoryDeduper() {
 	ctx := context.Background()
 	d := webhook.NewMemoryDeduper(48 * time.Hour)
+	const key = "infraaudit:del_xyz789"
 
-	seen, _ := d.Seen(ctx, "infraaudit:del_xyz789")
-	fmt.Println(seen)
-	seen, _ = d.Seen(ctx, "infraaudit:del_xyz789") // Herald's retry
+	seen, _ := d.Seen(ctx, key) // MemoryDeduper never fails
 	fmt.Println(seen)
 
-	// Handling failed: forget the key, so that the next retry is handled.
-	_ = d.Forget(ctx, "infraaudit:del_xyz789") // MemoryDeduper.Forget never fails
-	seen, _ = d.Seen(ctx, "infraaudit:del_xyz789")
+	// Handling failed, or the receiver died while handling: nothing was marked, so
+	// Herald's retry is handled.
+	seen, _ = d.Seen(ctx, key)
+	fmt.Println(seen)
+
+	// Handling succeeded: mark it, and Herald's next copy is a duplicate.
+	_ = d.Done(ctx, key)
+	seen, _ = d.Seen(ctx, key)
 	fmt.Println(seen)
 	// Output:
 	// false
-	// true
 	// false
+	// true
 }

@@ -20,12 +20,20 @@ import (
 //     secret); 500 if the verifier itself is misconfigured.
 //   - 400 when the body is not the format's envelope, or the data does not decode into
 //     the type an On handler asks for.
-//   - 200 "ignored" for an event type with no handler: acknowledged, nothing to do.
-//   - 200 "duplicate" for a delivery the Deduper has seen, and 409 while the same
+//   - 200 "ignored" for an event type with no handler: acknowledged, nothing to do, and
+//     nothing marked.
+//   - 200 "duplicate" for a delivery the Deduper has marked Done, and 409 while the same
 //     delivery is being handled by this Handler: Herald retries later.
-//   - 500 when the handler fails (or panics) or the Deduper does; the delivery's key is
-//     forgotten so that Herald's retry is handled again.
+//   - 500 when the handler fails (or panics) or the Deduper's Seen does.
 //   - 200 "ok" when the handler succeeds.
+//
+// The delivery is marked Done in the Deduper only after its handler succeeded, just
+// before the 200 "ok": a failure, a 400 for undecodable data, a panic or a receiver that
+// dies while handling leaves it unmarked, so Herald's retry is handled. If marking fails,
+// the answer is 200 "ok" all the same, since the handling happened, and the error goes to
+// the Logger: a later copy of the delivery may be handled again, which at-least-once
+// delivery allows. So may a copy that reaches another instance sharing the Deduper while
+// the first is still being handled: the 409 guards one Handler's deliveries only.
 //
 // The dedupe key is the format and the format's dedupe key (Event.ID): infraaudit's
 // delivery_id, frugally's id, standard's webhook-id.
@@ -38,24 +46,28 @@ import (
 // they are called from the request's goroutine, so from several goroutines at once.
 type Handler struct {
 	// Logger receives a line for every request not answered 2xx: at Warn level for
-	// the sender's faults, at Error level for the receiver's. nil means slog.Default().
+	// the sender's faults, at Error level for the receiver's; and one at Error level
+	// when the Deduper cannot mark a handled delivery Done (answered 200 all the same).
+	// nil means slog.Default().
 	Logger *slog.Logger
 
 	// OnDuplicate, if set, is called with each verified delivery that the Deduper has
-	// seen already, just before it is answered 200 "duplicate": it is not handled again,
-	// and no On function is called for it. Use it to log or count Herald's repeats.
+	// marked Done already, just before it is answered 200 "duplicate": it is not handled
+	// again, and no On function is called for it. Use it to log or count Herald's
+	// repeats.
 	OnDuplicate func(ctx context.Context, e *Event)
 
 	// OnReject, if set, is called for every request answered with a status other than
 	// 2xx, just before the answer is written, with that status and the error that
 	// caused it, never nil: a verification error wrapping one of the package's
 	// sentinels (ErrSignatureMismatch, ErrTimestampOutOfTolerance, ErrBodyTooLarge, …),
-	// a parse error wrapping ErrInvalidPayload, an error wrapping the Deduper's, or the
-	// error an On function returned, as it returned it. The 405 for a method other than
-	// POST and the 409 for a delivery being handled are told apart by their status.
-	// Use it to log or count refusals; Logger logs them too. A panic in an On function
-	// is not answered by the Handler: it goes on to net/http, and OnReject is not
-	// called.
+	// a parse error wrapping ErrInvalidPayload, an error wrapping the one Deduper.Seen
+	// returned, or the error an On function returned, as it returned it. The 405 for a
+	// method other than POST and the 409 for a delivery being handled are told apart by
+	// their status. Use it to log or count refusals; Logger logs them too. A panic in an
+	// On function is not answered by the Handler: it goes on to net/http, and OnReject
+	// is not called. A failure to mark a handled delivery Done is answered 200, so it is
+	// not a refusal: only Logger is told.
 	OnReject func(r *http.Request, status int, err error)
 
 	verifier *Verifier
@@ -68,9 +80,9 @@ type Handler struct {
 	inFlight   map[string]bool // dedupe keys being handled
 }
 
-// NewHandler returns a Handler that verifies requests with v and skips deliveries d has
-// seen. d may be nil: every delivery is handled, retries included. It panics if v is
-// nil.
+// NewHandler returns a Handler that verifies requests with v, skips deliveries d has
+// marked Done, and marks Done in d each delivery it handled. d may be nil: every
+// delivery is handled, retries included. It panics if v is nil.
 func NewHandler(v *Verifier, d Deduper) *Handler {
 	if v == nil {
 		panic("webhook: NewHandler needs a Verifier")
@@ -166,17 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	handled := false
-	defer func() {
-		if !handled && h.deduper != nil { // failed or panicked: let the retry in
-			// The request's context may be cancelled already; forgetting must not be.
-			if err := h.deduper.Forget(context.WithoutCancel(ctx), key); err != nil {
-				h.logger().Error("webhook: cannot forget a failed delivery, its retries will be skipped as duplicates",
-					"key", key, "error", err)
-			}
-		}
-	}()
-	if err := fn(ctx, e); err != nil {
+	if err := fn(ctx, e); err != nil { // nothing is marked: Herald's retry is handled
 		if errors.Is(err, ErrInvalidPayload) {
 			h.reply(w, r, http.StatusBadRequest, reason(err), err)
 		} else {
@@ -184,7 +186,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	handled = true
+	if h.deduper != nil {
+		// The request's context may be cancelled already (Herald gave up waiting), but
+		// the handling happened: marking it Done must not be cancelled with it.
+		if err := h.deduper.Done(context.WithoutCancel(ctx), key); err != nil {
+			h.logger().ErrorContext(ctx, "webhook: cannot mark a handled delivery done: a copy sent again will be handled again",
+				"key", key, "error", err, "remote", r.RemoteAddr)
+		}
+	}
 	h.reply(w, r, http.StatusOK, "ok", nil)
 }
 

@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -181,7 +182,7 @@ func TestHandlerMisconfigured(t *testing.T) {
 }
 
 // TestHandlerDedupe follows one delivery through Herald's retries: handled once,
-// duplicates acknowledged, a failure forgotten so that the retry is handled.
+// duplicates acknowledged, a failure not marked so that the retry is handled.
 func TestHandlerDedupe(t *testing.T) {
 	t.Parallel()
 	h := newHandler(t, webhook.NewMemoryDeduper(time.Hour))
@@ -264,36 +265,178 @@ func TestHandlerRouting(t *testing.T) {
 	}
 }
 
-func TestHandlerUndecodableData(t *testing.T) {
+// recordingDeduper is a MemoryDeduper that lists the calls made to it, and to the On
+// function that a test registers, in the order made.
+type recordingDeduper struct {
+	*webhook.MemoryDeduper
+
+	mu    sync.Mutex
+	calls []string
+}
+
+func (d *recordingDeduper) record(call string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls = append(d.calls, call)
+}
+
+func (d *recordingDeduper) list() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+func (d *recordingDeduper) Seen(ctx context.Context, key string) (bool, error) {
+	d.record("Seen " + key)
+	return d.MemoryDeduper.Seen(ctx, key)
+}
+
+func (d *recordingDeduper) Done(ctx context.Context, key string) error {
+	if ctx.Err() != nil {
+		d.record("Done " + key + " with a cancelled context")
+	} else {
+		d.record("Done " + key)
+	}
+	return d.MemoryDeduper.Done(ctx, key)
+}
+
+// TestHandlerMarksDoneAfterSuccess checks that a delivery is marked Done only once its
+// function succeeded, and never when its handling failed in any way: then Herald's
+// retry must be handled.
+func TestHandlerMarksDoneAfterSuccess(t *testing.T) {
 	t.Parallel()
-	d := webhook.NewMemoryDeduper(0)
-	h := newHandler(t, d)
-	webhook.On(h, webhook.TypeSchedulePaused, func(context.Context, *webhook.Event, *webhook.SchedulePaused) error {
-		t.Error("the handler was called with undecodable data")
-		return nil
-	})
-	status, answer := deliver(t, h, vectorSecret, frugallyEvent("evt_1", webhook.TypeSchedulePaused, `{"schedule_id":7}`))
-	expect(t, status, answer, http.StatusBadRequest, "SchedulePaused")
-	if seen, _ := d.Seen(context.Background(), "frugally:evt_1"); seen {
-		t.Error("the undecodable delivery was remembered: its retries would be skipped")
+	const key = "frugally:evt_1"
+	handled := []string{"Seen " + key, "handle", "Done " + key}
+	failed := []string{"Seen " + key, "handle"}
+	tests := []struct {
+		name   string
+		data   string                                       // the schedule.paused event's
+		fn     func(cancelRequest context.CancelFunc) error // nil: no function for the type
+		status int                                          // 0: the function panics
+		calls  []string
+	}{
+		{"succeeds", scheduleData, func(context.CancelFunc) error { return nil }, http.StatusOK, handled},
+		{"succeeds after Herald gave up waiting", scheduleData, func(cancel context.CancelFunc) error {
+			cancel() // as net/http does when the client goes away
+			return nil
+		}, http.StatusOK, handled},
+		{"fails", scheduleData, func(context.CancelFunc) error { return errors.New("database down") },
+			http.StatusInternalServerError, failed},
+		{"returns ErrInvalidPayload", scheduleData, func(context.CancelFunc) error {
+			return fmt.Errorf("no such schedule: %w", webhook.ErrInvalidPayload)
+		}, http.StatusBadRequest, failed},
+		{"panics", scheduleData, func(context.CancelFunc) error { panic("boom") }, 0, failed},
+		{"undecodable data", `{"schedule_id":7}`, func(context.CancelFunc) error { return nil },
+			http.StatusBadRequest, []string{"Seen " + key}}, // no "handle": the function is not called
+		{"ignored", scheduleData, nil, http.StatusOK, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := &recordingDeduper{MemoryDeduper: webhook.NewMemoryDeduper(time.Hour)}
+			h := newHandler(t, d)
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			if tt.fn != nil {
+				webhook.On(h, webhook.TypeSchedulePaused, func(context.Context, *webhook.Event, *webhook.SchedulePaused) error {
+					d.record("handle")
+					return tt.fn(cancel)
+				})
+			}
+			r := signedRequest(t, vectorSecret, frugallyEvent("evt_1", webhook.TypeSchedulePaused, tt.data)).WithContext(ctx)
+			w := httptest.NewRecorder()
+			func() {
+				defer func() {
+					if p := recover(); (p != nil) != (tt.status == 0) {
+						t.Errorf("ServeHTTP panicked with %v; want a panic: %v", p, tt.status == 0)
+					}
+				}()
+				h.ServeHTTP(w, r)
+			}()
+			if tt.status != 0 && w.Code != tt.status {
+				t.Errorf("answered %d %q, want %d", w.Code, w.Body, tt.status)
+			}
+			if got := d.list(); !slices.Equal(got, tt.calls) {
+				t.Errorf("calls = %q, want %q", got, tt.calls)
+			}
+			wantSeen := slices.Contains(tt.calls, "Done "+key)
+			if seen, err := d.MemoryDeduper.Seen(context.Background(), key); err != nil || seen != wantSeen {
+				t.Errorf("afterwards Seen = %v, %v; want %v", seen, err, wantSeen)
+			}
+		})
 	}
 }
 
-func TestHandlerPanicForgets(t *testing.T) {
+// TestHandlerRetryAfterCrash is what a Deduper shared by several instances (Redis, a
+// database table) must get right: an instance whose handling of a delivery never
+// succeeds, because the process is killed (a deploy, the OOM killer) or panics, answers
+// Herald nothing, and Herald's retry, here to another instance, is handled, not skipped
+// as a duplicate.
+func TestHandlerRetryAfterCrash(t *testing.T) {
 	t.Parallel()
-	d := webhook.NewMemoryDeduper(0)
-	h := newHandler(t, d)
-	h.On(webhook.TypePing, func(context.Context, *webhook.Event) error { panic("boom") })
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Error("the handler's panic did not reach net/http")
+	tests := []struct {
+		name  string
+		crash func(t *testing.T, h *webhook.Handler, body string) // delivers body to h, whose handling never succeeds
+	}{
+		{"killed while handling", func(t *testing.T, h *webhook.Handler, body string) {
+			entered, killed, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			h.On(webhook.TypePing, func(context.Context, *webhook.Event) error {
+				close(entered)
+				<-killed // a killed process never gets further; the test lets it go when it ends
+				return errors.New("killed")
+			})
+			r := signedRequest(t, vectorSecret, body)
+			go func() {
+				defer close(done)
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}()
+			t.Cleanup(func() { close(killed); <-done })
+			select {
+			case <-entered:
+			case <-done:
+				t.Fatal("the first instance answered without reaching its function")
 			}
-		}()
-		deliver(t, h, vectorSecret, frugallyEvent("evt_1", webhook.TypePing, `{}`))
-	}()
-	if seen, _ := d.Seen(context.Background(), "frugally:evt_1"); seen {
-		t.Error("the delivery whose handler panicked was remembered: its retries would be skipped")
+		}},
+		{"panicked", func(t *testing.T, h *webhook.Handler, body string) {
+			h.On(webhook.TypePing, func(context.Context, *webhook.Event) error { panic("out of memory") })
+			defer func() {
+				if recover() == nil {
+					t.Error("the function's panic did not reach net/http")
+				}
+			}()
+			h.ServeHTTP(httptest.NewRecorder(), signedRequest(t, vectorSecret, body))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			shared := webhook.NewMemoryDeduper(time.Hour)
+			body := frugallyEvent("evt_1", webhook.TypePing, `{}`)
+			tt.crash(t, newHandler(t, shared), body)
+
+			second := newHandler(t, shared)
+			duplicates := recordDuplicates(t, second)
+			var calls atomic.Int32
+			second.On(webhook.TypePing, func(context.Context, *webhook.Event) error { calls.Add(1); return nil })
+			status, answer := deliver(t, second, vectorSecret, body)
+			if status != http.StatusOK || answer != "ok" {
+				t.Fatalf("Herald's retry to another instance answered %d %q, want 200 \"ok\": "+
+					"the delivery the first instance never finished would be lost", status, answer)
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("the second instance's function called %d times, want 1", n)
+			}
+			if d := duplicates(); len(d) != 0 {
+				t.Errorf("OnDuplicate called with %v for the retry of a delivery never handled", d)
+			}
+
+			// Handled now: a further copy is a duplicate.
+			status, answer = deliver(t, second, vectorSecret, body)
+			expect(t, status, answer, http.StatusOK, "duplicate")
+			if n := calls.Load(); n != 1 {
+				t.Errorf("the second instance's function called %d times, want 1", n)
+			}
+		})
 	}
 }
 
@@ -355,7 +498,12 @@ var errRedisDown = errors.New("redis down")
 type failingDeduper struct{}
 
 func (failingDeduper) Seen(context.Context, string) (bool, error) { return false, errRedisDown }
-func (failingDeduper) Forget(context.Context, string) error       { return errRedisDown }
+func (failingDeduper) Done(context.Context, string) error         { return errRedisDown }
+
+// doneFailsDeduper is a MemoryDeduper whose Done fails: it checks, and never marks.
+type doneFailsDeduper struct{ *webhook.MemoryDeduper }
+
+func (doneFailsDeduper) Done(context.Context, string) error { return errRedisDown }
 
 func TestHandlerDeduperFails(t *testing.T) {
 	t.Parallel()
@@ -366,6 +514,42 @@ func TestHandlerDeduperFails(t *testing.T) {
 	})
 	status, answer := deliver(t, h, vectorSecret, frugallyEvent("evt_1", webhook.TypePing, `{}`))
 	expect(t, status, answer, http.StatusInternalServerError, "duplicates")
+}
+
+// TestHandlerDoneFails checks that a delivery handled but not marked Done is answered
+// 200 all the same (it was handled; answering 500 would have it handled again for
+// sure), with the error in the log, not given to OnReject, and that its next copy is
+// handled again: at least once.
+func TestHandlerDoneFails(t *testing.T) {
+	t.Parallel()
+	h := newHandler(t, doneFailsDeduper{webhook.NewMemoryDeduper(0)})
+	var log bytes.Buffer // ServeHTTP is called from this goroutine only
+	h.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	rejections := recordRejections(h)
+	duplicates := recordDuplicates(t, h)
+	var calls atomic.Int32
+	h.On(webhook.TypePing, func(context.Context, *webhook.Event) error { calls.Add(1); return nil })
+	body := frugallyEvent("evt_1", webhook.TypePing, `{}`)
+
+	status, answer := deliver(t, h, vectorSecret, body)
+	expect(t, status, answer, http.StatusOK, "ok")
+	for _, want := range []string{"level=ERROR", "cannot mark a handled delivery done", "key=frugally:evt_1", "redis down"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log %q does not say %q", log.String(), want)
+		}
+	}
+	if r := rejections(); len(r) != 0 {
+		t.Errorf("OnReject called with %v for a delivery answered 200", r)
+	}
+
+	status, answer = deliver(t, h, vectorSecret, body)
+	expect(t, status, answer, http.StatusOK, "ok")
+	if n := calls.Load(); n != 2 {
+		t.Errorf("function called %d times, want 2: a delivery never marked is handled again", n)
+	}
+	if d := duplicates(); len(d) != 0 {
+		t.Errorf("OnDuplicate called with %v for a delivery never marked", d)
+	}
 }
 
 func TestHandlerOnPanics(t *testing.T) {

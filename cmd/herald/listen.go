@@ -28,13 +28,13 @@ signature verdict, body), then answered with --status, or with the answer of
 // listener is the state of one herald listen.
 type listener struct {
 	format   webhook.Format
-	verifier *webhook.Verifier // nil without --secret
-	seen     *webhook.MemoryDeduper
+	verifier *webhook.Verifier      // nil without --secret
+	seen     *webhook.MemoryDeduper // the dedupe keys printed in the last 24 hours
 	status   int
 	forward  string
 	client   *http.Client
 
-	mu  sync.Mutex // one delivery printed at a time
+	mu  sync.Mutex // one delivery printed at a time; one check-and-mark of seen at a time
 	out io.Writer
 }
 
@@ -146,10 +146,23 @@ func (l *listener) describe(b *strings.Builder, ctx context.Context, ev *webhook
 	if ev.TeamID != "" {
 		fmt.Fprintf(b, "   team       %s\n", ev.TeamID)
 	}
-	// The in-memory deduper never fails.
-	if seen, _ := l.seen.Seen(ctx, ev.ID); seen {
+	if l.repeat(ctx, ev.ID) {
 		fmt.Fprintf(b, "   repeat     dedupe key %s came before: a receiver would skip it\n", ev.ID)
 	}
+}
+
+// repeat reports whether a delivery with dedupe key came before, and records that it
+// has now: every delivery is printed, so every one counts as handled. Of two copies
+// arriving together, one is the repeat.
+func (l *listener) repeat(ctx context.Context, key string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// The in-memory deduper never fails.
+	if seen, _ := l.seen.Seen(ctx, key); seen {
+		return true
+	}
+	_ = l.seen.Done(ctx, key)
+	return false
 }
 
 // forwardTo passes the request on and copies the answer back; it returns the status.

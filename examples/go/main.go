@@ -2,16 +2,17 @@
 // github.com/heraldhq/herald/webhook (standard library only).
 //
 // The library does the work: webhook.Verifier checks the signature on the raw body,
-// webhook.Handler parses the event, skips deliveries its Deduper has seen and calls the
-// function registered for the event's type. This program adds one line per request on
-// stdout, the same lines as the Python and Node.js receivers print: its functions print
-// the events they handle, and the Handler's hooks OnDuplicate and OnReject the rest.
+// webhook.Handler parses the event, skips deliveries its Deduper has marked handled,
+// calls the function registered for the event's type and, once it succeeded, marks the
+// delivery handled. This program adds one line per request on stdout, the same lines as
+// the Python and Node.js receivers print: its functions print the events they handle,
+// and the Handler's hooks OnDuplicate and OnReject the rest.
 //
 //	listening on 8000
 //	verified type=drift.detected key=del_01JD...     a new event: handled
-//	duplicate type=drift.detected key=del_01JD...    seen before: answered 200, nothing done
+//	duplicate type=drift.detected key=del_01JD...    handled before: answered 200, nothing done
 //	rejected status=401 reason=signature_mismatch    not from Herald (or the wrong secret)
-//	failed status=500 reason=handler_error           your code failed: Herald retries
+//	failed status=500 reason=handler_error           your code failed: nothing marked, Herald retries
 //
 // Run it with your webhook's format and secret (shown once, when you created the webhook):
 //
@@ -60,14 +61,16 @@ func main() {
 	}
 	v.MaxBody = maxBody
 
-	// 2. A Handler that skips deliveries it has seen: the Deduper remembers each
+	// 2. A Handler that skips deliveries already handled: the Deduper remembers each
 	// format's dedupe key (infraaudit's delivery_id, frugally's id, standard's
-	// webhook-id). In memory here; several instances need a shared Deduper.
+	// webhook-id), marked Done only once your function succeeded, so that a delivery
+	// whose handling failed or died is handled when Herald retries it. In memory here;
+	// several instances need a shared Deduper.
 	h := webhook.NewHandler(v, webhook.NewMemoryDeduper(cfg.dedupeTTL))
 
 	// 3. Your code, per event type. Answer fast: Herald waits 10 s (15 s for standard),
 	// then counts the attempt as failed and sends it again; queue slow work. An error
-	// answers 500, and Herald retries later.
+	// answers 500, and Herald retries later. Returning nil marks the delivery handled.
 	webhook.On(h, webhook.TypeDriftDetected, func(ctx context.Context, e *webhook.Event, d *webhook.DriftDetected) error {
 		// d is the event's data, decoded: d.ResourceName, d.Severity, d.Summary, …
 		printLine("verified", e)
