@@ -174,7 +174,9 @@ func (l *listener) forwardTo(b *strings.Builder, r *http.Request, body []byte, w
 		return http.StatusBadGateway
 	}
 	for name, values := range r.Header {
-		req.Header[name] = values
+		if !notForwarded[name] {
+			req.Header[name] = values
+		}
 	}
 	start := time.Now()
 	resp, err := l.client.Do(req)
@@ -191,6 +193,14 @@ func (l *listener) forwardTo(b *strings.Builder, r *http.Request, body []byte, w
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, io.LimitReader(resp.Body, herald.MaxResponseBody)) // the receiver keeps no more
 	return resp.StatusCode
+}
+
+// notForwarded are the headers of a delivery that describe its connection, not the
+// delivery. Accept-Encoding stays out too: set by hand it would stop Go from decoding a
+// compressed answer, which would then go back to Herald still compressed.
+var notForwarded = map[string]bool{
+	"Accept-Encoding": true, "Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true, "Content-Length": true,
 }
 
 // indentJSON pretty-prints a JSON body under the listing's indentation; other bodies

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -224,4 +227,57 @@ func TestEd25519DeliveryVerifiesWithPublicKey(t *testing.T) {
 	req := rc.waitFor(t, 2, 10*time.Second)[1]
 	check(req, rotated.PublicKey) // the new key alone verifies
 	check(req, hook.PublicKey)    // and so does the old one, during the grace
+}
+
+// TestListenForwards runs herald listen with --forward-to: the delivery reaches the
+// target with its signature headers, and the target's answer, decoded, is the answer.
+func TestListenForwards(t *testing.T) {
+	t.Parallel()
+	var got http.Header
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			zw.Write([]byte("handled"))
+			zw.Close()
+			return
+		}
+		w.Write([]byte("handled"))
+	}))
+	t.Cleanup(target.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- listen(ctx, []string{"--addr", "127.0.0.1:0", "--format", "standard", "--secret", vectorSecret,
+			"--forward-to", target.URL}, out, io.Discard)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	url := waitForMatch(t, out, "herald listen")
+
+	body := `{"type":"ping","timestamp":"2024-01-15T10:00:00Z","data":{}}`
+	h, err := webhook.Sign(webhook.FormatStandard, vectorSecret, "evt_fwd", time.Now(), []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header = h
+	req.Header.Set("Accept-Encoding", "gzip") // as Herald's transport sends it
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(answer) != "handled" || resp.Header.Get("Content-Encoding") != "" {
+		t.Errorf("answer %d %q (Content-Encoding %q), want the target's 200 \"handled\" decoded",
+			resp.StatusCode, answer, resp.Header.Get("Content-Encoding"))
+	}
+	if got.Get("webhook-signature") != h.Get("webhook-signature") || got.Get("webhook-id") != "evt_fwd" {
+		t.Errorf("the target got headers %v, want the delivery's signature headers", got)
+	}
+	if !strings.Contains(out.String(), "forward") || !strings.Contains(out.String(), "signature  valid") {
+		t.Errorf("listen printed\n%s\nwithout the verdict and the forward", out)
+	}
 }
