@@ -36,6 +36,8 @@ Usage:
                          apply the PostgreSQL schema's migrations (serve does it too)
   herald migrate-store --from herald-data/herald.db --to postgres://…
                          copy everything from SQLite into an empty PostgreSQL database
+  herald backup --output FILE [--data-dir DIR]
+                         copy the SQLite database to FILE while the server runs
   herald version         print the version
 
 Run 'herald serve -h' for the flags; each has a HERALD_* environment variable.
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return migrate(ctx, args[1:], stdout, stderr, getenv)
 	case "migrate-store":
 		return migrateStore(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return backup(ctx, args[1:], stdout, stderr, getenv)
 	case "webhooks":
 		return runWebhooks(ctx, args[1:], stdout, stderr, getenv)
 	case "deliveries":
