@@ -84,6 +84,24 @@ type Store interface {
 	// Requeue makes the failed deliveries of a webhook created in [since, until) pending
 	// and due at now, and returns how many.
 	Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error)
+
+	// Backlog describes the work waiting at now, for metrics read at every scrape. It
+	// must stay cheap however long the delivery history: it reads an index of the
+	// pending deliveries, never the deliveries table (webhooks, being few, may be scanned).
+	Backlog(ctx context.Context, now time.Time) (Backlog, error)
+}
+
+// Backlog is the work a store holds that is not done yet.
+type Backlog struct {
+	// Pending counts the pending deliveries: due or scheduled for a retry, leased or not.
+	Pending int
+	// OldestPendingDue is the earliest due time (NextAttemptAt) among the pending
+	// deliveries due at or before the time asked about: that time minus it is how far
+	// dispatching is behind. Nil when none is due.
+	OldestPendingDue *time.Time
+	// DisabledWebhooks counts the webhooks that are disabled now, by an operator or by
+	// their format's auto-disable rule.
+	DisabledWebhooks int
 }
 
 // Notifier is implemented by stores that several processes share: it tells every process

@@ -50,6 +50,11 @@ type Config struct {
 	Rand func() float64
 	// Metrics, when set, receives the dispatcher's counters.
 	Metrics prometheus.Registerer
+	// Notices, when set, is told when an attempt disables its webhook (webhook.disabled)
+	// or ends its delivery failed with the webhook still enabled (delivery.exhausted).
+	// It is called on the attempt's goroutine, after the attempt is recorded, so it must
+	// not block for long.
+	Notices func(ctx context.Context, n herald.Notice)
 }
 
 // Dispatcher sends deliveries. Create one with New, run it with Run, and call Wake when
@@ -403,6 +408,7 @@ func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookSta
 	}
 	a.Number = out.Number
 	d.metrics.observe(c.Webhook.Format, a)
+	d.metrics.observeDelivered(c, a)
 	log := d.cfg.Logger.With("delivery_id", c.Delivery.ID, "webhook_id", c.Webhook.ID,
 		"event_id", c.Event.ID, "attempt", a.Number)
 	if a.Success {
@@ -414,7 +420,22 @@ func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookSta
 		log.Warn("webhook disabled", "reason", out.DisabledReason)
 		d.metrics.disabled.Inc()
 	}
+	d.notify(ctx, c, a, rec.Status, out)
 	return a, nil
+}
+
+// notify raises the notice a recorded attempt calls for, if any.
+func (d *Dispatcher) notify(ctx context.Context, c *herald.Claim, a *herald.Attempt, status herald.DeliveryStatus, out herald.AttemptOutcome) {
+	if d.cfg.Notices == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx) // the attempt is recorded: so is what it changed
+	switch {
+	case out.WebhookDisabled:
+		d.cfg.Notices(ctx, herald.WebhookDisabledNotice(&c.Webhook, out.DisabledReason, d.cfg.Clock.Now()))
+	case status == herald.StatusFailed:
+		d.cfg.Notices(ctx, herald.DeliveryExhaustedNotice(&c.Delivery, &c.Event, a.Number, a.Error, a.At))
+	}
 }
 
 // sendInTurn waits for a slot of the webhook's and its rate limit (when hook is set),

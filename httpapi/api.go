@@ -70,6 +70,10 @@ type Config struct {
 	// Metrics is served at /metrics, and the API registers its own counters on it; nil
 	// gives the API a registry of its own.
 	Metrics *prometheus.Registry
+	// Notices, when set, is told when an update enables a disabled webhook
+	// (webhook.enabled) or disables an enabled one (webhook.disabled). It is called
+	// while the request is answered, so it must not block for long.
+	Notices func(ctx context.Context, n herald.Notice)
 }
 
 // Body size limits. huma refuses a body whose length reaches an operation's limit, so
@@ -91,6 +95,7 @@ type server struct {
 	log        *slog.Logger
 	version    string
 	metrics    *apiMetrics
+	notices    func(ctx context.Context, n herald.Notice)
 
 	api huma.API
 	mux *http.ServeMux
@@ -133,6 +138,7 @@ func New(cfg Config) http.Handler {
 		log:        cfg.Logger,
 		version:    cfg.Version,
 		metrics:    newAPIMetrics(cfg.Metrics),
+		notices:    cfg.Notices,
 		mux:        http.NewServeMux(),
 	}
 

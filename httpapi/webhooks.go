@@ -432,6 +432,7 @@ func (s *server) updateWebhook(ctx context.Context, in *updateWebhookInput) (*we
 		}
 		w.Format = *req.Format
 	}
+	wasEnabled := w.Enabled
 	if req.Enabled != nil && *req.Enabled != w.Enabled {
 		w.Enabled = *req.Enabled
 		if w.Enabled {
@@ -446,6 +447,13 @@ func (s *server) updateWebhook(ctx context.Context, in *updateWebhookInput) (*we
 	updated, err := s.store.Webhook(ctx, w.ID)
 	if err != nil {
 		return nil, err
+	}
+	if s.notices != nil && w.Enabled != wasEnabled {
+		if w.Enabled {
+			s.notices(ctx, herald.WebhookEnabledNotice(updated, updated.UpdatedAt))
+		} else {
+			s.notices(ctx, herald.WebhookDisabledNotice(updated, w.DisabledReason, updated.UpdatedAt))
+		}
 	}
 	return &webhookOutput{Body: toWebhook(updated)}, nil
 }

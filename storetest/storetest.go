@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"RecordAttempt", testRecordAttempt},
 		{"Deliveries", testDeliveries},
 		{"DisableRaces", testDisableRaces},
+		{"Backlog", testBacklog},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

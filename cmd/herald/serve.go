@@ -46,6 +46,7 @@ type serveConfig struct {
 	pollInterval   time.Duration
 	logFormat      string
 	logLevel       string
+	notices        noticeConfig
 }
 
 func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, error) {
@@ -67,6 +68,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "how often to look for due retries")
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	c.notices.flags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return nil, err
 	}
@@ -102,6 +104,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	defer store.Close()
+	store, storeOps := instrumentStore(store)
 	if err := checkEncryptionKey(ctx, store, cipher); err != nil {
 		return err
 	}
@@ -123,9 +126,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		storeOps, newBacklogCollector(store, herald.SystemClock{}, logger))
 	guard := &egress.Guard{AllowPrivate: cfg.allowPrivate}
-	dispatcher := dispatch.New(dispatch.Config{
+	var dispatcher *dispatch.Dispatcher
+	notices, err := newNoticeSender(ctx, &cfg.notices, store, guard, func() { dispatcher.Wake() }, logger, stdout)
+	if err != nil {
+		return err
+	}
+	dispatcher = dispatch.New(dispatch.Config{
 		Store:        store,
 		Policies:     policies,
 		Client:       &http.Client{Transport: guard.Transport()},
@@ -134,6 +143,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		PollInterval: cfg.pollInterval,
 		Logger:       logger,
 		Metrics:      registry,
+		Notices:      notices.Notify,
 	})
 	api := httpapi.New(httpapi.Config{
 		Store:         store,
@@ -146,6 +156,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Logger:        logger,
 		Version:       herald.Version,
 		Metrics:       registry,
+		Notices:       notices.Notify,
 	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -172,6 +183,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return nil
 	})
 	g.Go(func() error { return dispatcher.Run(gctx) })
+	g.Go(func() error { return notices.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		logger.Info("shutting down: no new work; finishing attempts in flight")

@@ -1,0 +1,29 @@
+package sqlite
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBacklogPlan guards the cost of Backlog, which every metrics scrape pays: the
+// deliveries must be read from deliveries_due alone, never from the table, and the
+// oldest due one found by a seek, not a sort.
+func TestBacklogPlan(t *testing.T) {
+	s, _ := openStore(t)
+	fillBacklog(t, s, 100, 20000, false)
+
+	plan := queryPlan(t, s.read, backlogQuery, 5000)
+	for _, want := range []string{
+		"SEARCH deliveries USING COVERING INDEX deliveries_due (status=?)",
+		"SEARCH deliveries USING COVERING INDEX deliveries_due (status=? AND next_attempt_at<?)",
+	} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("backlog plan lacks %q; plan:\n%s", want, plan)
+		}
+	}
+	for _, bad := range []string{"SCAN deliveries", "TEMP B-TREE"} {
+		if strings.Contains(plan, bad) {
+			t.Errorf("backlog plan has %q; plan:\n%s", bad, plan)
+		}
+	}
+}
