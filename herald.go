@@ -49,6 +49,12 @@ type Event struct {
 	Data      json.RawMessage `json:"data"`
 	Timestamp time.Time       `json:"timestamp"`  // when it occurred, UTC, whole seconds
 	CreatedAt time.Time       `json:"created_at"` // when Herald accepted it
+
+	// TraceParent is the W3C traceparent of the span that published the event, or ""
+	// when tracing was off. Every attempt's span is its child, so one trace shows the
+	// publish and every attempt, whichever process sends them and however much later.
+	// It is never sent to receivers.
+	TraceParent string `json:"-"`
 }
 
 // EventType is one entry of the catalog: a type name, its JSON Schema (draft 2020-12) and
@@ -148,6 +154,9 @@ type Attempt struct {
 	RequestHeaders  http.Header `json:"request_headers"`
 	ResponseHeaders http.Header `json:"response_headers"`
 	ResponseBody    string      `json:"response_body"` // truncated to MaxResponseBody
+	// TraceID is the OpenTelemetry trace the attempt's span was recorded in (hex), ""
+	// when this process did not record one (tracing off, or the trace not sampled).
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // MaxResponseBody is how much of a response body is read and kept with an attempt.

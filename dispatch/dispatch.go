@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/heraldhq/herald"
@@ -55,6 +56,9 @@ type Config struct {
 	// It is called on the attempt's goroutine, after the attempt is recorded, so it must
 	// not block for long.
 	Notices func(ctx context.Context, n herald.Notice)
+	// TracerProvider, when set, traces every attempt as a child of its event's publish
+	// (see herald.Event.TraceParent).
+	TracerProvider trace.TracerProvider
 }
 
 // Dispatcher sends deliveries. Create one with New, run it with Run, and call Wake when
@@ -65,6 +69,7 @@ type Dispatcher struct {
 	wake    chan struct{}
 	freed   chan struct{}
 	metrics *metrics
+	tracer  trace.Tracer
 
 	mu       sync.Mutex
 	inFlight int
@@ -134,6 +139,7 @@ func New(cfg Config) *Dispatcher {
 		wake:    make(chan struct{}, 1),
 		freed:   make(chan struct{}, 1),
 		metrics: newMetrics(cfg.Metrics),
+		tracer:  newTracer(cfg.TracerProvider),
 		perHook: make(map[string]*hookState),
 	}
 }

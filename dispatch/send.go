@@ -33,6 +33,8 @@ func (d *Dispatcher) send(ctx context.Context, c *herald.Claim, policy wire.Poli
 		Number:     c.Delivery.AttemptCount + 1,
 		At:         now,
 	}
+	ctx, span := d.startAttempt(ctx, c, a)
+	defer endAttempt(span, a)
 	msg, err := wire.Build(&c.Event, &c.Webhook, c.Delivery.ID, now)
 	if err != nil {
 		a.Error = fmt.Sprintf("build request: %v", err)

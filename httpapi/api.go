@@ -14,6 +14,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald"
 )
@@ -74,6 +75,8 @@ type Config struct {
 	// (webhook.enabled) or disables an enabled one (webhook.disabled). It is called
 	// while the request is answered, so it must not block for long.
 	Notices func(ctx context.Context, n herald.Notice)
+	// TracerProvider, when set, traces every publish (see herald.Event.TraceParent).
+	TracerProvider trace.TracerProvider
 }
 
 // Body size limits. huma refuses a body whose length reaches an operation's limit, so
@@ -96,6 +99,7 @@ type server struct {
 	version    string
 	metrics    *apiMetrics
 	notices    func(ctx context.Context, n herald.Notice)
+	tracer     trace.Tracer
 
 	api huma.API
 	mux *http.ServeMux
@@ -139,6 +143,7 @@ func New(cfg Config) http.Handler {
 		version:    cfg.Version,
 		metrics:    newAPIMetrics(cfg.Metrics),
 		notices:    cfg.Notices,
+		tracer:     newTracer(cfg.TracerProvider),
 		mux:        http.NewServeMux(),
 	}
 

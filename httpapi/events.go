@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/heraldhq/herald"
 )
@@ -125,14 +126,17 @@ func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput,
 		return nil, err
 	}
 	pub.IdempotencyKey = in.IdempotencyKey
+	ctx, span := s.startPublish(ctx, &pub.Event)
 	results, err := s.store.Publish(ctx, []herald.Publication{pub})
+	if err == nil && len(results) != 1 {
+		err = fmt.Errorf("publish: store returned %d results for 1 event", len(results))
+	}
 	if err != nil {
+		endPublish(span, herald.PublishResult{}, err)
 		return nil, err
 	}
-	if len(results) != 1 {
-		return nil, fmt.Errorf("publish: store returned %d results for 1 event", len(results))
-	}
 	r := results[0]
+	endPublish(span, r, nil)
 	out := &publishOutput{Status: http.StatusAccepted, Body: publishResult{ID: r.EventID, Deliveries: r.Deliveries}}
 	if r.Duplicate {
 		out.Status = http.StatusOK
@@ -175,8 +179,18 @@ func (s *server) publishBatch(ctx context.Context, in *batchInput) (*batchOutput
 	if len(pubs) == 0 {
 		return out, nil
 	}
+	// A span per event, each the root of the event's own trace, covering the one
+	// transaction they are stored in.
+	spans := make([]trace.Span, len(pubs))
+	for j := range pubs {
+		_, spans[j] = s.startPublish(ctx, &pubs[j].Event)
+	}
 
 	results, err := s.store.Publish(ctx, pubs)
+	if err == nil && len(results) != len(pubs) {
+		err = fmt.Errorf("publish: store returned %d results for %d events", len(results), len(pubs))
+	}
+	refused := make([]error, len(pubs)) // why each publication refused one by one was
 	switch {
 	case herald.ErrorCode(err) == herald.ECONFLICT:
 		// One of them is refused (an id another tenant used), and the transaction with
@@ -188,15 +202,20 @@ func (s *server) publishBatch(ctx context.Context, in *batchInput) (*batchOutput
 				err = fmt.Errorf("publish: store returned %d results for 1 event", len(rs))
 			}
 			if err != nil {
+				refused[j] = err
 				out.Body.Results[index[j]] = failedResult(toAPIError(ctx, s.log, err))
 				continue
 			}
 			results[j] = rs[0]
 		}
 	case err != nil:
+		for _, span := range spans {
+			endPublish(span, herald.PublishResult{}, err)
+		}
 		return nil, err
-	case len(results) != len(pubs):
-		return nil, fmt.Errorf("publish: store returned %d results for %d events", len(results), len(pubs))
+	}
+	for j, span := range spans {
+		endPublish(span, results[j], refused[j])
 	}
 
 	accepted := false

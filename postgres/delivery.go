@@ -144,7 +144,7 @@ func loadAttempts(ctx context.Context, tx pgx.Tx, ds []herald.Delivery) error {
 	}
 	rows, err := tx.Query(ctx, `
 		SELECT id, delivery_id, number, at, status_code, duration_ms, success, error,
-			request_headers::text, response_headers::text, response_body
+			request_headers::text, response_headers::text, response_body, trace_id
 		FROM attempts WHERE delivery_id = ANY($1)
 		ORDER BY delivery_id, number`, ids)
 	if err != nil {
@@ -153,7 +153,7 @@ func loadAttempts(ctx context.Context, tx pgx.Tx, ds []herald.Delivery) error {
 	var a herald.Attempt
 	var reqHeaders, respHeaders string
 	_, err = pgx.ForEachRow(rows, []any{&a.ID, &a.DeliveryID, &a.Number, &a.At, &a.StatusCode, &a.DurationMS,
-		&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody}, func() error {
+		&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody, &a.TraceID}, func() error {
 		a.At = a.At.UTC()
 		a.RequestHeaders, a.ResponseHeaders = nil, nil
 		if err := json.Unmarshal([]byte(reqHeaders), &a.RequestHeaders); err != nil {
@@ -202,7 +202,7 @@ const dueByWebhook = `
 
 // claimColumns are what a claim is loaded from: a delivery d, its event e and webhook w.
 const claimColumns = deliveryColumns + `,
-	e.id, e.tenant_id, e.type, e.data, e.timestamp, e.created_at, ` + webhookColumns
+	e.id, e.tenant_id, e.type, e.data, e.timestamp, e.created_at, e.traceparent, ` + webhookColumns
 
 // leaseDue leases, to $3 until $4, up to $5 of the deliveries $1 that are still due at $2
 // and unleased, oldest due first, skipping those another transaction has locked (another
@@ -445,7 +445,7 @@ func (s *Store) lease(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]
 	var wr webhookRow
 	var e herald.Event
 	var data string
-	dest := append(dr.dest(), &e.ID, &e.TenantID, &e.Type, &data, &e.Timestamp, &e.CreatedAt)
+	dest := append(dr.dest(), &e.ID, &e.TenantID, &e.Type, &data, &e.Timestamp, &e.CreatedAt, &e.TraceParent)
 	_, err = pgx.ForEachRow(rows, append(dest, wr.dest()...), func() error {
 		ev := e
 		ev.Data = json.RawMessage(data)
@@ -579,10 +579,10 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		b.Queue("SET LOCAL synchronous_commit = off") // see relaxCommit
 		b.Queue(`
 			INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
-				error, request_headers, response_headers, response_body)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				error, request_headers, response_headers, response_body, trace_id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			a.ID, a.DeliveryID, out.Number, a.At, a.StatusCode, a.DurationMS, a.Success, a.Error,
-			reqHeaders, respHeaders, a.ResponseBody)
+			reqHeaders, respHeaders, a.ResponseBody, storable(a.TraceID))
 		next := queueDelivery(b, r, &a, out.Number, current, holder)
 		reason := queueHealth(b, r, &a, &h)
 		switch {

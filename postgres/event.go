@@ -248,8 +248,8 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 
 	// Write what is new, and read the deliveries of what repeats stored events.
 	var ev struct {
-		ids, tenants, types, data []string
-		timestamps, created       []time.Time
+		ids, tenants, types, data, traceparents []string
+		timestamps, created                     []time.Time
 	}
 	var dl struct {
 		ids, events, webhooks, tenants, types []string
@@ -268,6 +268,7 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		}
 		ev.ids, ev.tenants, ev.types = append(ev.ids, e.ID), append(ev.tenants, e.TenantID), append(ev.types, e.Type)
 		ev.data, ev.timestamps, ev.created = append(ev.data, p.data), append(ev.timestamps, e.Timestamp), append(ev.created, e.CreatedAt)
+		ev.traceparents = append(ev.traceparents, storable(e.TraceParent))
 		for j, id := range results[i].DeliveryIDs {
 			dl.ids, dl.events, dl.webhooks = append(dl.ids, id), append(dl.events, e.ID), append(dl.webhooks, p.targets[j])
 			dl.tenants, dl.types, dl.created = append(dl.tenants, e.TenantID), append(dl.types, e.Type), append(dl.created, e.CreatedAt)
@@ -282,9 +283,9 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 	}
 	b = &pgx.Batch{}
 	if len(ev.ids) > 0 {
-		b.Queue(`INSERT INTO events (id, tenant_id, type, data, timestamp, created_at)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[])`,
-			ev.ids, ev.tenants, ev.types, ev.data, ev.timestamps, ev.created)
+		b.Queue(`INSERT INTO events (id, tenant_id, type, data, timestamp, created_at, traceparent)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])`,
+			ev.ids, ev.tenants, ev.types, ev.data, ev.timestamps, ev.created, ev.traceparents)
 	}
 	if len(dl.ids) > 0 {
 		b.Queue(`INSERT INTO deliveries (id, event_id, webhook_id, tenant_id, event_type, status,
@@ -374,8 +375,8 @@ func (s *Store) Event(ctx context.Context, id string) (*herald.Event, error) {
 	var e herald.Event
 	var data string
 	err := s.read(ctx, "event "+id, func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, "SELECT id, tenant_id, type, data, timestamp, created_at FROM events WHERE id = $1", id).
-			Scan(&e.ID, &e.TenantID, &e.Type, &data, &e.Timestamp, &e.CreatedAt)
+		return s.pool.QueryRow(ctx, "SELECT id, tenant_id, type, data, timestamp, created_at, traceparent FROM events WHERE id = $1", id).
+			Scan(&e.ID, &e.TenantID, &e.Type, &data, &e.Timestamp, &e.CreatedAt, &e.TraceParent)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("event", id)

@@ -149,7 +149,7 @@ func loadAttempts(ctx context.Context, q queryer, ds []herald.Delivery) error {
 	}
 	rows, err := q.QueryContext(ctx, `
 		SELECT id, delivery_id, number, at, status_code, duration_ms, success, error,
-			request_headers, response_headers, response_body
+			request_headers, response_headers, response_body, trace_id
 		FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?))
 		ORDER BY delivery_id, number`, list)
 	if err != nil {
@@ -161,7 +161,7 @@ func loadAttempts(ctx context.Context, q queryer, ds []herald.Delivery) error {
 		var at int64
 		var reqHeaders, respHeaders string
 		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.Number, &at, &a.StatusCode, &a.DurationMS,
-			&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody); err != nil {
+			&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody, &a.TraceID); err != nil {
 			return err
 		}
 		a.At = fromMicros(at)
@@ -329,7 +329,7 @@ func pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int, skip map[s
 
 // claimsQuery loads claimed deliveries, listed as JSON, by primary key.
 const claimsQuery = "SELECT " + deliveryColumns + `,
-			e.id, e.tenant_id, e.type, e.data, e.timestamp, e.created_at, ` + webhookColumns + `
+			e.id, e.tenant_id, e.type, e.data, e.timestamp, e.created_at, e.traceparent, ` + webhookColumns + `
 		FROM deliveries d
 		JOIN events e ON e.id = d.event_id
 		JOIN webhooks w ON w.id = d.webhook_id
@@ -359,7 +359,7 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 		var e herald.Event
 		var data string
 		var ts, created int64
-		dest := append(dr.dest(), &e.ID, &e.TenantID, &e.Type, &data, &ts, &created)
+		dest := append(dr.dest(), &e.ID, &e.TenantID, &e.Type, &data, &ts, &created, &e.TraceParent)
 		if err := rows.Scan(append(dest, wr.dest()...)...); err != nil {
 			return nil, err
 		}
@@ -466,10 +466,10 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		out.Number = count + 1
 		_, err = tx.ExecContext(ctx, `
 			INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
-				error, request_headers, response_headers, response_body)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				error, request_headers, response_headers, response_body, trace_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.DeliveryID, out.Number, at, a.StatusCode, a.DurationMS, a.Success, a.Error,
-			reqHeaders, respHeaders, a.ResponseBody)
+			reqHeaders, respHeaders, a.ResponseBody, a.TraceID)
 		if isUniqueViolation(err) {
 			return conflict("attempt", a.ID)
 		}

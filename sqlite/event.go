@@ -53,7 +53,7 @@ func (s *Store) newPublisher(ctx context.Context, tx *sql.Tx) (*publisher, error
 	p := &publisher{ctx: ctx, tx: tx, now: s.now(), subscribers: map[string][]herald.Webhook{}}
 	var err error
 	p.insertEvent, err = tx.PrepareContext(ctx,
-		"INSERT INTO events (id, tenant_id, type, data, timestamp, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+		"INSERT INTO events (id, tenant_id, type, data, timestamp, created_at, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func (p *publisher) publish(pub herald.Publication) (herald.PublishResult, error
 	}
 
 	created := micros(e.CreatedAt)
-	if _, err := p.insertEvent.ExecContext(ctx, e.ID, e.TenantID, e.Type, data, micros(e.Timestamp), created); err != nil {
+	if _, err := p.insertEvent.ExecContext(ctx, e.ID, e.TenantID, e.Type, data, micros(e.Timestamp), created, e.TraceParent); err != nil {
 		return herald.PublishResult{}, err
 	}
 	ids := make([]string, 0, len(targets))
@@ -225,8 +225,8 @@ func (s *Store) Event(ctx context.Context, id string) (*herald.Event, error) {
 	var e herald.Event
 	var data string
 	var ts, created int64
-	err := s.read.QueryRowContext(ctx, "SELECT id, tenant_id, type, data, timestamp, created_at FROM events WHERE id = ?", id).
-		Scan(&e.ID, &e.TenantID, &e.Type, &data, &ts, &created)
+	err := s.read.QueryRowContext(ctx, "SELECT id, tenant_id, type, data, timestamp, created_at, traceparent FROM events WHERE id = ?", id).
+		Scan(&e.ID, &e.TenantID, &e.Type, &data, &ts, &created, &e.TraceParent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("event", id)
 	}

@@ -35,6 +35,9 @@ func testRecordAttempt(t *testing.T, open func(t *testing.T) herald.Store) {
 			if i == 0 {
 				a.ID = herald.NewID(herald.PrefixAttempt) // kept when given
 			}
+			if i != 1 {
+				a.TraceID = "4bf92f3577b34da6a3ce929d0e0e473" + string(rune('6'+i)) // the second has none
+			}
 			a.RequestHeaders.Set("Webhook-Attempt", string(rune('1'+i)))
 			r := herald.AttemptRecord{Owner: "w1", Attempt: a, Status: step.status}
 			if step.next != nil {
@@ -86,16 +89,27 @@ func testRecordAttempt(t *testing.T, open func(t *testing.T) herald.Store) {
 				t.Errorf("attempt %d: number %d, delivery %s, id %q; want number %d of %s, id %q", i, got.Number, got.DeliveryID, got.ID, i+1, id, want.ID)
 			}
 			if got.StatusCode != want.StatusCode || got.DurationMS != want.DurationMS || got.Success != want.Success ||
-				got.Error != want.Error || got.ResponseBody != want.ResponseBody {
-				t.Errorf("attempt %d = %d %dms %v %q %q, want %d %dms %v %q %q", i+1,
-					got.StatusCode, got.DurationMS, got.Success, got.Error, got.ResponseBody,
-					want.StatusCode, want.DurationMS, want.Success, want.Error, want.ResponseBody)
+				got.Error != want.Error || got.ResponseBody != want.ResponseBody || got.TraceID != want.TraceID {
+				t.Errorf("attempt %d = %d %dms %v %q %q trace %q, want %d %dms %v %q %q trace %q", i+1,
+					got.StatusCode, got.DurationMS, got.Success, got.Error, got.ResponseBody, got.TraceID,
+					want.StatusCode, want.DurationMS, want.Success, want.Error, want.ResponseBody, want.TraceID)
 			}
 			if !maps.EqualFunc(got.RequestHeaders, want.RequestHeaders, slices.Equal) ||
 				!maps.EqualFunc(got.ResponseHeaders, want.ResponseHeaders, slices.Equal) {
 				t.Errorf("attempt %d headers = %v, %v; want %v, %v", i+1, got.RequestHeaders, got.ResponseHeaders, want.RequestHeaders, want.ResponseHeaders)
 			}
 			wantTime(t, "attempt at", &got.At, &want.At)
+		}
+		// The delivery log loads attempts the same way.
+		ds, _, err := st.Deliveries(t.Context(), herald.DeliveryFilter{WebhookID: w.ID})
+		ok(t, err, "deliveries")
+		if len(ds) != 1 || len(ds[0].Attempts) != len(sent) {
+			t.Fatalf("delivery log = %d deliveries, want 1 with %d attempts", len(ds), len(sent))
+		}
+		for i, got := range ds[0].Attempts {
+			if got.TraceID != sent[i].TraceID {
+				t.Errorf("delivery log attempt %d trace %q, want %q", i+1, got.TraceID, sent[i].TraceID)
+			}
 		}
 	})
 

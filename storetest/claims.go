@@ -31,6 +31,7 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 		w := addWebhook(t, st, tenant, func(w *herald.Webhook) { w.Headers = map[string]string{"X-A": "b"} })
 		ok(t, st.RotateSecret(t.Context(), w.ID, "whsec_next", time.Now().Add(time.Hour)), "rotate secret")
 		e := newEvent(tenant, "drift.detected", t0)
+		e.TraceParent = testTraceParent
 		r := publish(t, st, herald.Publication{Event: e})[0]
 		cs, err := st.ClaimDue(t.Context(), herald.ClaimRequest{Owner: "w1", Now: t0, LeaseUntil: t0.Add(time.Minute), Limit: 5})
 		ok(t, err, "claim due")
@@ -43,7 +44,7 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 			t.Errorf("claimed delivery = %+v", c.Delivery)
 		}
 		if c.Event.ID != e.ID || c.Event.Type != e.Type || c.Event.TenantID != tenant || !jsonEqual(c.Event.Data, e.Data) ||
-			!c.Event.Timestamp.Equal(e.Timestamp) {
+			!c.Event.Timestamp.Equal(e.Timestamp) || c.Event.TraceParent != e.TraceParent {
 			t.Errorf("claimed event = %+v, want %+v", c.Event, e)
 		}
 		if c.Webhook.ID != w.ID || c.Webhook.URL != w.URL || c.Webhook.Format != w.Format || c.Webhook.Headers["X-A"] != "b" {

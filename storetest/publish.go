@@ -9,6 +9,9 @@ import (
 	"github.com/heraldhq/herald"
 )
 
+// testTraceParent is a W3C traceparent as the API stores one with an event.
+const testTraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
 func testPublish(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("FanOut", func(t *testing.T) {
 		st := open(t)
@@ -67,6 +70,7 @@ func testPublish(t *testing.T, open func(t *testing.T) herald.Store) {
 		e := newEvent(tenant, "job.completed", t0.Add(1500*time.Millisecond))
 		e.Timestamp = t0.Add(-time.Hour)
 		e.Data = json.RawMessage(`{"job_id":"j_1","status":"completed","counts":[1,2,3],"nested":{"a":null}}`)
+		e.TraceParent = testTraceParent
 		r := publish(t, st, herald.Publication{Event: e})[0]
 		if r.Deliveries != 0 || len(r.DeliveryIDs) != 0 {
 			t.Errorf("an event nobody subscribes to got %d deliveries", r.Deliveries)
@@ -78,6 +82,16 @@ func testPublish(t *testing.T, open func(t *testing.T) herald.Store) {
 		}
 		wantTime(t, "timestamp", &got.Timestamp, &e.Timestamp)
 		wantTime(t, "created_at", &got.CreatedAt, &e.CreatedAt)
+		if got.TraceParent != e.TraceParent {
+			t.Errorf("event traceparent = %q, want %q", got.TraceParent, e.TraceParent)
+		}
+		// Without one it stays empty.
+		plain := publish(t, st, herald.Publication{Event: newEvent(tenant, "job.completed", t0)})[0]
+		got, err = st.Event(t.Context(), plain.EventID)
+		ok(t, err, "event")
+		if got.TraceParent != "" {
+			t.Errorf("event published without a traceparent has %q, want none", got.TraceParent)
+		}
 	})
 
 	t.Run("Target", func(t *testing.T) {

@@ -50,13 +50,19 @@ type testServer struct {
 // end of the test.
 func startServer(t testing.TB, dataDir string, args ...string) *testServer {
 	t.Helper()
+	return startServerEnv(t, dataDir, nil, args...)
+}
+
+// startServerEnv is startServer with env as the environment serve reads (getenv).
+func startServerEnv(t testing.TB, dataDir string, env map[string]string, args ...string) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir,
 		"--admin-key", testAdminKey, "--allow-private-networks", "--poll-interval", "50ms",
 		"--log-level", "warn"}, args...)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, argv, stdout, stderr, func(string) string { return "" }) }()
+	go func() { done <- run(ctx, argv, stdout, stderr, func(k string) string { return env[k] }) }()
 
 	s := &testServer{DataDir: dataDir, Stdout: stdout}
 	var once sync.Once

@@ -125,6 +125,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 
+	tracerProvider, stopTracing, err := setupTracing(ctx, getenv, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTracing() // after the dispatcher has ended its last attempt's span
+
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		storeOps, newBacklogCollector(store, herald.SystemClock{}, logger))
@@ -144,6 +150,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Logger:       logger,
 		Metrics:      registry,
 		Notices:      notices.Notify,
+
+		TracerProvider: tracerProvider,
 	})
 	api := httpapi.New(httpapi.Config{
 		Store:         store,
@@ -157,6 +165,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Version:       herald.Version,
 		Metrics:       registry,
 		Notices:       notices.Notify,
+
+		TracerProvider: tracerProvider,
 	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
