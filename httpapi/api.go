@@ -321,7 +321,7 @@ func (s *server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 
 // serveMetrics returns the /metrics handler for reg.
 func serveMetrics(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, MaxRequestsInFlight: 4})
 }
 
 // register adds an operation whose handler's errors all become API errors: domain

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -30,9 +31,9 @@ type Config struct {
 	Mail *Mail
 	// QueueSize bounds the notices waiting to be emailed; default 256.
 	QueueSize int
-	// ExhaustedEvery is how often at most one webhook's owner is emailed about
-	// deliveries that ran out of retries, so an endpoint that is down does not turn
-	// every event into an email; default one hour. The operator webhook gets them all.
+	// ExhaustedEvery is how often at most a delivery.exhausted notice is sent about one
+	// webhook, to the operator webhook and by email, so that an endpoint that is down
+	// does not turn every event into a notice; default one hour.
 	ExhaustedEvery time.Duration
 	// ShutdownGrace bounds how long Run keeps emailing what is queued once its context
 	// ends; default 10s.
@@ -48,8 +49,9 @@ type Config struct {
 type Sender struct {
 	cfg   Config
 	queue chan herald.Notice
-	// lastExhausted is when each webhook's owner was last emailed a delivery.exhausted
-	// notice. Only Run's goroutine touches it.
+
+	mu sync.Mutex
+	// lastExhausted is when a delivery.exhausted notice was last sent about each webhook.
 	lastExhausted map[string]time.Time
 }
 
@@ -87,6 +89,11 @@ func (s *Sender) Notify(ctx context.Context, n herald.Notice) {
 	if n.TenantID == herald.OpsTenantID || (s.cfg.OpsWebhookID != "" && n.WebhookID == s.cfg.OpsWebhookID) {
 		return // telling the operator endpoint about itself could loop forever
 	}
+	if n.Type == herald.NoticeDeliveryExhausted && !s.exhaustedDue(n.WebhookID) {
+		s.cfg.Logger.DebugContext(ctx, "told about this webhook's failed deliveries lately: not again yet",
+			"webhook_id", n.WebhookID)
+		return
+	}
 	if s.cfg.OpsWebhookID != "" {
 		if err := s.publish(ctx, n); err != nil {
 			s.cfg.Logger.ErrorContext(ctx, "publish a notice to the operator webhook", "type", n.Type,
@@ -105,8 +112,27 @@ func (s *Sender) Notify(ctx context.Context, n herald.Notice) {
 	}
 }
 
-// publish stores n as an event of the operator tenant with one delivery, to the
-// operator webhook.
+// exhaustedDue reports whether a delivery.exhausted notice about webhookID may go now,
+// and if so counts it as sent.
+func (s *Sender) exhaustedDue(webhookID string) bool {
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last, ok := s.lastExhausted[webhookID]; ok && now.Sub(last) < s.cfg.ExhaustedEvery {
+		return false
+	}
+	for id, at := range s.lastExhausted { // keep the map the size of recent failures
+		if now.Sub(at) >= s.cfg.ExhaustedEvery {
+			delete(s.lastExhausted, id)
+		}
+	}
+	s.lastExhausted[webhookID] = now
+	return true
+}
+
+// publish stores n as an event of the operator tenant. It goes to the tenant's enabled
+// webhooks that subscribe to its type, the operator webhook among them: while that one
+// is disabled, notices are not queued for it, like any event for a disabled webhook.
 func (s *Sender) publish(ctx context.Context, n herald.Notice) error {
 	// The change the notice describes is committed: its notice must not be lost to the
 	// caller's request ending.
@@ -126,7 +152,6 @@ func (s *Sender) publish(ctx context.Context, n herald.Notice) error {
 			Timestamp: at.UTC().Truncate(time.Second),
 			CreatedAt: now,
 		},
-		Target: s.cfg.OpsWebhookID,
 	}})
 	return err
 }
@@ -169,12 +194,6 @@ func (s *Sender) drain(ctx context.Context) {
 func (s *Sender) email(ctx context.Context, n herald.Notice) {
 	log := s.cfg.Logger.With("type", n.Type, "webhook_id", n.WebhookID, "tenant_id", n.TenantID)
 	now := s.cfg.Clock.Now()
-	if n.Type == herald.NoticeDeliveryExhausted {
-		if last, ok := s.lastExhausted[n.WebhookID]; ok && now.Sub(last) < s.cfg.ExhaustedEvery {
-			log.DebugContext(ctx, "owner emailed about failed deliveries lately: not again yet")
-			return
-		}
-	}
 	tenant, err := s.cfg.Store.Tenant(ctx, n.TenantID)
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		return // deleted since: nobody to tell
@@ -201,14 +220,6 @@ func (s *Sender) email(ctx context.Context, n herald.Notice) {
 	if err := s.cfg.Mail.send(ctx, rcpt, msg); err != nil {
 		log.ErrorContext(ctx, "email a notice", "err", err)
 		return
-	}
-	if n.Type == herald.NoticeDeliveryExhausted {
-		s.lastExhausted[n.WebhookID] = now
-		for id, at := range s.lastExhausted { // keep the map the size of recent failures
-			if now.Sub(at) >= s.cfg.ExhaustedEvery {
-				delete(s.lastExhausted, id)
-			}
-		}
 	}
 	log.InfoContext(ctx, "notice emailed")
 }
@@ -241,7 +252,7 @@ func EnsureOpsWebhook(ctx context.Context, store herald.Store, want OpsWebhook, 
 		return "", err
 	}
 	generated := ""
-	for range 3 { // another process may create or update it meanwhile: read again
+	for range 10 { // another process may create or update it meanwhile: read again
 		w, err := store.Webhook(ctx, OpsWebhookID)
 		if herald.ErrorCode(err) == herald.ENOTFOUND {
 			w = &herald.Webhook{
@@ -280,6 +291,7 @@ func EnsureOpsWebhook(ctx context.Context, store herald.Store, want OpsWebhook, 
 			if err := store.RotateSecret(ctx, w.ID, want.Secret, now); err != nil {
 				return "", fmt.Errorf("rotate the operator webhook's secret: %w", err)
 			}
+			continue // the rotation changed the webhook: read it again before updating
 		}
 		if w.URL == want.URL && w.Format == want.Format && w.Enabled && slices.Equal(w.Events, herald.NoticeTypes) {
 			return "", nil

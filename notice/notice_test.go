@@ -241,3 +241,53 @@ func TestParseMail(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyLimits checks the two limits that keep notices from piling up: while the
+// operator webhook is disabled no delivery is queued for it, and a webhook's failed
+// deliveries make one delivery.exhausted notice per ExhaustedEvery, not one each.
+func TestNotifyLimits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := openStore(t)
+	if _, err := EnsureOpsWebhook(ctx, store, OpsWebhook{URL: "https://ops.example/", Format: herald.FormatStandard}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: store, OpsWebhookID: OpsWebhookID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exhausted := func(webhookID string) herald.Notice {
+		return herald.Notice{Type: herald.NoticeDeliveryExhausted, TenantID: "team_1", WebhookID: webhookID,
+			Data: json.RawMessage(`{}`), At: time.Now()}
+	}
+	for range 5 {
+		s.Notify(ctx, exhausted("wh_down"))
+	}
+	s.Notify(ctx, exhausted("wh_other"))
+	count := func() int {
+		t.Helper()
+		_, n, err := store.Deliveries(ctx, herald.DeliveryFilter{WebhookID: OpsWebhookID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d notices for 5 failures of one webhook and 1 of another, want 2", n)
+	}
+
+	ops := readOps(t, store)
+	ops.Enabled = false
+	if err := store.UpdateWebhook(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	hook := &herald.Webhook{ID: "wh_1", TenantID: "team_1", Name: "n", URL: "https://x.example/"}
+	s.Notify(ctx, herald.WebhookDisabledNotice(hook, "10 consecutive failed attempts", time.Now()))
+	if n := count(); n != 2 {
+		t.Errorf("%d deliveries after a notice to the disabled operator webhook, want still 2", n)
+	}
+	b, err := store.Backlog(ctx, time.Now())
+	if err != nil || b.Pending != 0 {
+		t.Errorf("backlog %+v (%v): a notice left a delivery pending", b, err)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,13 @@ type backlogCollector struct {
 	logger *slog.Logger
 
 	pending, oldestAge, disabled *prometheus.Desc
+
+	// Counting pending deliveries costs the database time in proportion to them, and
+	// /metrics needs no key: one read runs at a time, and scrapes that arrive during it
+	// share its answer.
+	mu     sync.Mutex
+	readAt time.Time // when the last read finished
+	last   herald.Backlog
 }
 
 func newBacklogCollector(store herald.Store, clock herald.Clock, logger *slog.Logger) *backlogCollector {
@@ -49,10 +57,8 @@ func (c *backlogCollector) Describe(ch chan<- *prometheus.Desc) {
 // the gauges are left out of this scrape, and the failure logged, rather than fail the
 // whole scrape: the process's other series matter most when the database is in trouble.
 func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), backlogTimeout)
-	defer cancel()
 	now := c.clock.Now()
-	b, err := c.store.Backlog(ctx, now)
+	b, err := c.backlog(now)
 	if err != nil {
 		c.logger.Warn("metrics: read the delivery backlog", "err", err)
 		return
@@ -64,4 +70,23 @@ func (c *backlogCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(b.Pending))
 	ch <- prometheus.MustNewConstMetric(c.oldestAge, prometheus.GaugeValue, age.Seconds())
 	ch <- prometheus.MustNewConstMetric(c.disabled, prometheus.GaugeValue, float64(b.DisabledWebhooks))
+}
+
+// backlog returns the store's backlog: a read that finished after the caller asked, or
+// a new one.
+func (c *backlogCollector) backlog(now time.Time) (herald.Backlog, error) {
+	asked := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.readAt.After(asked) {
+		return c.last, nil // read while this scrape waited
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), backlogTimeout)
+	defer cancel()
+	b, err := c.store.Backlog(ctx, now)
+	if err != nil {
+		return herald.Backlog{}, err
+	}
+	c.readAt, c.last = time.Now(), b
+	return b, nil
 }

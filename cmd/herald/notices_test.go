@@ -149,13 +149,18 @@ func TestNotices(t *testing.T) {
 	sink.waitFor(t, "alerts@acme.test", "was enabled", 15*time.Second)
 
 	// A standard endpoint is not disabled by failures: its delivery runs out of retries.
+	// Created disabled, so no ping's failure comes first: one webhook's exhausted
+	// deliveries make one notice an hour.
 	flaky := newReceiver(t)
 	flaky.setStatus(http.StatusInternalServerError)
 	var std webhookResource
 	if code := api(t, srv.URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-		"name": "std", "url": flaky.URL, "format": "standard", "events": []string{"budget.exceeded"},
+		"name": "std", "url": flaky.URL, "format": "standard", "events": []string{"budget.exceeded"}, "enabled": false,
 	}, &std); code != 201 {
 		t.Fatalf("create standard webhook: %d", code)
+	}
+	if code := api(t, srv.URL, "PATCH", "/api/v1/webhooks/"+std.ID, testAdminKey, map[string]any{"enabled": true}, nil); code != 200 {
+		t.Fatalf("enable the standard webhook: %d", code)
 	}
 	var published struct {
 		ID string `json:"id"`

@@ -46,8 +46,8 @@ func setupTracing(ctx context.Context, getenv func(string) string, logger *slog.
 	var batch []sdktrace.BatchSpanProcessorOption
 	if v := getenv("OTEL_BSP_SCHEDULE_DELAY"); v != "" {
 		ms, err := strconv.Atoi(v)
-		if err != nil || ms < 0 {
-			return nil, off, fmt.Errorf("OTEL_BSP_SCHEDULE_DELAY %q: want milliseconds", v)
+		if err != nil || ms < 1 { // 0 would make the exporter's timer spin
+			return nil, off, fmt.Errorf("OTEL_BSP_SCHEDULE_DELAY %q: want milliseconds, at least 1", v)
 		}
 		batch = append(batch, sdktrace.WithBatchTimeout(time.Duration(ms)*time.Millisecond))
 	}
@@ -95,7 +95,8 @@ func tracesEndpoint(getenv func(string) string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%s %q: want an http:// or https:// URL, like http://localhost:4318", name, raw)
+		// The value is not echoed: it may hold credentials.
+		return nil, fmt.Errorf("%s: want an http:// or https:// URL, like http://localhost:4318", name)
 	}
 	switch {
 	case name == "OTEL_EXPORTER_OTLP_ENDPOINT":
