@@ -1,6 +1,8 @@
 // Command herald runs the Herald webhook delivery service.
 //
 //	herald serve      run the API and the dispatcher (see herald serve -h)
+//	herald migrate … migrate-store … backup …
+//	                  the database: PostgreSQL migrations, SQLite to PostgreSQL, backups
 //	herald version    print the version
 //	herald webhooks … deliveries … events … event-types … trigger …
 //	                  API client commands for a running server (see herald help)
