@@ -57,6 +57,17 @@ func LoadOrCreateKey(path string) ([]byte, error) {
 	return loadKey(path)
 }
 
+// LoadKey returns the key in the file at path, refusing, like LoadOrCreateKey, a file
+// that group or others can access; unlike it, it never creates one. A missing file is
+// an error that wraps fs.ErrNotExist.
+func LoadKey(path string) ([]byte, error) {
+	key, err := loadKey(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read encryption key: %w", err)
+	}
+	return key, err
+}
+
 func loadKey(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -69,8 +69,8 @@ func TestSealIsRandomized(t *testing.T) {
 	if bytes.Equal(a, b) {
 		t.Error("two seals of the same plaintext are equal; the nonce must be random")
 	}
-	if a[0] != 1 || b[0] != 1 {
-		t.Errorf("version bytes %d, %d, want 1", a[0], b[0])
+	if a[0] != 2 || b[0] != 2 {
+		t.Errorf("version bytes %d, %d, want 2", a[0], b[0])
 	}
 }
 
