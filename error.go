@@ -13,12 +13,24 @@ const (
 	EFORBIDDEN    = "FORBIDDEN"         // 403: the key may not do this
 	ENOTFOUND     = "NOT_FOUND"         // 404: no such thing, or not the caller's
 	ECONFLICT     = "CONFLICT"          // 409: the thing exists or is busy
+	EGONE         = "GONE"              // 410: the thing is known but what it held was removed
 	ETOOLARGE     = "PAYLOAD_TOO_LARGE" // 413
 	EINVALID      = "VALIDATION_FAILED" // 422: well-formed but not acceptable
 	ERATELIMITED  = "RATE_LIMITED"      // 429
 	EUNAVAILABLE  = "UNAVAILABLE"       // 503: the store cannot take writes now
 	EINTERNAL     = "INTERNAL"          // 500: a bug or an unexpected failure
 )
+
+// PurgedMarker starts the message of the database's refusal to lease a delivery whose
+// event's data retention removed (see Store.PurgePayloads); stores recognise it to
+// answer EGONE.
+const PurgedMarker = "herald: payload removed by retention"
+
+// ErrPurged is what a store returns for a delivery that cannot be sent again because
+// retention removed its event's data.
+func ErrPurged(deliveryID string) *Error {
+	return Errorf(EGONE, "delivery %q cannot be sent again: retention removed its event's data", deliveryID)
+}
 
 // Error is a domain error: a code from the list above and a message that is safe to show
 // the caller. Details, when set, says more (which field, which pointer).

@@ -12,6 +12,16 @@ type Cipher interface {
 	Open(ciphertext []byte) ([]byte, error)
 }
 
+// Resealer is a Cipher that holds several keys, one of which seals (the key being
+// rotated to) while all of them open (the keys being rotated away from). Current tells
+// whether a ciphertext is sealed the way Seal seals now, so that re-sealing every
+// secret under the new key touches only those that are not, and a second run finds
+// nothing to do.
+type Resealer interface {
+	Cipher
+	Current(ciphertext []byte) bool
+}
+
 // Store is Herald's durable state. The sqlite and postgres packages implement it and both
 // pass the storetest suite. Every method is safe for concurrent use, including by several
 // processes sharing one database. Lookups of a missing thing return an ENOTFOUND *Error;
@@ -58,6 +68,13 @@ type Store interface {
 	// until previousExpiresAt (no grace when it is not after now).
 	RotateSecret(ctx context.Context, id, secret string, previousExpiresAt time.Time) error
 	DeleteWebhook(ctx context.Context, id string) error
+	// ResealSecrets seals again with the store's Cipher every webhook secret, current
+	// and previous, that it does not seal that way already (see Resealer; every secret
+	// when the Cipher is not one), batch webhooks per transaction (ResealBatch when not
+	// above zero), and returns how many values it re-sealed: 0 when run again. A secret
+	// rotated while this runs is never overwritten with the value it replaced. A secret
+	// the Cipher cannot open stops it with an error naming the webhook.
+	ResealSecrets(ctx context.Context, batch int) (int, error)
 
 	// Publish stores events and their deliveries in one transaction: either all of them
 	// are committed or none. See Publication for the rules.
@@ -85,10 +102,32 @@ type Store interface {
 	// and due at now, and returns how many.
 	Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error)
 
+	// PurgePayloads is one batch of retention (see PurgeRequest): finished deliveries
+	// last active before r.Before, not leased at r.Now, lose their attempts' response
+	// bodies; events created before it whose deliveries all did lose their data (JSON
+	// null). Ids, types, statuses, times, status codes and headers stay. It purges at
+	// most r.Limit deliveries and examines at most r.Limit events, each in a short
+	// transaction, so the caller repeats it, passing each result's NextEvent as the
+	// next request's AfterEvent and pausing between calls, until a result is Done. A
+	// delivery whose event's data is gone is never leased again (ClaimDelivery fails)
+	// nor made pending by Requeue: there is nothing to send.
+	PurgePayloads(ctx context.Context, r PurgeRequest) (PurgeResult, error)
+
 	// Backlog describes the work waiting at now, for metrics read at every scrape. It
 	// must stay cheap however long the delivery history: it reads an index of the
 	// pending deliveries, never the deliveries table (webhooks, being few, may be scanned).
 	Backlog(ctx context.Context, now time.Time) (Backlog, error)
+
+	// DeliveryStats summarises the attempts made in the filter's window, minute by
+	// minute and by outcome, with their latency percentiles, and counts the pending
+	// deliveries and lists the failing webhooks now, of one tenant or of all (the
+	// portal's dashboard). It may read every attempt of the window.
+	DeliveryStats(ctx context.Context, f StatsFilter) (*DeliveryStats, error)
+
+	// DeliveryOutcomes counts, for each webhook of f, its finished deliveries created
+	// since f.Since by outcome (the portal's webhook list), in one query for a page of
+	// webhooks; a webhook with none is absent from the map.
+	DeliveryOutcomes(ctx context.Context, f OutcomesFilter) (map[string]DeliveryOutcomes, error)
 }
 
 // Backlog is the work a store holds that is not done yet.
@@ -211,4 +250,110 @@ type AttemptOutcome struct {
 	Number          int    // the attempt's number as stored
 	WebhookDisabled bool   // this attempt disabled the webhook
 	DisabledReason  string // why, when it did
+}
+
+// ResealBatch is how many webhooks ResealSecrets reads and rewrites per transaction when
+// the caller does not say: small, so each write is short and deliveries never wait long.
+const ResealBatch = 100
+
+// ResealTries bounds how often ResealSecrets re-reads a webhook whose secret changed
+// between its read and its write before it gives up with ECONFLICT.
+const ResealTries = 5
+
+// SealedSecrets is a webhook's secrets as stored, sealed by a Cipher; Previous is nil
+// when there is no previous secret. Stores read these to re-seal them.
+type SealedSecrets struct {
+	ID       string
+	Secret   []byte
+	Previous []byte
+}
+
+// Resealed is a webhook's secrets sealed anew, with what they were when read (Was), so
+// the store writes them only if they are unchanged since, and how many values changed.
+type Resealed struct {
+	SealedSecrets
+	Was    SealedSecrets
+	Values int
+}
+
+// ResealRows opens and seals again, with c, the values in rows that c does not call
+// current (every value, when c is not a Resealer), and returns the rows that changed.
+// A value that c cannot open is an error naming the webhook, never the value.
+func ResealRows(c Cipher, rows []SealedSecrets) ([]Resealed, error) {
+	current := func([]byte) bool { return false }
+	if r, ok := c.(Resealer); ok {
+		current = r.Current
+	}
+	reseal := func(id, what string, sealed []byte) ([]byte, error) {
+		plain, err := c.Open(sealed)
+		if err != nil {
+			return nil, Errorf(EINVALID, "webhook %s: its %s opens with none of the keys given; add the key it was sealed with as a previous key", id, what)
+		}
+		return c.Seal(plain)
+	}
+	var out []Resealed
+	for _, r := range rows {
+		n := Resealed{SealedSecrets: r, Was: r}
+		var err error
+		if !current(r.Secret) {
+			if n.Secret, err = reseal(r.ID, "secret", r.Secret); err != nil {
+				return nil, err
+			}
+			n.Values++
+		}
+		if r.Previous != nil && !current(r.Previous) {
+			if n.Previous, err = reseal(r.ID, "previous secret", r.Previous); err != nil {
+				return nil, err
+			}
+			n.Values++
+		}
+		if n.Values > 0 {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// PurgeBatch is how many deliveries PurgePayloads purges, and how many events it
+// examines, in one call when the request does not say: enough to make progress, few enough that the
+// transaction is short and deliveries keep flowing around it.
+const PurgeBatch = 500
+
+// PurgeRequest asks PurgePayloads for one batch of retention.
+type PurgeRequest struct {
+	// Before is the retention cutoff: finished deliveries whose last activity
+	// (UpdatedAt) is before it lose their attempts' response bodies, and events all of
+	// whose deliveries are so (or that have none), created before it, lose their data.
+	Before time.Time
+	// Now is when the purge happens: the purge time recorded, and deliveries leased
+	// until after it (a retry in flight) are left alone.
+	Now time.Time
+	// Limit bounds the deliveries purged, and separately the events examined, in the
+	// batch: PurgeBatch when not above zero.
+	Limit int
+	// AfterEvent is where the pass's walk of old events resumes: the previous
+	// batch's PurgeResult.NextEvent, or the zero cursor for a pass's first batch.
+	// Events older than the cutoff that must keep their data (a delivery still
+	// pending) are so passed over once per pass rather than read again by every
+	// batch, which would make a pass over a large backlog quadratic.
+	AfterEvent PurgeCursor
+}
+
+// PurgeCursor is a position in PurgePayloads' walk of events, in creation order: the
+// last event a batch examined. The zero cursor is before the oldest event.
+type PurgeCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// PurgeResult says what one PurgePayloads call removed, and where the pass stands.
+type PurgeResult struct {
+	Deliveries int // deliveries whose attempts' response bodies were removed
+	Events     int // events whose data was removed
+	// NextEvent is the AfterEvent of the pass's next batch.
+	NextEvent PurgeCursor
+	// Done says the pass is over: no delivery is left to purge and the walk of events
+	// reached the cutoff. A batch may purge nothing yet not be done, when every event
+	// it examined must keep its data.
+	Done bool
 }

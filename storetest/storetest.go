@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"Deliveries", testDeliveries},
 		{"DisableRaces", testDisableRaces},
 		{"Backlog", testBacklog},
+		{"Retention", testRetention},
+		{"DeliveryStats", testDeliveryStats},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
