@@ -1,0 +1,228 @@
+package portal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// Config is what the portal needs. API, Store and Cipher are required; without
+// AdminKeyHash no key is the admin in the portal.
+type Config struct {
+	// API is Herald's REST API handler. The portal calls it in-process for everything
+	// it shows and does, with the signed-in key.
+	API http.Handler
+	// Store answers what the API has no route for: the dashboard's numbers and a
+	// tenant key's own tenant.
+	Store herald.Store
+	// Cipher seals the session cookies; the server's secret cipher, so every process
+	// sharing the database opens every other's cookies.
+	Cipher herald.Cipher
+	// AdminKeyHash is herald.HashKey of the admin key, the one the API is given: the
+	// portal treats a session as the admin's only when its key has this hash.
+	AdminKeyHash []byte
+	// Wake, when set, tells the dispatcher a catalog sample was queued, so it is sent
+	// now rather than at the next poll.
+	Wake func()
+	// SessionTTL is how long a sign-in lasts; default 12 hours.
+	SessionTTL time.Duration
+	// Clock defaults to herald.SystemClock.
+	Clock herald.Clock
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// DefaultSessionTTL is how long a sign-in lasts unless Config says otherwise.
+const DefaultSessionTTL = 12 * time.Hour
+
+// ContentSecurityPolicy is sent with every response: only Herald's own scripts, styles
+// and images, no inline script or style, no framing, forms posted only to Herald.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+//go:embed templates static
+var files embed.FS
+
+// portal holds the dependencies; its methods are the page handlers.
+type portal struct {
+	api          http.Handler
+	store        herald.Store
+	cipher       herald.Cipher
+	adminKeyHash []byte
+	wake         func()
+	sessionTTL   time.Duration
+	clock        herald.Clock
+	log          *slog.Logger
+	stats        *statsCache
+
+	pages  map[string]*template.Template
+	static map[string]staticFile
+}
+
+// New returns the portal's handler, to be mounted at / of Herald's server. It fails
+// only when Config lacks a required dependency or an embedded template is broken.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.API == nil || cfg.Store == nil || cfg.Cipher == nil {
+		return nil, errors.New("portal: Config needs API, Store and Cipher")
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = herald.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Wake == nil {
+		cfg.Wake = func() {}
+	}
+	p := &portal{
+		api: cfg.API, store: cfg.Store, cipher: cfg.Cipher, adminKeyHash: bytes.Clone(cfg.AdminKeyHash), wake: cfg.Wake,
+		sessionTTL: cfg.SessionTTL, clock: cfg.Clock, log: cfg.Logger,
+	}
+	p.stats = newStatsCache(cfg.Store, cfg.Clock)
+	var err error
+	if p.static, err = loadStatic(); err != nil {
+		return nil, err
+	}
+	if p.pages, err = p.parseTemplates(); err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /static/{name}", p.serveStatic)
+	mux.HandleFunc("GET /login", p.loginPage)
+	mux.HandleFunc("POST /login", p.login)
+	mux.HandleFunc("POST /logout", p.logout)
+
+	mux.Handle("GET /{$}", p.signedIn(p.dashboard))
+	mux.Handle("GET /webhooks", p.signedIn(p.webhooksPage))
+	mux.Handle("GET /webhooks/new", p.signedIn(p.newWebhookPage))
+	mux.Handle("POST /webhooks", p.signedIn(p.createWebhook))
+	mux.Handle("GET /webhooks/{id}", p.signedIn(p.webhookPage))
+	mux.Handle("GET /webhooks/{id}/edit", p.signedIn(p.editWebhookPage))
+	mux.Handle("POST /webhooks/{id}", p.signedIn(p.updateWebhook))
+	mux.Handle("POST /webhooks/{id}/enable", p.signedIn(p.setEnabled(true)))
+	mux.Handle("POST /webhooks/{id}/disable", p.signedIn(p.setEnabled(false)))
+	mux.Handle("GET /webhooks/{id}/delete", p.signedIn(p.deleteWebhookPage))
+	mux.Handle("POST /webhooks/{id}/delete", p.signedIn(p.deleteWebhook))
+	mux.Handle("POST /webhooks/{id}/test", p.signedIn(p.testWebhook))
+	mux.Handle("POST /webhooks/{id}/rotate-secret", p.signedIn(p.rotateSecret))
+	mux.Handle("POST /webhooks/{id}/recover", p.signedIn(p.recoverWebhook))
+	mux.Handle("GET /deliveries", p.signedIn(p.deliveriesPage))
+	mux.Handle("GET /deliveries/{id}", p.signedIn(p.deliveryPage))
+	mux.Handle("POST /deliveries/{id}/retry", p.signedIn(p.retryDelivery))
+	mux.Handle("GET /catalog", p.signedIn(p.catalogPage))
+	mux.Handle("GET /catalog/{type}", p.signedIn(p.eventTypePage))
+	mux.Handle("POST /catalog/{type}/send", p.signedIn(p.sendSample))
+	mux.HandleFunc("/", p.notFoundPage)
+
+	// Cross-origin protection refuses state-changing requests another site makes the
+	// browser send (Sec-Fetch-Site, else Origin against Host): the portal's forms need
+	// no token. SameSite=Strict cookies are a second line.
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(p.forbiddenCrossOrigin))
+	return securityHeaders(csrf.Handler(mux)), nil
+}
+
+// securityHeaders sets the headers every portal response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forbiddenCrossOrigin answers a request refused by the cross-origin check.
+func (p *portal) forbiddenCrossOrigin(w http.ResponseWriter, r *http.Request) {
+	p.log.WarnContext(r.Context(), "portal refused a cross-origin request", "method", r.Method, "path", r.URL.Path,
+		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	p.renderError(w, r, nil, http.StatusForbidden, "This form was sent from another site, so it was refused. Open the page in Herald and send it again.")
+}
+
+// staticFile is one embedded asset with the hash that versions its URL.
+type staticFile struct {
+	body        []byte
+	hash        string
+	contentType string
+}
+
+// loadStatic reads the embedded assets and hashes each.
+func loadStatic() (map[string]staticFile, error) {
+	entries, err := fs.ReadDir(files, "static")
+	if err != nil {
+		return nil, fmt.Errorf("portal: read static files: %w", err)
+	}
+	out := make(map[string]staticFile, len(entries))
+	for _, e := range entries {
+		body, err := files.ReadFile("static/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("portal: read %s: %w", e.Name(), err)
+		}
+		sum := sha256.Sum256(body)
+		ct := "text/plain; charset=utf-8"
+		switch path.Ext(e.Name()) {
+		case ".js":
+			ct = "text/javascript; charset=utf-8"
+		case ".css":
+			ct = "text/css; charset=utf-8"
+		case ".svg":
+			ct = "image/svg+xml"
+		}
+		out[e.Name()] = staticFile{body: body, hash: hex.EncodeToString(sum[:8]), contentType: ct}
+	}
+	return out, nil
+}
+
+// staticURL is an asset's URL with its content hash, so it can be cached for good:
+// a new build that changes the file changes the URL.
+func (p *portal) staticURL(name string) string {
+	f, ok := p.static[name]
+	if !ok {
+		return "/static/" + name
+	}
+	return "/static/" + name + "?v=" + f.hash
+}
+
+func (p *portal) serveStatic(w http.ResponseWriter, r *http.Request) {
+	f, ok := p.static[r.PathValue("name")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	etag := `"` + f.hash + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Content-Type", f.contentType)
+	if r.URL.Query().Get("v") == f.hash {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	if match := r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	// The status is sent: a failed write means the browser went away.
+	_, _ = w.Write(f.body)
+}
+
+// now is the portal's clock in UTC.
+func (p *portal) now() time.Time { return p.clock.Now().UTC() }
