@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -77,7 +78,20 @@ type Config struct {
 	Notices func(ctx context.Context, n herald.Notice)
 	// TracerProvider, when set, traces every publish (see herald.Event.TraceParent).
 	TracerProvider trace.TracerProvider
+	// RateLimits limits requests per API key and failed authentications per client
+	// address, answering 429 with Retry-After; the zero value limits nothing. /healthz,
+	// /readyz, /metrics and /openapi.json are never limited.
+	RateLimits RateLimits
+	// StoreTimeout bounds each request's work with the store (all but the webhook test,
+	// which waits for a delivery attempt), so a database that stops answering (a
+	// network partition drops packets rather than refusing them) makes a 503 rather than
+	// a request that hangs. Default 15 s, above SQLite's 10 s busy timeout so that a
+	// lock held too long reports itself first; negative for none.
+	StoreTimeout time.Duration
 }
+
+// defaultStoreTimeout is StoreTimeout's default.
+const defaultStoreTimeout = 15 * time.Second
 
 // Body size limits. huma refuses a body whose length reaches an operation's limit, so
 // operations are registered with one byte more.
@@ -100,6 +114,11 @@ type server struct {
 	metrics    *apiMetrics
 	notices    func(ctx context.Context, n herald.Notice)
 	tracer     trace.Tracer
+	limits     RateLimits
+	tenantRate *limiter // per tenant key; nil is no limit
+	adminRate  *limiter
+	failRate   *limiter // failed authentications per client address
+	storeLimit time.Duration
 
 	api huma.API
 	mux *http.ServeMux
@@ -130,6 +149,9 @@ func New(cfg Config) http.Handler {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
+	if cfg.StoreTimeout == 0 {
+		cfg.StoreTimeout = defaultStoreTimeout
+	}
 
 	s := &server{
 		store:      cfg.Store,
@@ -144,6 +166,11 @@ func New(cfg Config) http.Handler {
 		metrics:    newAPIMetrics(cfg.Metrics),
 		notices:    cfg.Notices,
 		tracer:     newTracer(cfg.TracerProvider),
+		limits:     cfg.RateLimits,
+		tenantRate: newLimiter(cfg.RateLimits.Tenant),
+		adminRate:  newLimiter(cfg.RateLimits.Admin),
+		failRate:   newLimiter(cfg.RateLimits.AuthFailures),
+		storeLimit: cfg.StoreTimeout,
 		mux:        http.NewServeMux(),
 	}
 
@@ -177,6 +204,8 @@ func New(cfg Config) http.Handler {
 		{Name: "Tenants", Description: "Accounts that own webhooks (admin only)."},
 		{Name: "Operations", Description: "Health, readiness, metrics and this description."},
 	}
+	// Request bodies are decoded strictly (see strictUnmarshal); responses as usual.
+	hc.Formats = map[string]huma.Format{"application/json": jsonFormat, "json": jsonFormat}
 	s.api = humago.New(s.mux, hc)
 	s.api.UseMiddleware(s.authenticate)
 
@@ -327,13 +356,35 @@ func serveMetrics(reg *prometheus.Registry) http.Handler {
 // register adds an operation whose handler's errors all become API errors: domain
 // errors keep their code and message, anything else is logged and answered 500.
 func register[I, O any](s *server, op huma.Operation, h func(context.Context, *I) (*O, error)) {
+	// The webhook test and a retry wait for a delivery attempt, bounded by the attempt
+	// timeout, which may be longer than the store timeout: they bound their store
+	// lookups themselves, since a deadline on the whole request would cut the attempt
+	// off, leave it unrecorded and its delivery leased, and answer a false 503.
+	bounded := op.OperationID != "test-webhook" && op.OperationID != "retry-delivery"
+	if len(op.Security) > 0 && !slices.Contains(op.Errors, http.StatusTooManyRequests) {
+		// Every authenticated operation is rate limited (see RateLimits).
+		op.Errors = append(slices.Clone(op.Errors), http.StatusTooManyRequests)
+	}
 	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
+		if bounded {
+			var cancel context.CancelFunc
+			ctx, cancel = s.withStoreTimeout(ctx)
+			defer cancel()
+		}
 		out, err := h(ctx, in)
 		if err != nil {
 			return nil, toAPIError(ctx, s.log, err)
 		}
 		return out, nil
 	})
+}
+
+// withStoreTimeout bounds ctx by the store timeout, if there is one.
+func (s *server) withStoreTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.storeLimit < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, s.storeLimit, errStoreTimeout)
 }
 
 // extendSchema is the schema of base's JSON object with one more required string field.

@@ -35,6 +35,12 @@ const adminOnly = "herald-admin-only"
 // authenticate resolves the API key of every operation that declares security, refusing
 // a missing or unknown key (401) and a tenant key on an admin-only operation (403), both
 // before the body is read.
+//
+// The key is looked up first (a hash compared, or one indexed read), so that a valid
+// key is never charged to, nor refused by, its client address's bucket of failed
+// authentications: many users behind one proxy or NAT share an address, and one of
+// them guessing must not lock the others out. Only an unknown key spends a token of
+// that bucket, and is answered 429 once it is empty, which keeps guessing slow.
 func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation()
 	if len(op.Security) == 0 {
@@ -46,21 +52,47 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"))
 		return
 	}
+	now := s.clock.Now()
+	// In-process work that has paid for this request already (one portal page making
+	// several calls) is not charged again. The mark is a context value, which no
+	// client can set.
+	spent := herald.RateLimitSpent(ctx.Context())
 	hash := herald.HashKey(key)
 	var p principal
 	if len(s.adminHash) > 0 && subtle.ConstantTimeCompare(hash, s.adminHash) == 1 {
 		p.admin = true
+		if !spent {
+			if wait, ok := s.adminRate.take("admin", now); !ok {
+				s.refuse(ctx, limited(wait, "for the admin key", s.limits.Admin, s.adminRate.burst))
+				return
+			}
+		}
 	} else {
-		t, err := s.store.TenantByKeyHash(ctx.Context(), hash)
+		lookup, cancel := s.withStoreTimeout(ctx.Context())
+		t, err := s.store.TenantByKeyHash(lookup, hash)
+		cancel()
 		switch {
 		case herald.ErrorCode(err) == herald.ENOTFOUND:
+			r, _ := humago.Unwrap(ctx)
+			if wait, ok := s.failRate.take(clientAddr(r), now); !ok {
+				s.refuse(ctx, limited(wait, "with invalid API keys from this address", s.limits.AuthFailures, s.failRate.burst))
+				return
+			}
 			s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "invalid API key"))
 			return
 		case err != nil:
-			s.refuse(ctx, toAPIError(ctx.Context(), s.log, err))
+			s.refuse(ctx, toAPIError(lookup, s.log, err))
 			return
 		}
 		p.tenant = t
+		// Keyed by the key's hash, not the tenant: a tenant's old and new keys (or
+		// several keys, should a tenant ever hold them) are separate clients.
+		if !spent {
+			if wait, ok := s.tenantRate.take(string(hash), now); !ok {
+				s.refuse(ctx, limited(wait, "for this API key", s.limits.Tenant, s.tenantRate.burst))
+				return
+			}
+		}
 	}
 	if admin, _ := op.Metadata[adminOnly].(bool); admin && !p.admin {
 		s.refuse(ctx, errorf(herald.EFORBIDDEN, "this operation needs the admin key"))

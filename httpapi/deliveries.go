@@ -66,8 +66,8 @@ func (s *server) registerDeliveries() {
 	register(s, huma.Operation{
 		OperationID: "retry-delivery", Method: http.MethodPost, Path: "/api/v1/deliveries/{id}/retry",
 		Summary:     "Send a delivery again now",
-		Description: "Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery.",
-		Tags:        tags, Security: security, Errors: []int{401, 404, 409},
+		Description: "Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery. 410 when retention has removed its event's data.",
+		Tags:        tags, Security: security, Errors: []int{401, 404, 409, 410},
 	}, s.retryDelivery)
 }
 
@@ -112,9 +112,12 @@ func (s *server) getDelivery(ctx context.Context, in *deliveryInput) (*deliveryO
 	return &deliveryOutput{Body: *d}, nil
 }
 
+// retryDelivery runs without the store timeout on its whole request (see register):
+// the attempt may take as long as the attempt timeout, so only the lookups before and
+// after it are bounded here.
 func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*deliveryOutput, error) {
 	p := caller(ctx)
-	if _, err := s.delivery(ctx, p, in.ID); err != nil {
+	if _, err := s.boundedDelivery(ctx, p, in.ID); err != nil {
 		return nil, err
 	}
 	if _, err := s.dispatcher.DeliverNow(ctx, in.ID); err != nil {
@@ -123,11 +126,23 @@ func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*deliver
 		}
 		return nil, err
 	}
-	d, err := s.delivery(ctx, p, in.ID)
+	d, err := s.boundedDelivery(ctx, p, in.ID)
 	if err != nil {
 		return nil, err
 	}
 	return &deliveryOutput{Body: *d}, nil
+}
+
+// boundedDelivery is delivery under the store timeout, for a handler that runs without
+// one. Its error is mapped here, while the bounded context says whether it timed out.
+func (s *server) boundedDelivery(ctx context.Context, p principal, id string) (*herald.Delivery, error) {
+	ctx, cancel := s.withStoreTimeout(ctx)
+	defer cancel()
+	d, err := s.delivery(ctx, p, id)
+	if err != nil {
+		return nil, toAPIError(ctx, s.log, err)
+	}
+	return d, nil
 }
 
 // normalizeDeliveries makes lists and attempts encode as [] rather than null.

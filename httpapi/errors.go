@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,8 +20,10 @@ import (
 type apiError struct {
 	status  int
 	Message string `json:"error" doc:"What went wrong, safe to show a user"`
-	Code    string `json:"code" doc:"Machine-readable error code" enum:"MALFORMED_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,CONFLICT,PAYLOAD_TOO_LARGE,VALIDATION_FAILED,RATE_LIMITED,UNAVAILABLE,INTERNAL"`
+	Code    string `json:"code" doc:"Machine-readable error code" enum:"MALFORMED_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,CONFLICT,GONE,PAYLOAD_TOO_LARGE,VALIDATION_FAILED,RATE_LIMITED,UNAVAILABLE,INTERNAL"`
 	Details string `json:"details" doc:"More about the error: the field, JSON pointer or limit concerned; may be empty"`
+	// retryAfter, when set, is the Retry-After of a 429, in seconds.
+	retryAfter int
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -28,9 +31,13 @@ func (e *apiError) Error() string { return e.Message }
 // GetStatus makes apiError a huma.StatusError.
 func (e *apiError) GetStatus() int { return e.status }
 
-// GetHeaders makes apiError a huma.HeadersError: a 503 asks the caller to come back soon.
+// GetHeaders makes apiError a huma.HeadersError: a 503 asks the caller to come back soon,
+// a 429 says when its bucket has a token again.
 func (e *apiError) GetHeaders() http.Header {
-	if e.status == http.StatusServiceUnavailable {
+	switch {
+	case e.retryAfter > 0:
+		return http.Header{"Retry-After": {strconv.Itoa(e.retryAfter)}}
+	case e.status == http.StatusServiceUnavailable:
 		return http.Header{"Retry-After": {"1"}}
 	}
 	return nil
@@ -44,6 +51,7 @@ var statuses = map[string]int{
 	herald.EFORBIDDEN:    http.StatusForbidden,
 	herald.ENOTFOUND:     http.StatusNotFound,
 	herald.ECONFLICT:     http.StatusConflict,
+	herald.EGONE:         http.StatusGone,
 	herald.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	herald.EINVALID:      http.StatusUnprocessableEntity,
 	herald.ERATELIMITED:  http.StatusTooManyRequests,
@@ -89,6 +97,12 @@ func toAPIError(ctx context.Context, log *slog.Logger, err error) *apiError {
 			return &apiError{status: status, Message: he.Message, Code: he.Code, Details: he.Details}
 		}
 	}
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errStoreTimeout) {
+		// The request ran out of its store timeout: the database is not answering, which
+		// is for the caller to retry, not a fault of the request.
+		log.WarnContext(ctx, "request timed out waiting for the store", "error", err)
+		return errorf(herald.EUNAVAILABLE, "the database did not answer in time; try again later")
+	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		// The caller went away; nobody reads this answer.
 		log.DebugContext(ctx, "request canceled", "error", err)
@@ -97,6 +111,9 @@ func toAPIError(ctx context.Context, log *slog.Logger, err error) *apiError {
 	}
 	return &apiError{status: http.StatusInternalServerError, Message: "internal error", Code: herald.EINTERNAL}
 }
+
+// errStoreTimeout is the cause of a request context that reached the store timeout.
+var errStoreTimeout = errors.New("the store did not answer within the request's store timeout")
 
 // errorf returns an *apiError with a herald code, its status and a formatted message.
 func errorf(code, format string, args ...any) *apiError {
@@ -115,6 +132,7 @@ func invalid(details, format string, args ...any) *apiError {
 // echo the request, which may hold a secret.
 func humaError(status int, msg string, maxBody int64, errs ...error) huma.StatusError {
 	var details []string
+	var malformed string // a strictUnmarshal refusal, whose message says what is wrong
 	if status < 500 {
 		for _, err := range errs {
 			if err == nil {
@@ -125,6 +143,9 @@ func humaError(status int, msg string, maxBody int64, errs ...error) huma.Status
 				continue
 			}
 			ed := d.ErrorDetail()
+			if strings.HasPrefix(ed.Message, malformedPrefix) && malformed == "" {
+				malformed = ed.Message
+			}
 			if ed.Location != "" {
 				details = append(details, ed.Location+": "+ed.Message)
 			} else {
@@ -133,6 +154,8 @@ func humaError(status int, msg string, maxBody int64, errs ...error) huma.Status
 		}
 	}
 	switch {
+	case status == http.StatusBadRequest && msg == "validation failed" && malformed != "":
+		msg, details = malformed, []string{"body"}
 	case status == http.StatusBadRequest && msg == "validation failed":
 		msg = "malformed request: the body is not valid JSON"
 	case status == http.StatusRequestEntityTooLarge:

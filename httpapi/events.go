@@ -97,7 +97,7 @@ func (s *server) registerEvents() {
 		Method:          http.MethodPost,
 		Path:            "/api/v1/events/batch",
 		Summary:         "Publish up to 1000 events",
-		Description:     "Validates every event and stores the valid ones in one transaction. Answers 202 with one result per event, in order: accepted (202), a repeat (200) or refused (the error). Admin only.",
+		Description:     "Validates every event and stores the valid ones in one transaction. Answers 202 with one result per event, in order: accepted (202), a repeat (200) or refused (the error; 413 for an event over the single-event limit of 1 MiB). Admin only.",
 		Tags:            []string{"Events"},
 		Security:        security,
 		Metadata:        map[string]any{adminOnly: true},
@@ -158,6 +158,16 @@ func (s *server) publishBatch(ctx context.Context, in *batchInput) (*batchOutput
 	var pubs []herald.Publication
 	var index []int // index[i] is the item pubs[i] came from
 	for i, raw := range items {
+		if len(raw) > maxBody {
+			// Each event obeys the single-event limit, so a batch is no way around it; the
+			// item is refused on its own, like any other invalid item.
+			out.Body.Results[i] = failedResult(&apiError{
+				status: http.StatusRequestEntityTooLarge, Code: herald.ETOOLARGE,
+				Message: fmt.Sprintf("event is %d bytes; each event in a batch may be at most %d bytes, as for POST /api/v1/events", len(raw), maxBody),
+				Details: fmt.Sprintf("the limit is %d bytes", maxBody),
+			})
+			continue
+		}
 		req, err := decodeEventRequest(raw)
 		if err == nil {
 			var pub herald.Publication
@@ -313,6 +323,13 @@ func (s *server) prepareEvent(ctx context.Context, p principal, req *eventReques
 		return pub, invalid("data", "data is not valid JSON")
 	}
 	data = compact.Bytes()
+	if err := checkStructure(data, "data", maxDataDepth); err != nil {
+		var se *structureError
+		if errors.As(err, &se) {
+			return pub, invalid("/data"+se.Pointer, "%s at /data%s", se.Problem, se.Pointer)
+		}
+		return pub, err
+	}
 	if err := s.validateEvent(ctx, req.Type, data); err != nil {
 		return pub, err
 	}

@@ -181,12 +181,17 @@ const maxTries = 4
 // serialization failure or a deadlock (SQLSTATE 40001, 40P01), a race on a unique key
 // that fn reports as errRaced, or a connection lost before COMMIT was sent, which
 // PostgreSQL rolls back by itself. A failed COMMIT is never run again, since it may have
-// been committed.
+// been committed: when its outcome is unknown, inTx says so (see commitUnknown).
 func (s *Store) inTx(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	for try := 1; ; try++ {
 		err := s.tryTx(ctx, fn)
 		if err == nil {
 			return nil
+		}
+		var ce *commitError
+		if errors.As(err, &ce) && commitOutcomeUnknown(ce.err) {
+			s.resetIfLost(err)
+			return fmt.Errorf("%s: %w: %w", op, commitUnknown(op), err)
 		}
 		if try >= maxTries || !retryable(err) || ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", op, dbError(err))
@@ -208,6 +213,42 @@ type commitError struct{ err error }
 func (e *commitError) Error() string { return "commit: " + e.err.Error() }
 func (e *commitError) Unwrap() error { return e.err }
 
+// commitTimeout bounds a COMMIT. It runs apart from the caller's context: a COMMIT
+// interrupted by the caller's deadline (an API request's store timeout) may still have
+// committed on the server, which leaves the caller unsure; one allowed to finish
+// answers for sure, unless the connection or the server is lost meanwhile.
+const commitTimeout = 10 * time.Second
+
+// commitOutcomeUnknown reports whether a failed COMMIT (err) may have committed: the
+// server did not answer it (the connection was lost or timed out while it was on its
+// way or being run). A COMMIT the server answered with an error, such as a
+// serialization failure, rolled back.
+//
+// pgconn.SafeToRetry cannot tell an unsent COMMIT here: when the connection drops while
+// pgx waits for COMMIT's answer, pgx closes the connection and reports "conn closed",
+// which it marks safe to retry although the COMMIT was sent. So every failure without
+// the server's answer counts as unknown; at worst the caller is told an event may be
+// stored when it is not, and publishing it again is safe either way.
+func commitOutcomeUnknown(err error) bool {
+	if errors.Is(err, pgx.ErrTxCommitRollback) {
+		return false // the server answered ROLLBACK: an earlier statement had failed
+	}
+	var pe *pgconn.PgError
+	return !errors.As(err, &pe) || connectionLost(err)
+}
+
+// commitUnknown is the error of a transaction whose COMMIT went unanswered. It is
+// EUNAVAILABLE (the caller should try again), and says what trying again does: a
+// publish is deduplicated by event id and Idempotency-Key, so repeating it is safe;
+// another change may need checking first.
+func commitUnknown(op string) *herald.Error {
+	msg := "the database did not confirm the commit: the change may be stored; check before making it again"
+	if op == "publish" {
+		msg = "the database did not confirm the commit: the event may be stored; publish it again with the same id or Idempotency-Key, which Herald deduplicates"
+	}
+	return &herald.Error{Code: herald.EUNAVAILABLE, Message: msg}
+}
+
 func (s *Store) tryTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -217,7 +258,9 @@ func (s *Store) tryTx(ctx context.Context, fn func(ctx context.Context, tx pgx.T
 	if err := fn(ctx, tx); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
 		return &commitError{err}
 	}
 	return nil

@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// TestUnconfirmedCommitKeepsItsMessage: a store's EUNAVAILABLE error that says what to do
+// (a COMMIT that went unanswered: publish again with the same id) reaches the caller as
+// a 503 with that message, even when the request's store timeout has passed meanwhile,
+// rather than the generic "did not answer in time".
+func TestUnconfirmedCommitKeepsItsMessage(t *testing.T) {
+	t.Parallel()
+	const msg = "the database did not confirm the commit: the event may be stored; publish it again with the same id or Idempotency-Key, which Herald deduplicates"
+	err := fmt.Errorf("publish: %w: %w", &herald.Error{Code: herald.EUNAVAILABLE, Message: msg}, errors.New("commit: unexpected EOF"))
+	ctx, cancel := context.WithTimeoutCause(context.Background(), time.Nanosecond, errStoreTimeout)
+	defer cancel()
+	<-ctx.Done()
+	for name, ctx := range map[string]context.Context{"in time": context.Background(), "after the store timeout": ctx} {
+		ae := toAPIError(ctx, slog.New(slog.DiscardHandler), err)
+		if ae.status != http.StatusServiceUnavailable || ae.Code != herald.EUNAVAILABLE || ae.Message != msg {
+			t.Errorf("%s: %d %s %q, want 503 %s %q", name, ae.status, ae.Code, ae.Message, herald.EUNAVAILABLE, msg)
+		}
+		if ae.GetHeaders().Get("Retry-After") == "" {
+			t.Errorf("%s: 503 without Retry-After", name)
+		}
+	}
+}
