@@ -279,6 +279,24 @@ func TestRetryAfterIsHonouredWithinBounds(t *testing.T) {
 	}
 }
 
+// TestRetryDelayCountsFromTheAttemptsEnd has the endpoint take a minute (on the clock)
+// to fail: the retry is due a scheduled delay after that, not after the attempt began.
+func TestRetryDelayCountsFromTheAttemptsEnd(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.clock.Set(t0.Add(time.Minute))
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(srv.Close)
+	e.webhook(srv.URL, herald.FormatFrugally) // no jitter: first retry after 1 min
+	id := e.publish()[0]
+	e.deliverDue(t0)
+	if got, want := e.delivery(id).NextAttemptAt, t0.Add(2*time.Minute); !got.Equal(want) {
+		t.Errorf("next attempt at %s, want %s: a minute after the attempt ended", got, want)
+	}
+}
+
 func TestGoneDisablesStandardWebhook(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,91 +58,6 @@ func startProcess(t testing.TB, bin, dataDir string, args ...string) *process {
 	}
 	t.Fatalf("herald exited before listening: %s", p.stderr)
 	return nil
-}
-
-// TestCrashLosesNothing SIGKILLs the server while publishers publish and deliveries
-// are pending and in flight, restarts it on the same data directory, and checks that
-// every event acknowledged with 202 reaches the receiver. It reports duplicates.
-func TestCrashLosesNothing(t *testing.T) {
-	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds and kills a real server")
-	}
-	bin := buildHerald(t)
-	dataDir := t.TempDir()
-	args := []string{"--retry-schedule", "200ms,500ms,1s,1s,1s,1s,1s,1s", "--attempt-timeout", "1s", "--poll-interval", "50ms"}
-
-	var mu sync.Mutex
-	received := map[string]int{} // event id → requests
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			ID   string `json:"id"`
-			Type string `json:"type"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		time.Sleep(10 * time.Millisecond) // keep attempts in flight when the kill comes
-		if body.Type != "ping" {
-			mu.Lock()
-			received[body.ID]++
-			mu.Unlock()
-		}
-	}))
-	t.Cleanup(srv.Close)
-	receivedCount := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(received)
-	}
-
-	p := startProcess(t, bin, dataDir, args...)
-	if code := api(t, p.URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-		"name": "crash", "url": srv.URL, "format": "frugally",
-	}, nil); code != 201 {
-		t.Fatalf("create webhook: %d", code)
-	}
-
-	var baseURL atomic.Value
-	baseURL.Store(p.URL)
-	pub := publishSteadily("crash", 4, func(int) string { return baseURL.Load().(string) })
-
-	// Kill once some deliveries have arrived and more are queued behind them.
-	if !waitUntil(60*time.Second, func() bool { return receivedCount() >= 100 && pub.ackCount.Load() >= 300 }) {
-		t.Fatalf("before the kill: %d acknowledged, %d delivered in 60s", pub.ackCount.Load(), receivedCount())
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	p.cmd.Wait()
-	ackedAtKill := pub.ackCount.Load()
-	receivedAtKill := receivedCount()
-
-	p2 := startProcess(t, bin, dataDir, args...)
-	baseURL.Store(p2.URL)
-	time.Sleep(time.Second) // publishing goes on against the restarted server
-	pub.stop()
-
-	total := int(pub.ackCount.Load())
-	missing := 0
-	if !waitUntil(90*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		missing = pub.missing(func(id string) bool { return received[id] > 0 })
-		return missing == 0
-	}) {
-		t.Fatalf("LOST: %d of %d acknowledged events never arrived after the restart", missing, total)
-	}
-
-	mu.Lock()
-	defer mu.Unlock()
-	duplicates := 0
-	for _, n := range received {
-		duplicates += n - 1
-	}
-	t.Logf("crash test: %d events acknowledged (%d before the SIGKILL, when %d had arrived), %d publish calls refused while down; delivered %d, lost 0, duplicated %d",
-		total, ackedAtKill, receivedAtKill, pub.refused.Load(), len(received), duplicates)
 }
 
 // steadyPublishers publish schedule.paused events, each with a new id, from several
