@@ -61,6 +61,21 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 }
 
+// claimCoalesce is how long Run waits after an attempt frees a slot before it claims,
+// so that the slots freed meanwhile share one claim: a claim is a write transaction,
+// and one per delivery was a third of the store's work at full speed.
+const claimCoalesce = 2 * time.Millisecond
+
+// claimAhead is how many rounds of a webhook's PerWebhook attempts the dispatcher
+// leases at once. An attempt's lease is held from its claim until its record commits,
+// so with only PerWebhook leased, the endpoint sat idle during every claim and every
+// record: a busy webhook got PerWebhook attempts per claim-send-record cycle, about
+// 1,000 a second on SQLite whatever the endpoint could take. With a second round
+// leased, one round is sent while the other is recorded and claimed. The semaphore
+// still bounds the requests in flight to PerWebhook, and the lease (two timeouts and a
+// margin) covers a delivery that waits behind one round of attempts before its own.
+const claimAhead = 2
+
 // Dispatcher sends deliveries. Create one with New, run it with Run, and call Wake when
 // new work is committed so it starts at once.
 type Dispatcher struct {
@@ -134,8 +149,10 @@ func New(cfg Config) *Dispatcher {
 	return &Dispatcher{
 		cfg: cfg,
 		// A claimed delivery may wait for its webhook's semaphore behind one attempt
-		// before its own starts, so the lease covers two timeouts and a margin.
-		lease:   2*longest + 10*time.Second,
+		// before its own starts (claimAhead rounds are leased), so the lease covers two
+		// timeouts and a margin. The margin also covers the wait for the slowest rate
+		// limit, one attempt a second, behind every other delivery leased with it.
+		lease:   2*longest + max(10*time.Second, time.Duration(cfg.PerWebhook*claimAhead)*time.Second),
 		wake:    make(chan struct{}, 1),
 		freed:   make(chan struct{}, 1),
 		metrics: newMetrics(cfg.Metrics),
@@ -205,19 +222,32 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	coalesce := time.NewTimer(0)
+	defer coalesce.Stop()
 	for ctx.Err() == nil {
-		n, err := d.claimAndStart(ctx, sendCtx, &wg)
+		n, full, err := d.claimAndStart(ctx, sendCtx, &wg)
 		if err != nil && ctx.Err() == nil {
 			d.cfg.Logger.Error("claim deliveries", "err", err)
 		}
-		if n > 0 && err == nil && d.free() > 0 {
-			continue // there may be more due work: claim again before sleeping
+		if n > 0 && full && err == nil && d.free() > 0 {
+			// The claim took all it asked for: there may be more due work, so claim
+			// again before sleeping. A claim that took less took all there was room for.
+			continue
 		}
 		timer.Reset(d.sleep())
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
 		case <-d.freed:
+			// A slot came free. A claim for each freed slot alone would cost a write
+			// transaction per delivery, so wait a moment for the slots freed meanwhile
+			// to share one claim. New work (wake) still starts at once.
+			coalesce.Reset(claimCoalesce)
+			select {
+			case <-ctx.Done():
+			case <-d.wake:
+			case <-coalesce.C:
+			}
 		case <-timer.C:
 		}
 	}
@@ -253,17 +283,18 @@ func (d *Dispatcher) free() int {
 // callers that drive time themselves, such as tests with a fake clock.
 func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 	var wg sync.WaitGroup
-	n, err := d.claimAndStart(ctx, ctx, &wg)
+	n, _, err := d.claimAndStart(ctx, ctx, &wg)
 	wg.Wait()
 	return n, err
 }
 
 // claimAndStart claims as much due work as there is room for and starts each attempt
-// in its own goroutine, counted in wg.
-func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGroup) (int, error) {
+// in its own goroutine, counted in wg. It returns how many it claimed and whether that
+// was all it asked for.
+func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGroup) (int, bool, error) {
 	limit := min(d.free(), 64)
 	if limit <= 0 {
-		return 0, nil
+		return 0, false, nil
 	}
 	now := d.cfg.Clock.Now()
 	claims, err := d.cfg.Store.ClaimDue(ctx, herald.ClaimRequest{
@@ -271,11 +302,11 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 		Now:          now,
 		LeaseUntil:   now.Add(d.lease),
 		Limit:        limit,
-		PerWebhook:   d.cfg.PerWebhook,
+		PerWebhook:   d.cfg.PerWebhook * claimAhead,
 		SkipWebhooks: d.busyWebhooks(),
 	})
 	if err != nil {
-		return 0, fmt.Errorf("claim deliveries: %w", err)
+		return 0, false, fmt.Errorf("claim deliveries: %w", err)
 	}
 	for i := range claims {
 		c := &claims[i]
@@ -287,7 +318,7 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 			}
 		})
 	}
-	return len(claims), nil
+	return len(claims), len(claims) == limit, nil
 }
 
 // busyWebhooks lists the webhooks that have no room for another attempt now.
@@ -297,7 +328,7 @@ func (d *Dispatcher) busyWebhooks() []string {
 	var busy []string
 	for id, h := range d.perHook {
 		switch {
-		case h.inFlight >= d.cfg.PerWebhook || (h.limit > 0 && h.limiter.Tokens() < 1):
+		case h.inFlight >= d.cfg.PerWebhook*claimAhead || (h.limit > 0 && h.limiter.Tokens() < 1):
 			busy = append(busy, id)
 		case h.inFlight == 0 && h.limiter.Tokens() >= float64(h.limit):
 			// Idle with a full bucket: a new state would be the same, so drop this one
@@ -401,7 +432,9 @@ func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookSta
 		rec.Status = herald.StatusFailed
 		if retry {
 			rec.Status = herald.StatusPending
-			rec.NextAttemptAt = a.At.Add(delay)
+			// From when the attempt ended, not began: a standard attempt that timed
+			// out after 15 s must not be retried at once for its "5 s" delay.
+			rec.NextAttemptAt = d.cfg.Clock.Now().Add(delay)
 		}
 	}
 

@@ -503,6 +503,9 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
 		}
 		claims, err := s.lease(ctx, tx, leaseOne, id, owner, leaseUntil)
+		if sqlState(err) == "P0001" && strings.Contains(err.Error(), herald.PurgedMarker) { // migration 00003's trigger
+			return herald.ErrPurged(id)
+		}
 		if err != nil {
 			return err
 		}

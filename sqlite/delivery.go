@@ -219,8 +219,9 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 		return []herald.Claim{}, nil
 	}
 	var claims []herald.Claim
-	err := s.inTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		ids, err := pickDue(ctx, tx, r)
+	err := s.inRepeatableTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
+		claims = nil // a repeated run starts afresh
+		ids, err := s.pickDue(ctx, tx, r)
 		if err != nil {
 			return err
 		}
@@ -228,8 +229,7 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?))",
-			r.Owner, micros(r.LeaseUntil), list); err != nil {
+		if _, err := s.exec(ctx, tx, leaseQuery, r.Owner, micros(r.LeaseUntil), list); err != nil {
 			return err
 		}
 		claims, err = s.claims(ctx, tx, ids)
@@ -245,7 +245,7 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 // are the answer, so it reads a few more than the limit and filters them. When the
 // filters (skip list, per-webhook cap) throw most of those away, a backlog of webhooks
 // the claim cannot take stands in front, and it asks webhook by webhook instead.
-func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, error) {
+func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, error) {
 	perWebhook := r.PerWebhook // leased by anyone plus taken now, per webhook
 	if perWebhook <= 0 {
 		perWebhook = r.Limit
@@ -258,7 +258,7 @@ func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, 
 	leased := map[string]int{}
 	if r.PerWebhook > 0 {
 		var err error
-		if leased, err = leasedPerWebhook(ctx, tx, r.Now); err != nil {
+		if leased, err = s.leasedPerWebhook(ctx, tx, r.Now); err != nil {
 			return nil, err
 		}
 		for id, n := range leased {
@@ -270,7 +270,7 @@ func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, 
 	// Twice the limit and some: enough for a claim whose first rows are partly leased
 	// or capped, little enough to cost nothing.
 	budget := 2*r.Limit + 64
-	ids, read, err := pickRows(ctx, tx, r.Limit, perWebhook, skip, maps.Clone(leased), dueInOrder, micros(r.Now), budget)
+	ids, read, err := s.pickRows(ctx, tx, r.Limit, perWebhook, skip, maps.Clone(leased), dueInOrder, micros(r.Now), budget)
 	if err != nil || len(ids) == r.Limit || read < budget {
 		return ids, err // the answer, or every due delivery was read
 	}
@@ -278,14 +278,13 @@ func pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, 
 	if err != nil {
 		return nil, err
 	}
-	ids, _, err = pickRows(ctx, tx, r.Limit, perWebhook, skip, leased, dueByWebhook, micros(r.Now), skipList, min(perWebhook, r.Limit), r.Limit)
+	ids, _, err = s.pickRows(ctx, tx, r.Limit, perWebhook, skip, leased, dueByWebhook, micros(r.Now), skipList, min(perWebhook, r.Limit), r.Limit)
 	return ids, err
 }
 
 // leasedPerWebhook counts each webhook's deliveries under an unexpired lease at now.
-func leasedPerWebhook(ctx context.Context, tx *sql.Tx, now time.Time) (map[string]int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT webhook_id, COUNT(*) FROM deliveries INDEXED BY deliveries_lease_owner
-		WHERE lease_owner IS NOT NULL AND lease_until > ? GROUP BY webhook_id`, micros(now))
+func (s *Store) leasedPerWebhook(ctx context.Context, tx *sql.Tx, now time.Time) (map[string]int, error) {
+	rows, err := s.query(ctx, tx, leasedQuery, micros(now))
 	if err != nil {
 		return nil, err
 	}
@@ -305,9 +304,9 @@ func leasedPerWebhook(ctx context.Context, tx *sql.Tx, now time.Time) (map[strin
 // pickRows reads (delivery id, webhook id) rows from query q and keeps up to limit of
 // them, none of a skipped webhook and none past the perWebhook-th of one, counting
 // taken, which it updates. It returns how many rows it read.
-func pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int, skip map[string]bool,
+func (s *Store) pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int, skip map[string]bool,
 	taken map[string]int, q string, args ...any) (ids []string, read int, err error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, tx, q, args...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -346,7 +345,7 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 	if err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, claimsQuery, list)
+	rows, err := s.query(ctx, tx, claimsQuery, list)
 	if err != nil {
 		return nil, err
 	}
@@ -410,6 +409,9 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?",
 			owner, micros(leaseUntil), id); err != nil {
+			if strings.Contains(err.Error(), herald.PurgedMarker) { // the trigger of migration 00003
+				return herald.ErrPurged(id)
+			}
 			return err
 		}
 		claims, err := s.claims(ctx, tx, []string{id})
@@ -427,6 +429,37 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 	}
 	return &claim, nil
 }
+
+// The statements of a claim, beyond dueInOrder, dueByWebhook and claimsQuery.
+const (
+	leasedQuery = `SELECT webhook_id, COUNT(*) FROM deliveries INDEXED BY deliveries_lease_owner
+		WHERE lease_owner IS NOT NULL AND lease_until > ? GROUP BY webhook_id`
+	leaseQuery = "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?))"
+)
+
+// The statements of an attempt's record.
+const (
+	attemptDeliveryQuery = "SELECT webhook_id, status, attempt_count, lease_owner FROM deliveries WHERE id = ?"
+	insertAttemptQuery   = `
+		INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
+			error, request_headers, response_headers, response_body, trace_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	recordDeliveryQuery = `
+		UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, last_error = ?,
+			updated_at = ?, lease_owner = NULL, lease_until = NULL
+		WHERE id = ?`
+	recordDeliveryKeepLeaseQuery = `
+		UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, last_error = ?,
+			updated_at = ?
+		WHERE id = ?`
+	recordSucceededQuery = "UPDATE deliveries SET attempt_count = ?, updated_at = ? WHERE id = ?"
+	webhookHealthQuery   = "SELECT enabled, consecutive_failures, failing_since FROM webhooks WHERE id = ?"
+	updateHealthQuery    = `
+		UPDATE webhooks SET last_delivery_status = ?, last_delivery_at = ?, consecutive_failures = ?,
+			failing_since = ?
+		WHERE id = ?`
+	webhookEnabledQuery = "SELECT enabled, disabled_reason FROM webhooks WHERE id = ?"
+)
 
 // RecordAttempt applies one finished attempt atomically; see herald.AttemptRecord. An
 // attempt without an ID gets one, without At the current time.
@@ -451,12 +484,12 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	}
 	at := micros(a.At)
 	var out herald.AttemptOutcome
-	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inRepeatableTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
+		out = herald.AttemptOutcome{} // a repeated run starts afresh
 		var webhookID, current string
 		var count int
 		var holder sql.NullString
-		err := tx.QueryRowContext(ctx, "SELECT webhook_id, status, attempt_count, lease_owner FROM deliveries WHERE id = ?",
-			a.DeliveryID).Scan(&webhookID, &current, &count, &holder)
+		err := s.queryRow(ctx, tx, attemptDeliveryQuery, a.DeliveryID).Scan(&webhookID, &current, &count, &holder)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery", a.DeliveryID)
 		}
@@ -464,10 +497,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 			return err
 		}
 		out.Number = count + 1
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
-				error, request_headers, response_headers, response_body, trace_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err = s.exec(ctx, tx, insertAttemptQuery,
 			a.ID, a.DeliveryID, out.Number, at, a.StatusCode, a.DurationMS, a.Success, a.Error,
 			reqHeaders, respHeaders, a.ResponseBody, a.TraceID)
 		if isUniqueViolation(err) {
@@ -480,7 +510,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		if err := s.recordDelivery(ctx, tx, r, &a, out.Number, current, holder); err != nil {
 			return err
 		}
-		reason, err := recordWebhook(ctx, tx, r, &a, webhookID)
+		reason, err := s.recordWebhook(ctx, tx, r, &a, webhookID)
 		if err != nil {
 			return err
 		}
@@ -489,8 +519,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 			// deliveries: a retry scheduled just now would wait for it to be enabled.
 			var enabled bool
 			var why string
-			if err := tx.QueryRowContext(ctx, "SELECT enabled, disabled_reason FROM webhooks WHERE id = ?",
-				webhookID).Scan(&enabled, &why); err != nil || enabled {
+			if err := s.queryRow(ctx, tx, webhookEnabledQuery, webhookID).Scan(&enabled, &why); err != nil || enabled {
 				return err
 			}
 			return failPending(ctx, tx, webhookID, why, a.At)
@@ -515,8 +544,7 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, r *herald.Attemp
 	number int, current string, holder sql.NullString) error {
 	held := holder.Valid && holder.String == r.Owner
 	if !held && current == string(herald.StatusSuccess) {
-		_, err := tx.ExecContext(ctx, "UPDATE deliveries SET attempt_count = ?, updated_at = ? WHERE id = ?",
-			number, micros(a.At), a.DeliveryID)
+		_, err := s.exec(ctx, tx, recordSucceededQuery, number, micros(a.At), a.DeliveryID)
 		return err
 	}
 	status := r.Status
@@ -541,26 +569,22 @@ func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, r *herald.Attemp
 			lastError = fmt.Sprintf("HTTP %d %s", a.StatusCode, http.StatusText(a.StatusCode))
 		}
 	}
-	lease := "lease_owner = NULL, lease_until = NULL"
+	q := recordDeliveryQuery
 	if holder.Valid && !held {
-		lease = "lease_owner = lease_owner" // another owner's lease is theirs to drop
+		q = recordDeliveryKeepLeaseQuery // another owner's lease is theirs to drop
 	}
-	_, err := tx.ExecContext(ctx, `
-		UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, last_error = ?,
-			updated_at = ?, `+lease+`
-		WHERE id = ?`,
+	_, err := s.exec(ctx, tx, q,
 		string(status), number, next, lastError, micros(a.At), a.DeliveryID)
 	return err
 }
 
 // recordWebhook updates a webhook's last delivery and health after an attempt, and
 // returns why it must be disabled now, or "".
-func recordWebhook(ctx context.Context, tx *sql.Tx, r *herald.AttemptRecord, a *herald.Attempt, webhookID string) (string, error) {
+func (s *Store) recordWebhook(ctx context.Context, tx *sql.Tx, r *herald.AttemptRecord, a *herald.Attempt, webhookID string) (string, error) {
 	var enabled bool
 	var failures int
 	var since sql.NullInt64
-	err := tx.QueryRowContext(ctx, "SELECT enabled, consecutive_failures, failing_since FROM webhooks WHERE id = ?",
-		webhookID).Scan(&enabled, &failures, &since)
+	err := s.queryRow(ctx, tx, webhookHealthQuery, webhookID).Scan(&enabled, &failures, &since)
 	if err != nil {
 		return "", err
 	}
@@ -574,10 +598,7 @@ func recordWebhook(ctx context.Context, tx *sql.Tx, r *herald.AttemptRecord, a *
 			since = sql.NullInt64{Int64: micros(a.At), Valid: true}
 		}
 	}
-	_, err = tx.ExecContext(ctx, `
-		UPDATE webhooks SET last_delivery_status = ?, last_delivery_at = ?, consecutive_failures = ?,
-			failing_since = ?
-		WHERE id = ?`, last, micros(a.At), failures, since, webhookID)
+	_, err = s.exec(ctx, tx, updateHealthQuery, last, micros(a.At), failures, since, webhookID)
 	if err != nil || !enabled {
 		return "", err
 	}

@@ -3,208 +3,200 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
+	"os"
+	"os/signal"
+	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	ratelimit "golang.org/x/time/rate"
 )
 
-// benchPublishers is how many clients publish at once, and how many the raw baseline
-// uses to hit the receiver.
-const benchPublishers = 8
+// benchSmokeServeEnv, set in its environment, makes this test binary act as the herald
+// binary: `herald bench` starts its servers by running its own executable, which under
+// `go test` is the test binary. Building the real binary instead would cost the smoke
+// test more than the whole run. (Not HERALD_*: bench passes no HERALD_* variable on.)
+const benchSmokeServeEnv = "BENCH_SMOKE_RUN_AS_HERALD"
 
-// benchClient keeps a connection per publisher alive, as a real producer would.
-var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchPublishers}}
-
-// BenchmarkEndToEnd publishes b.N events as fast as benchPublishers clients can through
-// the API of an in-process server on SQLite, and waits until a local receiver has them
-// all. It reports deliveries per second and the ratio to a raw baseline: the same
-// receiver hit directly by a plain net/http client with the same concurrency, measured
-// in the same run. (Its latencies are queueing behind the backlog it builds; see
-// BenchmarkLatency for latency.)
-//
-//	go test ./cmd/herald -run '^$' -bench EndToEnd -benchtime 3000x
-func BenchmarkEndToEnd(b *testing.B) { endToEnd(b, benchSetup{webhooks: 1}) }
-
-// BenchmarkEndToEndFanOut is BenchmarkEndToEnd with every event going to ten webhooks:
-// b.N × 10 deliveries.
-func BenchmarkEndToEndFanOut(b *testing.B) { endToEnd(b, benchSetup{webhooks: 10}) }
-
-// BenchmarkEndToEndPostgres runs BenchmarkEndToEnd and its fan-out on PostgreSQL (the
-// database HERALD_TEST_POSTGRES_URL names) with one and with three herald serve
-// processes sharing it, publishers spread over them.
-//
-//	go test ./cmd/herald -run '^$' -bench EndToEndPostgres -benchtime 3000x
-func BenchmarkEndToEndPostgres(b *testing.B) {
-	for _, webhooks := range []int{1, 10} {
-		for _, procs := range []int{1, 3} {
-			b.Run(fmt.Sprintf("webhooks=%d/processes=%d", webhooks, procs), func(b *testing.B) {
-				endToEnd(b, benchSetup{webhooks: webhooks, postgresProcesses: procs})
-			})
-		}
+func init() {
+	if os.Getenv(benchSmokeServeEnv) != "1" {
+		return
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }
 
-// BenchmarkLatency publishes at a steady 200 events per second, well below capacity,
-// and reports the publish-to-receipt latency: p50 and p99 from the moment the publish
-// call starts to the moment the receiver has the delivery.
-//
-//	go test ./cmd/herald -run '^$' -bench Latency -benchtime 2000x
-func BenchmarkLatency(b *testing.B) { endToEnd(b, benchSetup{webhooks: 1, rate: 200}) }
-
-// benchSetup is what an end-to-end benchmark runs.
-type benchSetup struct {
-	rate              float64 // events per second; 0 as fast as the publishers go
-	webhooks          int     // each subscribed to every event
-	postgresProcesses int     // 0: one in-process server on SQLite; else herald serve processes on PostgreSQL
-}
-
-// endToEnd runs b.N events through the servers of setup.
-func endToEnd(b *testing.B, setup benchSetup) {
-	const event = `{"id":%q,"type":"drift.resolved","data":{"drift_id":55,"resolved_by":1,"resolved_at":"2024-01-15T15:00:00Z"}}`
-
-	var mu sync.Mutex
-	published := make(map[string]time.Time, b.N)
-	deliveries := b.N * setup.webhooks
-	latencies := make([]time.Duration, 0, deliveries)
-	var got atomic.Int64
-	all := make(chan struct{})
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		if id := r.Header.Get("webhook-id"); id != "" {
-			mu.Lock()
-			if at, ok := published[id]; ok {
-				latencies = append(latencies, now.Sub(at))
-				if got.Add(1) == int64(deliveries) {
-					close(all)
-				}
-			}
-			mu.Unlock()
+// TestBenchSmoke runs `herald bench --short` through run, with every scenario (the
+// PostgreSQL one when HERALD_TEST_POSTGRES_URL is set), and checks the JSON line has
+// each with figures that make sense: the suite must keep working, not be fast here.
+func TestBenchSmoke(t *testing.T) {
+	t.Setenv(benchSmokeServeEnv, "1")
+	pg := os.Getenv("HERALD_TEST_POSTGRES_URL")
+	getenv := func(k string) string {
+		if k == "HERALD_BENCH_POSTGRES_URL" {
+			return pg
 		}
-	}))
-	defer rcv.Close()
-
-	raw := rawBaseline(b, rcv.URL, []byte(fmt.Sprintf(event, "evt_raw")), b.N)
-
-	servers := startBenchServers(b, setup.postgresProcesses)
-	for range setup.webhooks {
-		if code := api(b, servers[0], "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-			"name": "bench", "url": rcv.URL, "events": []string{"drift.resolved"},
-		}, nil); code != 201 {
-			b.Fatalf("create webhook: %d", code)
-		}
+		return ""
 	}
-
-	pace := func() {}
-	if rate := setup.rate; rate > 0 {
-		limiter := ratelimit.NewLimiter(ratelimit.Limit(rate), 1)
-		pace = func() { limiter.Wait(context.Background()) } // never cancelled
-	}
-
-	b.ResetTimer()
+	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range benchPublishers {
-		wg.Go(func() {
-			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-				pace()
-				id := fmt.Sprintf("evt_bench_%d", i)
-				srv := servers[int(i)%len(servers)]
-				req, _ := http.NewRequest("POST", srv+"/api/v1/events", bytes.NewReader([]byte(fmt.Sprintf(event, id))))
-				req.Header.Set("Authorization", "Bearer "+testAdminKey)
-				mu.Lock()
-				published[id] = time.Now()
-				mu.Unlock()
-				resp, err := benchClient.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				drain(resp)
-				if resp.StatusCode != http.StatusAccepted {
-					b.Errorf("publish: %d", resp.StatusCode)
-					return
-				}
-			}
-		})
+	err := run(t.Context(), []string{"bench", "--short"}, &stdout, &stderr, getenv)
+	t.Logf("herald bench --short took %s\n%s%s", time.Since(start).Round(time.Millisecond), stdout.String(), stderr.String())
+	if err != nil {
+		t.Fatalf("herald bench --short: %v", err)
 	}
-	wg.Wait()
-	select {
-	case <-all:
-	case <-time.After(5*time.Minute + time.Duration(deliveries)*time.Millisecond):
-		b.Fatalf("received %d of %d deliveries", got.Load(), deliveries)
-	}
-	elapsed := time.Since(start)
-	b.StopTimer()
 
-	delivered := float64(deliveries) / elapsed.Seconds()
-	mu.Lock()
-	slices.Sort(latencies)
-	p50, p99 := percentile(latencies, 50), percentile(latencies, 99)
-	mu.Unlock()
-	b.ReportMetric(delivered, "deliveries/s")
-	b.ReportMetric(raw, "raw-requests/s")
-	b.ReportMetric(delivered/raw, "ratio-to-raw")
-	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var rep benchReport
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
+		t.Fatalf("the last line of the output is not the JSON report: %v\n%s", err, lines[len(lines)-1])
+	}
+	if !strings.Contains(stdout.String(), "SCENARIO") || !strings.Contains(stdout.String(), "TARGET") {
+		t.Errorf("no table before the JSON line:\n%s", stdout.String())
+	}
+	if !rep.Short || rep.Mode != "embedded" || len(rep.Errors) > 0 {
+		t.Errorf("report: short %v, mode %q, errors %v; want a short embedded run without errors", rep.Short, rep.Mode, rep.Errors)
+	}
+
+	positive := func(name string, v float64) {
+		t.Helper()
+		if !(v > 0) {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if rep.Raw == nil || len(rep.Raw.Runs) != 2 {
+		t.Fatalf("raw: %+v, want runs at two concurrencies", rep.Raw)
+	}
+	for _, r := range rep.Raw.Runs {
+		positive(fmt.Sprintf("raw at %d", r.Concurrency), r.PerSecond)
+	}
+	if e := rep.E2E; e == nil {
+		t.Error("e2e missing")
+	} else {
+		positive("e2e single deliveries/s", e.SinglePerSecond)
+		positive("e2e batch publish events/s", e.BatchPublishPerSecond)
+		positive("e2e batch deliveries/s", e.BatchPerSecond)
+		positive("e2e ratio to raw", e.RatioToRaw)
+		if e.RatioToRaw > 1.5 {
+			t.Errorf("e2e ratio to raw %v: Herald cannot beat a plain client on the same receiver by that much", e.RatioToRaw)
+		}
+	}
+	if rates := latencyRates(rep.Latency); !slices.Equal(rates, []float64{100, 1000}) {
+		t.Errorf("latency rates %v, want [100 1000]", rates)
+	}
+	for _, l := range rep.Latency {
+		positive(fmt.Sprintf("latency p50 at %g/s", l.Rate), l.P50MS)
+		if !(l.P50MS <= l.P90MS && l.P90MS <= l.P99MS && l.P99MS <= l.MaxMS) {
+			t.Errorf("latency at %g/s: p50 %v, p90 %v, p99 %v, max %v are not in order", l.Rate, l.P50MS, l.P90MS, l.P99MS, l.MaxMS)
+		}
+	}
+	if f := rep.FanOut; f == nil || f.Webhooks < 2 {
+		t.Errorf("fanout: %+v", f)
+	} else {
+		positive("fanout deliveries/s", f.PerSecond)
+	}
+	if bl := rep.Backlog; bl == nil {
+		t.Error("backlog missing")
+	} else {
+		if len(bl.TenthsPerSecond) != 10 {
+			t.Errorf("backlog tenths %v, want 10", bl.TenthsPerSecond)
+		}
+		for i, v := range bl.TenthsPerSecond {
+			positive(fmt.Sprintf("backlog tenth %d", i+1), v)
+		}
+		positive("backlog publish events/s", bl.PublishEventsPerSecond)
+		positive("backlog drain/s", bl.DrainPerSecond)
+		if runtime.GOOS == "linux" {
+			positive("backlog peak RSS", bl.PeakRSSMB)
+		}
+	}
+	if iso := rep.Isolation; iso == nil || iso.Hanging == 0 {
+		t.Errorf("isolation: %+v", iso)
+	} else {
+		positive("isolation healthy p99", iso.HealthyP99MS)
+		if iso.HealthyDeliveries != int(iso.Rate/2)*(iso.Webhooks-iso.Hanging)/iso.Webhooks {
+			t.Errorf("isolation: %d healthy deliveries measured, want the healthy nine tenths of %g", iso.HealthyDeliveries, iso.Rate)
+		}
+	}
+	switch {
+	case pg != "" && rep.Postgres == nil:
+		t.Error("postgres missing though HERALD_TEST_POSTGRES_URL is set")
+	case pg != "":
+		positive("postgres 1 process", rep.Postgres.OneProcess)
+		positive("postgres 3 processes", rep.Postgres.ThreeProcesses)
+	case rep.Skipped["postgres"] == "":
+		t.Errorf("postgres neither run nor skipped: %+v", rep.Skipped)
+	}
+	for _, key := range []string{"1_e2e_ratio_to_raw", "2_p50_ms_at_100", "2_p99_ms_at_1000", "3_batch_publish_events_per_s",
+		"4_backlog_last_to_first_tenth", "5_isolation_healthy_p99_ms"} {
+		if _, ok := rep.Verdicts[key]; !ok {
+			t.Errorf("no verdict for target %s", key)
+		}
+	}
 }
 
-// startBenchServers starts one in-process server on SQLite (postgresProcesses 0) or that
-// many herald serve processes on one new PostgreSQL database, and returns their URLs.
-func startBenchServers(b *testing.B, postgresProcesses int) []string {
-	b.Helper()
-	if postgresProcesses == 0 {
-		return []string{startServer(b, b.TempDir(), "--log-level", "error").URL}
+func latencyRates(ls []latencyResult) []float64 {
+	var out []float64
+	for _, l := range ls {
+		out = append(out, l.Rate)
 	}
-	dbURL, bin := postgresDatabase(b), buildHerald(b)
-	args := []string{"--database-url", dbURL, "--encryption-key", newEncryptionKey(), "--log-level", "error"}
-	var urls []string
-	for range postgresProcesses {
-		urls = append(urls, startProcess(b, bin, b.TempDir(), args...).URL)
-	}
-	return urls
+	return out
 }
 
-// rawBaseline posts body n times to url with benchPublishers clients and returns
-// requests per second: the ceiling for deliveries on this machine.
-func rawBaseline(b *testing.B, url string, body []byte, n int) float64 {
-	b.Helper()
-	start := time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range benchPublishers {
-		wg.Go(func() {
-			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				resp, err := benchClient.Post(url, "application/json", bytes.NewReader(body))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				drain(resp)
-			}
-		})
+// TestBenchFlags checks the flags refused before anything starts.
+func TestBenchFlags(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--scenarios", "raw,nope"}, `unknown scenario "nope"`},
+		{[]string{"--scenarios", ","}, "none given"},
+		{[]string{"--server", "http://127.0.0.1:1"}, "--server needs --api-key"},
+		{[]string{"--database-url", "mysql://x"}, "want a postgres:// URL"},
+		{[]string{"--duration", "0s"}, "want more than 0"},
+		{[]string{"--backlog-size", "3"}, "want at least 10"},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		var stderr bytes.Buffer
+		err := run(t.Context(), append([]string{"bench"}, tc.args...), &bytes.Buffer{}, &stderr, func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bench %q: error %v, want one containing %q", tc.args, err, tc.want)
+		}
 	}
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds()
 }
 
-func percentile(sorted []time.Duration, p int) time.Duration {
-	if len(sorted) == 0 {
-		return 0
+// TestQuantile checks the nearest-rank quantiles the report is made of.
+func TestQuantile(t *testing.T) {
+	t.Parallel()
+	var hundred []time.Duration
+	for i := 1; i <= 100; i++ {
+		hundred = append(hundred, time.Duration(i)*time.Millisecond)
 	}
-	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
-}
-
-// drain reads and closes a response body so its connection is reused.
-func drain(resp *http.Response) {
-	io.Copy(io.Discard, resp.Body) // only the status matters here
-	resp.Body.Close()
+	for _, tc := range []struct {
+		sorted []time.Duration
+		q      float64
+		want   time.Duration
+	}{
+		{nil, 0.5, 0},
+		{[]time.Duration{7}, 0.99, 7},
+		{hundred, 0.5, 50 * time.Millisecond},
+		{hundred, 0.9, 90 * time.Millisecond},
+		{hundred, 0.99, 99 * time.Millisecond},
+		{hundred, 1, 100 * time.Millisecond},
+		{hundred, 0, time.Millisecond},
+	} {
+		if got := quantile(tc.sorted, tc.q); got != tc.want {
+			t.Errorf("quantile(%d values, %v) = %v, want %v", len(tc.sorted), tc.q, got, tc.want)
+		}
+	}
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"runtime/pprof"
+)
+
+// cpuProfileEnv names the variable that makes herald serve write a CPU profile of its
+// whole run to a file, for `herald bench --cpuprofile-dir`. It is off unless set, and
+// deliberately not a documented flag: it is a tool for performance work, not for
+// operating Herald.
+const cpuProfileEnv = "HERALD_CPU_PROFILE"
+
+// startCPUProfile starts profiling into path (nothing when path is empty) and returns
+// the function that stops and writes it, to be deferred by serve.
+func startCPUProfile(path string, logger *slog.Logger) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		logger.Warn("cpu profile: not written", "path", path, "err", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		logger.Warn("cpu profile: not written", "path", path, "err", err)
+		_ = f.Close() // nothing was written to it
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			logger.Warn("cpu profile: write", "path", path, "err", err)
+		}
+	}
+}

@@ -1,0 +1,769 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald"
+)
+
+// dispatcherPerWebhook is herald serve's default --per-webhook-concurrency: the most
+// attempts one endpoint gets at once, so the concurrency a raw client must match for a
+// fair comparison with one webhook.
+const dispatcherPerWebhook = 8
+
+// dispatcherConcurrency is herald serve's default --concurrency: the most attempts in
+// flight at once, whatever the endpoints.
+const dispatcherConcurrency = 128
+
+// rawResult is the physical ceiling: the receiver hit by a plain net/http client.
+type rawResult struct {
+	Runs []rawRun `json:"runs"`
+}
+
+// rawRun is one raw measurement at one concurrency.
+type rawRun struct {
+	Concurrency int     `json:"concurrency"`
+	Requests    int     `json:"requests"`
+	PerSecond   float64 `json:"per_second"`
+}
+
+func (r *rawResult) at(concurrency int) float64 {
+	for _, run := range r.Runs {
+		if run.Concurrency == concurrency {
+			return run.PerSecond
+		}
+	}
+	return 0
+}
+
+// raw posts a delivery-sized body to the receiver as fast as concurrency clients can,
+// at the dispatcher's per-webhook and whole-process concurrency.
+func (b *benchRun) raw(ctx context.Context) (*rawResult, error) {
+	body := []byte(`{"type":"drift.resolved","timestamp":"2024-01-15T15:00:00Z","data":{"drift_id":55,"resolved_by":1,"resolved_at":"2024-01-15T15:00:00Z"}}`)
+	dur := min(b.cfg.duration, 5*time.Second)
+	if b.cfg.short {
+		dur = 300 * time.Millisecond
+	}
+	res := &rawResult{}
+	for _, concurrency := range []int{dispatcherPerWebhook, dispatcherConcurrency} {
+		client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: concurrency}}
+		var n atomic.Int64
+		var firstErr atomic.Value
+		start := time.Now()
+		deadline := start.Add(dur)
+		var wg sync.WaitGroup
+		for range concurrency {
+			wg.Go(func() {
+				for time.Now().Before(deadline) && ctx.Err() == nil {
+					req, err := http.NewRequestWithContext(ctx, "POST", b.target+"/raw/0", bytes.NewReader(body))
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("webhook-id", "evt_raw")
+					resp, err := client.Do(req)
+					if err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					drainBody(resp)
+					if resp.StatusCode < 200 || resp.StatusCode > 299 {
+						firstErr.CompareAndSwap(nil, fmt.Errorf("receiver answered %d", resp.StatusCode))
+						return
+					}
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		client.CloseIdleConnections()
+		if err, _ := firstErr.Load().(error); err != nil {
+			return nil, fmt.Errorf("raw baseline: %w", err)
+		}
+		run := rawRun{Concurrency: concurrency, Requests: int(n.Load()), PerSecond: round(float64(n.Load())/time.Since(start).Seconds(), 0)}
+		b.logf("  raw at %d: %.0f requests/s", concurrency, run.PerSecond)
+		res.Runs = append(res.Runs, run)
+	}
+	return res, nil
+}
+
+// e2eResult is events published through the API until the receiver has them all.
+type e2eResult struct {
+	Publishers            int     `json:"publishers"`
+	SingleEvents          int     `json:"single_events"`
+	SinglePublish         float64 `json:"single_publish_per_second"` // events accepted per second
+	SinglePerSecond       float64 `json:"single_per_second"`         // deliveries per second, publish to last receipt
+	RawConcurrency        int     `json:"raw_concurrency"`
+	RatioToRaw            float64 `json:"ratio_to_raw"`
+	BatchSize             int     `json:"batch_size"`
+	BatchEvents           int     `json:"batch_events"`
+	BatchPublishPerSecond float64 `json:"batch_publish_per_second"`
+	BatchPerSecond        float64 `json:"batch_per_second"`
+	BatchRatioToRaw       float64 `json:"batch_ratio_to_raw"`
+}
+
+// endToEnd publishes to one webhook through the single-event API from several clients
+// for the duration, then through the batch API, and times each until the receiver has
+// every delivery.
+func (b *benchRun) endToEnd(ctx context.Context, raw *rawResult) (*e2eResult, error) {
+	s, err := b.servers(ctx, "e2e", 1, "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	ids, err := b.createWebhooks(ctx, s, 1, func(int) string { return "/e2e/0" }, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer b.deleteWebhooks(ctx, s, ids)
+	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
+		return nil, err
+	}
+
+	res := &e2eResult{Publishers: 8, RawConcurrency: dispatcherPerWebhook}
+	single, err := b.publishFor(ctx, s, res.Publishers, b.cfg.duration, 0, 1)
+	if err != nil {
+		return nil, err
+	}
+	res.SingleEvents = single.events
+	res.SinglePublish = round(single.publishRate(), 0)
+	res.SinglePerSecond = round(single.deliveryRate(), 0)
+	b.logf("  single: %d events, accepted %.0f/s, delivered %.0f/s", single.events, res.SinglePublish, res.SinglePerSecond)
+
+	res.BatchSize, res.BatchEvents = 1000, 50_000
+	if b.cfg.short {
+		res.BatchSize, res.BatchEvents = 100, 1000
+	}
+	batch, err := b.publishBatches(ctx, s, res.BatchEvents, res.BatchSize, 2, 1, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.BatchPublishPerSecond = round(batch.publishRate(), 0)
+	res.BatchPerSecond = round(batch.deliveryRate(), 0)
+	b.logf("  batch: %d events, accepted %.0f/s, delivered %.0f/s", batch.events, res.BatchPublishPerSecond, res.BatchPerSecond)
+	if raw != nil && raw.at(res.RawConcurrency) > 0 {
+		res.RatioToRaw = round(res.SinglePerSecond/raw.at(res.RawConcurrency), 4)
+		res.BatchRatioToRaw = round(res.BatchPerSecond/raw.at(res.RawConcurrency), 4)
+	}
+	return res, nil
+}
+
+// published is what one publishing run did.
+type published struct {
+	events, deliveries int
+	start              time.Time
+	publishDone        time.Time // the last publish was acknowledged
+	delivered          time.Time // the last delivery arrived
+}
+
+func (p *published) publishRate() float64 {
+	return float64(p.events) / p.publishDone.Sub(p.start).Seconds()
+}
+
+func (p *published) deliveryRate() float64 {
+	return float64(p.deliveries) / p.delivered.Sub(p.start).Seconds()
+}
+
+// publishFor publishes single events from publishers clients, spread over the servers,
+// for dur (or until limit events when limit > 0), each due at want webhooks, and waits
+// for every delivery.
+func (b *benchRun) publishFor(ctx context.Context, s *heraldServers, publishers int, dur time.Duration, limit, want int) (*published, error) {
+	if b.rcv != nil {
+		b.rcv.reset()
+	}
+	p := &published{start: time.Now()}
+	deadline := p.start.Add(dur)
+	var n atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for w := range publishers {
+		wg.Go(func() {
+			base := s.urls[w%len(s.urls)]
+			for time.Now().Before(deadline) && ctx.Err() == nil && firstErr.Load() == nil {
+				if limit > 0 && n.Load() >= int64(limit) {
+					return
+				}
+				id := herald.NewID(herald.PrefixEvent)
+				if b.rcv != nil {
+					b.rcv.expect(id, time.Now(), want)
+				}
+				if err := b.call(ctx, s, base, "POST", "/api/v1/events", benchEvent(id, ""), nil); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	p.publishDone = time.Now()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	p.events = int(n.Load())
+	p.deliveries = p.events * want
+	return p, b.waitDelivered(ctx, s, p)
+}
+
+// waitDelivered waits until the receiver has every delivery of p and notes when the
+// last arrived; with an external receiver, until the server has nothing pending.
+func (b *benchRun) waitDelivered(ctx context.Context, s *heraldServers, p *published) error {
+	timeout := 2*time.Minute + time.Duration(p.deliveries)*2*time.Millisecond
+	if b.rcv == nil {
+		if err := b.waitIdle(ctx, s, timeout); err != nil {
+			return err
+		}
+		p.delivered = time.Now()
+		return nil
+	}
+	if err := b.rcv.waitReceived(ctx, p.deliveries, timeout); err != nil {
+		return err
+	}
+	rs := b.rcv.snapshot()
+	p.delivered = rs[len(rs)-1].at
+	return nil
+}
+
+// publishBatches publishes total events through the batch API, size per call, from
+// publishers clients; tenant, when set, gives event i's tenant. Each event is due at
+// want webhooks. It waits for every delivery unless hold is set: then it returns once
+// published and hold.wait finishes the job.
+func (b *benchRun) publishBatches(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
+	if b.rcv != nil {
+		b.rcv.reset()
+	}
+	p, err := b.publishBatchesOnly(ctx, s, total, size, publishers, want, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return p, b.waitDelivered(ctx, s, p)
+}
+
+func (b *benchRun) publishBatchesOnly(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
+	p := &published{start: time.Now()}
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	batches := (total + size - 1) / size
+	for w := range publishers {
+		wg.Go(func() {
+			base := s.urls[w%len(s.urls)]
+			for i := int(next.Add(1)) - 1; i < batches && ctx.Err() == nil && firstErr.Load() == nil; i = int(next.Add(1)) - 1 {
+				events := make([]map[string]any, 0, size)
+				now := time.Now()
+				for j := i * size; j < min((i+1)*size, total); j++ {
+					id := herald.NewID(herald.PrefixEvent)
+					t := ""
+					if tenant != nil {
+						t = tenant(j)
+					}
+					events = append(events, benchEvent(id, t))
+					if b.rcv != nil {
+						b.rcv.expect(id, now, want)
+					}
+				}
+				var out struct {
+					Results []struct {
+						Status int    `json:"status"`
+						Error  string `json:"error"`
+					} `json:"results"`
+				}
+				if err := b.call(ctx, s, base, "POST", "/api/v1/events/batch", map[string]any{"events": events}, &out); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				for _, r := range out.Results {
+					if r.Status != http.StatusAccepted {
+						firstErr.CompareAndSwap(nil, fmt.Errorf("batch item refused: %d %s", r.Status, r.Error))
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.publishDone = time.Now()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, fmt.Errorf("publish batches: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.events = total
+	p.deliveries = total * want
+	return p, nil
+}
+
+// latencyResult is publish-to-receipt latency at one fixed rate.
+type latencyResult struct {
+	Rate   float64 `json:"rate"`
+	Events int     `json:"events"`
+	P50MS  float64 `json:"p50_ms"`
+	P90MS  float64 `json:"p90_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	MaxMS  float64 `json:"max_ms"`
+	Behind int     `json:"pacer_behind"` // publishes that started over 5 ms late
+}
+
+// latency publishes single events at fixed rates with an open-loop pacer: event i is
+// due at start + i/rate whatever happened to the earlier ones, and its latency runs
+// from that instant to its receipt, so a slow answer cannot hide behind a lower offered
+// rate.
+func (b *benchRun) latency(ctx context.Context) ([]latencyResult, error) {
+	if b.rcv == nil {
+		return nil, skip("needs the in-process receiver to time each receipt")
+	}
+	s, err := b.servers(ctx, "latency", 1, "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	ids, err := b.createWebhooks(ctx, s, 1, func(int) string { return "/latency/0" }, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer b.deleteWebhooks(ctx, s, ids)
+	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
+		return nil, err
+	}
+	var out []latencyResult
+	for _, rate := range []float64{100, 1000} {
+		r, err := b.latencyAt(ctx, s, rate)
+		if err != nil {
+			return nil, err
+		}
+		b.logf("  %g/s: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms", rate, r.P50MS, r.P90MS, r.P99MS, r.MaxMS)
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64) (*latencyResult, error) {
+	b.rcv.reset()
+	n := int(rate * b.cfg.duration.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	res := &latencyResult{Rate: rate, Events: n}
+	// Enough publishers in flight that a slow answer never holds the next publish back.
+	sem := make(chan struct{}, 512)
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now().Add(20 * time.Millisecond)
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		if time.Since(at) > 5*time.Millisecond {
+			res.Behind++
+		}
+		if ctx.Err() != nil || firstErr.Load() != nil {
+			break
+		}
+		sem <- struct{}{}
+		id := herald.NewID(herald.PrefixEvent)
+		b.rcv.expect(id, at, 1)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", benchEvent(id, ""), nil); err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, fmt.Errorf("publish at %g/s: %w", rate, err)
+	}
+	if err := b.rcv.waitReceived(ctx, n, time.Minute); err != nil {
+		return nil, err
+	}
+	lat := latencies(b.rcv.snapshot(), nil)
+	res.P50MS, res.P90MS, res.P99MS, res.MaxMS = msOf(quantile(lat, 0.50)), msOf(quantile(lat, 0.90)), msOf(quantile(lat, 0.99)), msOf(lat[len(lat)-1])
+	return res, nil
+}
+
+// fanOutResult is one event sent to many webhooks.
+type fanOutResult struct {
+	Webhooks      int     `json:"webhooks"`
+	Rounds        int     `json:"rounds"`
+	AllReceivedMS float64 `json:"all_received_ms"` // median over the rounds
+	PerSecond     float64 `json:"per_second"`
+	P50MS         float64 `json:"p50_ms"`
+	P99MS         float64 `json:"p99_ms"`
+}
+
+// fanOut publishes one event to many webhooks, a few rounds one after another, and
+// times each until every webhook has it.
+func (b *benchRun) fanOut(ctx context.Context) (*fanOutResult, error) {
+	res := &fanOutResult{Webhooks: 1000, Rounds: 3}
+	if b.cfg.short {
+		res.Webhooks, res.Rounds = 20, 1
+	}
+	s, err := b.servers(ctx, "fanout", 1, "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	ids, err := b.createWebhooks(ctx, s, res.Webhooks, func(i int) string { return fmt.Sprintf("/fanout/%d", i) }, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer b.deleteWebhooks(ctx, s, ids)
+	if err := b.waitIdle(ctx, s, 2*time.Minute+time.Duration(res.Webhooks)*20*time.Millisecond); err != nil {
+		return nil, err
+	}
+	var rounds []time.Duration
+	var all []time.Duration
+	for range res.Rounds {
+		p, err := b.publishFor(ctx, s, 1, time.Hour, 1, res.Webhooks)
+		if err != nil {
+			return nil, err
+		}
+		rounds = append(rounds, p.delivered.Sub(p.start))
+		if b.rcv != nil {
+			all = append(all, latencies(b.rcv.snapshot(), nil)...)
+		}
+	}
+	slices.Sort(rounds)
+	median := rounds[len(rounds)/2]
+	res.AllReceivedMS = msOf(median)
+	res.PerSecond = round(float64(res.Webhooks)/median.Seconds(), 0)
+	if len(all) > 0 {
+		slices.Sort(all)
+		res.P50MS, res.P99MS = msOf(quantile(all, 0.5)), msOf(quantile(all, 0.99))
+	}
+	b.logf("  %d webhooks: all received in %.1f ms (median of %d), %.0f deliveries/s", res.Webhooks, res.AllReceivedMS, res.Rounds, res.PerSecond)
+	return res, nil
+}
+
+// backlogResult is a large backlog built up while deliveries cannot go out, then drained.
+type backlogResult struct {
+	Deliveries                 int       `json:"deliveries"`
+	Webhooks                   int       `json:"webhooks"`
+	PublishEventsPerSecond     float64   `json:"publish_events_per_second"`
+	PublishDeliveriesPerSecond float64   `json:"publish_deliveries_per_second"`
+	DrainSeconds               float64   `json:"drain_seconds"`
+	DrainPerSecond             float64   `json:"drain_per_second"`
+	TenthsPerSecond            []float64 `json:"tenths_per_second,omitempty"`
+	FirstTenthPerSecond        float64   `json:"first_tenth_per_second"`
+	LastTenthPerSecond         float64   `json:"last_tenth_per_second"`
+	LastToFirstTenth           float64   `json:"last_to_first_tenth"`
+	PeakRSSMB                  float64   `json:"peak_rss_mb"`
+}
+
+// backlogWebhooks is how many endpoints share the backlog.
+const backlogWebhooks = 10
+
+// backlog accumulates backlog-size deliveries for ten webhooks throttled to one attempt
+// a second (an endpoint that is down: disabling it would not do, since events published
+// while a webhook is disabled are not queued for it, and a 503 would spread the drain
+// over the retry schedule), then lifts the throttle and times the drain, tenth by tenth.
+func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
+	res := &backlogResult{Webhooks: backlogWebhooks}
+	events := b.cfg.backlogSize / backlogWebhooks
+	res.Deliveries = events * backlogWebhooks
+	s, err := b.servers(ctx, "backlog", 1, "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	ids, err := b.createWebhooks(ctx, s, backlogWebhooks, func(i int) string { return fmt.Sprintf("/backlog/%d", i) },
+		func(int) map[string]any { return map[string]any{"rate_limit": 1} })
+	if err != nil {
+		return nil, err
+	}
+	defer b.deleteWebhooks(ctx, s, ids)
+	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
+		return nil, err
+	}
+	if b.rcv != nil {
+		b.rcv.reset()
+	}
+	size := min(1000, max(events/10, 1))
+	b.logf("  publishing %d events × %d webhooks in batches of %d", events, backlogWebhooks, size)
+	p, err := b.publishBatchesOnly(ctx, s, events, size, 2, backlogWebhooks, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.PublishEventsPerSecond = round(p.publishRate(), 0)
+	res.PublishDeliveriesPerSecond = round(p.publishRate()*backlogWebhooks, 0)
+	b.logf("  published at %.0f events/s; draining", res.PublishEventsPerSecond)
+
+	drainStart := time.Now()
+	for _, id := range ids {
+		if err := b.call(ctx, s, s.urls[0], "PATCH", "/api/v1/webhooks/"+id, map[string]any{"rate_limit": 0}, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.waitDelivered(ctx, s, p); err != nil {
+		return nil, err
+	}
+	res.DrainSeconds = round(p.delivered.Sub(drainStart).Seconds(), 2)
+	res.PeakRSSMB = s.peakRSSMB()
+	if b.rcv == nil {
+		res.DrainPerSecond = round(float64(res.Deliveries)/p.delivered.Sub(drainStart).Seconds(), 0)
+		return res, nil
+	}
+	// The drain: what arrived once the throttle was lifted, from the first of those
+	// (noticing the lifted throttle takes the dispatcher up to a second).
+	var drained []time.Time
+	for _, r := range b.rcv.snapshot() {
+		if r.at.After(drainStart) {
+			drained = append(drained, r.at)
+		}
+	}
+	if len(drained) < 20 {
+		return nil, fmt.Errorf("only %d deliveries arrived after the throttle was lifted", len(drained))
+	}
+	first, last := drained[0], drained[len(drained)-1]
+	res.DrainPerSecond = round(float64(len(drained))/last.Sub(first).Seconds(), 0)
+	prev := first
+	for k := 1; k <= 10; k++ {
+		i := len(drained)*k/10 - 1
+		d := drained[i].Sub(prev)
+		res.TenthsPerSecond = append(res.TenthsPerSecond, round(float64(len(drained))/10/d.Seconds(), 0))
+		prev = drained[i]
+	}
+	res.FirstTenthPerSecond, res.LastTenthPerSecond = res.TenthsPerSecond[0], res.TenthsPerSecond[9]
+	res.LastToFirstTenth = round(res.LastTenthPerSecond/res.FirstTenthPerSecond, 3)
+	b.logf("  drained %d at %.0f/s (tenths %v), peak RSS %.0f MB", len(drained), res.DrainPerSecond, res.TenthsPerSecond, res.PeakRSSMB)
+	return res, nil
+}
+
+// isolationResult is the latency of healthy endpoints while some hang.
+type isolationResult struct {
+	Webhooks          int     `json:"webhooks"`
+	Hanging           int     `json:"hanging"`
+	AttemptTimeoutMS  float64 `json:"attempt_timeout_ms"`
+	Rate              float64 `json:"rate"`
+	HealthyDeliveries int     `json:"healthy_deliveries"`
+	HealthyP50MS      float64 `json:"healthy_p50_ms"`
+	HealthyP99MS      float64 `json:"healthy_p99_ms"`
+	HealthyMaxMS      float64 `json:"healthy_max_ms"`
+}
+
+// isolation gives each of many webhooks a tenant of its own, makes one in ten hang
+// until the attempt timeout, publishes to all of them round robin at a fixed rate and
+// measures the healthy ones' publish-to-receipt latency.
+func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
+	if b.rcv == nil {
+		return nil, skip("needs the in-process receiver to hang some endpoints")
+	}
+	if b.cfg.server != "" {
+		return nil, skip("needs its own server with a short --attempt-timeout")
+	}
+	res := &isolationResult{Webhooks: 100, Rate: 500, AttemptTimeoutMS: 2000}
+	if b.cfg.short {
+		res.Webhooks, res.Rate, res.AttemptTimeoutMS = 20, 200, 500
+	}
+	res.Hanging = res.Webhooks / 10
+	hangs := func(i int) bool { return i%10 == 0 }
+	// A long retry schedule: a timed-out attempt comes back after the run, so the
+	// figures measure the hung attempts in flight, not their retries.
+	s, err := b.servers(ctx, "isolation", 1, "", "--attempt-timeout", fmt.Sprintf("%dms", int(res.AttemptTimeoutMS)), "--retry-schedule", "1h")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	tenant := func(i int) string { return fmt.Sprintf("bench-isolation-%d", i%res.Webhooks) }
+	for i := range res.Webhooks {
+		if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/tenants", map[string]any{"id": tenant(i), "name": tenant(i)}, nil); err != nil {
+			return nil, err
+		}
+	}
+	b.rcv.reset()
+	before := b.rcv.answered.Load()
+	_, err = b.createWebhooks(ctx, s, res.Webhooks, func(i int) string {
+		if hangs(i) {
+			return fmt.Sprintf("/hang/%d", i)
+		}
+		return fmt.Sprintf("/isolation/%d", i)
+	}, func(i int) map[string]any { return map[string]any{"tenant_id": tenant(i)} })
+	if err != nil {
+		return nil, err
+	}
+	// The healthy webhooks' pings are in: the run starts on an idle dispatcher.
+	for b.rcv.answered.Load()-before < int64(res.Webhooks-res.Hanging) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
+	n := int(res.Rate * b.cfg.duration.Seconds())
+	interval := time.Duration(float64(time.Second) / res.Rate)
+	sem := make(chan struct{}, 512)
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now().Add(20 * time.Millisecond)
+	for i := range n {
+		at := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(at))
+		if ctx.Err() != nil || firstErr.Load() != nil {
+			break
+		}
+		sem <- struct{}{}
+		id := herald.NewID(herald.PrefixEvent)
+		if !hangs(i % res.Webhooks) {
+			b.rcv.expect(id, at, 1)
+			res.HealthyDeliveries++
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", benchEvent(id, tenant(i)), nil); err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	if err := b.rcv.waitReceived(ctx, res.HealthyDeliveries, time.Minute); err != nil {
+		return nil, err
+	}
+	lat := latencies(b.rcv.snapshot(), nil)
+	res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS = msOf(quantile(lat, 0.5)), msOf(quantile(lat, 0.99)), msOf(lat[len(lat)-1])
+	b.logf("  %d of %d hang: healthy p50 %.2f ms, p99 %.2f ms, max %.2f ms", res.Hanging, res.Webhooks, res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS)
+	return res, nil
+}
+
+// postgresResult is end-to-end throughput on PostgreSQL with one and three processes.
+type postgresResult struct {
+	Webhooks       int     `json:"webhooks"`
+	OneProcess     float64 `json:"one_process_per_second"`
+	ThreeProcesses float64 `json:"three_processes_per_second"`
+	Ratio          float64 `json:"ratio"`
+}
+
+// postgres runs the single-publish end-to-end run on a new PostgreSQL database with one
+// herald serve process, then on another with three, publishers spread over them. Ten
+// webhooks, so that the per-webhook cap, which holds across processes, leaves the
+// three processes room to add concurrency.
+func (b *benchRun) postgres(ctx context.Context) (*postgresResult, error) {
+	switch {
+	case b.cfg.server != "":
+		return nil, skip("needs to start its own processes")
+	case b.cfg.databaseURL == "":
+		return nil, skip("no --database-url or HERALD_BENCH_POSTGRES_URL")
+	}
+	res := &postgresResult{Webhooks: 10}
+	for _, procs := range []int{1, 3} {
+		rate, err := b.postgresRun(ctx, procs, res.Webhooks)
+		if err != nil {
+			return nil, fmt.Errorf("%d process(es): %w", procs, err)
+		}
+		b.logf("  %d process(es): %.0f deliveries/s", procs, rate)
+		if procs == 1 {
+			res.OneProcess = round(rate, 0)
+		} else {
+			res.ThreeProcesses = round(rate, 0)
+		}
+	}
+	res.Ratio = round(res.ThreeProcesses/res.OneProcess, 3)
+	return res, nil
+}
+
+func (b *benchRun) postgresRun(ctx context.Context, procs, webhooks int) (float64, error) {
+	dbURL, drop, err := freshPostgresDatabase(ctx, b.cfg.databaseURL)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err := drop(); err != nil {
+			b.logf("  %v", err)
+		}
+	}()
+	s, err := b.servers(ctx, fmt.Sprintf("postgres-%d", procs), procs, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer s.stop()
+	if _, err := b.createWebhooks(ctx, s, webhooks, func(i int) string { return fmt.Sprintf("/postgres/%d", i) }, nil); err != nil {
+		return 0, err
+	}
+	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
+		return 0, err
+	}
+	p, err := b.publishFor(ctx, s, 8, b.cfg.duration, 0, webhooks)
+	if err != nil {
+		return 0, err
+	}
+	return p.deliveryRate(), nil
+}
+
+// freshPostgresDatabase creates a new database on the server base names and returns
+// its URL and a function that drops it.
+func freshPostgresDatabase(ctx context.Context, base string) (string, func() error, error) {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	random := make([]byte, 6)
+	_, _ = rand.Read(random) // crypto/rand.Read never fails
+	name := "herald_bench_" + hex.EncodeToString(random)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", nil, fmt.Errorf("--database-url: %w", err)
+	}
+	u.Path = "/" + name
+	drop := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop database %s: %w", name, err)
+		}
+		return nil
+	}
+	return u.String(), drop, nil
+}
+
+// latencies returns the sorted latencies of rs whose path keep accepts (all when nil).
+func latencies(rs []receipt, keep func(path string) bool) []time.Duration {
+	out := make([]time.Duration, 0, len(rs))
+	for _, r := range rs {
+		if keep == nil || keep(r.path) {
+			out = append(out, r.latency)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// quantile is the q-th quantile (0..1) of sorted durations, nearest rank.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+func msOf(d time.Duration) float64 { return round(float64(d.Microseconds())/1000, 2) }
+
+// drainBody reads and closes a response body so its connection is reused.
+func drainBody(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body) // only the status matters here
+	_ = resp.Body.Close()
+}
