@@ -1,8 +1,10 @@
 // Command herald runs the Herald webhook delivery service.
 //
 //	herald serve      run the API and the dispatcher (see herald serve -h)
-//	herald migrate … migrate-store … backup …
-//	                  the database: PostgreSQL migrations, SQLite to PostgreSQL, backups
+//	herald migrate … migrate-store … backup … rotate-encryption-key …
+//	                  the database: PostgreSQL migrations, SQLite to PostgreSQL, backups,
+//	                  re-sealing secrets under a new encryption key
+//	herald bench      measure Herald's performance on this machine (see BENCHMARKS.md)
 //	herald version    print the version
 //	herald webhooks … deliveries … events … event-types … trigger …
 //	                  API client commands for a running server (see herald help)
@@ -40,6 +42,9 @@ Usage:
                          copy everything from SQLite into an empty PostgreSQL database
   herald backup --output FILE [--data-dir DIR]
                          copy the SQLite database to FILE while the server runs
+  herald rotate-encryption-key --encryption-key NEW --previous-encryption-keys OLD
+                         re-seal every webhook secret under a new key while servers run
+  herald bench [--short] measure this machine: throughput, latency, fan-out, backlog, isolation
   herald version         print the version
 
 Run 'herald serve -h' for the flags; each has a HERALD_* environment variable.
@@ -78,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return migrateStore(ctx, args[1:], stdout, stderr)
 	case "backup":
 		return backup(ctx, args[1:], stdout, stderr, getenv)
+	case "rotate-encryption-key":
+		return rotateEncryptionKey(ctx, args[1:], stdout, stderr, getenv)
 	case "webhooks":
 		return runWebhooks(ctx, args[1:], stdout, stderr, getenv)
 	case "deliveries":
@@ -94,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return verify(args[1:], stdin, stdout, stderr)
 	case "listen":
 		return listen(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "herald", herald.Version)
 		return nil

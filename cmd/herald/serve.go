@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/dispatch"
 	"github.com/heraldhq/herald/egress"
 	"github.com/heraldhq/herald/httpapi"
+	"github.com/heraldhq/herald/portal"
 	"github.com/heraldhq/herald/postgres"
 	"github.com/heraldhq/herald/secretbox"
 	"github.com/heraldhq/herald/sqlite"
@@ -40,6 +42,7 @@ type serveConfig struct {
 	retrySchedule  string
 	attemptTimeout time.Duration
 	encryptionKey  string
+	previousKeys   string
 	catalogDir     string
 	concurrency    int
 	perWebhook     int
@@ -47,6 +50,9 @@ type serveConfig struct {
 	logFormat      string
 	logLevel       string
 	notices        noticeConfig
+	retention      retentionConfig
+	apiRateLimit   float64
+	adminRateLimit float64
 }
 
 func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, error) {
@@ -62,13 +68,17 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	fs.StringVar(&c.retrySchedule, "retry-schedule", "", "retry delays for every format, e.g. 1s,2s,5s (default: each format's own)")
 	fs.DurationVar(&c.attemptTimeout, "attempt-timeout", 0, "timeout of one attempt for every format (default: each format's own)")
 	fs.StringVar(&c.encryptionKey, "encryption-key", "", "32-byte key (base64 or hex) sealing secrets at rest (default: generated into <data-dir>/encryption.key)")
+	fs.StringVar(&c.previousKeys, "previous-encryption-keys", "", "comma-separated keys that open secrets but never seal them, during a key rotation (see herald rotate-encryption-key -h)")
 	fs.StringVar(&c.catalogDir, "catalog-dir", "", "directory of <type>.json schema files to add to the event catalog")
 	fs.IntVar(&c.concurrency, "concurrency", 128, "attempts in flight at once in this process")
 	fs.IntVar(&c.perWebhook, "per-webhook-concurrency", 8, "attempts in flight to one webhook at once in this process")
 	fs.DurationVar(&c.pollInterval, "poll-interval", time.Second, "how often to look for due retries")
 	fs.StringVar(&c.logFormat, "log-format", "auto", "log format: json, text, or auto (text on a terminal)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Float64Var(&c.apiRateLimit, "api-rate-limit", 100, "requests per second each tenant key may make, in bursts of twice that; 429 with Retry-After beyond it; a client address sending invalid keys gets a tenth of it; 0 turns both off. Per process: N processes allow N times it")
+	fs.Float64Var(&c.adminRateLimit, "admin-rate-limit", 0, "requests per second the admin key may make, in bursts of twice that; 0 (the default) is unlimited, because the admin key is the producer's publishing key and POST /api/v1/events/batch is the high-rate path")
 	c.notices.flags(fs)
+	c.retention.flags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return nil, err
 	}
@@ -77,6 +87,12 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	}
 	if !herald.Format(c.format).Valid() {
 		return nil, fmt.Errorf("--format %q: want standard, infraaudit or frugally", c.format)
+	}
+	if err := c.retention.validate(); err != nil {
+		return nil, err
+	}
+	if !(c.apiRateLimit >= 0) || !(c.adminRateLimit >= 0) || math.IsInf(c.apiRateLimit+c.adminRateLimit, 0) {
+		return nil, fmt.Errorf("--api-rate-limit and --admin-rate-limit must be a number of requests per second, 0 or more")
 	}
 	return c, nil
 }
@@ -91,6 +107,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	defer startCPUProfile(getenv(cpuProfileEnv), logger)() // off unless set; see bench_profile.go
 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -165,16 +182,31 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Version:       herald.Version,
 		Metrics:       registry,
 		Notices:       notices.Notify,
+		RateLimits: httpapi.RateLimits{
+			Tenant: cfg.apiRateLimit, Admin: cfg.adminRateLimit, AuthFailures: cfg.apiRateLimit / 10,
+		},
 
 		TracerProvider: tracerProvider,
 	})
+
+	web, err := portal.New(portal.Config{API: api, Store: store, Cipher: cipher, AdminKeyHash: adminKeyHash,
+		Wake: dispatcher.Wake, Logger: logger})
+	if err != nil {
+		return err
+	}
+	// The API keeps its paths; the portal has every other, from / down.
+	handler := http.NewServeMux()
+	for _, path := range []string{"/api/", "/healthz", "/readyz", "/metrics", "/openapi.json"} {
+		handler.Handle(path, api)
+	}
+	handler.Handle("/", web)
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	server := &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      90 * time.Second, // a test or retry waits for one attempt
@@ -194,6 +226,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	})
 	g.Go(func() error { return dispatcher.Run(gctx) })
 	g.Go(func() error { return notices.Run(gctx) })
+	g.Go(func() error { return runRetention(gctx, &cfg.retention, store, logger) })
 	g.Go(func() error {
 		<-gctx.Done()
 		logger.Info("shutting down: no new work; finishing attempts in flight")
@@ -245,7 +278,7 @@ func openCipher(cfg *serveConfig) (*secretbox.Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encryption key: %w", err)
 	}
-	return secretbox.New(key)
+	return newKeyring(key, cfg.previousKeys)
 }
 
 // encryptionCheckSetting holds a value sealed with the encryption key, to tell at start
@@ -265,14 +298,12 @@ func checkEncryptionKey(ctx context.Context, store herald.Store, cipher herald.C
 	if herald.ErrorCode(err) != herald.ECONFLICT {
 		return err
 	}
-	sealed, err := store.Setting(ctx, encryptionCheckSetting)
-	if err != nil {
-		return fmt.Errorf("read the encryption check: %w", err)
-	}
-	if _, err := cipher.Open(sealed); err != nil {
-		return errors.New("the encryption key does not open this database's secrets: start with the key it was created with (--encryption-key, or <data-dir>/encryption.key for SQLite)")
-	}
-	return nil
+	// Any key of the ring must open it (mid-rotation, a previous key does). Only
+	// rotate-encryption-key seals it again, once every secret is re-sealed: were each
+	// starting server to re-seal it with its own key, a server left on the old key
+	// would make the new key alone look wrong, and a rollback before the rotation would
+	// look wrong too.
+	return openCheckValue(ctx, store, cipher)
 }
 
 // isPostgres reports whether a --database-url names PostgreSQL.
