@@ -1,10 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"sync"
@@ -66,7 +63,7 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 	// back when their lease (two attempt timeouts and 10 s) runs out.
 	args = append([]string{"--retry-schedule", "200ms,500ms,1s,1s,1s,1s,1s,1s", "--attempt-timeout", "1s",
 		"--poll-interval", "50ms"}, args...)
-	rc := newSlowCountingReceiver(t)
+	rc := newCountingReceiver(t, 5*time.Millisecond) // attempts in flight when a kill comes
 	dataDirs := make([]string, procs)
 	running := make([]*process, procs)
 	urls := make([]atomic.Value, procs)
@@ -87,8 +84,9 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 	stopPublishing := sync.OnceFunc(pub.stop)
 	t.Cleanup(stopPublishing) // when the test fails before they are stopped
 	// The first kill comes once deliveries are flowing, so some are in flight.
-	if !waitUntil(30*time.Second, func() bool { return rc.distinct() >= 20 }) {
-		t.Fatalf("before the first kill: %d acknowledged, %d delivered in 30s", pub.ackCount.Load(), rc.distinct())
+	delivered := func() int { events, _ := rc.distinct(); return events }
+	if !waitUntil(30*time.Second, func() bool { return delivered() >= 20 }) {
+		t.Fatalf("before the first kill: %d acknowledged, %d delivered in 30s", pub.ackCount.Load(), delivered())
 	}
 	for k := range kills {
 		// A random moment: anywhere from just after a restart to two seconds later.
@@ -120,60 +118,7 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 	if !waitUntil(30*time.Second, func() bool { stuck = pendingOrFailed(t, running[0].URL, wh.ID); return stuck == 0 }) {
 		t.Errorf("STUCK: %d deliveries pending or failed 30s after every acknowledged event arrived", stuck)
 	}
-	delivered, duplicated := rc.counts()
+	arrived, duplicated := rc.distinct()
 	t.Logf("crash loop (%s): kills=%d acknowledged=%d delivered=%d lost=0 duplicated=%d (%d publishes refused or cut off while servers were down; %d unacknowledged events delivered anyway; %s of publishing)",
-		store, kills, acked, acked-missing, duplicated, pub.refused.Load(), delivered-acked, published.Round(time.Second))
-}
-
-// slowCountingReceiver counts the requests for each event (the frugally envelope's id)
-// and takes a few milliseconds over each, so attempts are in flight when a kill comes.
-type slowCountingReceiver struct {
-	*httptest.Server
-	mu  sync.Mutex
-	got map[string]int
-}
-
-func newSlowCountingReceiver(t *testing.T) *slowCountingReceiver {
-	t.Helper()
-	rc := &slowCountingReceiver{got: map[string]int{}}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			ID   string `json:"id"`
-			Type string `json:"type"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-		if body.Type != "ping" {
-			rc.mu.Lock()
-			rc.got[body.ID]++
-			rc.mu.Unlock()
-		}
-	}))
-	t.Cleanup(rc.Close)
-	return rc
-}
-
-func (rc *slowCountingReceiver) arrived(id string) bool {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.got[id] > 0
-}
-
-func (rc *slowCountingReceiver) distinct() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.got)
-}
-
-// counts returns how many distinct events arrived and how many arrivals were repeats.
-func (rc *slowCountingReceiver) counts() (events, duplicates int) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	for _, n := range rc.got {
-		duplicates += n - 1
-	}
-	return len(rc.got), duplicates
+		store, kills, acked, acked-missing, duplicated, pub.refused.Load(), arrived-acked, published.Round(time.Second))
 }

@@ -77,14 +77,15 @@ func newEncryptionKey() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// countingReceiver counts requests per event id (the frugally envelope's id).
+// countingReceiver counts requests per event id (the frugally envelope's id), taking
+// delay over each.
 type countingReceiver struct {
 	*httptest.Server
 	mu  sync.Mutex
 	got map[string]int
 }
 
-func newCountingReceiver(t *testing.T) *countingReceiver {
+func newCountingReceiver(t *testing.T, delay time.Duration) *countingReceiver {
 	t.Helper()
 	rc := &countingReceiver{got: map[string]int{}}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,6 +97,7 @@ func newCountingReceiver(t *testing.T) *countingReceiver {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
+		time.Sleep(delay)
 		if body.Type != "ping" {
 			rc.mu.Lock()
 			rc.got[body.ID]++
@@ -104,6 +106,13 @@ func newCountingReceiver(t *testing.T) *countingReceiver {
 	}))
 	t.Cleanup(rc.Close)
 	return rc
+}
+
+// arrived reports whether the event id arrived at least once.
+func (rc *countingReceiver) arrived(id string) bool {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.got[id] > 0
 }
 
 // distinct returns how many events arrived and how many arrivals were repeats.
@@ -202,7 +211,7 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 	for range 3 {
 		procs = append(procs, startProcess(t, bin, t.TempDir(), args...))
 	}
-	receivers := []*countingReceiver{newCountingReceiver(t), newCountingReceiver(t)}
+	receivers := []*countingReceiver{newCountingReceiver(t, 0), newCountingReceiver(t, 0)}
 	var hooks []string
 	for i, rc := range receivers {
 		var wh webhookResource
@@ -275,7 +284,7 @@ func TestScaleOutRecoversLostConnections(t *testing.T) {
 	args := []string{"--database-url", dbURL, "--encryption-key", newEncryptionKey(),
 		"--retry-schedule", "200ms,500ms,1s,1s,1s,1s,1s,1s", "--attempt-timeout", "2s"}
 	procs := []*process{startProcess(t, bin, t.TempDir(), args...), startProcess(t, bin, t.TempDir(), args...)}
-	rc := newCountingReceiver(t)
+	rc := newCountingReceiver(t, 0)
 	var wh webhookResource
 	if code := api(t, procs[0].URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
 		"name": "recover", "url": rc.URL, "format": "frugally", "events": []string{"schedule.paused"},
