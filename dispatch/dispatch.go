@@ -35,7 +35,8 @@ type Config struct {
 	Client *http.Client
 	// Owner names this dispatcher in leases; default host-pid-random.
 	Owner string
-	// Concurrency bounds attempts in flight in this process; default 128.
+	// Concurrency bounds the requests in flight in this process; default 128. Twice as
+	// many deliveries may be claimed, each webhook's a round ahead (see claimAhead).
 	Concurrency int
 	// PerWebhook bounds attempts in flight to one webhook in this process; default 8.
 	PerWebhook int
@@ -86,8 +87,13 @@ type Dispatcher struct {
 	metrics *metrics
 	tracer  trace.Tracer
 
+	// sending bounds the requests in flight to Concurrency. It is taken after the
+	// webhook's own slot, so a delivery waiting for a hung endpoint's slot holds none of
+	// it: claimed ahead, it must not keep other endpoints' deliveries waiting.
+	sending chan struct{}
+
 	mu       sync.Mutex
-	inFlight int
+	inFlight int // deliveries claimed and not yet recorded: up to Concurrency×claimAhead
 	perHook  map[string]*hookState
 	nextDue  time.Time // the earliest known retry after now; zero when none
 }
@@ -155,6 +161,7 @@ func New(cfg Config) *Dispatcher {
 		lease:   2*longest + max(10*time.Second, time.Duration(cfg.PerWebhook*claimAhead)*time.Second),
 		wake:    make(chan struct{}, 1),
 		freed:   make(chan struct{}, 1),
+		sending: make(chan struct{}, cfg.Concurrency),
 		metrics: newMetrics(cfg.Metrics),
 		tracer:  newTracer(cfg.TracerProvider),
 		perHook: make(map[string]*hookState),
@@ -271,11 +278,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// free returns how many more attempts this process may start.
+// free returns how many more deliveries this process may claim: claimAhead rounds of
+// Concurrency, as each webhook's are claimed claimAhead rounds ahead; sending bounds
+// the requests.
 func (d *Dispatcher) free() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cfg.Concurrency - d.inFlight
+	return d.cfg.Concurrency*claimAhead - d.inFlight
 }
 
 // DeliverDue claims every due delivery it has room for and sends them, returning when
@@ -492,6 +501,12 @@ func (d *Dispatcher) sendInTurn(ctx context.Context, c *herald.Claim, hook *hook
 		if err := hook.limiter.Wait(ctx); err != nil { // at once when the webhook has no limit
 			return nil, "", fmt.Errorf("rate limit: %w", err)
 		}
+		select {
+		case d.sending <- struct{}{}:
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		}
+		defer func() { <-d.sending }()
 	}
 	a, retryAfter := d.send(ctx, c, policy)
 	return a, retryAfter, nil

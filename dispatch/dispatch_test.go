@@ -49,6 +49,13 @@ type env struct {
 
 func newEnv(t *testing.T, policies map[herald.Format]wire.Policy) *env {
 	t.Helper()
+	return newEnvWith(t, dispatch.Config{Policies: policies})
+}
+
+// newEnvWith is newEnv with a dispatcher configured as cfg but for its store, clock and
+// randomness.
+func newEnvWith(t *testing.T, cfg dispatch.Config) *env {
+	t.Helper()
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "herald.db"), storetest.Cipher{})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -59,13 +66,9 @@ func newEnv(t *testing.T, policies map[herald.Format]wire.Policy) *env {
 		t.Fatalf("create tenant: %v", err)
 	}
 	clock := &fakeClock{now: t0}
-	d := dispatch.New(dispatch.Config{
-		Store:    store,
-		Policies: policies,
-		Client:   &http.Client{},
-		Clock:    clock,
-		Rand:     func() float64 { return 0.5 }, // no jitter unless a test says so
-	})
+	cfg.Store, cfg.Client, cfg.Clock = store, &http.Client{}, clock
+	cfg.Rand = func() float64 { return 0.5 } // no jitter unless a test says so
+	d := dispatch.New(cfg)
 	return &env{t: t, store: store, clock: clock, d: d}
 }
 
@@ -482,6 +485,49 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	}
 }
 
+// TestHungEndpointDoesNotTakeEveryClaim has one endpoint hang with twice its webhook's
+// slots claimed (a round sending, a round claimed ahead), which on its own fills a
+// concurrency of that size: another endpoint's deliveries must still go at once, as
+// deliveries waiting for the hung endpoint's slots hold no request slot.
+func TestHungEndpointDoesNotTakeEveryClaim(t *testing.T) {
+	t.Parallel()
+	policy := wire.DefaultPolicy(herald.FormatStandard)
+	policy.Timeout = 3 * time.Second
+	e := newEnvWith(t, dispatch.Config{
+		Policies:    map[herald.Format]wire.Policy{herald.FormatStandard: policy},
+		Concurrency: 4,
+		PerWebhook:  2,
+	})
+	e.clock.Set(time.Now().UTC())
+	slow, releaseSlow := hangingReceiver(t)
+	e.webhook(slow.URL, herald.FormatStandard)
+	for range 8 {
+		e.publish() // only the slow webhook exists yet: it gets every one
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.d.Run(ctx) }()
+	e.d.Wake()
+	time.Sleep(300 * time.Millisecond) // the slow webhook's rounds are claimed and hang
+
+	fastGot := make(chan struct{}, 10)
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fastGot <- struct{}{} }))
+	t.Cleanup(fast.Close)
+	e.webhook(fast.URL, herald.FormatStandard)
+	e.publish()
+	e.d.Wake()
+	select {
+	case <-fastGot:
+	case <-time.After(policy.Timeout - time.Second):
+		t.Fatal("a delivery to a healthy endpoint waited while a hung one held the claims")
+	}
+	releaseSlow()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
 // TestShutdownHandsBackWork stops a dispatcher while its attempts hang: Run returns
 // within the grace period and another dispatcher can claim the deliveries at once.
 func TestShutdownHandsBackWork(t *testing.T) {
@@ -640,5 +686,49 @@ func TestWorkStartsWithoutWaitingForPoll(t *testing.T) {
 	}
 	if d := e.delivery(id); d.Status != herald.StatusSuccess || len(d.Attempts) != 2 {
 		t.Fatalf("delivery %s with %d attempts, want success after 2", d.Status, len(d.Attempts))
+	}
+}
+
+// TestConcurrencyBoundsRequestsInFlight has three webhooks whose endpoints take their
+// time, each allowed two requests at once: no more than Concurrency requests are ever
+// in flight together, though twice as many deliveries are claimed.
+func TestConcurrencyBoundsRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, dispatch.Config{Concurrency: 3, PerWebhook: 2})
+	e.clock.Set(time.Now().UTC())
+	var now, most atomic.Int64
+	var got atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := now.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(50 * time.Millisecond)
+		now.Add(-1)
+		got.Add(1)
+	}))
+	t.Cleanup(slow.Close)
+	for range 3 {
+		e.webhook(slow.URL, herald.FormatStandard)
+	}
+	for range 6 {
+		e.publish() // to all three webhooks: 18 deliveries
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.d.Run(ctx) }()
+	e.d.Wake()
+	deadline := time.Now().Add(10 * time.Second)
+	for got.Load() < 18 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got.Load() < 18 {
+		t.Fatalf("%d of 18 deliveries arrived", got.Load())
+	}
+	if m := most.Load(); m > 3 || m < 2 {
+		t.Errorf("at most %d requests in flight at once, want 3 (Concurrency)", m)
 	}
 }
