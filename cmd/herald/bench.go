@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -164,6 +165,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return
 		}
 		b.logf("scenario %s", name)
+		// Write out what the scenario before left dirty (the backlog's is a gigabyte of
+		// SQLite pages) so that its writeback does not weigh on this one's figures.
+		syscall.Sync()
 		if err := fn(ctx); err != nil {
 			if errors.Is(err, errSkipped) {
 				rep.Skipped[name] = strings.TrimPrefix(err.Error(), errSkipped.Error()+": ")
