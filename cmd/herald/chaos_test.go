@@ -285,11 +285,17 @@ func checkRetrySchedule(t *testing.T, d chaosDelivery, first, second time.Durati
 	if d.Status != "pending" || len(d.Attempts) != 2 || d.NextAttemptAt == nil {
 		t.Fatalf("probe: %s after %d attempts, next at %v; want pending after 2 with a next attempt", d.Status, len(d.Attempts), d.NextAttemptAt)
 	}
-	if gap := d.Attempts[1].At.Sub(d.Attempts[0].At); gap < first*8/10 {
-		t.Errorf("probe: first retry %s after the first attempt, want at least %s", gap, first*8/10)
+	// Delays count from the end of an attempt; the end is known to the millisecond, and
+	// its record commits a moment later.
+	ended := func(i int) time.Time {
+		return d.Attempts[i].At.Add(time.Duration(d.Attempts[i].DurationMS) * time.Millisecond)
 	}
-	if wait := d.NextAttemptAt.Sub(d.Attempts[1].At); wait < second*8/10 || wait > second*12/10 {
-		t.Errorf("probe: second retry due %s after the first, want %s ±20%%", wait, second)
+	const slack = 100 * time.Millisecond
+	if gap := d.Attempts[1].At.Sub(ended(0)); gap < first*8/10 {
+		t.Errorf("probe: first retry %s after the first attempt ended, want at least %s", gap, first*8/10)
+	}
+	if wait := d.NextAttemptAt.Sub(ended(1)); wait < second*8/10 || wait > second*12/10+slack {
+		t.Errorf("probe: second retry due %s after the second attempt ended, want %s ±20%%", wait, second)
 	}
 }
 
