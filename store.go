@@ -98,9 +98,11 @@ type Store interface {
 	RecordAttempt(ctx context.Context, r *AttemptRecord) (AttemptOutcome, error)
 	// ReleaseClaims drops the leases owner holds so others can take the deliveries now.
 	ReleaseClaims(ctx context.Context, owner string) error
-	// Requeue makes the failed deliveries of a webhook created in [since, until) pending
-	// and due at now, and returns how many.
-	Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error)
+	// Requeue makes up to limit failed deliveries of a webhook created in [since, until),
+	// oldest first, pending and due at now, and returns how many: RequeueBatch when
+	// limit is not above zero. A caller recovering more calls it again until it returns
+	// fewer than limit, so no transaction grows with the window.
+	Requeue(ctx context.Context, webhookID string, since, until, now time.Time, limit int) (int, error)
 
 	// PurgePayloads is one batch of retention (see PurgeRequest): finished deliveries
 	// last active before r.Before, not leased at r.Now, lose their attempts' response
@@ -213,6 +215,10 @@ type ClaimRequest struct {
 	// SkipWebhooks are webhooks the caller has no room for now (at their concurrency or
 	// rate limit): their deliveries are left for later.
 	SkipWebhooks []string
+	// SkipTenants are tenants the caller has no room for now (at their fair share of its
+	// slots): their deliveries are left for later, so one tenant's backlog or hung
+	// endpoints cannot fill a claim meant for every tenant.
+	SkipTenants []string
 }
 
 // Claim is a leased delivery with everything needed to send it.
@@ -313,6 +319,11 @@ func ResealRows(c Cipher, rows []SealedSecrets) ([]Resealed, error) {
 	}
 	return out, nil
 }
+
+// RequeueBatch is how many deliveries Requeue makes pending in one call when the
+// caller does not say: a short transaction, and a bounded burst of work that the
+// dispatcher's fair share then spreads among the tenants with work.
+const RequeueBatch = 500
 
 // PurgeBatch is how many deliveries PurgePayloads purges, and how many events it
 // examines, in one call when the request does not say: enough to make progress, few enough that the

@@ -608,15 +608,27 @@ func (s *server) recoverWebhook(ctx context.Context, in *recoverInput) (*recover
 	if !w.Enabled {
 		return nil, errorf(herald.ECONFLICT, "webhook %q is disabled: enable it first", w.ID)
 	}
-	n, err := s.store.Requeue(ctx, w.ID, since, until, now)
-	if err != nil {
-		return nil, err
-	}
-	if n > 0 {
-		s.dispatcher.Wake()
+	// In batches, each its own short transaction, so a recover of any window never holds
+	// the store for long; the dispatcher shares out what it requeues fairly.
+	total := 0
+	for {
+		n, err := s.store.Requeue(ctx, w.ID, since, until, now, herald.RequeueBatch)
+		if n > 0 {
+			total += n
+			s.dispatcher.Wake()
+		}
+		if err != nil {
+			if total > 0 {
+				return nil, fmt.Errorf("recover stopped after requeuing %d deliveries: %w", total, err)
+			}
+			return nil, err
+		}
+		if n < herald.RequeueBatch {
+			break
+		}
 	}
 	out := &recoverOutput{}
-	out.Body.Requeued = n
+	out.Body.Requeued = total
 	return out, nil
 }
 

@@ -758,11 +758,14 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 	})
 }
 
-// Requeue makes the failed deliveries of a webhook created in [since, until) pending and
-// due at now, and returns how many. A zero until means no upper bound. ENOTFOUND if the
-// webhook does not exist.
-func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error) {
+// Requeue makes up to limit failed deliveries of a webhook created in [since, until),
+// oldest first, pending and due at now, and returns how many. A zero until means no
+// upper bound. ENOTFOUND if the webhook does not exist.
+func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now time.Time, limit int) (int, error) {
 	now = stored(now)
+	if limit <= 0 {
+		limit = herald.RequeueBatch
+	}
 	var n int64
 	err := s.inTx(ctx, "requeue deliveries of "+webhookID, func(ctx context.Context, tx pgx.Tx) error {
 		// FOR KEY SHARE orders this with a disable (FOR UPDATE), which fails what it
@@ -778,12 +781,14 @@ func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now
 		// Leases stay: a delivery being sent right now (a manual retry) is claimed
 		// again only when that attempt is recorded or its lease runs out.
 		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1
-			WHERE webhook_id = $2 AND status = 'failed' AND created_at >= $3`
-		args := []any{now, webhookID, stored(since)}
+			WHERE id IN (SELECT id FROM deliveries
+				WHERE webhook_id = $2 AND status = 'failed' AND created_at >= $3`
+		args := []any{now, webhookID, stored(since), limit}
 		if !until.IsZero() {
-			q += " AND created_at < $4"
+			q += " AND created_at < $5"
 			args = append(args, stored(until))
 		}
+		q += " ORDER BY created_at, id LIMIT $4 FOR UPDATE)"
 		tag, err := tx.Exec(ctx, q, args...)
 		if err != nil {
 			return err

@@ -456,7 +456,7 @@ func TestListen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := a.Requeue(ctx, d.WebhookID, at, time.Time{}, at.Add(time.Hour)); err != nil || n != 1 {
+	if n, err := a.Requeue(ctx, d.WebhookID, at, time.Time{}, at.Add(time.Hour), 0); err != nil || n != 1 {
 		t.Fatalf("requeue = %d, %v", n, err)
 	}
 	hear(t, heard, "a requeue")

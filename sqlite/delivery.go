@@ -641,10 +641,13 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 	})
 }
 
-// Requeue makes the failed deliveries of a webhook created in [since, until) pending and
-// due at now, and returns how many. A zero until means no upper bound. ENOTFOUND if the
-// webhook does not exist.
-func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now time.Time) (int, error) {
+// Requeue makes up to limit failed deliveries of a webhook created in [since, until),
+// oldest first, pending and due at now, and returns how many. A zero until means no
+// upper bound. ENOTFOUND if the webhook does not exist.
+func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		limit = herald.RequeueBatch
+	}
 	var n int64
 	err := s.inTx(ctx, "requeue deliveries of "+webhookID, func(ctx context.Context, tx *sql.Tx) error {
 		var one int
@@ -658,13 +661,15 @@ func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now
 		// Leases stay: a delivery being sent right now (a manual retry) is claimed
 		// again only when that attempt is recorded or its lease runs out.
 		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
-			WHERE webhook_id = ? AND status = 'failed' AND created_at >= ?`
+			WHERE id IN (SELECT id FROM deliveries
+				WHERE webhook_id = ? AND status = 'failed' AND created_at >= ?`
 		args := []any{micros(now), micros(now), webhookID, micros(since)}
 		if !until.IsZero() {
 			q += " AND created_at < ?"
 			args = append(args, micros(until))
 		}
-		res, err := tx.ExecContext(ctx, q, args...)
+		q += " ORDER BY created_at, id LIMIT ?)"
+		res, err := tx.ExecContext(ctx, q, append(args, limit)...)
 		if err != nil {
 			return err
 		}

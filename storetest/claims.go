@@ -274,7 +274,7 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 		now := t0.Add(time.Hour)
 		_, err := st.ClaimDelivery(t.Context(), id, "manual", now, now.Add(time.Minute))
 		ok(t, err, "claim for a manual retry")
-		n, err := st.Requeue(t.Context(), w.ID, t0, time.Time{}, now)
+		n, err := st.Requeue(t.Context(), w.ID, t0, time.Time{}, now, 0)
 		ok(t, err, "requeue")
 		if n != 1 {
 			t.Fatalf("requeued %d, want 1", n)
@@ -305,7 +305,7 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 		succeed(t, st, "w1", delivered, t0.Add(4*time.Hour))
 
 		now := t0.Add(10 * time.Hour)
-		n, err := st.Requeue(ctx, w.ID, t0.Add(time.Hour), t0.Add(3*time.Hour), now)
+		n, err := st.Requeue(ctx, w.ID, t0.Add(time.Hour), t0.Add(3*time.Hour), now, 0)
 		ok(t, err, "requeue")
 		if n != 2 {
 			t.Errorf("requeued %d, want the 2 failed deliveries created in the window", n)
@@ -331,12 +331,17 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 			t.Errorf("claimed %v after requeue, want %v", got, ids[1:3])
 		}
 
-		n, err = st.Requeue(ctx, w.ID, t0, time.Time{}, now)
-		ok(t, err, "requeue with no end")
-		if n != 2 {
-			t.Errorf("requeue since t0 with no end: %d, want the other 2 failed", n)
+		n, err = st.Requeue(ctx, w.ID, t0, time.Time{}, now, 1)
+		ok(t, err, "requeue one with no end")
+		if n != 1 || getDelivery(t, st, ids[0]).Status != herald.StatusPending || getDelivery(t, st, ids[3]).Status != herald.StatusFailed {
+			t.Errorf("requeue of at most 1 since t0 with no end: %d, want the oldest failed one alone", n)
 		}
-		_, err = st.Requeue(ctx, "wh_missing", t0, now, now)
+		n, err = st.Requeue(ctx, w.ID, t0, time.Time{}, now, 0)
+		ok(t, err, "requeue with no end")
+		if n != 1 {
+			t.Errorf("requeue since t0 with no end: %d, want the last failed one", n)
+		}
+		_, err = st.Requeue(ctx, "wh_missing", t0, now, now, 0)
 		wantCode(t, err, herald.ENOTFOUND, "requeue of a missing webhook")
 	})
 }

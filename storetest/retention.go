@@ -216,7 +216,7 @@ func testPurgedNeverSent(t *testing.T, st herald.Store) {
 		t.Errorf("ClaimDelivery of a purged delivery: code %s (%v), want %s so the API answers 410", code, err, herald.EGONE)
 	}
 	// ...nor made pending by a recover.
-	n, err := st.Requeue(ctx, w.ID, t0.Add(-time.Hour), time.Time{}, now)
+	n, err := st.Requeue(ctx, w.ID, t0.Add(-time.Hour), time.Time{}, now, 0)
 	ok(t, err, "requeue")
 	if n != 0 {
 		t.Errorf("requeue made %d purged deliveries pending, want 0", n)
