@@ -35,8 +35,9 @@ type Config struct {
 	Client *http.Client
 	// Owner names this dispatcher in leases; default host-pid-random.
 	Owner string
-	// Concurrency bounds the requests in flight in this process; default 128. Twice as
-	// many deliveries may be claimed, each webhook's a round ahead (see claimAhead).
+	// Concurrency bounds the requests in flight in this process; default 128. Tenants
+	// share them fairly (see fairSlots). Twice as many deliveries may be claimed, each
+	// webhook's a round ahead (see claimAhead).
 	Concurrency int
 	// PerWebhook bounds attempts in flight to one webhook in this process; default 8.
 	PerWebhook int
@@ -87,15 +88,16 @@ type Dispatcher struct {
 	metrics *metrics
 	tracer  trace.Tracer
 
-	// sending bounds the requests in flight to Concurrency. It is taken after the
-	// webhook's own slot, so a delivery waiting for a hung endpoint's slot holds none of
-	// it: claimed ahead, it must not keep other endpoints' deliveries waiting.
-	sending chan struct{}
+	// slots bounds the requests in flight to Concurrency and shares them between
+	// tenants. A slot is taken after the webhook's own, so a delivery waiting for a hung
+	// endpoint's slot holds none: claimed ahead, it must not keep others waiting.
+	slots *fairSlots
 
-	mu       sync.Mutex
-	inFlight int // deliveries claimed and not yet recorded: up to Concurrency×claimAhead
-	perHook  map[string]*hookState
-	nextDue  time.Time // the earliest known retry after now; zero when none
+	mu        sync.Mutex
+	inFlight  int            // deliveries claimed and not yet recorded: up to Concurrency×claimAhead
+	perTenant map[string]int // inFlight by tenant
+	perHook   map[string]*hookState
+	nextDue   time.Time // the earliest known retry after now; zero when none
 }
 
 // hookState is one webhook's share of this process: its attempts in flight, a
@@ -161,10 +163,11 @@ func New(cfg Config) *Dispatcher {
 		lease:   2*longest + max(10*time.Second, time.Duration(cfg.PerWebhook*claimAhead)*time.Second),
 		wake:    make(chan struct{}, 1),
 		freed:   make(chan struct{}, 1),
-		sending: make(chan struct{}, cfg.Concurrency),
-		metrics: newMetrics(cfg.Metrics),
-		tracer:  newTracer(cfg.TracerProvider),
-		perHook: make(map[string]*hookState),
+		slots:     newFairSlots(cfg.Concurrency),
+		metrics:   newMetrics(cfg.Metrics),
+		tracer:    newTracer(cfg.TracerProvider),
+		perTenant: make(map[string]int),
+		perHook:   make(map[string]*hookState),
 	}
 }
 
@@ -279,7 +282,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // free returns how many more deliveries this process may claim: claimAhead rounds of
-// Concurrency, as each webhook's are claimed claimAhead rounds ahead; sending bounds
+// Concurrency, as each webhook's are claimed claimAhead rounds ahead; slots bound
 // the requests.
 func (d *Dispatcher) free() int {
 	d.mu.Lock()
@@ -313,6 +316,7 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 		Limit:        limit,
 		PerWebhook:   d.cfg.PerWebhook * claimAhead,
 		SkipWebhooks: d.busyWebhooks(),
+		SkipTenants:  d.busyTenants(),
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("claim deliveries: %w", err)
@@ -321,7 +325,7 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 		c := &claims[i]
 		hook := d.acquire(&c.Webhook)
 		wg.Go(func() {
-			defer d.release()
+			defer d.release(c.Webhook.TenantID)
 			if _, err := d.deliver(sendCtx, c, hook); err != nil {
 				d.cfg.Logger.Error("deliver", "delivery_id", c.Delivery.ID, "webhook_id", c.Webhook.ID, "err", err)
 			}
@@ -349,11 +353,30 @@ func (d *Dispatcher) busyWebhooks() []string {
 	return busy
 }
 
+// busyTenants lists the tenants that hold their share of the claims or more: half of
+// what this process may claim, divided among the tenants that hold claims. A claim
+// takes up to 64 deliveries of the tenants not listed, so a tenant alone may pass its
+// share by that much, and the rest stays for tenants that have nothing claimed yet.
+func (d *Dispatcher) busyTenants() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	share := max(1, d.cfg.Concurrency*claimAhead/2/max(1, len(d.perTenant)))
+	var busy []string
+	for id, n := range d.perTenant {
+		if n >= share {
+			busy = append(busy, id)
+		}
+	}
+	slices.Sort(busy)
+	return busy
+}
+
 // acquire counts one more attempt in flight for w and returns its state.
 func (d *Dispatcher) acquire(w *herald.Webhook) *hookState {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.inFlight++
+	d.perTenant[w.TenantID]++
 	h := d.perHook[w.ID]
 	if h == nil {
 		h = &hookState{sem: make(chan struct{}, d.cfg.PerWebhook), limiter: rate.NewLimiter(rate.Inf, 0)}
@@ -386,10 +409,14 @@ func (d *Dispatcher) sent(webhookID string) {
 	}
 }
 
-// release marks that an attempt is recorded, and lets Run claim again if it was full.
-func (d *Dispatcher) release() {
+// release marks that an attempt of tenant's is recorded, and lets Run claim again if it
+// was full.
+func (d *Dispatcher) release(tenant string) {
 	d.mu.Lock()
 	d.inFlight--
+	if d.perTenant[tenant]--; d.perTenant[tenant] == 0 {
+		delete(d.perTenant, tenant)
+	}
 	d.mu.Unlock()
 	d.metrics.inFlight.Dec()
 	select {
@@ -399,19 +426,22 @@ func (d *Dispatcher) release() {
 }
 
 // DeliverNow claims one delivery whatever its state, sends one attempt now and returns
-// it once recorded: a manual retry or a test ping. ECONFLICT if another dispatcher is
-// sending it at this moment.
+// it once recorded: a manual retry or a test ping. It waits for the same slots, rate
+// limit and fair share as any attempt. ECONFLICT if another dispatcher is sending it at
+// this moment.
 func (d *Dispatcher) DeliverNow(ctx context.Context, deliveryID string) (*herald.Attempt, error) {
 	now := d.cfg.Clock.Now()
 	c, err := d.cfg.Store.ClaimDelivery(ctx, deliveryID, d.cfg.Owner, now, now.Add(d.lease))
 	if err != nil {
 		return nil, err
 	}
-	return d.deliver(ctx, c, nil)
+	hook := d.acquire(&c.Webhook)
+	defer d.release(c.Webhook.TenantID)
+	return d.deliver(ctx, c, hook)
 }
 
-// deliver sends one attempt of c, records it and schedules what comes next. hook, when
-// set, is the webhook's state in this process, whose limits the attempt waits for.
+// deliver sends one attempt of c, records it and schedules what comes next, after
+// waiting for the limits of hook, the webhook's state in this process.
 func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookState) (*herald.Attempt, error) {
 	policy := d.cfg.Policies[c.Webhook.Format]
 	a, retryAfter, err := d.sendInTurn(ctx, c, hook, policy)
@@ -486,28 +516,25 @@ func (d *Dispatcher) notify(ctx context.Context, c *herald.Claim, a *herald.Atte
 	}
 }
 
-// sendInTurn waits for a slot of the webhook's and its rate limit (when hook is set),
-// then sends. The slot is held until the answer arrives, not while the attempt is
-// recorded, so the store's commit does not slow the endpoint's deliveries down.
+// sendInTurn waits for a slot of the webhook's, its rate limit and a request slot of
+// the tenant's share, then sends. The slots are held until the answer arrives, not
+// while the attempt is recorded, so the store's commit does not slow the endpoint's
+// deliveries down.
 func (d *Dispatcher) sendInTurn(ctx context.Context, c *herald.Claim, hook *hookState, policy wire.Policy) (*herald.Attempt, string, error) {
-	if hook != nil {
-		defer d.sent(c.Webhook.ID)
-		select {
-		case hook.sem <- struct{}{}:
-		case <-ctx.Done():
-			return nil, "", ctx.Err()
-		}
-		defer func() { <-hook.sem }()
-		if err := hook.limiter.Wait(ctx); err != nil { // at once when the webhook has no limit
-			return nil, "", fmt.Errorf("rate limit: %w", err)
-		}
-		select {
-		case d.sending <- struct{}{}:
-		case <-ctx.Done():
-			return nil, "", ctx.Err()
-		}
-		defer func() { <-d.sending }()
+	defer d.sent(c.Webhook.ID)
+	select {
+	case hook.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, "", ctx.Err()
 	}
+	defer func() { <-hook.sem }()
+	if err := hook.limiter.Wait(ctx); err != nil { // at once when the webhook has no limit
+		return nil, "", fmt.Errorf("rate limit: %w", err)
+	}
+	if err := d.slots.acquire(ctx, c.Webhook.TenantID, c.Webhook.ID); err != nil {
+		return nil, "", err
+	}
+	defer d.slots.release(c.Webhook.TenantID)
 	a, retryAfter := d.send(ctx, c, policy)
 	return a, retryAfter, nil
 }
