@@ -160,9 +160,9 @@ func New(cfg Config) *Dispatcher {
 		// before its own starts (claimAhead rounds are leased), so the lease covers two
 		// timeouts and a margin. The margin also covers the wait for the slowest rate
 		// limit, one attempt a second, behind every other delivery leased with it.
-		lease:   2*longest + max(10*time.Second, time.Duration(cfg.PerWebhook*claimAhead)*time.Second),
-		wake:    make(chan struct{}, 1),
-		freed:   make(chan struct{}, 1),
+		lease:     2*longest + max(10*time.Second, time.Duration(cfg.PerWebhook*claimAhead)*time.Second),
+		wake:      make(chan struct{}, 1),
+		freed:     make(chan struct{}, 1),
 		slots:     newFairSlots(cfg.Concurrency),
 		metrics:   newMetrics(cfg.Metrics),
 		tracer:    newTracer(cfg.TracerProvider),
