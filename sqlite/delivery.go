@@ -184,7 +184,7 @@ func loadAttempts(ctx context.Context, q queryer, ds []herald.Delivery) error {
 // otherwise loop over the webhooks and sort all their pending deliveries, a second per
 // claim at 200,000.
 const dueInOrder = `
-	SELECT d.id, d.webhook_id FROM deliveries d INDEXED BY deliveries_due
+	SELECT d.id, d.webhook_id, d.tenant_id FROM deliveries d INDEXED BY deliveries_due
 		CROSS JOIN webhooks w ON w.id = d.webhook_id
 	WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
 		AND (d.lease_until IS NULL OR d.lease_until <= ?1)
@@ -193,13 +193,15 @@ const dueInOrder = `
 	LIMIT ?2`
 
 // dueByWebhook gives the same answer as walking dueInOrder and leaving out the webhooks
-// in the JSON list ?2 and every delivery past the ?3rd of its webhook, but it costs one
+// in the JSON list ?2, the tenants in the JSON list ?5 and every delivery past the ?3rd
+// of its webhook, but it costs one
 // seek into deliveries_webhook_due per enabled webhook instead of a walk through a
 // backlog that belongs to webhooks the claim cannot take.
 const dueByWebhook = `
-	SELECT d.id, d.webhook_id FROM webhooks w
+	SELECT d.id, d.webhook_id, d.tenant_id FROM webhooks w
 		CROSS JOIN deliveries d
 	WHERE w.enabled = 1 AND w.id NOT IN (SELECT value FROM json_each(?2))
+		AND w.tenant_id NOT IN (SELECT value FROM json_each(?5))
 		AND d.id IN (
 			SELECT x.id FROM deliveries x INDEXED BY deliveries_webhook_due
 			WHERE x.webhook_id = w.id AND x.status = 'pending' AND x.next_attempt_at <= ?1
@@ -211,7 +213,7 @@ const dueByWebhook = `
 
 // ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
 // oldest due first, skipping those leased by anyone until after Now and those of
-// SkipWebhooks, and taking at most PerWebhook of one webhook when that is set. Choosing
+// SkipWebhooks and SkipTenants, and taking at most PerWebhook of one webhook when that is set. Choosing
 // and leasing happen in one write transaction, so two claimers, in this process or
 // another, never get the same delivery.
 func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.Claim, error) {
@@ -254,6 +256,10 @@ func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) 
 	for _, id := range r.SkipWebhooks {
 		skip[id] = true
 	}
+	skipTenants := make(map[string]bool, len(r.SkipTenants))
+	for _, id := range r.SkipTenants {
+		skipTenants[id] = true
+	}
 	// The cap counts what anyone holds already, so it holds across processes.
 	leased := map[string]int{}
 	if r.PerWebhook > 0 {
@@ -270,7 +276,7 @@ func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) 
 	// Twice the limit and some: enough for a claim whose first rows are partly leased
 	// or capped, little enough to cost nothing.
 	budget := 2*r.Limit + 64
-	ids, read, err := s.pickRows(ctx, tx, r.Limit, perWebhook, skip, maps.Clone(leased), dueInOrder, micros(r.Now), budget)
+	ids, read, err := s.pickRows(ctx, tx, r.Limit, perWebhook, skip, skipTenants, maps.Clone(leased), dueInOrder, micros(r.Now), budget)
 	if err != nil || len(ids) == r.Limit || read < budget {
 		return ids, err // the answer, or every due delivery was read
 	}
@@ -278,7 +284,12 @@ func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) 
 	if err != nil {
 		return nil, err
 	}
-	ids, _, err = s.pickRows(ctx, tx, r.Limit, perWebhook, skip, leased, dueByWebhook, micros(r.Now), skipList, min(perWebhook, r.Limit), r.Limit)
+	tenantList, err := jsonText(append([]string{}, r.SkipTenants...))
+	if err != nil {
+		return nil, err
+	}
+	ids, _, err = s.pickRows(ctx, tx, r.Limit, perWebhook, skip, skipTenants, leased, dueByWebhook,
+		micros(r.Now), skipList, min(perWebhook, r.Limit), r.Limit, tenantList)
 	return ids, err
 }
 
@@ -301,10 +312,10 @@ func (s *Store) leasedPerWebhook(ctx context.Context, tx *sql.Tx, now time.Time)
 	return leased, rows.Err()
 }
 
-// pickRows reads (delivery id, webhook id) rows from query q and keeps up to limit of
-// them, none of a skipped webhook and none past the perWebhook-th of one, counting
-// taken, which it updates. It returns how many rows it read.
-func (s *Store) pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int, skip map[string]bool,
+// pickRows reads (delivery id, webhook id, tenant id) rows from query q and keeps up to
+// limit of them, none of a skipped webhook or tenant and none past the perWebhook-th of
+// one webhook, counting taken, which it updates. It returns how many rows it read.
+func (s *Store) pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int, skip, skipTenants map[string]bool,
 	taken map[string]int, q string, args ...any) (ids []string, read int, err error) {
 	rows, err := s.query(ctx, tx, q, args...)
 	if err != nil {
@@ -313,11 +324,11 @@ func (s *Store) pickRows(ctx context.Context, tx *sql.Tx, limit, perWebhook int,
 	defer rows.Close()
 	for len(ids) < limit && rows.Next() {
 		read++
-		var id, webhookID string
-		if err := rows.Scan(&id, &webhookID); err != nil {
+		var id, webhookID, tenantID string
+		if err := rows.Scan(&id, &webhookID, &tenantID); err != nil {
 			return nil, 0, err
 		}
-		if skip[webhookID] || taken[webhookID] >= perWebhook {
+		if skip[webhookID] || skipTenants[tenantID] || taken[webhookID] >= perWebhook {
 			continue
 		}
 		taken[webhookID]++

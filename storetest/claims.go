@@ -96,6 +96,30 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 		}
 	})
 
+	t.Run("SkipTenants", func(t *testing.T) {
+		st := open(t)
+		greedy, other := addTenant(t, st), addTenant(t, st)
+		for range 3 {
+			addWebhook(t, st, greedy)
+		}
+		mine := addWebhook(t, st, other)
+		for i := range 5 {
+			publishEvent(t, st, greedy, "drift.detected", t0.Add(time.Duration(i)*time.Millisecond))
+		}
+		publishEvent(t, st, other, "drift.detected", t0.Add(time.Second))
+		got, err := st.ClaimDue(t.Context(), herald.ClaimRequest{
+			Owner: "w1", Now: t0.Add(time.Minute), LeaseUntil: t0.Add(2 * time.Minute), Limit: 4,
+			PerWebhook: 2, SkipTenants: []string{greedy},
+		})
+		ok(t, err, "claim due")
+		if len(got) != 1 || got[0].Webhook.ID != mine.ID {
+			t.Errorf("claimed %v, want only the delivery to %s of the tenant not skipped", claimIDs(got), mine.ID)
+		}
+		if got := claim(t, st, "w1", t0.Add(time.Minute), 100); len(got) != 15 {
+			t.Errorf("claimed %d without a skip list, want the skipped tenant's 15", len(got))
+		}
+	})
+
 	t.Run("PerWebhook", func(t *testing.T) {
 		st := open(t)
 		tenant := addTenant(t, st)
