@@ -177,7 +177,7 @@ const claimLockClass = 0x68726c64
 // dueInOrder lists due, unleased deliveries of enabled webhooks, oldest due first, up to
 // $2 of them at $1. It walks deliveries_due in order and stops at its limit.
 const dueInOrder = `
-	SELECT d.id, d.webhook_id FROM deliveries d
+	SELECT d.id, d.webhook_id, d.tenant_id FROM deliveries d
 	WHERE d.status = 'pending' AND d.next_attempt_at <= $1
 		AND (d.lease_until IS NULL OR d.lease_until <= $1)
 		AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
@@ -185,18 +185,19 @@ const dueInOrder = `
 	LIMIT $2`
 
 // dueByWebhook gives the same answer as walking dueInOrder and leaving out the webhooks
-// in $2 and every delivery past the $3rd of its webhook, up to $4 of them, but it costs
+// in $2, the tenants in $5 and every delivery past the $3rd of its webhook, up to $4 of
+// them, but it costs
 // one seek into deliveries_webhook_due per enabled webhook instead of a walk through a
 // backlog that belongs to webhooks the claim cannot take.
 const dueByWebhook = `
-	SELECT c.id, c.webhook_id FROM webhooks w
+	SELECT c.id, c.webhook_id, w.tenant_id FROM webhooks w
 	CROSS JOIN LATERAL (
 		SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d
 		WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1
 			AND (d.lease_until IS NULL OR d.lease_until <= $1)
 		ORDER BY d.next_attempt_at, d.id
 		LIMIT $3) c
-	WHERE w.enabled AND NOT (w.id = ANY($2))
+	WHERE w.enabled AND NOT (w.id = ANY($2)) AND NOT (w.tenant_id = ANY($5))
 	ORDER BY c.next_attempt_at, c.id
 	LIMIT $4`
 
@@ -235,7 +236,7 @@ func relaxCommit(ctx context.Context, tx pgx.Tx) error {
 
 // ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
 // oldest due first, skipping those leased by anyone until after Now and those of
-// SkipWebhooks. With PerWebhook set it leases at most PerWebhook minus the deliveries of
+// SkipWebhooks and SkipTenants. With PerWebhook set it leases at most PerWebhook minus the deliveries of
 // a webhook already leased, by anyone. Claims in any number of processes never wait for
 // each other and never lease one delivery twice: a delivery another claim is taking at
 // the same moment is skipped (FOR NO KEY UPDATE SKIP LOCKED), and so is, under a cap, a
@@ -275,12 +276,18 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 // share them out. With a cap it holds the claim lock of each webhook it returns rows
 // of, and returns only what the cap leaves room for.
 func pickDue(ctx context.Context, tx pgx.Tx, r herald.ClaimRequest) (ids []string, limit int, err error) {
-	c := capper{now: r.Now, perWebhook: r.PerWebhook, perClaim: r.Limit, skip: map[string]bool{}, room: map[string]int{}}
+	c := capper{now: r.Now, perWebhook: r.PerWebhook, perClaim: r.Limit, skip: map[string]bool{},
+		skipTenant: map[string]bool{}, room: map[string]int{}}
 	if r.PerWebhook > 0 {
 		c.perClaim = min(r.PerWebhook, r.Limit)
 	}
 	for _, id := range r.SkipWebhooks {
 		c.skip[id] = true
+	}
+	skipTenants := []string{}
+	for _, id := range r.SkipTenants {
+		c.skipTenant[id] = true
+		skipTenants = append(skipTenants, id)
 	}
 	pick := func(rows []dueRow) ([]dueRow, error) {
 		if r.PerWebhook <= 0 {
@@ -310,7 +317,7 @@ func pickDue(ctx context.Context, tx pgx.Tx, r herald.ClaimRequest) (ids []strin
 				skipList = append(skipList, id)
 			}
 		}
-		if rows, err = dueRows(ctx, tx, dueByWebhook, r.Now, skipList, c.perClaim, budget); err != nil {
+		if rows, err = dueRows(ctx, tx, dueByWebhook, r.Now, skipList, c.perClaim, budget, skipTenants); err != nil {
 			return nil, 0, err
 		}
 		if picked, err = pick(rows); err != nil {
@@ -324,10 +331,10 @@ func pickDue(ctx context.Context, tx pgx.Tx, r herald.ClaimRequest) (ids []strin
 	return ids, min(len(ids), r.Limit), nil
 }
 
-// dueRow is a due delivery and its webhook.
-type dueRow struct{ id, webhookID string }
+// dueRow is a due delivery, its webhook and their tenant.
+type dueRow struct{ id, webhookID, tenantID string }
 
-// dueRows runs a query of (delivery id, webhook id) rows.
+// dueRows runs a query of (delivery id, webhook id, tenant id) rows.
 func dueRows(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]dueRow, error) {
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
@@ -335,7 +342,7 @@ func dueRows(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]dueRow, e
 	}
 	var out []dueRow
 	var row dueRow
-	_, err = pgx.ForEachRow(rows, []any{&row.id, &row.webhookID}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&row.id, &row.webhookID, &row.tenantID}, func() error {
 		out = append(out, row)
 		return nil
 	})
@@ -348,11 +355,12 @@ type capper struct {
 	perWebhook int             // PerWebhook: at most this many of one webhook leased at once, 0 for no cap
 	perClaim   int             // at most this many of one webhook in this claim
 	skip       map[string]bool // webhooks the claim must not take
+	skipTenant map[string]bool // tenants the claim must not take
 	room       map[string]int  // under a cap, each webhook tried: how many more it may lease
 }
 
 // pick keeps, in order, up to want (all when negative) of rows: none of a skipped
-// webhook, and none past the perClaim-th of one or, when capped, past its room. A
+// webhook or tenant, and none past the perClaim-th of one or, when capped, past its room. A
 // webhook not tried yet is assumed to have room for perClaim.
 func (c *capper) pick(rows []dueRow, capped bool, want int) []dueRow {
 	var out []dueRow
@@ -365,7 +373,7 @@ func (c *capper) pick(rows []dueRow, capped bool, want int) []dueRow {
 		if n, tried := c.room[row.webhookID]; capped && tried {
 			limit = n
 		}
-		if c.skip[row.webhookID] || taken[row.webhookID] >= limit {
+		if c.skip[row.webhookID] || c.skipTenant[row.tenantID] || taken[row.webhookID] >= limit {
 			continue
 		}
 		taken[row.webhookID]++
