@@ -105,6 +105,7 @@ type Dispatcher struct {
 // are guarded by Dispatcher.mu, but sem and limiter are fixed at creation and safe to
 // use without it.
 type hookState struct {
+	tenant   string
 	inFlight int
 	sem      chan struct{}
 	limiter  *rate.Limiter
@@ -353,17 +354,25 @@ func (d *Dispatcher) busyWebhooks() []string {
 	return busy
 }
 
-// busyTenants lists the tenants that hold their share of the claims or more: half of
-// what this process may claim, divided among the tenants that hold claims. A claim
-// takes up to 64 deliveries of the tenants not listed, so a tenant alone may pass its
-// share by that much, and the rest stays for tenants that have nothing claimed yet.
+// busyTenants lists the tenants that hold their share of the claims: half of what this
+// process may claim, divided among the tenants that hold claims. Deliveries waiting
+// behind their own webhook's PerWebhook attempts count for little (up to an eighth of
+// the claims), so one hung webhook's claimed-ahead round does not stop its tenant's
+// other webhooks. A claim takes up to 64 deliveries of the tenants not listed, so a
+// tenant may pass its share by that much; the rest stays for tenants with nothing
+// claimed yet.
 func (d *Dispatcher) busyTenants() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	share := max(1, d.cfg.Concurrency*claimAhead/2/max(1, len(d.perTenant)))
+	claims := d.cfg.Concurrency * claimAhead
+	share := max(1, claims/2/max(1, len(d.perTenant)))
+	parked := map[string]int{}
+	for _, h := range d.perHook {
+		parked[h.tenant] += max(0, h.inFlight-d.cfg.PerWebhook)
+	}
 	var busy []string
 	for id, n := range d.perTenant {
-		if n >= share {
+		if n-min(parked[id], claims/8) >= share {
 			busy = append(busy, id)
 		}
 	}
@@ -379,7 +388,7 @@ func (d *Dispatcher) acquire(w *herald.Webhook) *hookState {
 	d.perTenant[w.TenantID]++
 	h := d.perHook[w.ID]
 	if h == nil {
-		h = &hookState{sem: make(chan struct{}, d.cfg.PerWebhook), limiter: rate.NewLimiter(rate.Inf, 0)}
+		h = &hookState{tenant: w.TenantID, sem: make(chan struct{}, d.cfg.PerWebhook), limiter: rate.NewLimiter(rate.Inf, 0)}
 		d.perHook[w.ID] = h
 	}
 	if h.limit != w.RateLimit {
