@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -60,8 +61,9 @@ func newBlackHole(t *testing.T) *blackHole {
 // never answers, each with a delivery hanging until a timeout longer than the test,
 // while another tenant publishes to a healthy endpoint. The hung tenant holds no more
 // than its share of the request slots, and the healthy tenant's deliveries arrive at
-// once, not after the hung attempts' timeout; the fair share bounds what the hung
-// tenant takes, the timing only shows the effect (the benchmark measures the latency).
+// once, not after the hung attempts' timeout; a manual attempt of the hung tenant's
+// waits for its share too. The fair share bounds what the hung tenant takes, the
+// timing only shows the effect (the benchmark measures the latency).
 func TestHostileTenantCannotStallOthers(t *testing.T) {
 	t.Parallel()
 	const concurrency, hostileHooks, healthyEvents = 64, 300, 100
@@ -137,6 +139,28 @@ func TestHostileTenantCannotStallOthers(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("a healthy tenant's delivery did not arrive in 5s while another tenant's %d attempts hung", hole.open.Load())
 		}
+	}
+	// A test ping or manual retry of the hung tenant's waits for its share like any
+	// attempt, rather than opening one more request to the black hole.
+	spare := &herald.Webhook{
+		ID: herald.NewID(herald.PrefixWebhook), TenantID: "team_hostile", Name: "spare", URL: hole.URL,
+		Enabled: false, Format: herald.FormatStandard, Secret: herald.NewSecret(), CreatedAt: t0, UpdatedAt: t0,
+	}
+	if err := e.store.CreateWebhook(ctx, spare); err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now()
+	res, err := e.store.Publish(ctx, []herald.Publication{{Target: spare.ID, Event: herald.Event{
+		ID: herald.NewID(herald.PrefixEvent), TenantID: "team_hostile", Type: herald.PingType,
+		Data: json.RawMessage(`{}`), Timestamp: now, CreatedAt: now,
+	}}})
+	if err != nil {
+		t.Fatalf("publish a ping: %v", err)
+	}
+	nowCtx, cancelNow := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelNow()
+	if _, err := e.d.DeliverNow(nowCtx, res[0].DeliveryIDs[0]); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a manual attempt of the hung tenant's ended with %v; want it to wait for a slot of its share until its deadline", err)
 	}
 	if slowest > time.Second {
 		t.Errorf("the slowest healthy delivery took %v while another tenant's endpoints hung", slowest)
