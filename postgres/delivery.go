@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -529,10 +527,9 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 	return &claim, nil
 }
 
-// RecordAttempt applies one finished attempt atomically; see herald.AttemptRecord. An
-// attempt without an ID gets one, without At the current time. Text PostgreSQL cannot
-// hold (invalid UTF-8, NUL) in what the endpoint answered is replaced by U+FFFD, so a
-// hostile response cannot make its own attempt unrecordable.
+// RecordAttempt applies one finished attempt atomically; see herald.AttemptRecord. It
+// reads the delivery and its webhook, and writes what herald.DecideAttempt makes of
+// them: an attempt without an ID gets one, without At the current time.
 //
 // It locks the webhook, then the delivery: the order in which every writer that takes
 // both locks them (disabling a webhook fails its deliveries; deleting one deletes them),
@@ -540,33 +537,13 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 // publish's foreign key checks do not wait for; only disabling the webhook takes the
 // stronger lock that a publish does wait for.
 func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (herald.AttemptOutcome, error) {
-	a := r.Attempt
-	if a.ID == "" {
-		a.ID = herald.NewID(herald.PrefixAttempt)
-	}
-	if a.At.IsZero() {
-		a.At = s.now()
-	}
-	a.At = stored(a.At)
-	a.Error = storable(a.Error)
-	a.ResponseBody = truncate(storable(a.ResponseBody), herald.MaxResponseBody)
-	reqHeaders, err := headersJSON(a.RequestHeaders)
-	if err != nil {
-		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
-	}
-	respHeaders, err := headersJSON(a.ResponseHeaders)
-	if err != nil {
-		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
-	}
 	var out herald.AttemptOutcome
-	err = s.inTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
-		out = herald.AttemptOutcome{}
+	err := s.inTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
 		// One round trip locks the webhook, then the delivery: the webhook's row is
 		// locked while the statement starts, and everything else this transaction does
 		// is one batch, so the hot row of a busy webhook is held as briefly as can be.
-		var h webhookHealth
-		var current string
-		var count int
+		var st herald.AttemptState
+		var webhookID, status string
 		var holder *string
 		err := tx.QueryRow(ctx, `
 			WITH w AS (
@@ -576,45 +553,28 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 			SELECT w.id, w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since,
 				d.status, d.attempt_count, d.lease_owner
 			FROM w, LATERAL (SELECT status, attempt_count, lease_owner FROM deliveries
-				WHERE id = $1 AND webhook_id = w.id FOR NO KEY UPDATE) d`, a.DeliveryID).
-			Scan(&h.id, &h.enabled, &h.disabledReason, &h.failures, &h.since, &current, &count, &holder)
+				WHERE id = $1 AND webhook_id = w.id FOR NO KEY UPDATE) d`, r.Attempt.DeliveryID).
+			Scan(&webhookID, &st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures,
+				&st.Webhook.FailingSince, &status, &st.AttemptCount, &holder)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("delivery", a.DeliveryID)
+			return notFound("delivery", r.Attempt.DeliveryID)
 		}
 		if err != nil {
 			return err
 		}
-		out.Number = count + 1
-
-		b := &pgx.Batch{}
-		b.Queue("SET LOCAL synchronous_commit = off") // see relaxCommit
-		b.Queue(`
-			INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
-				error, request_headers, response_headers, response_body, trace_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			a.ID, a.DeliveryID, out.Number, a.At, a.StatusCode, a.DurationMS, a.Success, a.Error,
-			reqHeaders, respHeaders, a.ResponseBody, storable(a.TraceID))
-		next := queueDelivery(b, r, &a, out.Number, current, holder)
-		reason := queueHealth(b, r, &a, &h)
-		switch {
-		case reason != "":
-			// Disabling takes the lock that publishes wait for (see publish), so none
-			// adds a delivery that failPending does not see.
-			b.Queue("SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE", h.id)
-			b.Queue("UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = "+nextVersion+" WHERE id = $3",
-				a.At, reason, h.id)
-			b.Queue(failPendingQuery, h.id, disabledError(reason), a.At)
-			out.WebhookDisabled, out.DisabledReason = true, reason
-		case !h.enabled:
-			// A webhook disabled while this attempt was in flight keeps no pending
-			// deliveries: a retry scheduled just now would wait for it to be enabled.
-			b.Queue(failPendingQuery, h.id, disabledError(h.disabledReason), a.At)
-		case next != nil:
-			queueNotice(b, *next)
+		st.DeliveryStatus, st.Webhook.FailingSince = herald.DeliveryStatus(status), utcPtr(st.Webhook.FailingSince)
+		if holder != nil {
+			st.LeaseOwner = *holder
+		}
+		c := herald.DecideAttempt(r, st, s.now())
+		out = c.Outcome
+		b, err := queueAttempt(&c, webhookID)
+		if err != nil {
+			return err
 		}
 		err = tx.SendBatch(ctx, b).Close()
 		if isUniqueViolation(err) {
-			return conflict("attempt", a.ID)
+			return conflict("attempt", c.Attempt.ID)
 		}
 		return err
 	})
@@ -624,133 +584,59 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	return out, nil
 }
 
-// webhookHealth is what RecordAttempt reads, and locks, of a webhook.
-type webhookHealth struct {
-	id             string
-	enabled        bool
-	disabledReason string
-	failures       int
-	since          *time.Time
-}
-
-// queueDelivery queues the update that moves a delivery to the attempt's outcome, and
-// returns when it is due again if it stays pending. A delivery that succeeded stays
-// succeeded when the recorder lost its lease, and a lease someone else holds now stays
-// theirs.
-func queueDelivery(b *pgx.Batch, r *herald.AttemptRecord, a *herald.Attempt, number int, current string, holder *string) *time.Time {
-	held := holder != nil && *holder == r.Owner
-	if !held && current == string(herald.StatusSuccess) {
-		b.Queue("UPDATE deliveries SET attempt_count = $2, updated_at = $3 WHERE id = $1", a.DeliveryID, number, a.At)
-		return nil
+// queueAttempt queues, in one batch, the writes of what DecideAttempt decided.
+func queueAttempt(c *herald.AttemptChange, webhookID string) (*pgx.Batch, error) {
+	a := &c.Attempt
+	reqHeaders, err := jsonText(a.RequestHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("record attempt: %w", err)
 	}
-	status := r.Status
-	if status == "" {
-		status = herald.StatusFailed
-		if a.Success {
-			status = herald.StatusSuccess
-		}
+	respHeaders, err := jsonText(a.ResponseHeaders)
+	if err != nil {
+		return nil, fmt.Errorf("record attempt: %w", err)
 	}
-	var next *time.Time
-	if status == herald.StatusPending {
-		due := r.NextAttemptAt
-		if due.IsZero() {
-			due = a.At
-		}
-		due = stored(due)
-		next = &due
-	}
-	lastError := ""
-	if status != herald.StatusSuccess {
-		lastError = a.Error
-		if lastError == "" && a.StatusCode != 0 {
-			lastError = fmt.Sprintf("HTTP %d %s", a.StatusCode, http.StatusText(a.StatusCode))
-		}
-	}
-	lease := "lease_owner = NULL, lease_until = NULL"
-	if holder != nil && !held {
-		lease = "lease_owner = lease_owner" // another owner's lease is theirs to drop
-	}
+	b := &pgx.Batch{}
+	b.Queue("SET LOCAL synchronous_commit = off") // see relaxCommit
 	b.Queue(`
-		UPDATE deliveries SET status = $2, attempt_count = $3, next_attempt_at = $4, last_error = $5,
-			updated_at = $6, `+lease+`
-		WHERE id = $1`,
-		a.DeliveryID, string(status), number, next, lastError, a.At)
-	return next
-}
-
-// queueHealth queues the update of a webhook's last delivery and health after an
-// attempt, and returns why the webhook must be disabled now, or "".
-func queueHealth(b *pgx.Batch, r *herald.AttemptRecord, a *herald.Attempt, h *webhookHealth) string {
-	last := "success"
-	failures, since := h.failures, h.since
-	if a.Success {
-		failures, since = 0, nil
+		INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
+			error, request_headers, response_headers, response_body, trace_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		a.ID, a.DeliveryID, a.Number, a.At, a.StatusCode, a.DurationMS, a.Success, a.Error,
+		reqHeaders, respHeaders, a.ResponseBody, a.TraceID)
+	if c.DropAttempts != [2]int{} {
+		b.Queue("DELETE FROM attempts WHERE delivery_id = $1 AND number BETWEEN $2 AND $3",
+			a.DeliveryID, c.DropAttempts[0], c.DropAttempts[1])
+	}
+	if c.KeepOutcome {
+		b.Queue("UPDATE deliveries SET attempt_count = $2, updated_at = $3 WHERE id = $1", a.DeliveryID, c.AttemptCount, a.At)
 	} else {
-		last = "failed"
-		failures++
-		if since == nil {
-			since = &a.At
+		lease := "lease_owner = NULL, lease_until = NULL"
+		if !c.ReleaseLease {
+			lease = "lease_owner = lease_owner" // another owner's lease is theirs to drop
 		}
+		b.Queue(`
+			UPDATE deliveries SET status = $2, attempt_count = $3, next_attempt_at = $4, last_error = $5,
+				updated_at = $6, `+lease+`
+			WHERE id = $1`,
+			a.DeliveryID, string(c.Status), c.AttemptCount, c.NextAttemptAt, c.LastError, a.At)
 	}
 	b.Queue(`UPDATE webhooks SET last_delivery_status = $2, last_delivery_at = $3, consecutive_failures = $4,
 			failing_since = $5
-		WHERE id = $1`, h.id, last, a.At, failures, since)
-	if !h.enabled {
-		return ""
+		WHERE id = $1`, webhookID, c.Webhook.LastDeliveryStatus, a.At, c.Webhook.ConsecutiveFailures, c.Webhook.FailingSince)
+	if c.Disable != "" {
+		// Disabling takes the lock that publishes wait for (see publish), so none adds
+		// a delivery that the failing of pending ones does not see.
+		b.Queue("SELECT 1 FROM webhooks WHERE id = $1 FOR UPDATE", webhookID)
+		b.Queue("UPDATE webhooks SET enabled = false, disabled_reason = $2, updated_at = "+nextVersion+" WHERE id = $3",
+			a.At, c.Disable, webhookID)
 	}
 	switch {
-	case r.DisableReason != "":
-		return r.DisableReason
-	case r.DisableAfterFailures > 0 && failures >= r.DisableAfterFailures:
-		return fmt.Sprintf("%d consecutive failed attempts", failures)
-	case r.DisableAfterFailingFor > 0 && since != nil && a.At.Sub(*since) >= r.DisableAfterFailingFor:
-		return "no successful delivery for " + humanDuration(r.DisableAfterFailingFor)
+	case c.FailPending != "":
+		b.Queue(failPendingQuery, webhookID, c.FailPending, a.At)
+	case c.NextAttemptAt != nil:
+		queueNotice(b, *c.NextAttemptAt)
 	}
-	return ""
-}
-
-// humanDuration says 5 days rather than 120h0m0s.
-func humanDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d == day:
-		return "1 day"
-	case d%day == 0:
-		return fmt.Sprintf("%d days", d/day)
-	}
-	return d.String()
-}
-
-// headersJSON encodes headers for a jsonb column; nil becomes {}. Names and values are
-// made storable first.
-func headersJSON(h http.Header) (string, error) {
-	clean := make(http.Header, len(h))
-	for name, values := range h {
-		vs := make([]string, len(values))
-		for i, v := range values {
-			vs[i] = storable(v)
-		}
-		clean[storable(name)] = vs
-	}
-	return jsonText(clean)
-}
-
-// storable replaces what PostgreSQL text and jsonb cannot hold, invalid UTF-8 and NUL,
-// with U+FFFD.
-func storable(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "\uFFFD")
-}
-
-// truncate cuts s to at most n bytes, at the start of a character.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return b, nil
 }
 
 // ReleaseClaims drops the leases owner holds so others can take the deliveries now, and

@@ -53,53 +53,18 @@ func PublishTx(ctx context.Context, tx pgx.Tx, ps []herald.Publication) ([]heral
 	return results, nil
 }
 
-// publication is one publication as publish resolves it.
-type publication struct {
-	herald.Publication
-	data    string
-	targets []string // the webhooks it is delivered to
-	dupOf   int      // when it repeats an earlier one of the batch, that one's index + 1
-}
-
-// idempotencyKey is a key already stored, and which event first used it.
-type idempotencyKey struct {
-	eventID   string
-	createdAt time.Time
-}
-
-// tenantKey is an idempotency key of a tenant.
-type tenantKey struct{ tenant, key string }
-
 // publish stores the events of ps and their deliveries in tx, with two round trips
 // whatever their number: one batch reads what the rules need (events and keys already
 // stored, targets, subscribers), the other writes everything with one INSERT … SELECT
 // FROM unnest(…) per table and queues the notice in tx; or, when announce is set, passes
 // the notice's due time to it instead, for the caller to send after commit.
 func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.Time, announce func(due time.Time)) ([]herald.PublishResult, error) {
-	pubs := make([]publication, len(ps))
+	ps = herald.NormalizeEvents(ps, now)
 	var eventIDs, targetIDs, tenants, keyTenants, keys []string
 	types := []string{"*"} // what a subscriber of one of the events subscribes to
 	seenTenant, seenType := map[string]bool{}, map[string]bool{"*": true}
-	for i, p := range ps {
+	for _, p := range ps {
 		e := &p.Event
-		if e.ID == "" {
-			e.ID = herald.NewID(herald.PrefixEvent)
-		}
-		if e.TenantID == "" {
-			e.TenantID = herald.DefaultTenantID
-		}
-		if e.CreatedAt.IsZero() {
-			e.CreatedAt = now
-		}
-		e.CreatedAt = stored(e.CreatedAt)
-		if e.Timestamp.IsZero() {
-			e.Timestamp = e.CreatedAt.Truncate(time.Second)
-		}
-		e.Timestamp = stored(e.Timestamp)
-		pubs[i] = publication{Publication: p, data: string(e.Data)}
-		if pubs[i].data == "" {
-			pubs[i].data = "null"
-		}
 		eventIDs = append(eventIDs, e.ID)
 		if p.IdempotencyKey != "" {
 			keyTenants, keys = append(keyTenants, e.TenantID), append(keys, p.IdempotencyKey)
@@ -119,15 +84,13 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 	}
 
 	// What is stored already.
-	events := map[string]string{} // stored event id → its tenant
-	storedKeys := map[tenantKey]idempotencyKey{}
-	targetTenant := map[string]string{}          // webhook id → tenant
-	subscribers := map[string][]herald.Webhook{} // tenant → its enabled webhooks, oldest first
+	st := &herald.PublishState{EventTenants: map[string]string{}, Keys: map[herald.TenantKey]herald.StoredKey{},
+		TargetTenants: map[string]string{}, Subscribers: map[string][]herald.Webhook{}}
 	b := &pgx.Batch{}
 	b.Queue("SELECT id, tenant_id FROM events WHERE id = ANY($1)", eventIDs).Query(func(rows pgx.Rows) error {
 		var id, tenant string
 		_, err := pgx.ForEachRow(rows, []any{&id, &tenant}, func() error {
-			events[id] = tenant
+			st.EventTenants[id] = tenant
 			return nil
 		})
 		return err
@@ -136,10 +99,10 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		b.Queue(`SELECT k.tenant_id, k.key, k.event_id, k.created_at FROM idempotency_keys k
 			JOIN unnest($1::text[], $2::text[]) AS u (tenant_id, key) ON k.tenant_id = u.tenant_id AND k.key = u.key`,
 			keyTenants, keys).Query(func(rows pgx.Rows) error {
-			var tk tenantKey
-			var k idempotencyKey
-			_, err := pgx.ForEachRow(rows, []any{&tk.tenant, &tk.key, &k.eventID, &k.createdAt}, func() error {
-				storedKeys[tk] = k
+			var tk herald.TenantKey
+			var k herald.StoredKey
+			_, err := pgx.ForEachRow(rows, []any{&tk.Tenant, &tk.Key, &k.EventID, &k.CreatedAt}, func() error {
+				st.Keys[tk] = k
 				return nil
 			})
 			return err
@@ -149,7 +112,7 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		b.Queue("SELECT id, tenant_id FROM webhooks WHERE id = ANY($1)", targetIDs).Query(func(rows pgx.Rows) error {
 			var id, tenant string
 			_, err := pgx.ForEachRow(rows, []any{&id, &tenant}, func() error {
-				targetTenant[id] = tenant
+				st.TargetTenants[id] = tenant
 				return nil
 			})
 			return err
@@ -171,7 +134,7 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 				if err := json.Unmarshal([]byte(subscribed), &w.Events); err != nil {
 					return fmt.Errorf("webhook %s events: %w", w.ID, err)
 				}
-				subscribers[tenant] = append(subscribers[tenant], w)
+				st.Subscribers[tenant] = append(st.Subscribers[tenant], w)
 				return nil
 			})
 			return err
@@ -181,69 +144,23 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		return nil, err
 	}
 
-	// Apply the rules in order, as if the publications came one by one.
-	results := make([]herald.PublishResult, len(pubs))
-	batchEvents := map[string]int{}  // event id → index of the publication that stores it
-	batchKeys := map[tenantKey]int{} // key → index of the publication that takes it
-	var repeats []string             // stored events repeated, whose deliveries to load
-	for i := range pubs {
-		p := &pubs[i]
-		e := &p.Event
-		fail := func(err error) ([]herald.PublishResult, error) {
-			if len(pubs) > 1 {
-				return nil, fmt.Errorf("event %d of %d: %w", i+1, len(pubs), err)
+	plans, err := herald.PlanPublish(ps, st)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]herald.PublishResult, len(plans))
+	var repeats []string // stored events repeated, whose deliveries to load
+	for i := range plans {
+		switch p := &plans[i]; {
+		case p.RepeatOf != "":
+			repeats = append(repeats, p.RepeatOf)
+		case p.New():
+			ids := make([]string, len(p.Targets))
+			for j := range ids {
+				ids[j] = herald.NewID(herald.PrefixDelivery)
 			}
-			return nil, err
+			results[i] = herald.PublishResult{EventID: p.Event.ID, Deliveries: len(ids), DeliveryIDs: ids}
 		}
-		// The same event id: the first result for its tenant, a conflict for another.
-		if j, ok := batchEvents[e.ID]; ok {
-			if pubs[j].Event.TenantID != e.TenantID {
-				return fail(conflict("event", e.ID))
-			}
-			p.dupOf = j + 1
-			continue
-		}
-		if owner, ok := events[e.ID]; ok {
-			if owner != e.TenantID {
-				return fail(conflict("event", e.ID))
-			}
-			repeats = append(repeats, e.ID)
-			continue
-		}
-		// The same idempotency key within the window: the first result.
-		tk := tenantKey{e.TenantID, p.IdempotencyKey}
-		if p.IdempotencyKey != "" {
-			if j, ok := batchKeys[tk]; ok && e.CreatedAt.Before(pubs[j].Event.CreatedAt.Add(herald.IdempotencyWindow)) {
-				p.dupOf = j + 1
-				continue
-			}
-			if k, ok := storedKeys[tk]; ok && e.CreatedAt.Before(k.createdAt.Add(herald.IdempotencyWindow)) {
-				repeats = append(repeats, k.eventID)
-				e.ID = k.eventID // the result to give is that event's
-				continue
-			}
-		}
-		if p.Target != "" {
-			if targetTenant[p.Target] != e.TenantID {
-				return fail(notFound("webhook", p.Target))
-			}
-			p.targets = []string{p.Target}
-		} else {
-			for _, w := range subscribers[e.TenantID] {
-				if w.Subscribes(e.Type) {
-					p.targets = append(p.targets, w.ID)
-				}
-			}
-		}
-		batchEvents[e.ID] = i
-		if p.IdempotencyKey != "" {
-			batchKeys[tk] = i // a key past its window is taken over by this event
-		}
-		ids := make([]string, len(p.targets))
-		for j := range ids {
-			ids[j] = herald.NewID(herald.PrefixDelivery)
-		}
-		results[i] = herald.PublishResult{EventID: e.ID, Deliveries: len(ids), DeliveryIDs: ids}
 	}
 
 	// Write what is new, and read the deliveries of what repeats stored events.
@@ -260,24 +177,28 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		created               []time.Time
 	}
 	var due time.Time // the earliest new delivery's due time, for the notice
-	for i := range pubs {
-		p := &pubs[i]
+	for i := range plans {
+		p := &plans[i]
 		e := &p.Event
-		if p.dupOf != 0 || results[i].EventID == "" {
+		if !p.New() {
 			continue // a repeat
 		}
+		data := string(e.Data)
+		if data == "" {
+			data = "null"
+		}
 		ev.ids, ev.tenants, ev.types = append(ev.ids, e.ID), append(ev.tenants, e.TenantID), append(ev.types, e.Type)
-		ev.data, ev.timestamps, ev.created = append(ev.data, p.data), append(ev.timestamps, e.Timestamp), append(ev.created, e.CreatedAt)
-		ev.traceparents = append(ev.traceparents, storable(e.TraceParent))
+		ev.data, ev.timestamps, ev.created = append(ev.data, data), append(ev.timestamps, e.Timestamp), append(ev.created, e.CreatedAt)
+		ev.traceparents = append(ev.traceparents, herald.Storable(e.TraceParent))
 		for j, id := range results[i].DeliveryIDs {
-			dl.ids, dl.events, dl.webhooks = append(dl.ids, id), append(dl.events, e.ID), append(dl.webhooks, p.targets[j])
+			dl.ids, dl.events, dl.webhooks = append(dl.ids, id), append(dl.events, e.ID), append(dl.webhooks, p.Targets[j])
 			dl.tenants, dl.types, dl.created = append(dl.tenants, e.TenantID), append(dl.types, e.Type), append(dl.created, e.CreatedAt)
 			if due.IsZero() || e.CreatedAt.Before(due) {
 				due = e.CreatedAt
 			}
 		}
-		if p.IdempotencyKey != "" && batchKeys[tenantKey{e.TenantID, p.IdempotencyKey}] == i {
-			ik.tenants, ik.keys = append(ik.tenants, e.TenantID), append(ik.keys, p.IdempotencyKey)
+		if p.TakesKey {
+			ik.tenants, ik.keys = append(ik.tenants, e.TenantID), append(ik.keys, ps[i].IdempotencyKey)
 			ik.events, ik.created = append(ik.events, e.ID), append(ik.created, e.CreatedAt)
 		}
 	}
@@ -335,19 +256,19 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		}
 	}
 
-	for i := range pubs {
-		p := &pubs[i]
+	for i := range plans {
+		p := &plans[i]
 		switch {
-		case p.dupOf != 0:
-			first := results[p.dupOf-1]
+		case p.SameAs != 0:
+			first := results[p.SameAs-1]
 			results[i] = herald.PublishResult{EventID: first.EventID, Deliveries: first.Deliveries,
 				DeliveryIDs: first.DeliveryIDs, Duplicate: true}
-		case results[i].EventID == "":
-			ids := firsts[p.Event.ID]
+		case p.RepeatOf != "":
+			ids := firsts[p.RepeatOf]
 			if ids == nil {
 				ids = []string{}
 			}
-			results[i] = herald.PublishResult{EventID: p.Event.ID, Deliveries: len(ids), DeliveryIDs: ids, Duplicate: true}
+			results[i] = herald.PublishResult{EventID: p.RepeatOf, Deliveries: len(ids), DeliveryIDs: ids, Duplicate: true}
 		}
 	}
 	return results, nil

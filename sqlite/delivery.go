@@ -450,8 +450,10 @@ const (
 
 // The statements of an attempt's record.
 const (
-	attemptDeliveryQuery = "SELECT webhook_id, status, attempt_count, lease_owner FROM deliveries WHERE id = ?"
-	insertAttemptQuery   = `
+	attemptStateQuery = `SELECT d.webhook_id, d.status, d.attempt_count, d.lease_owner,
+			w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since
+		FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`
+	insertAttemptQuery = `
 		INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
 			error, request_headers, response_headers, response_body, trace_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -464,83 +466,35 @@ const (
 			updated_at = ?
 		WHERE id = ?`
 	recordSucceededQuery = "UPDATE deliveries SET attempt_count = ?, updated_at = ? WHERE id = ?"
-	webhookHealthQuery   = "SELECT enabled, consecutive_failures, failing_since FROM webhooks WHERE id = ?"
 	updateHealthQuery    = `
 		UPDATE webhooks SET last_delivery_status = ?, last_delivery_at = ?, consecutive_failures = ?,
 			failing_since = ?
 		WHERE id = ?`
-	webhookEnabledQuery = "SELECT enabled, disabled_reason FROM webhooks WHERE id = ?"
+	dropAttemptsQuery = "DELETE FROM attempts WHERE delivery_id = ? AND number BETWEEN ? AND ?"
 )
 
-// RecordAttempt applies one finished attempt atomically; see herald.AttemptRecord. An
-// attempt without an ID gets one, without At the current time.
+// RecordAttempt applies one finished attempt atomically; see herald.AttemptRecord. It
+// reads the delivery and its webhook, and writes what herald.DecideAttempt makes of
+// them: an attempt without an ID gets one, without At the current time.
 func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (herald.AttemptOutcome, error) {
-	a := r.Attempt
-	if a.ID == "" {
-		a.ID = herald.NewID(herald.PrefixAttempt)
-	}
-	if a.At.IsZero() {
-		a.At = s.now()
-	}
-	if len(a.ResponseBody) > herald.MaxResponseBody {
-		a.ResponseBody = a.ResponseBody[:herald.MaxResponseBody]
-	}
-	reqHeaders, err := headersJSON(a.RequestHeaders)
-	if err != nil {
-		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
-	}
-	respHeaders, err := headersJSON(a.ResponseHeaders)
-	if err != nil {
-		return herald.AttemptOutcome{}, fmt.Errorf("record attempt: %w", err)
-	}
-	at := micros(a.At)
 	var out herald.AttemptOutcome
-	err = s.inRepeatableTx(ctx, "record attempt of "+a.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
-		out = herald.AttemptOutcome{} // a repeated run starts afresh
-		var webhookID, current string
-		var count int
+	err := s.inRepeatableTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
+		var st herald.AttemptState
+		var webhookID, status string
 		var holder sql.NullString
-		err := s.queryRow(ctx, tx, attemptDeliveryQuery, a.DeliveryID).Scan(&webhookID, &current, &count, &holder)
+		var since sql.NullInt64
+		err := s.queryRow(ctx, tx, attemptStateQuery, r.Attempt.DeliveryID).Scan(&webhookID, &status, &st.AttemptCount, &holder,
+			&st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures, &since)
 		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("delivery", a.DeliveryID)
+			return notFound("delivery", r.Attempt.DeliveryID)
 		}
 		if err != nil {
 			return err
 		}
-		out.Number = count + 1
-		_, err = s.exec(ctx, tx, insertAttemptQuery,
-			a.ID, a.DeliveryID, out.Number, at, a.StatusCode, a.DurationMS, a.Success, a.Error,
-			reqHeaders, respHeaders, a.ResponseBody, a.TraceID)
-		if isUniqueViolation(err) {
-			return conflict("attempt", a.ID)
-		}
-		if err != nil {
-			return err
-		}
-
-		if err := s.recordDelivery(ctx, tx, r, &a, out.Number, current, holder); err != nil {
-			return err
-		}
-		reason, err := s.recordWebhook(ctx, tx, r, &a, webhookID)
-		if err != nil {
-			return err
-		}
-		if reason == "" {
-			// A webhook disabled while this attempt was in flight keeps no pending
-			// deliveries: a retry scheduled just now would wait for it to be enabled.
-			var enabled bool
-			var why string
-			if err := s.queryRow(ctx, tx, webhookEnabledQuery, webhookID).Scan(&enabled, &why); err != nil || enabled {
-				return err
-			}
-			return failPending(ctx, tx, webhookID, why, a.At)
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = "+nextVersion+" WHERE id = ?",
-			reason, at, webhookID); err != nil {
-			return err
-		}
-		out.WebhookDisabled, out.DisabledReason = true, reason
-		return failPending(ctx, tx, webhookID, reason, a.At)
+		st.DeliveryStatus, st.LeaseOwner, st.Webhook.FailingSince = herald.DeliveryStatus(status), holder.String, fromNullMicros(since)
+		c := herald.DecideAttempt(r, st, s.now())
+		out = c.Outcome
+		return s.applyAttempt(ctx, tx, &c, webhookID)
 	})
 	if err != nil {
 		return herald.AttemptOutcome{}, err
@@ -548,92 +502,68 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	return out, nil
 }
 
-// recordDelivery moves a delivery to the attempt's outcome. A delivery that succeeded
-// stays succeeded when the recorder lost its lease, and a lease someone else holds now
-// stays theirs.
-func (s *Store) recordDelivery(ctx context.Context, tx *sql.Tx, r *herald.AttemptRecord, a *herald.Attempt,
-	number int, current string, holder sql.NullString) error {
-	held := holder.Valid && holder.String == r.Owner
-	if !held && current == string(herald.StatusSuccess) {
-		_, err := s.exec(ctx, tx, recordSucceededQuery, number, micros(a.At), a.DeliveryID)
+// applyAttempt writes what DecideAttempt decided.
+func (s *Store) applyAttempt(ctx context.Context, tx *sql.Tx, c *herald.AttemptChange, webhookID string) error {
+	a := &c.Attempt
+	reqHeaders, err := headersJSON(a.RequestHeaders)
+	if err != nil {
 		return err
 	}
-	status := r.Status
-	if status == "" {
-		status = herald.StatusFailed
-		if a.Success {
-			status = herald.StatusSuccess
-		}
-	}
-	var next sql.NullInt64
-	if status == herald.StatusPending {
-		due := r.NextAttemptAt
-		if due.IsZero() {
-			due = a.At
-		}
-		next = sql.NullInt64{Int64: micros(due), Valid: true}
-	}
-	lastError := ""
-	if status != herald.StatusSuccess {
-		lastError = a.Error
-		if lastError == "" && a.StatusCode != 0 {
-			lastError = fmt.Sprintf("HTTP %d %s", a.StatusCode, http.StatusText(a.StatusCode))
-		}
-	}
-	q := recordDeliveryQuery
-	if holder.Valid && !held {
-		q = recordDeliveryKeepLeaseQuery // another owner's lease is theirs to drop
-	}
-	_, err := s.exec(ctx, tx, q,
-		string(status), number, next, lastError, micros(a.At), a.DeliveryID)
-	return err
-}
-
-// recordWebhook updates a webhook's last delivery and health after an attempt, and
-// returns why it must be disabled now, or "".
-func (s *Store) recordWebhook(ctx context.Context, tx *sql.Tx, r *herald.AttemptRecord, a *herald.Attempt, webhookID string) (string, error) {
-	var enabled bool
-	var failures int
-	var since sql.NullInt64
-	err := s.queryRow(ctx, tx, webhookHealthQuery, webhookID).Scan(&enabled, &failures, &since)
+	respHeaders, err := headersJSON(a.ResponseHeaders)
 	if err != nil {
-		return "", err
+		return err
 	}
-	last := "success"
-	if a.Success {
-		failures, since = 0, sql.NullInt64{}
-	} else {
-		last = "failed"
-		failures++
-		if !since.Valid {
-			since = sql.NullInt64{Int64: micros(a.At), Valid: true}
+	at := micros(a.At)
+	_, err = s.exec(ctx, tx, insertAttemptQuery,
+		a.ID, a.DeliveryID, a.Number, at, a.StatusCode, a.DurationMS, a.Success, a.Error,
+		reqHeaders, respHeaders, a.ResponseBody, a.TraceID)
+	if isUniqueViolation(err) {
+		return conflict("attempt", a.ID)
+	}
+	if err != nil {
+		return err
+	}
+	if c.DropAttempts != [2]int{} {
+		if _, err := s.exec(ctx, tx, dropAttemptsQuery, a.DeliveryID, c.DropAttempts[0], c.DropAttempts[1]); err != nil {
+			return err
 		}
 	}
-	_, err = s.exec(ctx, tx, updateHealthQuery, last, micros(a.At), failures, since, webhookID)
-	if err != nil || !enabled {
-		return "", err
-	}
 	switch {
-	case r.DisableReason != "":
-		return r.DisableReason, nil
-	case r.DisableAfterFailures > 0 && failures >= r.DisableAfterFailures:
-		return fmt.Sprintf("%d consecutive failed attempts", failures), nil
-	case r.DisableAfterFailingFor > 0 && since.Valid && a.At.Sub(fromMicros(since.Int64)) >= r.DisableAfterFailingFor:
-		return "no successful delivery for " + humanDuration(r.DisableAfterFailingFor), nil
+	case c.KeepOutcome:
+		_, err = s.exec(ctx, tx, recordSucceededQuery, c.AttemptCount, at, a.DeliveryID)
+	default:
+		q := recordDeliveryQuery
+		if !c.ReleaseLease {
+			q = recordDeliveryKeepLeaseQuery // another owner's lease is theirs to drop
+		}
+		var next sql.NullInt64
+		if c.NextAttemptAt != nil {
+			next = sql.NullInt64{Int64: micros(*c.NextAttemptAt), Valid: true}
+		}
+		_, err = s.exec(ctx, tx, q, string(c.Status), c.AttemptCount, next, c.LastError, at, a.DeliveryID)
 	}
-	return "", nil
-}
-
-// humanDuration says 5 days rather than 120h0m0s.
-func humanDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	switch {
-	case d == day:
-		return "1 day"
-	case d%day == 0:
-		return fmt.Sprintf("%d days", d/day)
+	if err != nil {
+		return err
 	}
-	return d.String()
+	var since sql.NullInt64
+	if c.Webhook.FailingSince != nil {
+		since = sql.NullInt64{Int64: micros(*c.Webhook.FailingSince), Valid: true}
+	}
+	if _, err := s.exec(ctx, tx, updateHealthQuery, c.Webhook.LastDeliveryStatus, at, c.Webhook.ConsecutiveFailures, since, webhookID); err != nil {
+		return err
+	}
+	if c.Disable != "" {
+		if _, err := tx.ExecContext(ctx, "UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = "+nextVersion+" WHERE id = ?",
+			c.Disable, at, webhookID); err != nil {
+			return err
+		}
+	}
+	if c.FailPending != "" {
+		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, updated_at = ?
+			WHERE webhook_id = ? AND status = 'pending'`, c.FailPending, at, webhookID)
+		return err
+	}
+	return nil
 }
 
 // headersJSON encodes headers for a JSON text column; nil becomes {}.

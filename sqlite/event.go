@@ -77,8 +77,7 @@ func insertQueries() []string {
 func (s *Store) Publish(ctx context.Context, ps []herald.Publication) ([]herald.PublishResult, error) {
 	var results []herald.PublishResult
 	err := s.inRepeatableTx(ctx, "publish", func(ctx context.Context, tx *sql.Tx) error {
-		p := &publisher{s: s, ctx: ctx, tx: tx, now: s.now(), subscribers: map[string][]herald.Webhook{},
-			byID: make(map[string]int, len(ps))}
+		p := &publisher{s: s, ctx: ctx, tx: tx, now: s.now(), subscribers: map[string][]herald.Webhook{}}
 		var err error
 		results, err = p.publishAll(ps)
 		return err
@@ -97,67 +96,112 @@ type publisher struct {
 	now         time.Time
 	subscribers map[string][]herald.Webhook // enabled webhooks by tenant
 
-	owners  map[string]string // tenant of each id of the batch already stored
-	byID    map[string]int    // index of the publication that stores each new id
-	byKey   map[tenantKey]int // index of the publication that took each idempotency key
-	results []herald.PublishResult
-	events  []herald.Event // events to insert, in order
-	// eventResult[j] is the index in results of events[j].
-	eventResult []int
-	rows        []any // the deliveries' INSERT parameters, deliveryParams per row
-	keys        []any // the idempotency keys' upsert parameters, 4 per key
+	events []herald.Event // events to insert, in order
+	rows   []any          // the deliveries' INSERT parameters, deliveryParams per row
+	keys   []any          // the idempotency keys' upsert parameters, 4 per key
 }
-
-// tenantKey is an idempotency key of a tenant.
-type tenantKey struct{ tenant, key string }
 
 // deliveryParams is how many parameters one row of insertDeliveriesQuery takes.
 const deliveryParams = 8
 
+// publishAll reads what herald.PlanPublish needs, applies it, and queues and flushes the
+// rows of what is new.
 func (p *publisher) publishAll(ps []herald.Publication) ([]herald.PublishResult, error) {
-	p.results = make([]herald.PublishResult, len(ps))
-	evs := make([]herald.Event, len(ps))
-	ids := make([]string, len(ps))
-	for i := range ps {
-		evs[i] = p.normalize(ps[i].Event)
-		ids[i] = evs[i].ID
-	}
-	if err := p.loadOwners(ids); err != nil {
+	ps = herald.NormalizeEvents(ps, p.now)
+	st, err := p.state(ps)
+	if err != nil {
 		return nil, err
 	}
-	for i := range ps {
-		if err := p.publish(i, evs[i], ps[i]); err != nil {
-			if len(ps) > 1 {
-				return nil, fmt.Errorf("event %d of %d: %w", i+1, len(ps), err)
+	plans, err := herald.PlanPublish(ps, st)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]herald.PublishResult, len(plans))
+	for i := range plans {
+		plan := &plans[i]
+		switch {
+		case plan.SameAs != 0:
+			results[i] = results[plan.SameAs-1]
+			results[i].Duplicate = true
+		case plan.RepeatOf != "":
+			if results[i], err = firstResult(p.ctx, p.tx, plan.RepeatOf); err != nil {
+				return nil, err
 			}
-			return nil, err
+		default:
+			e := plan.Event
+			created := micros(e.CreatedAt)
+			ids := make([]string, 0, len(plan.Targets))
+			for _, webhookID := range plan.Targets {
+				id := herald.NewID(herald.PrefixDelivery)
+				p.rows = append(p.rows, id, e.ID, webhookID, e.TenantID, e.Type, created, created, created)
+				ids = append(ids, id)
+			}
+			p.events = append(p.events, e)
+			if plan.TakesKey {
+				p.keys = append(p.keys, e.TenantID, ps[i].IdempotencyKey, e.ID, created)
+			}
+			results[i] = herald.PublishResult{EventID: e.ID, Deliveries: len(ids), DeliveryIDs: ids}
 		}
 	}
 	if err := p.flush(); err != nil {
 		return nil, err
 	}
-	return p.results, nil
+	return results, nil
 }
 
-// normalize fills in what an event left out.
-func (p *publisher) normalize(e herald.Event) herald.Event {
-	if e.ID == "" {
-		e.ID = herald.NewID(herald.PrefixEvent)
+// state reads what the rules of herald.Publication depend on for ps: the events and
+// idempotency keys stored already, the targets' tenants, the subscribers.
+func (p *publisher) state(ps []herald.Publication) (*herald.PublishState, error) {
+	st := &herald.PublishState{EventTenants: map[string]string{}, Keys: map[herald.TenantKey]herald.StoredKey{},
+		TargetTenants: map[string]string{}, Subscribers: map[string][]herald.Webhook{}}
+	ids := make([]string, len(ps))
+	for i := range ps {
+		ids[i] = ps[i].Event.ID
 	}
-	if e.TenantID == "" {
-		e.TenantID = herald.DefaultTenantID
+	if err := p.loadOwners(ids, st.EventTenants); err != nil {
+		return nil, err
 	}
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = p.now
+	for _, pub := range ps {
+		e := &pub.Event
+		if pub.IdempotencyKey != "" {
+			k := herald.TenantKey{Tenant: e.TenantID, Key: pub.IdempotencyKey}
+			if _, ok := st.Keys[k]; !ok {
+				var firstID string
+				var firstAt int64
+				err := p.tx.QueryRowContext(p.ctx, "SELECT event_id, created_at FROM idempotency_keys WHERE tenant_id = ? AND key = ?",
+					k.Tenant, k.Key).Scan(&firstID, &firstAt)
+				switch {
+				case err == nil:
+					st.Keys[k] = herald.StoredKey{EventID: firstID, CreatedAt: fromMicros(firstAt)}
+				case !errors.Is(err, sql.ErrNoRows):
+					return nil, err
+				}
+			}
+		}
+		if pub.Target != "" {
+			if _, ok := st.TargetTenants[pub.Target]; !ok {
+				var tenant string
+				err := p.tx.QueryRowContext(p.ctx, "SELECT tenant_id FROM webhooks WHERE id = ?", pub.Target).Scan(&tenant)
+				switch {
+				case err == nil:
+					st.TargetTenants[pub.Target] = tenant
+				case !errors.Is(err, sql.ErrNoRows):
+					return nil, err
+				}
+			}
+			continue
+		}
+		ws, err := p.enabledWebhooks(e.TenantID)
+		if err != nil {
+			return nil, err
+		}
+		st.Subscribers[e.TenantID] = ws
 	}
-	if e.Timestamp.IsZero() {
-		e.Timestamp = e.CreatedAt.Truncate(time.Second)
-	}
-	return e
+	return st, nil
 }
 
 // loadOwners finds which of ids are stored already, and their tenants.
-func (p *publisher) loadOwners(ids []string) error {
+func (p *publisher) loadOwners(ids []string, owners map[string]string) error {
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return err
@@ -167,115 +211,14 @@ func (p *publisher) loadOwners(ids []string) error {
 		return err
 	}
 	defer rows.Close()
-	p.owners = map[string]string{}
 	for rows.Next() {
 		var id, tenant string
 		if err := rows.Scan(&id, &tenant); err != nil {
 			return err
 		}
-		p.owners[id] = tenant
+		owners[id] = tenant
 	}
 	return rows.Err()
-}
-
-// publish decides publication i: a repeat of what is stored or of an earlier one of
-// the batch, or a new event whose rows are queued for flush.
-func (p *publisher) publish(i int, e herald.Event, pub herald.Publication) error {
-	ctx, tx := p.ctx, p.tx
-
-	// The same event id: the first result for its tenant, a conflict for another.
-	if owner, ok := p.owners[e.ID]; ok {
-		if owner != e.TenantID {
-			return conflict("event", e.ID)
-		}
-		r, err := firstResult(ctx, tx, e.ID)
-		p.results[i] = r
-		return err
-	}
-	if j, ok := p.byID[e.ID]; ok {
-		if p.events[j].TenantID != e.TenantID {
-			return conflict("event", e.ID)
-		}
-		p.results[i] = p.repeatOf(j)
-		return nil
-	}
-
-	// The same idempotency key within the window: the first result. Earlier
-	// publications of the batch are not written yet, so they are looked up first.
-	if pub.IdempotencyKey != "" {
-		k := tenantKey{e.TenantID, pub.IdempotencyKey}
-		if j, ok := p.byKey[k]; ok {
-			if e.CreatedAt.Before(p.events[j].CreatedAt.Add(herald.IdempotencyWindow)) {
-				p.results[i] = p.repeatOf(j)
-				return nil
-			}
-		} else {
-			var firstID string
-			var firstAt int64
-			err := tx.QueryRowContext(ctx, "SELECT event_id, created_at FROM idempotency_keys WHERE tenant_id = ? AND key = ?",
-				e.TenantID, pub.IdempotencyKey).Scan(&firstID, &firstAt)
-			switch {
-			case err == nil && e.CreatedAt.Before(fromMicros(firstAt).Add(herald.IdempotencyWindow)):
-				r, err := firstResult(ctx, tx, firstID)
-				p.results[i] = r
-				return err
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return err
-			}
-		}
-	}
-
-	var targets []string
-	if pub.Target != "" {
-		var tenant string
-		err := tx.QueryRowContext(ctx, "SELECT tenant_id FROM webhooks WHERE id = ?", pub.Target).Scan(&tenant)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && tenant != e.TenantID) {
-			return notFound("webhook", pub.Target)
-		}
-		if err != nil {
-			return err
-		}
-		targets = []string{pub.Target}
-	} else {
-		subs, err := p.enabledWebhooks(e.TenantID)
-		if err != nil {
-			return err
-		}
-		for i := range subs {
-			if subs[i].Subscribes(e.Type) {
-				targets = append(targets, subs[i].ID)
-			}
-		}
-	}
-
-	created := micros(e.CreatedAt)
-	ids := make([]string, 0, len(targets))
-	for _, webhookID := range targets {
-		id := herald.NewID(herald.PrefixDelivery)
-		p.rows = append(p.rows, id, e.ID, webhookID, e.TenantID, e.Type, created, created, created)
-		ids = append(ids, id)
-	}
-	// p.events[j] is the event of the publication that byID and byKey name by j.
-	j := len(p.events)
-	p.events = append(p.events, e)
-	p.byID[e.ID] = j
-	if pub.IdempotencyKey != "" {
-		if p.byKey == nil {
-			p.byKey = map[tenantKey]int{}
-		}
-		p.byKey[tenantKey{e.TenantID, pub.IdempotencyKey}] = j
-		p.keys = append(p.keys, e.TenantID, pub.IdempotencyKey, e.ID, created)
-	}
-	p.results[i] = herald.PublishResult{EventID: e.ID, Deliveries: len(ids), DeliveryIDs: ids}
-	p.eventResult = append(p.eventResult, i)
-	return nil
-}
-
-// repeatOf is the result of a repeat of the batch's j-th new event.
-func (p *publisher) repeatOf(j int) herald.PublishResult {
-	r := p.results[p.eventResult[j]]
-	r.Duplicate = true
-	return r
 }
 
 // flush writes the queued rows: the events, then their deliveries and idempotency keys,

@@ -318,8 +318,8 @@ type queryer interface {
 var hotQueries = append([]string{
 	savepointOp, releaseOp, rollbackToOp, savepointShared, releaseShared, rollbackToShared,
 	leasedQuery, dueInOrder, dueByWebhook, leaseQuery, claimsQuery,
-	attemptDeliveryQuery, insertAttemptQuery, webhookHealthQuery, updateHealthQuery,
-	webhookEnabledQuery, recordDeliveryQuery, recordDeliveryKeepLeaseQuery, recordSucceededQuery,
+	attemptStateQuery, insertAttemptQuery, updateHealthQuery, dropAttemptsQuery,
+	recordDeliveryQuery, recordDeliveryKeepLeaseQuery, recordSucceededQuery,
 	eventOwnersQuery,
 }, insertQueries()...)
 
