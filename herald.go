@@ -138,7 +138,12 @@ type Delivery struct {
 	LastError     string         `json:"last_error,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
 	UpdatedAt     time.Time      `json:"updated_at"`
-	Attempts      []Attempt      `json:"attempts"` // oldest first; filled by reads that say so
+	// Attempts are the latest of its attempts, at most MaxEmbeddedAttempts, oldest
+	// first; filled by reads that say so. Store.Attempts reads them all.
+	Attempts []Attempt `json:"attempts"`
+	// AttemptsDropped counts the attempts no longer stored (see KeepLastAttempts):
+	// AttemptsDropped(AttemptCount). Filled by reads that fill Attempts.
+	AttemptsDropped int `json:"attempts_dropped"`
 }
 
 // Attempt is one HTTP request of a delivery and what came of it.

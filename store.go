@@ -81,11 +81,14 @@ type Store interface {
 	Publish(ctx context.Context, ps []Publication) ([]PublishResult, error)
 	Event(ctx context.Context, id string) (*Event, error)
 
-	// Delivery returns one delivery with its attempts.
+	// Delivery returns one delivery with its latest attempts (see Delivery.Attempts).
 	Delivery(ctx context.Context, id string) (*Delivery, error)
-	// Deliveries returns one page of deliveries, newest first, each with its attempts,
-	// and the total matching.
+	// Deliveries returns one page of deliveries, newest first, each with its latest
+	// attempts, and the total matching.
 	Deliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, int, error)
+	// Attempts returns one page of a delivery's stored attempts, newest first, and how
+	// many it stores (none for a delivery that does not exist).
+	Attempts(ctx context.Context, f AttemptFilter) ([]Attempt, int, error)
 
 	// ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
 	// oldest due first, skipping those leased by anyone until after Now.
@@ -176,6 +179,15 @@ type DeliveryFilter struct {
 	Until     time.Time // created before
 	Page      int       // from 1
 	PerPage   int       // at most 100
+	Offset    int       // when above zero, how many to skip, in place of Page
+}
+
+// AttemptFilter selects a page of a delivery's attempts.
+type AttemptFilter struct {
+	DeliveryID string
+	Page       int // from 1
+	PerPage    int // at most 100
+	Offset     int // when above zero, how many to skip, in place of Page
 }
 
 // Publication is one event to store with its deliveries.

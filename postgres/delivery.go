@@ -102,6 +102,9 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
 	limit, offset := page(f.Page, f.PerPage)
+	if f.Offset > 0 {
+		offset = f.Offset
+	}
 	var ds []herald.Delivery
 	var total int
 	err := s.readTx(ctx, "deliveries", func(ctx context.Context, tx pgx.Tx) error {
@@ -128,7 +131,37 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 	return ds, total, nil
 }
 
-// loadAttempts fills the attempts of ds, oldest first, with one query.
+// attemptColumns are read by attemptRow, in its order, from a table aliased a.
+const attemptColumns = `a.id, a.delivery_id, a.number, a.at, a.status_code, a.duration_ms, a.success, a.error,
+	a.request_headers::text, a.response_headers::text, a.response_body, a.trace_id`
+
+// attemptRow holds an attempt as scanned.
+type attemptRow struct {
+	a                       herald.Attempt
+	reqHeaders, respHeaders string
+}
+
+func (r *attemptRow) dest() []any {
+	return []any{&r.a.ID, &r.a.DeliveryID, &r.a.Number, &r.a.At, &r.a.StatusCode, &r.a.DurationMS,
+		&r.a.Success, &r.a.Error, &r.reqHeaders, &r.respHeaders, &r.a.ResponseBody, &r.a.TraceID}
+}
+
+func (r *attemptRow) attempt() (herald.Attempt, error) {
+	a := r.a
+	a.At = a.At.UTC()
+	a.RequestHeaders, a.ResponseHeaders = nil, nil
+	if err := json.Unmarshal([]byte(r.reqHeaders), &a.RequestHeaders); err != nil {
+		return a, fmt.Errorf("attempt %s request headers: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(r.respHeaders), &a.ResponseHeaders); err != nil {
+		return a, fmt.Errorf("attempt %s response headers: %w", a.ID, err)
+	}
+	return a, nil
+}
+
+// loadAttempts fills the latest attempts of ds, at most herald.MaxEmbeddedAttempts
+// each, oldest first, with one query, and their AttemptsDropped. Attempt numbers run
+// to the delivery's count, so the latest are those above count minus the limit.
 func loadAttempts(ctx context.Context, tx pgx.Tx, ds []herald.Delivery) error {
 	if len(ds) == 0 {
 		return nil
@@ -137,34 +170,61 @@ func loadAttempts(ctx context.Context, tx pgx.Tx, ds []herald.Delivery) error {
 	ids := make([]string, len(ds))
 	for i := range ds {
 		ds[i].Attempts = []herald.Attempt{}
+		ds[i].AttemptsDropped = herald.AttemptsDropped(ds[i].AttemptCount)
 		index[ds[i].ID] = i
 		ids[i] = ds[i].ID
 	}
-	rows, err := tx.Query(ctx, `
-		SELECT id, delivery_id, number, at, status_code, duration_ms, success, error,
-			request_headers::text, response_headers::text, response_body, trace_id
-		FROM attempts WHERE delivery_id = ANY($1)
-		ORDER BY delivery_id, number`, ids)
+	rows, err := tx.Query(ctx, "SELECT "+attemptColumns+`
+		FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+		WHERE a.delivery_id = ANY($1) AND a.number > d.attempt_count - $2
+		ORDER BY a.delivery_id, a.number`, ids, herald.MaxEmbeddedAttempts)
 	if err != nil {
 		return err
 	}
-	var a herald.Attempt
-	var reqHeaders, respHeaders string
-	_, err = pgx.ForEachRow(rows, []any{&a.ID, &a.DeliveryID, &a.Number, &a.At, &a.StatusCode, &a.DurationMS,
-		&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody, &a.TraceID}, func() error {
-		a.At = a.At.UTC()
-		a.RequestHeaders, a.ResponseHeaders = nil, nil
-		if err := json.Unmarshal([]byte(reqHeaders), &a.RequestHeaders); err != nil {
-			return fmt.Errorf("attempt %s request headers: %w", a.ID, err)
-		}
-		if err := json.Unmarshal([]byte(respHeaders), &a.ResponseHeaders); err != nil {
-			return fmt.Errorf("attempt %s response headers: %w", a.ID, err)
+	var r attemptRow
+	_, err = pgx.ForEachRow(rows, r.dest(), func() error {
+		a, err := r.attempt()
+		if err != nil {
+			return err
 		}
 		i := index[a.DeliveryID]
 		ds[i].Attempts = append(ds[i].Attempts, a)
 		return nil
 	})
 	return err
+}
+
+// Attempts returns one page of a delivery's stored attempts, newest first, and how many
+// it stores.
+func (s *Store) Attempts(ctx context.Context, f herald.AttemptFilter) ([]herald.Attempt, int, error) {
+	limit, offset := page(f.Page, f.PerPage)
+	if f.Offset > 0 {
+		offset = f.Offset
+	}
+	as := []herald.Attempt{}
+	var total int
+	err := s.readTx(ctx, "attempts of "+f.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
+		as = as[:0]
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM attempts WHERE delivery_id = $1", f.DeliveryID).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "SELECT "+attemptColumns+` FROM attempts a
+			WHERE a.delivery_id = $1 ORDER BY a.number DESC LIMIT $2 OFFSET $3`, f.DeliveryID, limit, offset)
+		if err != nil {
+			return err
+		}
+		var r attemptRow
+		_, err = pgx.ForEachRow(rows, r.dest(), func() error {
+			a, err := r.attempt()
+			as = append(as, a)
+			return err
+		})
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return as, total, nil
 }
 
 // claimLockClass is the first key of the transaction advisory lock a capped claim takes

@@ -101,6 +101,9 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 		where = " WHERE " + strings.Join(conds, " AND ")
 	}
 	limit, offset := page(f.Page, f.PerPage)
+	if f.Offset > 0 {
+		offset = f.Offset
+	}
 	ds := []herald.Delivery{}
 	var total int
 	err := s.readTx(ctx, "deliveries", func(tx *sql.Tx) error {
@@ -131,7 +134,32 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 	return ds, total, nil
 }
 
-// loadAttempts fills the attempts of ds, oldest first, with one query.
+// attemptColumns are read by scanAttempt, in its order, from a table aliased a.
+const attemptColumns = `a.id, a.delivery_id, a.number, a.at, a.status_code, a.duration_ms, a.success, a.error,
+	a.request_headers, a.response_headers, a.response_body, a.trace_id`
+
+// scanAttempt reads one attempt of attemptColumns.
+func scanAttempt(rows *sql.Rows) (herald.Attempt, error) {
+	var a herald.Attempt
+	var at int64
+	var reqHeaders, respHeaders string
+	if err := rows.Scan(&a.ID, &a.DeliveryID, &a.Number, &at, &a.StatusCode, &a.DurationMS,
+		&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody, &a.TraceID); err != nil {
+		return a, err
+	}
+	a.At = fromMicros(at)
+	if err := json.Unmarshal([]byte(reqHeaders), &a.RequestHeaders); err != nil {
+		return a, fmt.Errorf("attempt %s request headers: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(respHeaders), &a.ResponseHeaders); err != nil {
+		return a, fmt.Errorf("attempt %s response headers: %w", a.ID, err)
+	}
+	return a, nil
+}
+
+// loadAttempts fills the latest attempts of ds, at most herald.MaxEmbeddedAttempts
+// each, oldest first, with one query, and their AttemptsDropped. Attempt numbers run
+// to the delivery's count, so the latest are those above count minus the limit.
 func loadAttempts(ctx context.Context, q queryer, ds []herald.Delivery) error {
 	if len(ds) == 0 {
 		return nil
@@ -140,6 +168,7 @@ func loadAttempts(ctx context.Context, q queryer, ds []herald.Delivery) error {
 	ids := make([]string, len(ds))
 	for i := range ds {
 		ds[i].Attempts = []herald.Attempt{}
+		ds[i].AttemptsDropped = herald.AttemptsDropped(ds[i].AttemptCount)
 		index[ds[i].ID] = i
 		ids[i] = ds[i].ID
 	}
@@ -147,34 +176,57 @@ func loadAttempts(ctx context.Context, q queryer, ds []herald.Delivery) error {
 	if err != nil {
 		return err
 	}
-	rows, err := q.QueryContext(ctx, `
-		SELECT id, delivery_id, number, at, status_code, duration_ms, success, error,
-			request_headers, response_headers, response_body, trace_id
-		FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?))
-		ORDER BY delivery_id, number`, list)
+	rows, err := q.QueryContext(ctx, "SELECT "+attemptColumns+`
+		FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+		WHERE a.delivery_id IN (SELECT value FROM json_each(?)) AND a.number > d.attempt_count - ?
+		ORDER BY a.delivery_id, a.number`, list, herald.MaxEmbeddedAttempts)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var a herald.Attempt
-		var at int64
-		var reqHeaders, respHeaders string
-		if err := rows.Scan(&a.ID, &a.DeliveryID, &a.Number, &at, &a.StatusCode, &a.DurationMS,
-			&a.Success, &a.Error, &reqHeaders, &respHeaders, &a.ResponseBody, &a.TraceID); err != nil {
+		a, err := scanAttempt(rows)
+		if err != nil {
 			return err
-		}
-		a.At = fromMicros(at)
-		if err := json.Unmarshal([]byte(reqHeaders), &a.RequestHeaders); err != nil {
-			return fmt.Errorf("attempt %s request headers: %w", a.ID, err)
-		}
-		if err := json.Unmarshal([]byte(respHeaders), &a.ResponseHeaders); err != nil {
-			return fmt.Errorf("attempt %s response headers: %w", a.ID, err)
 		}
 		i := index[a.DeliveryID]
 		ds[i].Attempts = append(ds[i].Attempts, a)
 	}
 	return rows.Err()
+}
+
+// Attempts returns one page of a delivery's stored attempts, newest first, and how many
+// it stores.
+func (s *Store) Attempts(ctx context.Context, f herald.AttemptFilter) ([]herald.Attempt, int, error) {
+	limit, offset := page(f.Page, f.PerPage)
+	if f.Offset > 0 {
+		offset = f.Offset
+	}
+	as := []herald.Attempt{}
+	var total int
+	err := s.readTx(ctx, "attempts of "+f.DeliveryID, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM attempts WHERE delivery_id = ?", f.DeliveryID).Scan(&total); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT "+attemptColumns+` FROM attempts a
+			WHERE a.delivery_id = ? ORDER BY a.number DESC LIMIT ? OFFSET ?`, f.DeliveryID, limit, offset)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAttempt(rows)
+			if err != nil {
+				return err
+			}
+			as = append(as, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return as, total, nil
 }
 
 // dueInOrder lists due, unleased deliveries of enabled webhooks, oldest due first. It

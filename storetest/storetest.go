@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"Backlog", testBacklog},
 		{"Retention", testRetention},
 		{"DeliveryStats", testDeliveryStats},
+		{"Bounded", testBounded},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
