@@ -60,6 +60,7 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/deliveries":                  {"get"},
 		"/api/v1/deliveries/{id}":             {"get"},
 		"/api/v1/deliveries/{id}/retry":       {"post"},
+		"/api/v1/deliveries/{id}/attempts":    {"get"},
 		"/healthz":                            {"get"},
 		"/readyz":                             {"get"},
 		"/metrics":                            {"get"},

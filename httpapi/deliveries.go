@@ -27,8 +27,10 @@ func deliveryFilter(page, perPage int, status, eventType string, since, until ti
 }
 
 type listDeliveriesInput struct {
+	pageURL
 	Page      int       `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
 	PerPage   int       `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
+	Offset    int       `query:"offset" minimum:"0" doc:"How many items to skip, in place of page (the next-page Link uses it)"`
 	Status    string    `query:"status" enum:"pending,success,failed" doc:"Only deliveries in this state"`
 	EventType string    `query:"event_type" doc:"Only deliveries of this event type"`
 	Since     time.Time `query:"since" doc:"Only deliveries created at or after this time (RFC 3339)"`
@@ -39,8 +41,25 @@ type listDeliveriesInput struct {
 }
 
 type listDeliveriesOutput struct {
-	TotalCount int `header:"X-Total-Count" doc:"How many deliveries match, across all pages"`
+	TotalCount int      `header:"X-Total-Count" doc:"How many deliveries match, across all pages"`
+	Link       []string `header:"Link" doc:"rel=\"next\": the next page, when more deliveries match; follow it rather than counting pages, since a page can stop early"`
+	Truncated  *bool    `header:"X-Page-Truncated" doc:"true when the page stopped before per_page deliveries because it reached the byte budget of a page (1 MiB)"`
 	Body       []herald.Delivery
+}
+
+type listAttemptsInput struct {
+	pageURL
+	ID      string `path:"id" doc:"The delivery's id"`
+	Page    int    `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
+	PerPage int    `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
+	Offset  int    `query:"offset" minimum:"0" doc:"How many items to skip, in place of page (the next-page Link uses it)"`
+}
+
+type listAttemptsOutput struct {
+	TotalCount int      `header:"X-Total-Count" doc:"How many attempts the delivery keeps, across all pages"`
+	Link       []string `header:"Link" doc:"rel=\"next\": the next page, when there are more; follow it rather than counting pages, since a page can stop early"`
+	Truncated  *bool    `header:"X-Page-Truncated" doc:"true when the page stopped before per_page attempts because it reached the byte budget of a page (1 MiB)"`
+	Body       []herald.Attempt
 }
 
 type deliveryInput struct {
@@ -56,13 +75,20 @@ func (s *server) registerDeliveries() {
 	register(s, huma.Operation{
 		OperationID: "list-deliveries", Method: http.MethodGet, Path: "/api/v1/deliveries",
 		Summary:     "List deliveries",
-		Description: "Every delivery the key may see, newest first, each with its attempts. The total is in X-Total-Count.",
+		Description: "Every delivery the key may see, newest first, each with its latest attempts. " + listPagesDoc,
 		Tags:        tags, Security: security, Errors: []int{401, 403},
 	}, s.listAllDeliveries)
 	register(s, huma.Operation{
 		OperationID: "get-delivery", Method: http.MethodGet, Path: "/api/v1/deliveries/{id}",
-		Summary: "Get a delivery with its attempts", Tags: tags, Security: security, Errors: []int{401, 404},
+		Summary: "Get a delivery with its latest attempts", Description: deliveryAttemptsDoc,
+		Tags: tags, Security: security, Errors: []int{401, 404},
 	}, s.getDelivery)
+	register(s, huma.Operation{
+		OperationID: "list-delivery-attempts", Method: http.MethodGet, Path: "/api/v1/deliveries/{id}/attempts",
+		Summary:     "List a delivery's attempts",
+		Description: "Every attempt the delivery keeps, newest first. " + deliveryAttemptsDoc + " " + listPagesDoc,
+		Tags:        tags, Security: security, Errors: []int{401, 404},
+	}, s.listAttempts)
 	register(s, huma.Operation{
 		OperationID: "retry-delivery", Method: http.MethodPost, Path: "/api/v1/deliveries/{id}/retry",
 		Summary:     "Send a delivery again now",
@@ -92,16 +118,52 @@ func (s *server) listAllDeliveries(ctx context.Context, in *listDeliveriesInput)
 	if err != nil {
 		return nil, err
 	}
-	f.TenantID, f.WebhookID, f.EventID = tenant, in.WebhookID, in.EventID
-	return s.listDeliveries(ctx, f)
+	f.TenantID, f.WebhookID, f.EventID, f.Offset = tenant, in.WebhookID, in.EventID, in.Offset
+	return s.listDeliveries(ctx, f, &in.pageURL)
 }
 
-func (s *server) listDeliveries(ctx context.Context, f herald.DeliveryFilter) (*listDeliveriesOutput, error) {
+// listPagesDoc says how every list of deliveries or attempts is paged.
+const listPagesDoc = "The total is in X-Total-Count. A page stops early, with X-Page-Truncated: true, " +
+	"once its items would pass 1 MiB of JSON; the Link header (rel=\"next\") gives the next page whenever more match."
+
+// deliveryAttemptsDoc says which attempts a delivery keeps and which it embeds.
+const deliveryAttemptsDoc = "A delivery keeps its first 3 and last 20 attempts; attempts_dropped counts those in " +
+	"between, deleted as newer ones came. Its attempts field embeds the latest 5, oldest first; " +
+	"GET /api/v1/deliveries/{id}/attempts lists them all."
+
+// listDeliveries answers one page of f, cut at the page budget.
+func (s *server) listDeliveries(ctx context.Context, f herald.DeliveryFilter, p *pageURL) (*listDeliveriesOutput, error) {
 	ds, total, err := s.store.Deliveries(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	return &listDeliveriesOutput{TotalCount: total, Body: normalizeDeliveries(ds)}, nil
+	ds = normalizeDeliveries(ds)
+	n, err := withinBudget(ds, pageBudget)
+	if err != nil {
+		return nil, err
+	}
+	links := p.paginate(pageOffset(f.Page, f.PerPage, f.Offset), f.PerPage, len(ds), n, total)
+	return &listDeliveriesOutput{TotalCount: links.TotalCount, Link: links.Link, Truncated: links.Truncated, Body: ds[:n]}, nil
+}
+
+func (s *server) listAttempts(ctx context.Context, in *listAttemptsInput) (*listAttemptsOutput, error) {
+	d, err := s.delivery(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	as, total, err := s.store.Attempts(ctx, herald.AttemptFilter{DeliveryID: d.ID, Page: in.Page, PerPage: in.PerPage, Offset: in.Offset})
+	if err != nil {
+		return nil, err
+	}
+	if as == nil {
+		as = []herald.Attempt{}
+	}
+	n, err := withinBudget(as, pageBudget)
+	if err != nil {
+		return nil, err
+	}
+	links := in.paginate(pageOffset(in.Page, in.PerPage, in.Offset), in.PerPage, len(as), n, total)
+	return &listAttemptsOutput{TotalCount: links.TotalCount, Link: links.Link, Truncated: links.Truncated, Body: as[:n]}, nil
 }
 
 func (s *server) getDelivery(ctx context.Context, in *deliveryInput) (*deliveryOutput, error) {

@@ -44,7 +44,10 @@ type batchResult struct {
 // eventWithDeliveries is an event and what became of it.
 type eventWithDeliveries struct {
 	herald.Event
-	Deliveries []herald.Delivery `json:"deliveries" doc:"Its deliveries, newest first, each with its attempts"`
+	Deliveries []herald.Delivery `json:"deliveries" doc:"Its deliveries, newest first, each with its latest attempts: at most 100, and at most 1 MiB of them"`
+	// DeliveriesTruncated says Deliveries is not all of them.
+	DeliveriesTruncated bool `json:"deliveries_truncated" doc:"true when deliveries holds only the newest: list the rest with GET /api/v1/deliveries?event_id=…"`
+	DeliveriesTotal     int  `json:"deliveries_total" doc:"How many deliveries the event has"`
 }
 
 type publishInput struct {
@@ -112,6 +115,7 @@ func (s *server) registerEvents() {
 		Method:      http.MethodGet,
 		Path:        "/api/v1/events/{id}",
 		Summary:     "Get an event and its deliveries",
+		Description: "The event with its newest deliveries, at most 100 and at most 1 MiB of them; deliveries_truncated says when there are more, which GET /api/v1/deliveries?event_id= lists.",
 		Tags:        []string{"Events"},
 		Security:    security,
 		Errors:      []int{401, 404},
@@ -383,16 +387,17 @@ func (s *server) getEvent(ctx context.Context, in *eventInput) (*eventOutput, er
 	if err != nil {
 		return nil, err
 	}
-	out := &eventOutput{Body: eventWithDeliveries{Event: *ev, Deliveries: []herald.Delivery{}}}
-	for page := 1; ; page++ {
-		ds, total, err := s.store.Deliveries(ctx, herald.DeliveryFilter{EventID: ev.ID, Page: page, PerPage: 100})
-		if err != nil {
-			return nil, err
-		}
-		out.Body.Deliveries = append(out.Body.Deliveries, normalizeDeliveries(ds)...)
-		if len(ds) == 0 || len(out.Body.Deliveries) >= total {
-			break
-		}
+	// One page of deliveries, within the page budget: an event of many webhooks lists
+	// the rest with GET /api/v1/deliveries?event_id=.
+	ds, total, err := s.store.Deliveries(ctx, herald.DeliveryFilter{EventID: ev.ID, PerPage: 100})
+	if err != nil {
+		return nil, err
 	}
+	ds = normalizeDeliveries(ds)
+	n, err := withinBudget(ds, pageBudget)
+	if err != nil {
+		return nil, err
+	}
+	out := &eventOutput{Body: eventWithDeliveries{Event: *ev, Deliveries: ds[:n], DeliveriesTruncated: n < total, DeliveriesTotal: total}}
 	return out, nil
 }

@@ -107,8 +107,9 @@ func TestTenantIsolationMatrix(t *testing.T) {
 			{id("/api/v1/deliveries?webhook_id={wh}"), nil, 200},
 			{id("/api/v1/deliveries?event_id={evt}"), nil, 200},
 		},
-		"GET /api/v1/deliveries/{id}":        {{id("/api/v1/deliveries/{del}"), nil, 404}},
-		"POST /api/v1/deliveries/{id}/retry": {{id("/api/v1/deliveries/{del}/retry"), nil, 404}},
+		"GET /api/v1/deliveries/{id}":          {{id("/api/v1/deliveries/{del}"), nil, 404}},
+		"GET /api/v1/deliveries/{id}/attempts": {{id("/api/v1/deliveries/{del}/attempts"), nil, 404}},
+		"POST /api/v1/deliveries/{id}/retry":   {{id("/api/v1/deliveries/{del}/retry"), nil, 404}},
 
 		"GET /api/v1/event-types": {{"/api/v1/event-types", nil, 200}},
 		"POST /api/v1/event-types": {
@@ -187,6 +188,7 @@ func (e *env) snapshot(f tenantFixture) string {
 		"/api/v1/webhooks/" + f.webhook + "/deliveries",
 		"/api/v1/events/" + f.event,
 		"/api/v1/deliveries/" + f.delivery,
+		"/api/v1/deliveries/" + f.delivery + "/attempts",
 		"/api/v1/webhooks",
 	} {
 		r := e.must(http.StatusOK, "GET", path, f.key, nil, nil)

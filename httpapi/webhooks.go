@@ -45,7 +45,7 @@ type webhook struct {
 	Signing            string            `json:"signing" enum:"hmac-sha256,ed25519" doc:"How requests are signed: HMAC-SHA256 under the shared secret, or ed25519 (standard only)"`
 	PublicKey          string            `json:"public_key,omitempty" doc:"ed25519 only: the whpk_ public key receivers verify v1a signatures with"`
 	RateLimit          int               `json:"rate_limit" doc:"Attempts per second at most; 0 for no limit"`
-	Headers            map[string]string `json:"headers" doc:"Extra request headers sent with every delivery"`
+	Headers            map[string]string `json:"headers" doc:"Extra request headers sent with every delivery: at most 32, of at most 8 KiB in all (names plus values)"`
 	DisabledReason     string            `json:"disabled_reason" doc:"Why it is disabled, when it is"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
@@ -94,7 +94,7 @@ type createWebhookRequest struct {
 	Signing     string            `json:"signing,omitempty" enum:"hmac-sha256,ed25519" doc:"hmac-sha256 (default) or ed25519, for the standard format only: Herald keeps the private key and returns the public key"`
 	TenantID    string            `json:"tenant_id,omitempty" doc:"Admin only: the owning tenant; default the default tenant"`
 	RateLimit   int               `json:"rate_limit,omitempty" minimum:"0" doc:"Attempts per second at most; 0 for no limit"`
-	Headers     map[string]string `json:"headers,omitempty" doc:"Extra request headers for every delivery"`
+	Headers     map[string]string `json:"headers,omitempty" doc:"Extra request headers for every delivery: at most 32, of at most 8 KiB in all (names plus values)"`
 }
 
 // updateWebhookRequest changes the fields given, for PUT and PATCH alike.
@@ -106,7 +106,7 @@ type updateWebhookRequest struct {
 	Description *string            `json:"description,omitempty" maxLength:"2000"`
 	Format      *herald.Format     `json:"format,omitempty" enum:"infraaudit,frugally,standard"`
 	RateLimit   *int               `json:"rate_limit,omitempty" minimum:"0"`
-	Headers     *map[string]string `json:"headers,omitempty" doc:"Replaces the extra headers"`
+	Headers     *map[string]string `json:"headers,omitempty" doc:"Replaces the extra headers: at most 32, of at most 8 KiB in all (names plus values)"`
 }
 
 type webhookIDInput struct {
@@ -182,9 +182,11 @@ type recoverOutput struct {
 }
 
 type webhookDeliveriesInput struct {
+	pageURL
 	ID        string    `path:"id" doc:"The webhook's id"`
 	Page      int       `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
 	PerPage   int       `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
+	Offset    int       `query:"offset" minimum:"0" doc:"How many items to skip, in place of page (the next-page Link uses it)"`
 	Status    string    `query:"status" enum:"pending,success,failed" doc:"Only deliveries in this state"`
 	EventType string    `query:"event_type" doc:"Only deliveries of this event type"`
 	Since     time.Time `query:"since" doc:"Only deliveries created at or after this time (RFC 3339)"`
@@ -231,7 +233,7 @@ func (s *server) registerWebhooks() {
 	}, s.testWebhook)
 	register(s, huma.Operation{
 		OperationID: "list-webhook-deliveries", Method: http.MethodGet, Path: "/api/v1/webhooks/{id}/deliveries",
-		Summary: "List a webhook's deliveries", Description: "Newest first, each with its attempts. The total is in X-Total-Count.",
+		Summary: "List a webhook's deliveries", Description: "Newest first, each with its latest attempts. " + listPagesDoc,
 		Tags: tags, Security: security, Errors: []int{401, 404},
 	}, s.listWebhookDeliveries)
 	register(s, huma.Operation{
@@ -641,8 +643,8 @@ func (s *server) listWebhookDeliveries(ctx context.Context, in *webhookDeliverie
 	if err != nil {
 		return nil, err
 	}
-	f.WebhookID = w.ID
-	return s.listDeliveries(ctx, f)
+	f.WebhookID, f.Offset = w.ID, in.Offset
+	return s.listDeliveries(ctx, f, &in.pageURL)
 }
 
 // newSecret returns the secret a webhook of format f signing with signing ("" for
@@ -777,6 +779,13 @@ func (s *server) checkEvents(ctx context.Context, events []string) ([]string, er
 func checkHeaders(h map[string]string) (map[string]string, error) {
 	if len(h) > maxHeaders {
 		return nil, invalid("headers", "at most %d headers", maxHeaders)
+	}
+	size := 0
+	for name, value := range h {
+		size += len(name) + len(value)
+	}
+	if size > herald.MaxCustomHeaderBytes {
+		return nil, invalid("headers", "headers total %d bytes (names plus values); at most %d bytes", size, herald.MaxCustomHeaderBytes)
 	}
 	if err := wire.ValidateHeaders(h); err != nil {
 		return nil, invalidField("headers", err)
