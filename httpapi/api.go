@@ -176,7 +176,12 @@ func New(cfg Config) http.Handler {
 
 	hc := huma.DefaultConfig("Herald", cfg.Version)
 	hc.Info.Description = "Herald stores the events a product publishes, fans each one out to every " +
-		"subscribed webhook endpoint, signs and retries every request, and keeps a delivery log."
+		"subscribed webhook endpoint, signs and retries every request, and keeps a delivery log.\n\n" +
+		"Lists are paged by page and per_page, or offset; the total is in X-Total-Count. A page stops " +
+		"early once its JSON would pass 1 MiB (X-Page-Truncated: true): follow the Link header's " +
+		"rel=\"next\" rather than counting pages. A delivery keeps its first 3 and last 20 attempts " +
+		"(attempts_dropped counts the rest) and embeds the latest 5; GET /api/v1/deliveries/{id}/attempts " +
+		"lists them all, newest first."
 	// No docs UI (it would load scripts from a CDN), no schema links or $schema fields in
 	// responses; /openapi.json is served below.
 	hc.OpenAPIPath = ""
@@ -199,7 +204,7 @@ func New(cfg Config) http.Handler {
 	hc.Tags = []*huma.Tag{
 		{Name: "Events", Description: "Publish events and read them back with their deliveries."},
 		{Name: "Webhooks", Description: "Endpoint registrations, their secrets and their delivery logs."},
-		{Name: "Deliveries", Description: "One event to one webhook, with every attempt."},
+		{Name: "Deliveries", Description: "One event to one webhook, with its attempts."},
 		{Name: "Event types", Description: "The catalog of event types and their JSON Schemas."},
 		{Name: "Tenants", Description: "Accounts that own webhooks (admin only)."},
 		{Name: "Operations", Description: "Health, readiness, metrics and this description."},

@@ -278,3 +278,42 @@ func TestPagesStayUnderTheByteBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIDescribesPages: the description tells clients how pages end early and how
+// to find the next, on every list of deliveries or attempts.
+func TestOpenAPIDescribesPages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var doc struct {
+		Info struct {
+			Description string `json:"description"`
+		} `json:"info"`
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name string `json:"name"`
+			} `json:"parameters"`
+			Responses map[string]struct {
+				Headers map[string]any `json:"headers"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	e.must(http.StatusOK, "GET", "/openapi.json", "", nil, &doc)
+	if d := doc.Info.Description; !strings.Contains(d, "X-Page-Truncated") || !strings.Contains(d, "rel=\"next\"") {
+		t.Errorf("the API's description does not say how pages end: %q", d)
+	}
+	for _, path := range []string{"/api/v1/deliveries", "/api/v1/webhooks/{id}/deliveries", "/api/v1/deliveries/{id}/attempts"} {
+		op := doc.Paths[path]["get"]
+		for _, h := range []string{"X-Total-Count", "Link", "X-Page-Truncated"} {
+			if _, ok := op.Responses["200"].Headers[h]; !ok {
+				t.Errorf("GET %s does not describe its %s header", path, h)
+			}
+		}
+		if !slices.ContainsFunc(op.Parameters, func(p struct {
+			Name string `json:"name"`
+		}) bool {
+			return p.Name == "offset"
+		}) {
+			t.Errorf("GET %s does not describe its offset parameter", path)
+		}
+	}
+}
