@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -118,16 +119,12 @@ type deliveryData struct {
 	Webhook  webhook
 	Flash    string
 	Error    string
-	// Attempts are the last maxAttemptsShown of the delivery's attempts; Hidden counts
-	// the earlier ones left out.
+	// Attempts are the attempts the delivery keeps, oldest first: its first and last
+	// ones (see herald.KeepLastAttempts), so a page stays small however often it was
+	// retried. Dropped counts those in between, no longer kept.
 	Attempts []herald.Attempt
-	Hidden   int
+	Dropped  int
 }
-
-// maxAttemptsShown bounds the attempts a delivery's page renders: each carries headers
-// and up to 4 KiB of body, and a delivery retried by hand again and again would
-// otherwise make a page of any size. The last ones are what someone debugging needs.
-const maxAttemptsShown = 50
 
 func (p *portal) deliveryPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	p.showDelivery(w, r, v, http.StatusOK, "")
@@ -151,11 +148,14 @@ func (p *portal) showDelivery(w http.ResponseWriter, r *http.Request, v *viewer,
 		return
 	}
 	d.Webhook = *wh
-	d.Attempts = d.Delivery.Attempts
-	if n := len(d.Attempts); n > maxAttemptsShown {
-		d.Hidden = n - maxAttemptsShown
-		d.Attempts = d.Attempts[d.Hidden:]
+	// Every attempt kept is at most 23, within one page of the API's.
+	query := url.Values{"per_page": {"100"}}
+	if _, err := p.call(r, v, http.MethodGet, "/api/v1/deliveries/"+url.PathEscape(id)+"/attempts", query, nil, &d.Attempts); err != nil {
+		p.renderAPIError(w, r, v, err)
+		return
 	}
+	slices.Reverse(d.Attempts) // the API lists newest first
+	d.Dropped = d.Delivery.AttemptsDropped
 	p.render(w, r, status, "delivery", v, "Delivery "+id, d)
 }
 

@@ -314,19 +314,23 @@ func TestDeliveryPageShowsTheLastAttempts(t *testing.T) {
 	b.signIn(e.adminKey)
 	p := b.get("/deliveries/" + del.ID)
 	wantPage(t, "one attempt", p, http.StatusOK, `id="attempt-1"`)
-	if strings.Contains(p.body, "not shown") {
-		t.Error("a delivery with one attempt says some are not shown")
+	if strings.Contains(p.body, "no longer kept") {
+		t.Error("a delivery with one attempt says some are no longer kept")
 	}
 	for range 54 {
 		e.api(e.adminKey, http.MethodPost, "/api/v1/deliveries/"+del.ID+"/retry", nil, nil, http.StatusOK)
 	}
 	p = b.get("/deliveries/" + del.ID)
-	wantPage(t, "55 attempts", p, http.StatusOK, `id="attempt-55"`, `id="attempt-6"`, "The first 5 attempts are not shown", "last 50 of 55")
-	if n := strings.Count(p.body, `class="card attempt"`); n != 50 {
-		t.Errorf("the page renders %d attempts, want 50", n)
+	wantPage(t, "55 attempts", p, http.StatusOK, `id="attempt-55"`, `id="attempt-36"`, `id="attempt-3"`, `id="attempt-1"`,
+		"32 of 55 attempts are no longer kept")
+	if n := strings.Count(p.body, `class="card attempt"`); n != 23 {
+		t.Errorf("the page renders %d attempts, want the 23 kept", n)
 	}
-	if strings.Contains(p.body, `id="attempt-5"`) || strings.Contains(p.body, `id="attempt-1"`) {
-		t.Error("the page renders attempts before the last 50")
+	if strings.Contains(p.body, `id="attempt-35"`) || strings.Contains(p.body, `id="attempt-4"`) {
+		t.Error("the page renders attempts that are no longer kept")
+	}
+	if first, last := strings.Index(p.body, `id="attempt-1"`), strings.Index(p.body, `id="attempt-55"`); first > last {
+		t.Error("the page does not list attempts oldest first")
 	}
 }
 
