@@ -65,7 +65,8 @@ func (d *Dispatcher) send(ctx context.Context, c *herald.Claim, policy wire.Poli
 	body, bodyNote := readBody(ctx, resp, policy.Timeout)
 	a.DurationMS = time.Since(start).Milliseconds()
 	a.StatusCode = resp.StatusCode
-	a.ResponseHeaders = resp.Header.Clone()
+	// Only what the attempt stores is kept from here on, however much the endpoint sent.
+	a.ResponseHeaders = herald.CapHeaders(resp.Header, herald.MaxResponseHeaderBytes)
 	a.ResponseBody = strings.ToValidUTF8(string(body), string(utf8.RuneError))
 	// The status line decides the outcome. A 2xx whose body is cut off, incomplete or
 	// too long is still a 2xx: the receiver has accepted the delivery, and its body is
