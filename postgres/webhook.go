@@ -297,17 +297,9 @@ const failPendingQuery = `
 	UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $2, updated_at = $3
 	WHERE webhook_id = $1 AND status = 'pending'`
 
-// disabledError is the last error of a delivery failed because its webhook was disabled.
-func disabledError(reason string) string {
-	if reason == "" {
-		return "webhook disabled"
-	}
-	return "webhook disabled: " + reason
-}
-
 // failPending fails the pending deliveries of a webhook that has just been disabled.
 func failPending(ctx context.Context, tx pgx.Tx, webhookID, reason string, now time.Time) error {
-	_, err := tx.Exec(ctx, failPendingQuery, webhookID, disabledError(reason), now)
+	_, err := tx.Exec(ctx, failPendingQuery, webhookID, herald.DisabledError(reason), now)
 	return err
 }
 

@@ -272,14 +272,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 
 // failPending fails the pending deliveries of a webhook that has just been disabled.
 func failPending(ctx context.Context, tx *sql.Tx, webhookID, reason string, now time.Time) error {
-	msg := "webhook disabled"
-	if reason != "" {
-		msg += ": " + reason
-	}
 	_, err := tx.ExecContext(ctx, `
 		UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, updated_at = ?
 		WHERE webhook_id = ? AND status = 'pending'`,
-		msg, micros(now), webhookID)
+		herald.DisabledError(reason), micros(now), webhookID)
 	return err
 }
 
