@@ -1,8 +1,11 @@
 package dispatch_test
 
 import (
+	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,7 +25,8 @@ var anyIPPort = regexp.MustCompile(`\d{1,3}(\.\d{1,3}){3}:\d+|\[[0-9A-Fa-f:.%a-z
 // the tenant reads, names no address and port: not the name server's (Go's lookup
 // errors say "lookup x on 10.0.0.53:53"), nor either end of the connection. Both a
 // plain client and the egress guard's transport, which serve runs, are tried, with a
-// real lookup of a name that cannot exist and a real port that refuses.
+// real lookup of a name that cannot exist, a real port that refuses, and a real TLS
+// server whose certificate is not trusted.
 func TestAttemptErrorsNameTheFailureNotAddresses(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -31,6 +35,12 @@ func TestAttemptErrorsNameTheFailureNotAddresses(t *testing.T) {
 	}
 	refusing := "http://" + ln.Addr().String() + "/hook"
 	ln.Close() // nothing listens there now: connecting is refused
+
+	// A TLS endpoint whose certificate no one vouches for.
+	untrusted := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
+	untrusted.StartTLS()
+	t.Cleanup(untrusted.Close)
 
 	guard := &egress.Guard{AllowPrivate: true}
 	for _, client := range []struct {
@@ -45,6 +55,7 @@ func TestAttemptErrorsNameTheFailureNotAddresses(t *testing.T) {
 		}{
 			{"http://herald-leak-test.invalid/hook", "cannot resolve host herald-leak-test.invalid: "},
 			{refusing, "connection refused"},
+			{untrusted.URL + "/hook", "TLS handshake failed: x509: certificate signed by unknown authority"},
 		} {
 			t.Run(client.name+" "+c.want, func(t *testing.T) {
 				t.Parallel()
