@@ -100,7 +100,8 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 }
 
 // sessionPrincipal is who a portal session acts as: the admin while the admin key is
-// the one it was signed in with, or its tenant while the tenant exists.
+// the one it was signed in with, or its tenant while the key it was signed in with still
+// works, so a session begun with a key in a rotation's grace period ends with it.
 func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (principal, *apiError) {
 	if sess.Admin {
 		if len(s.adminHash) == 0 || subtle.ConstantTimeCompare(sess.KeyHash, s.adminHash) != 1 {
@@ -110,9 +111,9 @@ func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (pr
 	}
 	lookup, cancel := s.withStoreTimeout(ctx)
 	defer cancel()
-	t, err := s.store.Tenant(lookup, sess.TenantID)
-	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		return principal{}, errorf(herald.EUNAUTHORIZED, "the session's tenant no longer exists")
+	t, err := s.store.TenantByKeyHash(lookup, sess.KeyHash, s.clock.Now())
+	if herald.ErrorCode(err) == herald.ENOTFOUND || err == nil && t.ID != sess.TenantID {
+		return principal{}, errorf(herald.EUNAUTHORIZED, "the key this session began with no longer works: sign in again")
 	}
 	if err != nil {
 		return principal{}, toAPIError(lookup, s.log, err)

@@ -538,10 +538,11 @@ func TestSignOutEndsTheSession(t *testing.T) {
 
 // TestKeyRotationEndsSessions: rotating a tenant's key ends its portal sessions at
 // once, even while the old key is still in its grace period for the API; other
-// tenants' sessions go on.
+// tenants' sessions go on. A session begun with the old key during its grace ends when
+// the grace does.
 func TestKeyRotationEndsSessions(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnv(t, func(c *envConfig) { c.api.Clock = c.portal.Clock })
 	id, key := e.addTenant("Rotates")
 	_, otherKey := e.addTenant("Stays")
 	b, other := e.browser(), e.browser()
@@ -559,11 +560,18 @@ func TestKeyRotationEndsSessions(t *testing.T) {
 	wantPage(t, "another tenant's session", other.get("/webhooks"), http.StatusOK, "Stays")
 
 	// The new key signs in; so does the old one while its grace lasts, as it still
-	// works for the API.
+	// works for the API, but that session ends with the grace.
 	b = e.browser()
 	b.signIn(rotated.APIKey)
 	wantPage(t, "the new key's session", b.get("/webhooks"), http.StatusOK, "Rotates")
-	e.browser().signIn(key)
+	old := e.browser()
+	old.signIn(key)
+	wantPage(t, "the old key's session in its grace", old.get("/webhooks"), http.StatusOK, "Rotates")
+	e.clock.advance(time.Hour)
+	if p := old.get("/webhooks"); p.status != http.StatusSeeOther {
+		t.Errorf("a session begun with the old key, after its grace: %d, want 303 to sign in", p.status)
+	}
+	wantPage(t, "the new key's session after the grace", b.get("/webhooks"), http.StatusOK, "Rotates")
 }
 
 func TestCrossOriginFormsRefused(t *testing.T) {
