@@ -42,11 +42,30 @@ type Store interface {
 	// CreateTenant stores a tenant with the hash of its API key.
 	CreateTenant(ctx context.Context, t *Tenant, keyHash []byte) error
 	Tenant(ctx context.Context, id string) (*Tenant, error)
-	// TenantByKeyHash finds the tenant whose API key hashes to keyHash.
-	TenantByKeyHash(ctx context.Context, keyHash []byte) (*Tenant, error)
+	// TenantByKeyHash finds the tenant whose API key hashes to keyHash, or whose
+	// previous key (see RotateTenantKey) does while its grace lasts: until after now.
+	TenantByKeyHash(ctx context.Context, keyHash []byte, now time.Time) (*Tenant, error)
 	Tenants(ctx context.Context) ([]Tenant, error)
-	// DeleteTenant removes a tenant and everything it owns.
+	// DeleteTenant removes a tenant and everything it owns, its portal sessions
+	// included.
 	DeleteTenant(ctx context.Context, id string) error
+	// RotateTenantKey makes keyHash the tenant's API key. The key it replaces keeps
+	// working until previousExpiresAt, and not at all when that is zero; a key replaced
+	// by an earlier rotation stops at once. Every portal session of the tenant ends in
+	// the same transaction. ENOTFOUND for no such tenant, ECONFLICT if another tenant's
+	// key, current or previous, has keyHash.
+	RotateTenantKey(ctx context.Context, id string, keyHash []byte, previousExpiresAt time.Time) error
+
+	// CreateSession stores a portal session (ECONFLICT if its IDHash exists), and
+	// removes sessions that expired before s.CreatedAt: expired sessions are purged at
+	// each sign-in, so they never pile up.
+	CreateSession(ctx context.Context, s *Session) error
+	// Session returns the session whose id hashes to idHash, ENOTFOUND if there is none
+	// or it expired at or before now.
+	Session(ctx context.Context, idHash []byte, now time.Time) (*Session, error)
+	// DeleteSession ends a session at once (signing out); ending one that does not
+	// exist is no error.
+	DeleteSession(ctx context.Context, idHash []byte) error
 
 	// CreateEventType adds a custom event type (ECONFLICT if it exists).
 	CreateEventType(ctx context.Context, t *EventType) error

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -174,6 +175,9 @@ func describe(ctx context.Context, err error, timeout time.Duration) string {
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return "connection closed by the endpoint before it answered"
 	}
+	if msg, ok := connectProblem(err); ok {
+		return msg
+	}
 	var urlErr interface{ Unwrap() error }
 	if errors.As(err, &urlErr) {
 		err = urlErr.Unwrap() // drop the `Post "url":` prefix that repeats the webhook's URL
@@ -185,7 +189,53 @@ func describe(ctx context.Context, err error, timeout time.Duration) string {
 		// rest quotes the endpoint's bytes, up to a whole header block: keep a few.
 		return "malformed HTTP response: " + clip(rest)
 	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Op == "remote error" {
+		return "TLS handshake failed: the endpoint sent " + clip(opErr.Err.Error())
+	}
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		// Its text names both ends of the connection: Herald's own address and port
+		// among them, which are no business of a tenant's.
+		return "connection failed: " + clip(opErr.Err.Error())
+	}
 	return msg
+}
+
+// connectProblem names what went wrong in reaching the endpoint: resolving its host,
+// connecting, or the TLS handshake. The Go errors' own text names the resolver's
+// address ("lookup x on 10.0.0.53:53") and the connection's local address, which tell a
+// tenant about Herald's network: they are left out.
+func connectProblem(err error) (string, bool) {
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var alert tls.AlertError
+	switch {
+	case errors.As(err, &dnsErr):
+		why := "the lookup failed"
+		switch {
+		case dnsErr.IsNotFound:
+			why = "no such host"
+		case dnsErr.IsTimeout:
+			why = "the lookup timed out"
+		case dnsErr.IsTemporary:
+			why = "the lookup failed for now (the name server answered with an error)"
+		}
+		return fmt.Sprintf("cannot resolve host %s: %s", clip(dnsErr.Name), why), true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused", true
+	case errors.Is(err, syscall.ENETUNREACH):
+		return "network unreachable", true
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		return "host unreachable", true
+	case errors.As(err, &certErr):
+		return "TLS handshake failed: " + clip(certErr.Err.Error()), true
+	case errors.As(err, &recordErr):
+		return "TLS handshake failed: the endpoint did not answer in TLS (is it plain HTTP?)", true
+	case errors.As(err, &alert):
+		return "TLS handshake failed: the endpoint sent alert " + alert.Error(), true
+	}
+	return "", false
 }
 
 // maxQuoted bounds how much of an endpoint's own text (a Location, a line net/http could

@@ -165,6 +165,20 @@ func resolveProblem(err error) string {
 	return "the lookup failed; try again"
 }
 
+// withoutServer returns err with the name server's address left out of its text when
+// it is a *net.DNSError ("lookup x on 10.0.0.53:53: no such host" becomes "lookup x:
+// no such host"): the error reaches tenants in their attempt logs, and the resolver's
+// address is Herald's network, not theirs. It is still a *net.DNSError for errors.As.
+func withoutServer(err error) error {
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) || dnsErr.Server == "" {
+		return err
+	}
+	hidden := *dnsErr
+	hidden.Server = ""
+	return &hidden
+}
+
 // DialContext dials like net.Dialer.DialContext, for network tcp, tcp4 or tcp6, but
 // resolves addr's host with g's Resolver and refuses, unless AllowPrivate, every address
 // that is not public. The check runs in the dialer's Control function, on the IP
@@ -174,7 +188,7 @@ func resolveProblem(err error) string {
 // Like net.Dialer it tries the host's addresses in order, splitting the time left
 // between them, and returns the first connection made. When none connects it returns
 // the first address's error; a refused address's error wraps ErrRefused and reads
-// "refused by egress policy: …".
+// "refused by egress policy: …". A failed lookup's error never names the name server.
 func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
@@ -205,7 +219,7 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 	} else {
 		found, err := g.resolver().LookupNetIP(ctx, "ip", host)
 		if err != nil {
-			return nil, fmt.Errorf("egress: dial %s: %w", addr, err)
+			return nil, fmt.Errorf("egress: dial %s: %w", addr, withoutServer(err))
 		}
 		for _, a := range found {
 			addrs = append(addrs, a.Unmap())

@@ -82,6 +82,15 @@ type Config struct {
 	// address, answering 429 with Retry-After; the zero value limits nothing. /healthz,
 	// /readyz, /metrics and /openapi.json are never limited.
 	RateLimits RateLimits
+	// MetricsToken, when set, is a bearer token that may read /metrics besides the
+	// admin key, for a Prometheus that should hold nothing more powerful.
+	MetricsToken string
+	// MetricsPublic serves /metrics to anyone. Otherwise it answers 401 without the
+	// admin key or MetricsToken as Authorization: Bearer.
+	MetricsPublic bool
+	// MaxWebhooksPerTenant caps the webhooks of one tenant (409 beyond it); the default
+	// tenant is exempt. 0 is no cap.
+	MaxWebhooksPerTenant int
 	// StoreTimeout bounds each request's work with the store (all but the webhook test,
 	// which waits for a delivery attempt), so a database that stops answering (a
 	// network partition drops packets rather than refusing them) makes a 503 rather than
@@ -119,6 +128,8 @@ type server struct {
 	adminRate  *limiter
 	failRate   *limiter // failed authentications per client address
 	storeLimit time.Duration
+
+	maxWebhooks int
 
 	api huma.API
 	mux *http.ServeMux
@@ -172,6 +183,8 @@ func New(cfg Config) http.Handler {
 		failRate:   newLimiter(cfg.RateLimits.AuthFailures),
 		storeLimit: cfg.StoreTimeout,
 		mux:        http.NewServeMux(),
+
+		maxWebhooks: cfg.MaxWebhooksPerTenant,
 	}
 
 	hc := huma.DefaultConfig("Herald", cfg.Version)
@@ -219,7 +232,7 @@ func New(cfg Config) http.Handler {
 	s.registerDeliveries()
 	s.registerEventTypes()
 	s.registerTenants()
-	s.registerOperations(cfg.Metrics)
+	s.registerOperations(s.protectMetrics(cfg.Metrics, cfg.MetricsPublic, cfg.MetricsToken))
 
 	return http.HandlerFunc(s.serveHTTP)
 }

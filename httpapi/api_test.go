@@ -46,6 +46,7 @@ func TestOpenAPI(t *testing.T) {
 	want := map[string][]string{
 		"/api/v1/tenants":                     {"get", "post"},
 		"/api/v1/tenants/{id}":                {"get", "delete"},
+		"/api/v1/tenants/{id}/rotate-key":     {"post"},
 		"/api/v1/events":                      {"post"},
 		"/api/v1/events/batch":                {"post"},
 		"/api/v1/events/{id}":                 {"get"},
@@ -173,7 +174,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	e.must(http.StatusAccepted, "POST", "/api/v1/events", e.adminKey, driftEvent(nil), nil)
 	e.do("GET", "/nowhere", "", nil)
 
-	r := e.must(http.StatusOK, "GET", "/metrics", "", nil, nil)
+	r := e.must(http.StatusOK, "GET", "/metrics", e.adminKey, nil, nil)
 	for _, want := range []string{
 		`herald_events_accepted_total{type="drift.detected"} 1`,
 		`herald_api_requests_total{route="POST /api/v1/events",status="202"} 1`,
@@ -249,7 +250,7 @@ func TestPanicIsA500(t *testing.T) {
 	checkError(t, r, http.StatusInternalServerError, herald.EINTERNAL)
 	// The server goes on.
 	e.must(http.StatusOK, "GET", "/api/v1/webhooks/"+w.ID, e.adminKey, nil, nil)
-	metrics := string(e.must(http.StatusOK, "GET", "/metrics", "", nil, nil).body)
+	metrics := string(e.must(http.StatusOK, "GET", "/metrics", e.adminKey, nil, nil).body)
 	if !strings.Contains(metrics, `route="POST /api/v1/webhooks/{id}/test",status="500"`) {
 		t.Errorf("the panic was not counted as a 500")
 	}
@@ -262,7 +263,7 @@ func TestTwoHandlersShareARegistry(t *testing.T) {
 	h := httpapi.New(cfg) // registers the same series again: must not panic
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/healthz", nil))
 	e.must(http.StatusOK, "GET", "/healthz", "", nil, nil)
-	metrics := string(e.must(http.StatusOK, "GET", "/metrics", "", nil, nil).body)
+	metrics := string(e.must(http.StatusOK, "GET", "/metrics", e.adminKey, nil, nil).body)
 	if !strings.Contains(metrics, `herald_api_requests_total{route="GET /healthz",status="200"} 2`) {
 		t.Errorf("the two handlers do not share their series")
 	}

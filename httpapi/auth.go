@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -41,15 +42,14 @@ const adminOnly = "herald-admin-only"
 // authentications: many users behind one proxy or NAT share an address, and one of
 // them guessing must not lock the others out. Only an unknown key spends a token of
 // that bucket, and is answered 429 once it is empty, which keeps guessing slow.
+//
+// A request the portal makes in-process for a signed-in browser carries the session
+// instead of a key (herald.WithSession) and acts as the key the session was signed in
+// with, charged to that key's limit.
 func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation()
 	if len(op.Security) == 0 {
 		next(ctx)
-		return
-	}
-	key, ok := apiKey(ctx.Header("Authorization"), ctx.Header("X-API-Key"))
-	if !ok {
-		s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"))
 		return
 	}
 	now := s.clock.Now()
@@ -57,19 +57,29 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	// several calls) is not charged again. The mark is a context value, which no
 	// client can set.
 	spent := herald.RateLimitSpent(ctx.Context())
+	if sess, ok := herald.SessionFrom(ctx.Context()); ok {
+		// A portal session, which the portal read from the store: it acts as the key
+		// it was signed in with, without the key.
+		p, err := s.sessionPrincipal(ctx.Context(), sess)
+		if err != nil {
+			s.refuse(ctx, err)
+			return
+		}
+		s.admit(ctx, op, p, sess.KeyHash, spent, now, next)
+		return
+	}
+	key, ok := apiKey(ctx.Header("Authorization"), ctx.Header("X-API-Key"))
+	if !ok {
+		s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"))
+		return
+	}
 	hash := herald.HashKey(key)
 	var p principal
 	if len(s.adminHash) > 0 && subtle.ConstantTimeCompare(hash, s.adminHash) == 1 {
 		p.admin = true
-		if !spent {
-			if wait, ok := s.adminRate.take("admin", now); !ok {
-				s.refuse(ctx, limited(wait, "for the admin key", s.limits.Admin, s.adminRate.burst))
-				return
-			}
-		}
 	} else {
 		lookup, cancel := s.withStoreTimeout(ctx.Context())
-		t, err := s.store.TenantByKeyHash(lookup, hash)
+		t, err := s.store.TenantByKeyHash(lookup, hash, now)
 		cancel()
 		switch {
 		case herald.ErrorCode(err) == herald.ENOTFOUND:
@@ -85,8 +95,45 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 			return
 		}
 		p.tenant = t
-		// Keyed by the key's hash, not the tenant: a tenant's old and new keys (or
-		// several keys, should a tenant ever hold them) are separate clients.
+	}
+	s.admit(ctx, op, p, hash, spent, now, next)
+}
+
+// sessionPrincipal is who a portal session acts as: the admin while the admin key is
+// the one it was signed in with, or its tenant while the key it was signed in with still
+// works, so a session begun with a key in a rotation's grace period ends with it.
+func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (principal, *apiError) {
+	if sess.Admin {
+		if len(s.adminHash) == 0 || subtle.ConstantTimeCompare(sess.KeyHash, s.adminHash) != 1 {
+			return principal{}, errorf(herald.EUNAUTHORIZED, "the session's key is no longer the admin key: sign in again")
+		}
+		return principal{admin: true}, nil
+	}
+	lookup, cancel := s.withStoreTimeout(ctx)
+	defer cancel()
+	t, err := s.store.TenantByKeyHash(lookup, sess.KeyHash, s.clock.Now())
+	if herald.ErrorCode(err) == herald.ENOTFOUND || err == nil && t.ID != sess.TenantID {
+		return principal{}, errorf(herald.EUNAUTHORIZED, "the key this session began with no longer works: sign in again")
+	}
+	if err != nil {
+		return principal{}, toAPIError(lookup, s.log, err)
+	}
+	return principal{tenant: t}, nil
+}
+
+// admit charges an authenticated request to its key's rate limit (keyed by the key's
+// hash, not the tenant: a tenant's old and new keys during a rotation's grace are
+// separate clients), refuses a tenant on an admin-only operation, and runs next.
+func (s *server) admit(ctx huma.Context, op *huma.Operation, p principal, hash []byte, spent bool, now time.Time, next func(huma.Context)) {
+	if p.admin {
+		p.admin = true
+		if !spent {
+			if wait, ok := s.adminRate.take("admin", now); !ok {
+				s.refuse(ctx, limited(wait, "for the admin key", s.limits.Admin, s.adminRate.burst))
+				return
+			}
+		}
+	} else {
 		if !spent {
 			if wait, ok := s.tenantRate.take(string(hash), now); !ok {
 				s.refuse(ctx, limited(wait, "for this API key", s.limits.Tenant, s.tenantRate.burst))

@@ -84,7 +84,9 @@ func TestAuthMatrix(t *testing.T) {
 		{"admin lists tenants", "GET", "/api/v1/tenants", e.adminKey, nil, 200, ""},
 		{"health needs no key", "GET", "/healthz", "", nil, 200, ""},
 		{"readiness needs no key", "GET", "/readyz", "", nil, 200, ""},
-		{"metrics need no key", "GET", "/metrics", "", nil, 200, ""},
+		{"metrics need a key", "GET", "/metrics", "", nil, 401, herald.EUNAUTHORIZED},
+		{"metrics refuse a tenant key", "GET", "/metrics", aKey, nil, 401, herald.EUNAUTHORIZED},
+		{"metrics serve the admin key", "GET", "/metrics", e.adminKey, nil, 200, ""},
 		{"openapi needs no key", "GET", "/openapi.json", "", nil, 200, ""},
 	}
 	for _, tt := range tests {

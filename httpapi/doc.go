@@ -15,6 +15,8 @@
 // Authentication is by API key, sent as "Authorization: Bearer <key>" or "X-API-Key:
 // <key>". The admin key may do everything; a tenant key sees only its own tenant's
 // webhooks, deliveries and events, cannot publish and cannot manage tenants or event
-// types. Another tenant's resources answer 404, never 403, so a key cannot learn what
-// exists outside its tenant.
+// types, except to rotate its own key. Another tenant's resources answer 404, never
+// 403, so a key cannot learn what exists outside its tenant. The portal's in-process
+// calls carry its session instead (herald.WithSession), which no client can send.
+// /metrics answers only the admin key or Config.MetricsToken unless Config.MetricsPublic.
 package httpapi

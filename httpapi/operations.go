@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald"
 )
@@ -22,7 +21,7 @@ type healthOutput struct {
 	}
 }
 
-func (s *server) registerOperations(reg *prometheus.Registry) {
+func (s *server) registerOperations(metrics http.Handler) {
 	tags := []string{"Operations"}
 	register(s, huma.Operation{
 		OperationID: "healthz", Method: http.MethodGet, Path: "/healthz",
@@ -36,14 +35,20 @@ func (s *server) registerOperations(reg *prometheus.Registry) {
 
 	// /metrics and /openapi.json are not JSON operations: they are served by plain
 	// handlers and only described to huma.
-	s.mux.Handle("GET /metrics", serveMetrics(reg))
+	s.mux.Handle("GET /metrics", metrics)
 	s.api.OpenAPI().AddOperation(&huma.Operation{
 		OperationID: "metrics", Method: http.MethodGet, Path: "/metrics",
-		Summary: "Prometheus metrics", Tags: tags,
-		Responses: map[string]*huma.Response{"200": {
-			Description: "Metrics in the Prometheus text exposition format",
-			Content:     map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: huma.TypeString}}},
-		}},
+		Summary: "Prometheus metrics",
+		Description: "Needs Authorization: Bearer with the admin key or the metrics token (--metrics-token), " +
+			"unless the server runs with --metrics-public.",
+		Tags: tags,
+		Responses: map[string]*huma.Response{
+			"200": {
+				Description: "Metrics in the Prometheus text exposition format",
+				Content:     map[string]*huma.MediaType{"text/plain": {Schema: &huma.Schema{Type: huma.TypeString}}},
+			},
+			"401": {Description: "No admin key or metrics token"},
+		},
 	})
 	s.mux.HandleFunc("GET /openapi.json", s.serveOpenAPI)
 	s.api.OpenAPI().AddOperation(&huma.Operation{

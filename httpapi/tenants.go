@@ -60,6 +60,26 @@ type listTenantsOutput struct {
 	Body       []tenant
 }
 
+type rotateKeyInput struct {
+	ID   string `path:"id" doc:"The tenant's id"`
+	Body *struct {
+		GracePeriodSeconds int `json:"grace_period_seconds,omitempty" minimum:"0" maximum:"2592000" doc:"How long the replaced key keeps working, in seconds (at most 30 days); 0, the default, stops it at once"`
+	}
+}
+
+type rotatedKey struct {
+	APIKey               string     `json:"api_key" doc:"The tenant's new API key. Shown only now: store it"`
+	PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at,omitempty" doc:"Until when the replaced key keeps working; absent when it stopped at once"`
+}
+
+type rotatedKeyOutput struct {
+	Body rotatedKey
+}
+
+// maxKeyGrace bounds a key rotation's grace period: long enough to roll a new key out
+// to every producer, short enough that a leaked key is not kept alive for long.
+const maxKeyGrace = 30 * 24 * time.Hour
+
 var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func (s *server) registerTenants() {
@@ -88,6 +108,14 @@ func (s *server) registerTenants() {
 		Tags:        tags, Security: security, Metadata: admin, DefaultStatus: http.StatusNoContent,
 		Errors: []int{401, 403, 404, 409},
 	}, s.deleteTenant)
+	register(s, huma.Operation{
+		OperationID: "rotate-tenant-key", Method: http.MethodPost, Path: "/api/v1/tenants/{id}/rotate-key",
+		Summary: "Rotate a tenant's API key",
+		Description: "Answers 200 with a new API key for the tenant, the only time it is shown. The replaced key keeps " +
+			"working for grace_period_seconds (default 0: it stops at once), then answers 401. Every portal session of " +
+			"the tenant ends at once. The admin key, or the tenant's own key; another tenant's id is 404.",
+		Tags: tags, Security: security, MaxBodyBytes: maxBody + 1, Errors: []int{401, 404, 413, 422},
+	}, s.rotateTenantKey)
 }
 
 func toTenant(t *herald.Tenant) tenant {
@@ -161,4 +189,31 @@ func (s *server) deleteTenant(ctx context.Context, in *tenantInput) (*struct{}, 
 		return nil, err
 	}
 	return nil, nil
+}
+
+func (s *server) rotateTenantKey(ctx context.Context, in *rotateKeyInput) (*rotatedKeyOutput, error) {
+	p := caller(ctx)
+	if !p.sees(in.ID) {
+		return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+	}
+	var grace time.Duration
+	if in.Body != nil {
+		grace = time.Duration(in.Body.GracePeriodSeconds) * time.Second
+	}
+	if grace < 0 || grace > maxKeyGrace {
+		return nil, invalid("grace_period_seconds", "grace_period_seconds must be 0 to %d (30 days)", int(maxKeyGrace.Seconds()))
+	}
+	out := &rotatedKeyOutput{Body: rotatedKey{APIKey: herald.NewAPIKey(herald.PrefixTenantKey)}}
+	var expires time.Time
+	if grace > 0 {
+		expires = s.clock.Now().UTC().Add(grace)
+		out.Body.PreviousKeyExpiresAt = &expires
+	}
+	if err := s.store.RotateTenantKey(ctx, in.ID, herald.HashKey(out.Body.APIKey), expires); err != nil {
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+		}
+		return nil, err
+	}
+	return out, nil
 }

@@ -68,7 +68,7 @@ func TestTenantIsolationMatrix(t *testing.T) {
 	matrix := map[string][]probe{
 		"GET /healthz":      {{"/healthz", nil, 200}},
 		"GET /readyz":       {{"/readyz", nil, 200}},
-		"GET /metrics":      {{"/metrics", nil, 200}},
+		"GET /metrics":      {{"/metrics", nil, 401}}, // the admin key's or the metrics token's
 		"GET /openapi.json": {{"/openapi.json", nil, 200}},
 
 		"POST /api/v1/events":       {{"/api/v1/events", driftEvent(map[string]any{"tenant_id": b.id}), 403}},
@@ -120,6 +120,11 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		"GET /api/v1/tenants":         {{"/api/v1/tenants", nil, 403}},
 		"GET /api/v1/tenants/{id}":    {{id("/api/v1/tenants/{tenant}"), nil, 403}},
 		"DELETE /api/v1/tenants/{id}": {{id("/api/v1/tenants/{tenant}"), nil, 403}},
+		// Tenant B's key must keep working (the snapshot below reads with it).
+		"POST /api/v1/tenants/{id}/rotate-key": {
+			{id("/api/v1/tenants/{tenant}/rotate-key"), nil, 404},
+			{id("/api/v1/tenants/{tenant}/rotate-key"), map[string]any{"grace_period_seconds": 60}, 404},
+		},
 	}
 
 	// Every route the API describes must have probes.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald"
 )
@@ -26,7 +27,7 @@ func TestTenants(t *testing.T) {
 	}
 	// The key works, and is stored only as its hash.
 	e.must(http.StatusOK, "GET", "/api/v1/webhooks", created.APIKey, nil, nil)
-	if tn, err := e.store.TenantByKeyHash(context.Background(), herald.HashKey(created.APIKey)); err != nil || tn.ID != created.ID {
+	if tn, err := e.store.TenantByKeyHash(context.Background(), herald.HashKey(created.APIKey), time.Now()); err != nil || tn.ID != created.ID {
 		t.Errorf("TenantByKeyHash: %+v, %v", tn, err)
 	}
 	r := e.must(http.StatusOK, "GET", "/api/v1/tenants/"+created.ID, e.adminKey, nil, nil)

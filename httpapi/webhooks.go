@@ -203,9 +203,9 @@ func (s *server) registerWebhooks() {
 	register(s, huma.Operation{
 		OperationID: "create-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks",
 		Summary:     "Register a webhook",
-		Description: "Answers 201 with the webhook and its secret, the only time the secret is shown, and sends it a ping.",
+		Description: "Answers 201 with the webhook and its secret, the only time the secret is shown, and sends it a ping; 409 when the tenant has the most webhooks one tenant may have (--max-webhooks-per-tenant).",
 		Tags:        tags, Security: security, DefaultStatus: http.StatusCreated, MaxBodyBytes: maxBody + 1,
-		Errors: []int{400, 401, 403, 413, 422},
+		Errors: []int{400, 401, 403, 409, 413, 422},
 	}, s.createWebhook)
 	register(s, huma.Operation{
 		OperationID: "get-webhook", Method: http.MethodGet, Path: "/api/v1/webhooks/{id}",
@@ -279,6 +279,9 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*cr
 	req := &in.Body
 	tenant, err := s.owner(ctx, p, req.TenantID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkWebhookQuota(ctx, tenant); err != nil {
 		return nil, err
 	}
 	now := s.clock.Now().UTC()

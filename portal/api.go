@@ -25,7 +25,8 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("API answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
-// call makes one request to the API in-process, as v's key, and decodes a successful
+// call makes one request to the API in-process, as v's session (or, while signing in,
+// v's key), and decodes a successful
 // JSON answer into out (nil to skip). It returns the answer's headers; any answer
 // outside 2xx is an *apiError: the portal never follows a redirect of the API's nor
 // takes one for success.
@@ -54,7 +55,12 @@ func (p *portal) call(r *http.Request, v *viewer, method, path string, query url
 		return nil, fmt.Errorf("build %s %s: %w", method, path, err)
 	}
 	req.Host, req.RemoteAddr = r.Host, r.RemoteAddr
-	req.Header.Set("Authorization", "Bearer "+v.key)
+	if v.session != nil {
+		// The session stands for the key: the portal never holds it after sign-in.
+		req = req.WithContext(herald.WithSession(ctx, v.session))
+	} else {
+		req.Header.Set("Authorization", "Bearer "+v.key)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

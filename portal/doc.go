@@ -4,7 +4,7 @@
 // CDN and no build step, and works offline.
 //
 // The portal keeps no business logic of its own. Every page reads and every form acts
-// through Herald's REST API, called in-process with the signed-in key, so a tenant sees
+// through Herald's REST API, called in-process as the signed-in session, so a tenant sees
 // and changes exactly what the API lets its key see and change, with the same
 // validation and the same 404 for another tenant's ids. Only what the API has no route
 // for comes from the store: the dashboard's numbers (Store.DeliveryStats, scoped to the
@@ -13,14 +13,19 @@
 // a catalog sample to one webhook. A page's first API call is charged to the key's rate
 // limit; its later calls carry herald.WithRateLimitSpent, so a page costs one request.
 //
-// Sessions live in the browser: a cookie holding the API key and an expiry, sealed with
-// the server's herald.Cipher, so any number of Herald processes behind one load
-// balancer accept it. The key is checked through the API on every request, so a
-// deleted tenant's session ends at once; the admin is the key whose hash is
+// Sessions live in the store (herald.Session), so they can be ended at once: signing
+// out deletes the session, rotating a tenant's key or deleting the tenant deletes all of
+// its sessions, and changing the admin key ends the admin's. The cookie holds only a
+// random id; the store holds its SHA-256, so neither the cookie nor a copy of the
+// database holds an API key, and every Herald process sharing the database accepts
+// every session. Signing in checks the key through the API (and its limit on failed
+// authentications); after that the portal calls the API with the session in the
+// request's context (herald.WithSession), which the API accepts only in-process, as the
+// key the session began with. The admin is the session begun with the key whose hash is
 // Config.AdminKeyHash, never a guess from what the API answers. Cookies are HttpOnly
-// and SameSite=Strict, and Secure when the request came over TLS or through a proxy
-// that says it did (X-Forwarded-Proto: https). Sessions cannot be revoked server-side
-// before they expire, except by deleting the tenant (or changing the admin key).
+// and SameSite=Strict; when the request came over TLS, or through a proxy that says it
+// did (X-Forwarded-Proto: https), they are Secure and named with the __Host- prefix.
+// Sessions last 12 hours; expired rows are removed at each sign-in.
 //
 // Every response carries a strict Content-Security-Policy (no inline script or style:
 // the charts are SVG drawn with classes), and every form is checked with

@@ -18,18 +18,15 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// Config is what the portal needs. API, Store and Cipher are required; without
-// AdminKeyHash no key is the admin in the portal.
+// Config is what the portal needs. API and Store are required; without AdminKeyHash no
+// key is the admin in the portal.
 type Config struct {
 	// API is Herald's REST API handler. The portal calls it in-process for everything
 	// it shows and does, with the signed-in key.
 	API http.Handler
-	// Store answers what the API has no route for: the dashboard's numbers and a
-	// tenant key's own tenant.
+	// Store keeps the sessions, and answers what the API has no route for: the
+	// dashboard's numbers and a tenant key's own tenant.
 	Store herald.Store
-	// Cipher seals the session cookies; the server's secret cipher, so every process
-	// sharing the database opens every other's cookies.
-	Cipher herald.Cipher
 	// AdminKeyHash is herald.HashKey of the admin key, the one the API is given: the
 	// portal treats a session as the admin's only when its key has this hash.
 	AdminKeyHash []byte
@@ -59,7 +56,6 @@ var files embed.FS
 type portal struct {
 	api          http.Handler
 	store        herald.Store
-	cipher       herald.Cipher
 	adminKeyHash []byte
 	wake         func()
 	sessionTTL   time.Duration
@@ -74,8 +70,8 @@ type portal struct {
 // New returns the portal's handler, to be mounted at / of Herald's server. It fails
 // only when Config lacks a required dependency or an embedded template is broken.
 func New(cfg Config) (http.Handler, error) {
-	if cfg.API == nil || cfg.Store == nil || cfg.Cipher == nil {
-		return nil, errors.New("portal: Config needs API, Store and Cipher")
+	if cfg.API == nil || cfg.Store == nil {
+		return nil, errors.New("portal: Config needs API and Store")
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
@@ -90,7 +86,7 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.Wake = func() {}
 	}
 	p := &portal{
-		api: cfg.API, store: cfg.Store, cipher: cfg.Cipher, adminKeyHash: bytes.Clone(cfg.AdminKeyHash), wake: cfg.Wake,
+		api: cfg.API, store: cfg.Store, adminKeyHash: bytes.Clone(cfg.AdminKeyHash), wake: cfg.Wake,
 		sessionTTL: cfg.SessionTTL, clock: cfg.Clock, log: cfg.Logger,
 	}
 	p.stats = newStatsCache(cfg.Store, cfg.Clock)

@@ -100,7 +100,7 @@ func newEnv(t *testing.T, opts ...option) *env {
 			Store: st, Catalog: cat, Dispatcher: disp, URLs: guard,
 			AdminKeyHash: herald.HashKey(e.adminKey), Version: "test",
 		},
-		portal: portal.Config{Store: st, Cipher: box, AdminKeyHash: herald.HashKey(e.adminKey), Wake: disp.Wake, Clock: e.clock,
+		portal: portal.Config{Store: st, AdminKeyHash: herald.HashKey(e.adminKey), Wake: disp.Wake, Clock: e.clock,
 			Logger: slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))},
 		wrapAPI: func(h http.Handler) http.Handler { return h },
 	}
@@ -456,8 +456,14 @@ func TestSessionCookie(t *testing.T) {
 			t.Fatalf("%s: %d with %d cookies, want 303 with one", c.target, rec.Code, len(cookies))
 		}
 		ck := cookies[0]
-		if ck.Name != portal.SessionCookie || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure != c.secure || ck.Path != "/" {
-			t.Errorf("%s with X-Forwarded-Proto %q: cookie %+v, want HttpOnly, SameSite=Strict, Path=/, Secure=%v", c.target, c.proto, ck, c.secure)
+		name := portal.SessionCookie
+		if c.secure {
+			// __Host-: only a Secure cookie with Path=/ and no Domain is accepted.
+			name = portal.SecureSessionCookie
+		}
+		if ck.Name != name || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure != c.secure || ck.Path != "/" || ck.Domain != "" {
+			t.Errorf("%s with X-Forwarded-Proto %q: cookie %+v, want %s, HttpOnly, SameSite=Strict, Path=/, no Domain, Secure=%v",
+				c.target, c.proto, ck, name, c.secure)
 		}
 		if ck.MaxAge < int((11*time.Hour).Seconds()) || ck.MaxAge > int((12*time.Hour).Seconds()) {
 			t.Errorf("%s: cookie Max-Age %d, want about 12 hours", c.target, ck.MaxAge)
@@ -502,6 +508,70 @@ func TestSessionEnds(t *testing.T) {
 	if p := b.get("/webhooks"); p.status != http.StatusSeeOther {
 		t.Errorf("the tenant deleted: %d, want 303 to sign in", p.status)
 	}
+}
+
+// TestSignOutEndsTheSession: signing out ends the session in the store, so the same
+// cookie, replayed (copied from the browser before it signed out), opens nothing.
+func TestSignOutEndsTheSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	u := mustURL(t, e.srv.URL)
+	_, tenantKey := e.addTenant("Signs out")
+	for _, key := range []string{e.adminKey, tenantKey} {
+		b := e.browser()
+		b.signIn(key)
+		wantPage(t, "signed in", b.get("/webhooks"), http.StatusOK)
+		copied := b.client.Jar.Cookies(u)
+		if len(copied) != 1 {
+			t.Fatalf("%d cookies after signing in, want 1", len(copied))
+		}
+		if p := b.do(http.MethodPost, "/logout", url.Values{}); p.status != http.StatusSeeOther {
+			t.Fatalf("sign out: %d, want 303", p.status)
+		}
+		replay := e.browser()
+		replay.client.Jar.SetCookies(u, copied)
+		if p := replay.get("/webhooks"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login") {
+			t.Errorf("the cookie of a signed-out session: %d to %q, want 303 to /login", p.status, p.header.Get("Location"))
+		}
+	}
+}
+
+// TestKeyRotationEndsSessions: rotating a tenant's key ends its portal sessions at
+// once, even while the old key is still in its grace period for the API; other
+// tenants' sessions go on. A session begun with the old key during its grace ends when
+// the grace does.
+func TestKeyRotationEndsSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *envConfig) { c.api.Clock = c.portal.Clock })
+	id, key := e.addTenant("Rotates")
+	_, otherKey := e.addTenant("Stays")
+	b, other := e.browser(), e.browser()
+	b.signIn(key)
+	other.signIn(otherKey)
+	wantPage(t, "before the rotation", b.get("/webhooks"), http.StatusOK, "Rotates")
+
+	var rotated struct {
+		APIKey string `json:"api_key"`
+	}
+	e.api(key, http.MethodPost, "/api/v1/tenants/"+id+"/rotate-key", map[string]int{"grace_period_seconds": 3600}, &rotated, http.StatusOK)
+	if p := b.get("/webhooks"); p.status != http.StatusSeeOther {
+		t.Errorf("a session after its tenant's key was rotated: %d, want 303 to sign in", p.status)
+	}
+	wantPage(t, "another tenant's session", other.get("/webhooks"), http.StatusOK, "Stays")
+
+	// The new key signs in; so does the old one while its grace lasts, as it still
+	// works for the API, but that session ends with the grace.
+	b = e.browser()
+	b.signIn(rotated.APIKey)
+	wantPage(t, "the new key's session", b.get("/webhooks"), http.StatusOK, "Rotates")
+	old := e.browser()
+	old.signIn(key)
+	wantPage(t, "the old key's session in its grace", old.get("/webhooks"), http.StatusOK, "Rotates")
+	e.clock.advance(time.Hour)
+	if p := old.get("/webhooks"); p.status != http.StatusSeeOther {
+		t.Errorf("a session begun with the old key, after its grace: %d, want 303 to sign in", p.status)
+	}
+	wantPage(t, "the new key's session after the grace", b.get("/webhooks"), http.StatusOK, "Rotates")
 }
 
 func TestCrossOriginFormsRefused(t *testing.T) {

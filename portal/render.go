@@ -178,10 +178,8 @@ var codeStatus = map[string]int{
 func (p *portal) notFoundPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	var v *viewer
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		if key, ok := p.openSession(c.Value); ok {
-			v, _ = p.identify(r, key) // the 404 page shows the navigation only to a valid session
-		}
+	if s, ok, _ := p.session(r); ok {
+		v, _ = p.identify(r, &viewer{session: s}) // the 404 page shows the navigation only to a valid session
 	}
 	p.renderError(w, r, v, http.StatusNotFound, "There is no page at this address.")
 }

@@ -360,3 +360,24 @@ func TestWebhooksPageCalls(t *testing.T) {
 		t.Errorf("the webhooks page made %d API calls, want 2", n)
 	}
 }
+
+// TestAdminSessionEndsWithTheAdminKey: a session begun with the admin key is no session
+// on a server given another admin key over the same database (the admin key changed).
+func TestAdminSessionEndsWithTheAdminKey(t *testing.T) {
+	t.Parallel()
+	before := newEnv(t)
+	after := newEnv(t, func(c *envConfig) { c.api.Store, c.portal.Store = before.store, before.store })
+	b := before.browser()
+	b.signIn(before.adminKey)
+	wantPage(t, "the admin's session", b.get("/webhooks"), http.StatusOK)
+
+	moved := after.browser()
+	moved.client.Jar.SetCookies(mustURL(t, after.srv.URL), b.client.Jar.Cookies(mustURL(t, before.srv.URL)))
+	if p := moved.get("/webhooks"); p.status != http.StatusSeeOther {
+		t.Errorf("the session of a former admin key: %d, want 303 to sign in", p.status)
+	}
+	// The session is gone from the store too: the first server no longer knows it.
+	if p := b.get("/webhooks"); p.status != http.StatusSeeOther {
+		t.Errorf("the session after a server with another admin key ended it: %d, want 303", p.status)
+	}
+}

@@ -1,10 +1,7 @@
 package portal
 
 import (
-	"bytes"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -15,64 +12,29 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// SessionCookie is the name of the cookie that holds a portal session.
+// SessionCookie is the name of the cookie that holds a portal session's id over plain
+// HTTP (loopback, or a development setup).
 const SessionCookie = "herald_session"
 
-// sessionPurpose starts every sealed session, so that nothing else the cipher seals
-// (a webhook secret) can ever be taken for a session, nor a session for anything else.
-const sessionPurpose = "herald-portal-session-v1\n"
+// SecureSessionCookie is the session cookie's name when the portal is reached over TLS.
+// Browsers accept a __Host- cookie only when it is Secure, has Path=/ and no Domain, so
+// no sibling domain, nor a plain-HTTP page, can set or shadow it.
+const SecureSessionCookie = "__Host-" + SessionCookie
 
-// session is what the cookie holds, sealed: the API key signed in with and when the
-// sign-in ends.
-type session struct {
-	Key     string `json:"k"`
-	Expires int64  `json:"e"` // Unix seconds
-}
-
-// sealSession returns the cookie value for key, valid until expires.
-func (p *portal) sealSession(key string, expires time.Time) (string, error) {
-	plain, err := json.Marshal(session{Key: key, Expires: expires.Unix()})
-	if err != nil {
-		return "", err
+// cookieName is the session cookie's name for r.
+func cookieName(r *http.Request) string {
+	if overTLS(r) {
+		return SecureSessionCookie
 	}
-	sealed, err := p.cipher.Seal(append([]byte(sessionPurpose), plain...))
-	if err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(sealed), nil
-}
-
-// openSession returns the key of a cookie value the server sealed and that has not
-// expired. A cookie sealed under another key, altered, or past its expiry is no session.
-func (p *portal) openSession(value string) (string, bool) {
-	sealed, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil {
-		return "", false
-	}
-	plain, err := p.cipher.Open(sealed)
-	if err != nil {
-		return "", false
-	}
-	body, ok := bytes.CutPrefix(plain, []byte(sessionPurpose))
-	if !ok {
-		return "", false
-	}
-	var s session
-	if err := json.Unmarshal(body, &s); err != nil || s.Key == "" {
-		return "", false
-	}
-	if !p.now().Before(time.Unix(s.Expires, 0)) {
-		return "", false
-	}
-	return s.Key, true
+	return SessionCookie
 }
 
 // setSessionCookie sets (or, with value "", clears) the session cookie. It is HttpOnly
-// so no script reads it, SameSite=Strict so no other site's page sends it, and Secure
-// when the portal is reached over TLS.
+// so no script reads it, SameSite=Strict so no other site's page sends it, and Secure,
+// with the __Host- prefix, when the portal is reached over TLS.
 func (p *portal) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
 	c := &http.Cookie{
-		Name:     SessionCookie,
+		Name:     cookieName(r),
 		Value:    value,
 		Path:     "/",
 		HttpOnly: true,
@@ -86,6 +48,41 @@ func (p *portal) setSessionCookie(w http.ResponseWriter, r *http.Request, value 
 		c.MaxAge = int(expires.Sub(p.now()).Seconds())
 	}
 	http.SetCookie(w, c)
+}
+
+// startSession stores a new session for v, who signed in with key, and sets its cookie.
+// The cookie holds only the session's random id; the store only the id's hash.
+func (p *portal) startSession(w http.ResponseWriter, r *http.Request, v *viewer, key string) error {
+	id := herald.NewSessionID()
+	now := p.now()
+	s := &herald.Session{IDHash: herald.HashSessionID(id), Admin: v.Admin, KeyHash: herald.HashKey(key),
+		CreatedAt: now, ExpiresAt: now.Add(p.sessionTTL)}
+	if !v.Admin {
+		s.TenantID = v.Tenant.ID
+	}
+	if err := p.store.CreateSession(r.Context(), s); err != nil {
+		return err
+	}
+	p.setSessionCookie(w, r, id, s.ExpiresAt)
+	return nil
+}
+
+// session returns the unexpired stored session r's cookie names, and whether there is
+// one. A store failure is an error, not a missing session, so an outage does not sign
+// everyone out.
+func (p *portal) session(r *http.Request) (*herald.Session, bool, error) {
+	c, err := r.Cookie(cookieName(r))
+	if err != nil || c.Value == "" {
+		return nil, false, nil
+	}
+	s, err := p.store.Session(r.Context(), herald.HashSessionID(c.Value), p.now())
+	switch herald.ErrorCode(err) {
+	case "":
+		return s, true, nil
+	case herald.ENOTFOUND:
+		return nil, false, nil
+	}
+	return nil, false, err
 }
 
 // overTLS reports whether the browser reached the portal over TLS: directly, or through
@@ -103,7 +100,10 @@ func overTLS(r *http.Request) bool {
 
 // viewer is who a signed-in request acts as.
 type viewer struct {
-	key string // never rendered
+	// session is the stored session a signed-in request acts through; key is the API
+	// key while it is being signed in with, which is never kept beyond that request.
+	session *herald.Session
+	key     string
 
 	// Admin is true for the admin key, which sees every tenant.
 	Admin bool
@@ -129,11 +129,13 @@ func (v *viewer) Name() string {
 	return v.Tenant.Name
 }
 
-// errInvalidKey means the API refused the key: unknown, or its tenant deleted.
+// errInvalidKey means the API refused the key or the session: unknown, or its tenant
+// deleted, or (for a session) the admin key changed since it began.
 var errInvalidKey = errors.New("invalid API key")
 
-// identify finds who key is. The admin is the key whose hash is the configured admin
-// key's, compared in constant time; any other key the API accepts is a tenant's.
+// identify finds who v is: v.key being signed in with, or v.session. The admin is the
+// key whose hash is the configured admin key's, compared in constant time; any other
+// key the API accepts is a tenant's.
 //
 // The API is asked in every case, with one call to the admin-only tenant list: it
 // charges the key's rate limit once for the page, answers the admin's tenant filter,
@@ -141,9 +143,15 @@ var errInvalidKey = errors.New("invalid API key")
 // sign-in form is no faster a way to guess keys than the API. Its answer must agree
 // with the hash: a key the API serves the tenant list to but that is not the admin's
 // is an error, never an admin.
-func (p *portal) identify(r *http.Request, key string) (*viewer, error) {
-	v := &viewer{key: key}
-	admin := len(p.adminKeyHash) > 0 && subtle.ConstantTimeCompare(herald.HashKey(key), p.adminKeyHash) == 1
+func (p *portal) identify(r *http.Request, v *viewer) (*viewer, error) {
+	hash := herald.HashKey(v.key)
+	if v.session != nil {
+		hash = v.session.KeyHash
+	}
+	admin := len(p.adminKeyHash) > 0 && subtle.ConstantTimeCompare(hash, p.adminKeyHash) == 1
+	if v.session != nil && v.session.Admin != admin {
+		return nil, errInvalidKey // an admin session after the admin key changed
+	}
 	_, err := p.call(r, v, http.MethodGet, "/api/v1/tenants", nil, nil, &v.Tenants)
 	var ae *apiError
 	switch {
@@ -155,7 +163,12 @@ func (p *portal) identify(r *http.Request, key string) (*viewer, error) {
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
 		return nil, errInvalidKey
 	case errors.As(err, &ae) && ae.Status == http.StatusForbidden && !admin:
-		t, err := p.store.TenantByKeyHash(r.Context(), herald.HashKey(key))
+		var t *herald.Tenant
+		if v.session != nil {
+			t, err = p.store.Tenant(r.Context(), v.session.TenantID)
+		} else {
+			t, err = p.store.TenantByKeyHash(r.Context(), hash, p.now())
+		}
 		if herald.ErrorCode(err) == herald.ENOTFOUND {
 			return nil, errInvalidKey // deleted between the two reads
 		}
@@ -172,20 +185,21 @@ func (p *portal) identify(r *http.Request, key string) (*viewer, error) {
 func (p *portal) signedIn(h func(w http.ResponseWriter, r *http.Request, v *viewer)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		c, err := r.Cookie(SessionCookie)
+		s, ok, err := p.session(r)
 		if err != nil {
-			p.toLogin(w, r)
+			p.renderAPIError(w, r, nil, err)
 			return
 		}
-		key, ok := p.openSession(c.Value)
 		if !ok {
-			p.setSessionCookie(w, r, "", time.Time{})
+			if _, err := r.Cookie(cookieName(r)); err == nil {
+				p.setSessionCookie(w, r, "", time.Time{})
+			}
 			p.toLogin(w, r)
 			return
 		}
-		v, err := p.identify(r, key)
+		v, err := p.identify(r, &viewer{session: s})
 		if errors.Is(err, errInvalidKey) {
-			p.setSessionCookie(w, r, "", time.Time{})
+			p.endSession(w, r, s)
 			p.toLogin(w, r)
 			return
 		}
@@ -195,6 +209,16 @@ func (p *portal) signedIn(h func(w http.ResponseWriter, r *http.Request, v *view
 		}
 		h(w, r, v)
 	})
+}
+
+// endSession deletes s from the store and clears the browser's cookie.
+func (p *portal) endSession(w http.ResponseWriter, r *http.Request, s *herald.Session) {
+	if err := p.store.DeleteSession(r.Context(), s.IDHash); err != nil {
+		// The cookie is cleared all the same; the row ends at its expiry, and a later
+		// sign-out or key rotation removes it.
+		p.log.ErrorContext(r.Context(), "end a portal session", "error", err)
+	}
+	p.setSessionCookie(w, r, "", time.Time{})
 }
 
 // toLogin sends the browser to the sign-in page, which brings it back here after.
@@ -256,18 +280,16 @@ func (p *portal) loginPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	d := loginData{Next: localPath(r.URL.Query().Get("next"))}
 	var v *viewer
-	if c, err := r.Cookie(SessionCookie); err == nil {
-		if key, ok := p.openSession(c.Value); ok {
-			var err error
-			v, err = p.identify(r, key)
-			if errors.Is(err, errInvalidKey) {
-				p.setSessionCookie(w, r, "", time.Time{})
-			}
-			// Any other failure (a rate limit, the store away) only leaves the
-			// session unnamed: the form is what this page is for.
-			if v != nil {
-				d.SignedInAs = v.Name()
-			}
+	if s, ok, _ := p.session(r); ok {
+		var err error
+		v, err = p.identify(r, &viewer{session: s})
+		if errors.Is(err, errInvalidKey) {
+			p.endSession(w, r, s)
+		}
+		// Any other failure (a rate limit, the store away) only leaves the session
+		// unnamed: the form is what this page is for.
+		if v != nil {
+			d.SignedInAs = v.Name()
 		}
 	}
 	p.render(w, r, http.StatusOK, "login", v, "Sign in", d)
@@ -289,7 +311,12 @@ func (p *portal) login(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusUnprocessableEntity, "login", nil, "Sign in", loginData{Next: next, Error: "Enter an API key."})
 		return
 	}
-	if _, err := p.identify(r, key); err != nil {
+	// A session already in this browser ends: whoever signs in now replaces it.
+	if s, ok, _ := p.session(r); ok {
+		p.endSession(w, r, s)
+	}
+	v, err := p.identify(r, &viewer{key: key})
+	if err != nil {
 		// A failed sign-in must not leave the browser acting as whoever signed in
 		// before: someone switching keys would go on seeing the previous key's tenants.
 		p.setSessionCookie(w, r, "", time.Time{})
@@ -300,18 +327,28 @@ func (p *portal) login(w http.ResponseWriter, r *http.Request) {
 		p.renderAPIError(w, r, nil, err)
 		return
 	}
-	expires := p.now().Add(p.sessionTTL)
-	value, err := p.sealSession(key, expires)
-	if err != nil {
-		p.log.ErrorContext(r.Context(), "seal a portal session", "error", err)
+	if err := p.startSession(w, r, v, key); err != nil {
+		p.log.ErrorContext(r.Context(), "store a portal session", "error", err)
 		p.renderError(w, r, nil, http.StatusInternalServerError, "Signing in failed; try again.")
 		return
 	}
-	p.setSessionCookie(w, r, value, expires)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
+// logout ends the session in the store at once, so the cookie, even a copy of it, opens
+// nothing any more.
 func (p *portal) logout(w http.ResponseWriter, r *http.Request) {
+	s, ok, err := p.session(r)
+	if err != nil {
+		p.renderAPIError(w, r, nil, err)
+		return
+	}
+	if ok {
+		if err := p.store.DeleteSession(r.Context(), s.IDHash); err != nil {
+			p.renderAPIError(w, r, nil, err)
+			return
+		}
+	}
 	p.setSessionCookie(w, r, "", time.Time{})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

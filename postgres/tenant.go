@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -68,6 +69,13 @@ func (s *Store) CreateTenant(ctx context.Context, t *herald.Tenant, keyHash []by
 		return herald.Errorf(herald.EINVALID, "a tenant needs an API key hash")
 	}
 	return s.inTx(ctx, "create tenant", func(ctx context.Context, tx pgx.Tx) error {
+		var previous bool
+		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM tenants WHERE previous_key_hash = $1)", keyHash).Scan(&previous); err != nil {
+			return err
+		}
+		if previous {
+			return herald.Errorf(herald.ECONFLICT, "another tenant has this API key")
+		}
 		_, err := tx.Exec(ctx,
 			"INSERT INTO tenants (id, name, notify_email, api_key_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
 			t.ID, t.Name, t.NotifyEmail, keyHash, stored(t.CreatedAt))
@@ -109,11 +117,15 @@ func (s *Store) Tenant(ctx context.Context, id string) (*herald.Tenant, error) {
 	return &t, nil
 }
 
-// TenantByKeyHash finds the tenant whose API key hashes to keyHash.
-func (s *Store) TenantByKeyHash(ctx context.Context, keyHash []byte) (*herald.Tenant, error) {
+// TenantByKeyHash finds the tenant whose API key hashes to keyHash, or whose previous
+// key does until its grace ends after now.
+func (s *Store) TenantByKeyHash(ctx context.Context, keyHash []byte, now time.Time) (*herald.Tenant, error) {
 	var t herald.Tenant
 	err := s.read(ctx, "tenant by key", func(ctx context.Context) (err error) {
-		t, err = scanTenant(s.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE api_key_hash = $1", keyHash))
+		t, err = scanTenant(s.pool.QueryRow(ctx,
+			"SELECT "+tenantColumns+" FROM tenants WHERE api_key_hash = $1"+
+				" UNION ALL SELECT "+tenantColumns+" FROM tenants WHERE previous_key_hash = $1 AND previous_key_expires_at > $2"+
+				" LIMIT 1", keyHash, stored(now)))
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -145,7 +157,8 @@ func (s *Store) Tenants(ctx context.Context) ([]herald.Tenant, error) {
 	return ts, nil
 }
 
-// DeleteTenant removes a tenant and its webhooks, events, deliveries and attempts.
+// DeleteTenant removes a tenant and its webhooks, events, deliveries, attempts and portal
+// sessions (ON DELETE CASCADE).
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	return s.inTx(ctx, "delete tenant "+id, func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, "DELETE FROM tenants WHERE id = $1", id)

@@ -250,6 +250,12 @@ func isUniqueViolation(err error) bool {
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
+// isForeignKeyViolation reports whether err is a foreign key constraint failure.
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
 // notFound returns the ENOTFOUND error for a missing thing.
 func notFound(what, id string) error {
 	return herald.Errorf(herald.ENOTFOUND, "%s %q not found", what, id)

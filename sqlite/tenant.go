@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/heraldhq/herald"
 )
@@ -67,7 +68,7 @@ func (s *Store) CreateTenant(ctx context.Context, t *herald.Tenant, keyHash []by
 	}
 	return s.inTx(ctx, "create tenant", func(ctx context.Context, tx *sql.Tx) error {
 		var taken string
-		err := tx.QueryRowContext(ctx, "SELECT id FROM tenants WHERE id = ? OR api_key_hash = ?", t.ID, keyHash).Scan(&taken)
+		err := tx.QueryRowContext(ctx, "SELECT id FROM tenants WHERE id = ? OR api_key_hash = ? OR previous_key_hash = ?", t.ID, keyHash, keyHash).Scan(&taken)
 		switch {
 		case err == nil && taken == t.ID:
 			return conflict("tenant", t.ID)
@@ -107,9 +108,13 @@ func (s *Store) Tenant(ctx context.Context, id string) (*herald.Tenant, error) {
 	return &t, nil
 }
 
-// TenantByKeyHash finds the tenant whose API key hashes to keyHash.
-func (s *Store) TenantByKeyHash(ctx context.Context, keyHash []byte) (*herald.Tenant, error) {
-	t, err := scanTenant(s.read.QueryRowContext(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE api_key_hash = ?", keyHash))
+// TenantByKeyHash finds the tenant whose API key hashes to keyHash, or whose previous
+// key does until its grace ends after now.
+func (s *Store) TenantByKeyHash(ctx context.Context, keyHash []byte, now time.Time) (*herald.Tenant, error) {
+	t, err := scanTenant(s.read.QueryRowContext(ctx,
+		"SELECT "+tenantColumns+" FROM tenants WHERE api_key_hash = ?"+
+			" UNION ALL SELECT "+tenantColumns+" FROM tenants WHERE previous_key_hash = ? AND previous_key_expires_at > ?"+
+			" LIMIT 1", keyHash, keyHash, micros(now)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, herald.Errorf(herald.ENOTFOUND, "no tenant has this API key")
 	}
@@ -140,7 +145,8 @@ func (s *Store) Tenants(ctx context.Context) ([]herald.Tenant, error) {
 	return ts, nil
 }
 
-// DeleteTenant removes a tenant and its webhooks, events, deliveries and attempts.
+// DeleteTenant removes a tenant and its webhooks, events, deliveries, attempts and portal
+// sessions.
 func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 	return s.inTx(ctx, "delete tenant "+id, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM tenants WHERE id = ?", id)
@@ -153,7 +159,8 @@ func (s *Store) DeleteTenant(ctx context.Context, id string) error {
 			return notFound("tenant", id)
 		}
 		// Deliveries go with their webhooks and events (ON DELETE CASCADE), attempts
-		// with their deliveries, idempotency keys with their events.
+		// with their deliveries, idempotency keys with their events, portal sessions
+		// with the tenant.
 		for _, q := range []string{
 			"DELETE FROM deliveries WHERE tenant_id = ?",
 			"DELETE FROM webhooks WHERE tenant_id = ?",

@@ -32,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	}{
 		{"Settings", testSettings},
 		{"Tenants", testTenants},
+		{"KeyRotation", testKeyRotation},
+		{"Sessions", testSessions},
 		{"EventTypes", testEventTypes},
 		{"Webhooks", testWebhooks},
 		{"Publish", testPublish},

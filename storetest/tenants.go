@@ -50,12 +50,12 @@ func testTenants(t *testing.T, open func(t *testing.T) herald.Store) {
 		}
 		wantTime(t, "tenant created_at", &got.CreatedAt, &want.CreatedAt)
 
-		byKey, err := st.TenantByKeyHash(ctx, herald.HashKey("key-other"))
+		byKey, err := st.TenantByKeyHash(ctx, herald.HashKey("key-other"), t0)
 		ok(t, err, "tenant by key hash")
 		if byKey.ID != "team_other" {
 			t.Errorf("tenant by key hash = %q, want team_other", byKey.ID)
 		}
-		_, err = st.TenantByKeyHash(ctx, herald.HashKey("no such key"))
+		_, err = st.TenantByKeyHash(ctx, herald.HashKey("no such key"), t0)
 		wantCode(t, err, herald.ENOTFOUND, "tenant by unknown key hash")
 		_, err = st.Tenant(ctx, "team_nobody")
 		wantCode(t, err, herald.ENOTFOUND, "missing tenant")
@@ -107,7 +107,7 @@ func testTenants(t *testing.T, open func(t *testing.T) herald.Store) {
 		ok(t, st.DeleteTenant(ctx, gone), "delete tenant")
 		_, err := st.Tenant(ctx, gone)
 		wantCode(t, err, herald.ENOTFOUND, "deleted tenant")
-		_, err = st.TenantByKeyHash(ctx, herald.HashKey(gone))
+		_, err = st.TenantByKeyHash(ctx, herald.HashKey(gone), t0)
 		wantCode(t, err, herald.ENOTFOUND, "deleted tenant's key")
 		_, err = st.Webhook(ctx, g.webhook.ID)
 		wantCode(t, err, herald.ENOTFOUND, "deleted tenant's webhook")

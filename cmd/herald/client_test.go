@@ -430,6 +430,8 @@ func TestClientHelp(t *testing.T) {
 	}{
 		{[]string{"help"}, "herald webhooks COMMAND"},
 		{[]string{"webhooks", "-h"}, "herald webhooks rotate-secret ID [--grace 24h] [--secret S]"},
+		{[]string{"tenants", "-h"}, "herald tenants rotate-key ID [--grace 1h]"},
+		{[]string{"tenants", "rotate-key", "-h"}, "Usage: herald tenants rotate-key ID"},
 		{[]string{"webhooks", "list", "-h"}, "Usage: herald webhooks list [--tenant T] [--page N] [--per-page N]"},
 		{[]string{"webhooks", "create", "-h"}, "Usage: herald webhooks create --url U --name N"},
 		{[]string{"webhooks", "get", "-h"}, "Usage: herald webhooks get ID"},

@@ -6,7 +6,7 @@
 //	                  re-sealing secrets under a new encryption key
 //	herald bench      measure Herald's performance on this machine (see BENCHMARKS.md)
 //	herald version    print the version
-//	herald webhooks … deliveries … events … event-types … trigger …
+//	herald webhooks … deliveries … events … event-types … trigger … tenants …
 //	                  API client commands for a running server (see herald help)
 //	herald sign … verify … listen …
 //	                  tools for the receiving side: sign, check and watch deliveries
@@ -55,6 +55,8 @@ API client, for a running server:
   herald events COMMAND       publish, get
   herald event-types list     list the event catalog
   herald trigger TYPE         publish the catalog's sample of TYPE
+  herald tenants rotate-key ID [--grace 1h]
+                              give a tenant a new API key (admin or the tenant's own key)
 
 For receivers:
   herald sign --format F --secret S < body        print the signature headers of a body
@@ -95,6 +97,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runEventTypes(ctx, args[1:], stdout, stderr, getenv)
 	case "trigger":
 		return runTrigger(ctx, args[1:], stdout, stderr, getenv)
+	case "tenants":
+		return runTenants(ctx, args[1:], stdout, stderr, getenv)
 	case "sign":
 		return sign(args[1:], stdin, stdout, stderr)
 	case "verify":

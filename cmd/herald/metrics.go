@@ -26,8 +26,8 @@ type backlogCollector struct {
 	pending, oldestAge, disabled *prometheus.Desc
 
 	// Counting pending deliveries costs the database time in proportion to them, and
-	// /metrics needs no key: one read runs at a time, and scrapes that arrive during it
-	// share its answer.
+	// /metrics may be public (--metrics-public): one read runs at a time, and scrapes
+	// that arrive during it share its answer.
 	mu     sync.Mutex
 	readAt time.Time // when the last read finished
 	last   herald.Backlog

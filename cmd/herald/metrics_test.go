@@ -311,7 +311,12 @@ type metricFamilies map[string]*dto.MetricFamily
 // scrape reads and parses the server's /metrics page.
 func scrape(t *testing.T, baseURL string) metricFamilies {
 	t.Helper()
-	resp, err := http.Get(baseURL + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, baseURL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}

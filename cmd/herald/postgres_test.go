@@ -158,7 +158,12 @@ func publishBatches(t *testing.T, servers []string, prefix string, n int) int {
 // attemptsMade scrapes a server's count of attempts it sent.
 func attemptsMade(t *testing.T, baseURL string) int {
 	t.Helper()
-	resp, err := http.Get(baseURL + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, baseURL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("scrape %s: %v", baseURL, err)
 	}

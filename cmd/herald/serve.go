@@ -53,6 +53,9 @@ type serveConfig struct {
 	retention      retentionConfig
 	apiRateLimit   float64
 	adminRateLimit float64
+	metricsToken   string
+	metricsPublic  bool
+	maxWebhooks    int
 }
 
 func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, error) {
@@ -77,6 +80,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Float64Var(&c.apiRateLimit, "api-rate-limit", 100, "requests per second each tenant key may make, in bursts of twice that; 429 with Retry-After beyond it; a client address sending invalid keys gets a tenth of it; 0 turns both off. Per process: N processes allow N times it")
 	fs.Float64Var(&c.adminRateLimit, "admin-rate-limit", 0, "requests per second the admin key may make, in bursts of twice that; 0 (the default) is unlimited, because the admin key is the producer's publishing key and POST /api/v1/events/batch is the high-rate path")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "a bearer token that may read /metrics besides the admin key, for Prometheus (see README)")
+	fs.BoolVar(&c.metricsPublic, "metrics-public", false, "serve /metrics without a key; by default it needs the admin key or --metrics-token, since its counters show every tenant's volumes")
+	fs.IntVar(&c.maxWebhooks, "max-webhooks-per-tenant", 100, "most webhooks one tenant may have (409 beyond it); the default tenant, the admin's own, is exempt; 0 is no limit")
 	c.notices.flags(fs)
 	c.retention.flags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -90,6 +96,12 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	}
 	if err := c.retention.validate(); err != nil {
 		return nil, err
+	}
+	if c.maxWebhooks < 0 {
+		return nil, fmt.Errorf("--max-webhooks-per-tenant must be 0 (no limit) or more, not %d", c.maxWebhooks)
+	}
+	if c.metricsToken != "" && len(c.metricsToken) < 16 {
+		return nil, errors.New("--metrics-token must be at least 16 characters")
 	}
 	if !(c.apiRateLimit >= 0) || !(c.adminRateLimit >= 0) || math.IsInf(c.apiRateLimit+c.adminRateLimit, 0) {
 		return nil, fmt.Errorf("--api-rate-limit and --admin-rate-limit must be a number of requests per second, 0 or more")
@@ -185,11 +197,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		RateLimits: httpapi.RateLimits{
 			Tenant: cfg.apiRateLimit, Admin: cfg.adminRateLimit, AuthFailures: cfg.apiRateLimit / 10,
 		},
+		MetricsToken:         cfg.metricsToken,
+		MetricsPublic:        cfg.metricsPublic,
+		MaxWebhooksPerTenant: cfg.maxWebhooks,
 
 		TracerProvider: tracerProvider,
 	})
 
-	web, err := portal.New(portal.Config{API: api, Store: store, Cipher: cipher, AdminKeyHash: adminKeyHash,
+	web, err := portal.New(portal.Config{API: api, Store: store, AdminKeyHash: adminKeyHash,
 		Wake: dispatcher.Wake, Logger: logger})
 	if err != nil {
 		return err
