@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/bench"
 )
 
 // benchSmokeServeEnv, set in its environment, makes this test binary act as the herald
@@ -56,7 +58,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
 		t.Fatalf("the last line of the output is not the JSON report: %v\n%s", err, lines[len(lines)-1])
 	}
@@ -144,7 +146,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 }
 
-func latencyRates(ls []latencyResult) []float64 {
+func latencyRates(ls []bench.LatencyResult) []float64 {
 	var out []float64
 	for _, l := range ls {
 		out = append(out, l.Rate)
@@ -171,32 +173,6 @@ func TestBenchFlags(t *testing.T) {
 		err := run(t.Context(), append([]string{"bench"}, tc.args...), &bytes.Buffer{}, &stderr, func(string) string { return "" })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("bench %q: error %v, want one containing %q", tc.args, err, tc.want)
-		}
-	}
-}
-
-// TestQuantile checks the nearest-rank quantiles the report is made of.
-func TestQuantile(t *testing.T) {
-	t.Parallel()
-	var hundred []time.Duration
-	for i := 1; i <= 100; i++ {
-		hundred = append(hundred, time.Duration(i)*time.Millisecond)
-	}
-	for _, tc := range []struct {
-		sorted []time.Duration
-		q      float64
-		want   time.Duration
-	}{
-		{nil, 0.5, 0},
-		{[]time.Duration{7}, 0.99, 7},
-		{hundred, 0.5, 50 * time.Millisecond},
-		{hundred, 0.9, 90 * time.Millisecond},
-		{hundred, 0.99, 99 * time.Millisecond},
-		{hundred, 1, 100 * time.Millisecond},
-		{hundred, 0, time.Millisecond},
-	} {
-		if got := quantile(tc.sorted, tc.q); got != tc.want {
-			t.Errorf("quantile(%d values, %v) = %v, want %v", len(tc.sorted), tc.q, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -28,19 +28,19 @@ const dispatcherPerWebhook = 8
 // flight at once, whatever the endpoints.
 const dispatcherConcurrency = 128
 
-// rawResult is the physical ceiling: the receiver hit by a plain net/http client.
-type rawResult struct {
-	Runs []rawRun `json:"runs"`
+// RawResult is the physical ceiling: the receiver hit by a plain net/http client.
+type RawResult struct {
+	Runs []RawRun `json:"runs"`
 }
 
-// rawRun is one raw measurement at one concurrency.
-type rawRun struct {
+// RawRun is one raw measurement at one concurrency.
+type RawRun struct {
 	Concurrency int     `json:"concurrency"`
 	Requests    int     `json:"requests"`
 	PerSecond   float64 `json:"per_second"`
 }
 
-func (r *rawResult) at(concurrency int) float64 {
+func (r *RawResult) at(concurrency int) float64 {
 	for _, run := range r.Runs {
 		if run.Concurrency == concurrency {
 			return run.PerSecond
@@ -51,13 +51,13 @@ func (r *rawResult) at(concurrency int) float64 {
 
 // raw posts a delivery-sized body to the receiver as fast as concurrency clients can,
 // at the dispatcher's per-webhook and whole-process concurrency.
-func (b *benchRun) raw(ctx context.Context) (*rawResult, error) {
+func (b *harness) raw(ctx context.Context) (*RawResult, error) {
 	body := []byte(`{"type":"drift.resolved","timestamp":"2024-01-15T15:00:00Z","data":{"drift_id":55,"resolved_by":1,"resolved_at":"2024-01-15T15:00:00Z"}}`)
 	dur := min(b.cfg.duration, 5*time.Second)
 	if b.cfg.short {
 		dur = 300 * time.Millisecond
 	}
-	res := &rawResult{}
+	res := &RawResult{}
 	for _, concurrency := range []int{dispatcherPerWebhook, dispatcherConcurrency} {
 		client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: concurrency}}
 		var n atomic.Int64
@@ -94,15 +94,15 @@ func (b *benchRun) raw(ctx context.Context) (*rawResult, error) {
 		if err, _ := firstErr.Load().(error); err != nil {
 			return nil, fmt.Errorf("raw baseline: %w", err)
 		}
-		run := rawRun{Concurrency: concurrency, Requests: int(n.Load()), PerSecond: round(float64(n.Load())/time.Since(start).Seconds(), 0)}
+		run := RawRun{Concurrency: concurrency, Requests: int(n.Load()), PerSecond: round(float64(n.Load())/time.Since(start).Seconds(), 0)}
 		b.logf("  raw at %d: %.0f requests/s", concurrency, run.PerSecond)
 		res.Runs = append(res.Runs, run)
 	}
 	return res, nil
 }
 
-// e2eResult is events published through the API until the receiver has them all.
-type e2eResult struct {
+// E2EResult is events published through the API until the receiver has them all.
+type E2EResult struct {
 	Publishers            int     `json:"publishers"`
 	SingleEvents          int     `json:"single_events"`
 	SinglePublish         float64 `json:"single_publish_per_second"` // events accepted per second
@@ -119,7 +119,7 @@ type e2eResult struct {
 // endToEnd publishes to one webhook through the single-event API from several clients
 // for the duration, then through the batch API, and times each until the receiver has
 // every delivery.
-func (b *benchRun) endToEnd(ctx context.Context, raw *rawResult) (*e2eResult, error) {
+func (b *harness) endToEnd(ctx context.Context, raw *RawResult) (*E2EResult, error) {
 	s, err := b.servers(ctx, "e2e", 1, "")
 	if err != nil {
 		return nil, err
@@ -134,7 +134,7 @@ func (b *benchRun) endToEnd(ctx context.Context, raw *rawResult) (*e2eResult, er
 		return nil, err
 	}
 
-	res := &e2eResult{Publishers: 8, RawConcurrency: dispatcherPerWebhook}
+	res := &E2EResult{Publishers: 8, RawConcurrency: dispatcherPerWebhook}
 	single, err := b.publishFor(ctx, s, res.Publishers, b.cfg.duration, 0, 1)
 	if err != nil {
 		return nil, err
@@ -181,9 +181,9 @@ func (p *published) deliveryRate() float64 {
 // publishFor publishes single events from publishers clients, spread over the servers,
 // for dur (or until limit events when limit > 0), each due at want webhooks, and waits
 // for every delivery.
-func (b *benchRun) publishFor(ctx context.Context, s *heraldServers, publishers int, dur time.Duration, limit, want int) (*published, error) {
+func (b *harness) publishFor(ctx context.Context, s *heraldServers, publishers int, dur time.Duration, limit, want int) (*published, error) {
 	if b.rcv != nil {
-		b.rcv.reset()
+		b.rcv.Reset()
 	}
 	p := &published{start: time.Now()}
 	deadline := p.start.Add(dur)
@@ -199,9 +199,9 @@ func (b *benchRun) publishFor(ctx context.Context, s *heraldServers, publishers 
 				}
 				id := herald.NewID(herald.PrefixEvent)
 				if b.rcv != nil {
-					b.rcv.expect(id, time.Now(), want)
+					b.rcv.Expect(id, time.Now(), want)
 				}
-				if err := b.call(ctx, s, base, "POST", "/api/v1/events", benchEvent(id, ""), nil); err != nil {
+				if err := b.call(ctx, s, base, "POST", "/api/v1/events", newEvent(id, ""), nil); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -221,7 +221,7 @@ func (b *benchRun) publishFor(ctx context.Context, s *heraldServers, publishers 
 
 // waitDelivered waits until the receiver has every delivery of p and notes when the
 // last arrived; with an external receiver, until the server has nothing pending.
-func (b *benchRun) waitDelivered(ctx context.Context, s *heraldServers, p *published) error {
+func (b *harness) waitDelivered(ctx context.Context, s *heraldServers, p *published) error {
 	timeout := 2*time.Minute + time.Duration(p.deliveries)*2*time.Millisecond
 	if b.rcv == nil {
 		if err := b.waitIdle(ctx, s, timeout); err != nil {
@@ -230,7 +230,7 @@ func (b *benchRun) waitDelivered(ctx context.Context, s *heraldServers, p *publi
 		p.delivered = time.Now()
 		return nil
 	}
-	if err := b.rcv.waitReceived(ctx, p.deliveries, timeout); err != nil {
+	if err := b.rcv.WaitReceived(ctx, p.deliveries, timeout); err != nil {
 		return err
 	}
 	rs := b.rcv.snapshot()
@@ -242,9 +242,9 @@ func (b *benchRun) waitDelivered(ctx context.Context, s *heraldServers, p *publi
 // publishers clients; tenant, when set, gives event i's tenant. Each event is due at
 // want webhooks. It waits for every delivery unless hold is set: then it returns once
 // published and hold.wait finishes the job.
-func (b *benchRun) publishBatches(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
+func (b *harness) publishBatches(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
 	if b.rcv != nil {
-		b.rcv.reset()
+		b.rcv.Reset()
 	}
 	p, err := b.publishBatchesOnly(ctx, s, total, size, publishers, want, tenant)
 	if err != nil {
@@ -253,7 +253,7 @@ func (b *benchRun) publishBatches(ctx context.Context, s *heraldServers, total, 
 	return p, b.waitDelivered(ctx, s, p)
 }
 
-func (b *benchRun) publishBatchesOnly(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
+func (b *harness) publishBatchesOnly(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
 	p := &published{start: time.Now()}
 	var next atomic.Int64
 	var firstErr atomic.Value
@@ -271,9 +271,9 @@ func (b *benchRun) publishBatchesOnly(ctx context.Context, s *heraldServers, tot
 					if tenant != nil {
 						t = tenant(j)
 					}
-					events = append(events, benchEvent(id, t))
+					events = append(events, newEvent(id, t))
 					if b.rcv != nil {
-						b.rcv.expect(id, now, want)
+						b.rcv.Expect(id, now, want)
 					}
 				}
 				var out struct {
@@ -308,8 +308,8 @@ func (b *benchRun) publishBatchesOnly(ctx context.Context, s *heraldServers, tot
 	return p, nil
 }
 
-// latencyResult is publish-to-receipt latency at one fixed rate.
-type latencyResult struct {
+// LatencyResult is publish-to-receipt latency at one fixed rate.
+type LatencyResult struct {
 	Rate   float64 `json:"rate"`
 	Events int     `json:"events"`
 	P50MS  float64 `json:"p50_ms"`
@@ -323,7 +323,7 @@ type latencyResult struct {
 // due at start + i/rate whatever happened to the earlier ones, and its latency runs
 // from that instant to its receipt, so a slow answer cannot hide behind a lower offered
 // rate.
-func (b *benchRun) latency(ctx context.Context) ([]latencyResult, error) {
+func (b *harness) latency(ctx context.Context) ([]LatencyResult, error) {
 	if b.rcv == nil {
 		return nil, skip("needs the in-process receiver to time each receipt")
 	}
@@ -340,7 +340,7 @@ func (b *benchRun) latency(ctx context.Context) ([]latencyResult, error) {
 	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
 		return nil, err
 	}
-	var out []latencyResult
+	var out []LatencyResult
 	for _, rate := range []float64{100, 1000} {
 		r, err := b.latencyAt(ctx, s, rate)
 		if err != nil {
@@ -352,11 +352,11 @@ func (b *benchRun) latency(ctx context.Context) ([]latencyResult, error) {
 	return out, nil
 }
 
-func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64) (*latencyResult, error) {
-	b.rcv.reset()
+func (b *harness) latencyAt(ctx context.Context, s *heraldServers, rate float64) (*LatencyResult, error) {
+	b.rcv.Reset()
 	n := int(rate * b.cfg.duration.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
-	res := &latencyResult{Rate: rate, Events: n}
+	res := &LatencyResult{Rate: rate, Events: n}
 	// Enough publishers in flight that a slow answer never holds the next publish back.
 	sem := make(chan struct{}, 512)
 	var firstErr atomic.Value
@@ -373,10 +373,10 @@ func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64
 		}
 		sem <- struct{}{}
 		id := herald.NewID(herald.PrefixEvent)
-		b.rcv.expect(id, at, 1)
+		b.rcv.Expect(id, at, 1)
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", benchEvent(id, ""), nil); err != nil {
+			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, ""), nil); err != nil {
 				firstErr.CompareAndSwap(nil, err)
 			}
 		})
@@ -385,7 +385,7 @@ func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64
 	if err, _ := firstErr.Load().(error); err != nil {
 		return nil, fmt.Errorf("publish at %g/s: %w", rate, err)
 	}
-	if err := b.rcv.waitReceived(ctx, n, time.Minute); err != nil {
+	if err := b.rcv.WaitReceived(ctx, n, time.Minute); err != nil {
 		return nil, err
 	}
 	lat := latencies(b.rcv.snapshot(), nil)
@@ -393,8 +393,8 @@ func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64
 	return res, nil
 }
 
-// fanOutResult is one event sent to many webhooks.
-type fanOutResult struct {
+// FanOutResult is one event sent to many webhooks.
+type FanOutResult struct {
 	Webhooks      int     `json:"webhooks"`
 	Rounds        int     `json:"rounds"`
 	AllReceivedMS float64 `json:"all_received_ms"` // median over the rounds
@@ -405,8 +405,8 @@ type fanOutResult struct {
 
 // fanOut publishes one event to many webhooks, a few rounds one after another, and
 // times each until every webhook has it.
-func (b *benchRun) fanOut(ctx context.Context) (*fanOutResult, error) {
-	res := &fanOutResult{Webhooks: 1000, Rounds: 3}
+func (b *harness) fanOut(ctx context.Context) (*FanOutResult, error) {
+	res := &FanOutResult{Webhooks: 1000, Rounds: 3}
 	if b.cfg.short {
 		res.Webhooks, res.Rounds = 20, 1
 	}
@@ -447,8 +447,8 @@ func (b *benchRun) fanOut(ctx context.Context) (*fanOutResult, error) {
 	return res, nil
 }
 
-// backlogResult is a large backlog built up while deliveries cannot go out, then drained.
-type backlogResult struct {
+// BacklogResult is a large backlog built up while deliveries cannot go out, then drained.
+type BacklogResult struct {
 	Deliveries                 int       `json:"deliveries"`
 	Webhooks                   int       `json:"webhooks"`
 	PublishEventsPerSecond     float64   `json:"publish_events_per_second"`
@@ -469,8 +469,8 @@ const backlogWebhooks = 10
 // a second (an endpoint that is down: disabling it would not do, since events published
 // while a webhook is disabled are not queued for it, and a 503 would spread the drain
 // over the retry schedule), then lifts the throttle and times the drain, tenth by tenth.
-func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
-	res := &backlogResult{Webhooks: backlogWebhooks}
+func (b *harness) backlog(ctx context.Context) (*BacklogResult, error) {
+	res := &BacklogResult{Webhooks: backlogWebhooks}
 	events := b.cfg.backlogSize / backlogWebhooks
 	res.Deliveries = events * backlogWebhooks
 	s, err := b.servers(ctx, "backlog", 1, "")
@@ -488,7 +488,7 @@ func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
 		return nil, err
 	}
 	if b.rcv != nil {
-		b.rcv.reset()
+		b.rcv.Reset()
 	}
 	size := min(1000, max(events/10, 1))
 	b.logf("  publishing %d events × %d webhooks in batches of %d", events, backlogWebhooks, size)
@@ -541,8 +541,8 @@ func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
 	return res, nil
 }
 
-// isolationResult is the latency of healthy endpoints while some hang.
-type isolationResult struct {
+// IsolationResult is the latency of healthy endpoints while some hang.
+type IsolationResult struct {
 	Webhooks          int     `json:"webhooks"`
 	Hanging           int     `json:"hanging"`
 	AttemptTimeoutMS  float64 `json:"attempt_timeout_ms"`
@@ -556,14 +556,14 @@ type isolationResult struct {
 // isolation gives each of many webhooks a tenant of its own, makes one in ten hang
 // until the attempt timeout, publishes to all of them round robin at a fixed rate and
 // measures the healthy ones' publish-to-receipt latency.
-func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
+func (b *harness) isolation(ctx context.Context) (*IsolationResult, error) {
 	if b.rcv == nil {
 		return nil, skip("needs the in-process receiver to hang some endpoints")
 	}
 	if b.cfg.server != "" {
 		return nil, skip("needs its own server with a short --attempt-timeout")
 	}
-	res := &isolationResult{Webhooks: 100, Rate: 500, AttemptTimeoutMS: 2000}
+	res := &IsolationResult{Webhooks: 100, Rate: 500, AttemptTimeoutMS: 2000}
 	if b.cfg.short {
 		res.Webhooks, res.Rate, res.AttemptTimeoutMS = 20, 200, 500
 	}
@@ -582,7 +582,7 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 			return nil, err
 		}
 	}
-	b.rcv.reset()
+	b.rcv.Reset()
 	before := b.rcv.answered.Load()
 	_, err = b.createWebhooks(ctx, s, res.Webhooks, func(i int) string {
 		if hangs(i) {
@@ -617,12 +617,12 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 		sem <- struct{}{}
 		id := herald.NewID(herald.PrefixEvent)
 		if !hangs(i % res.Webhooks) {
-			b.rcv.expect(id, at, 1)
+			b.rcv.Expect(id, at, 1)
 			res.HealthyDeliveries++
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", benchEvent(id, tenant(i)), nil); err != nil {
+			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, tenant(i)), nil); err != nil {
 				firstErr.CompareAndSwap(nil, err)
 			}
 		})
@@ -631,7 +631,7 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 	if err, _ := firstErr.Load().(error); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if err := b.rcv.waitReceived(ctx, res.HealthyDeliveries, time.Minute); err != nil {
+	if err := b.rcv.WaitReceived(ctx, res.HealthyDeliveries, time.Minute); err != nil {
 		return nil, err
 	}
 	lat := latencies(b.rcv.snapshot(), nil)
@@ -640,8 +640,8 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 	return res, nil
 }
 
-// postgresResult is end-to-end throughput on PostgreSQL with one and three processes.
-type postgresResult struct {
+// PostgresResult is end-to-end throughput on PostgreSQL with one and three processes.
+type PostgresResult struct {
 	Webhooks       int     `json:"webhooks"`
 	OneProcess     float64 `json:"one_process_per_second"`
 	ThreeProcesses float64 `json:"three_processes_per_second"`
@@ -652,14 +652,14 @@ type postgresResult struct {
 // herald serve process, then on another with three, publishers spread over them. Ten
 // webhooks, so that the per-webhook cap, which holds across processes, leaves the
 // three processes room to add concurrency.
-func (b *benchRun) postgres(ctx context.Context) (*postgresResult, error) {
+func (b *harness) postgres(ctx context.Context) (*PostgresResult, error) {
 	switch {
 	case b.cfg.server != "":
 		return nil, skip("needs to start its own processes")
 	case b.cfg.databaseURL == "":
 		return nil, skip("no --database-url or HERALD_BENCH_POSTGRES_URL")
 	}
-	res := &postgresResult{Webhooks: 10}
+	res := &PostgresResult{Webhooks: 10}
 	for _, procs := range []int{1, 3} {
 		rate, err := b.postgresRun(ctx, procs, res.Webhooks)
 		if err != nil {
@@ -676,7 +676,7 @@ func (b *benchRun) postgres(ctx context.Context) (*postgresResult, error) {
 	return res, nil
 }
 
-func (b *benchRun) postgresRun(ctx context.Context, procs, webhooks int) (float64, error) {
+func (b *harness) postgresRun(ctx context.Context, procs, webhooks int) (float64, error) {
 	dbURL, drop, err := freshPostgresDatabase(ctx, b.cfg.databaseURL)
 	if err != nil {
 		return 0, err

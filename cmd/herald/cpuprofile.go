@@ -6,12 +6,6 @@ import (
 	"runtime/pprof"
 )
 
-// cpuProfileEnv names the variable that makes herald serve write a CPU profile of its
-// whole run to a file, for `herald bench --cpuprofile-dir`. It is off unless set, and
-// deliberately not a documented flag: it is a tool for performance work, not for
-// operating Herald.
-const cpuProfileEnv = "HERALD_CPU_PROFILE"
-
 // startCPUProfile starts profiling into path (nothing when path is empty) and returns
 // the function that stops and writes it, to be deferred by serve.
 func startCPUProfile(path string, logger *slog.Logger) func() {
