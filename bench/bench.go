@@ -40,9 +40,10 @@ type config struct {
 const usage = `Usage: herald bench [flags]
 
 Measures Herald on this machine: a raw net/http baseline against the same receiver, then
-end-to-end throughput, latency, fan-out, a backlog drain and endpoint isolation, each
-against a fresh 'herald serve' process on a new SQLite database (and PostgreSQL with
---database-url). Prints a table, then one JSON line with every figure.
+end-to-end throughput (one endpoint and many), latency, fan-out, a backlog drain and
+endpoint isolation, each against a fresh 'herald serve' process on
+a new SQLite database (and PostgreSQL with --database-url), with the server's CPU per
+delivery. Prints a table, then one JSON line with every figure.
 
 Flags:
 `
@@ -133,7 +134,7 @@ type Report struct {
 	Verdicts  map[string]Verdict `json:"targets"`
 }
 
-// Verdict is one target of issue 6 beside the figure that meets or misses it.
+// Verdict is one target beside the figure that meets or misses it.
 type Verdict struct {
 	Figure float64 `json:"figure"`
 	Target string  `json:"target"`
@@ -214,7 +215,8 @@ var errSkipped = errors.New("skipped")
 
 func skip(why string) error { return fmt.Errorf("%w: %s", errSkipped, why) }
 
-// verdicts sets each of issue 6's targets beside its figure.
+// verdicts sets each target beside its figure. Figures that could not be measured (a
+// CPU figure without /proc, say) get none.
 func verdicts(r *Report) map[string]Verdict {
 	v := map[string]Verdict{}
 	if r.E2E != nil && r.E2E.RatioToRaw > 0 {
@@ -247,6 +249,33 @@ func verdicts(r *Report) map[string]Verdict {
 	if r.Postgres != nil {
 		v["6_postgres_3_to_1_processes"] = Verdict{round(r.Postgres.Ratio, 2), ">= 1.8", r.Postgres.Ratio >= 1.8}
 	}
+	atMost := func(key string, figure, target float64) {
+		if figure > 0 {
+			v[key] = Verdict{figure, fmt.Sprintf("<= %g", target), figure <= target}
+		}
+	}
+	atLeast := func(key string, figure, target float64) {
+		if figure > 0 {
+			v[key] = Verdict{figure, fmt.Sprintf(">= %g", target), figure >= target}
+		}
+	}
+	if e := r.E2E; e != nil {
+		atLeast("7_e2e_batch_ratio_to_raw", round(e.BatchRatioToRaw, 3), 0.5)
+		if m := e.Many; m != nil {
+			atLeast("7_e2e_many_single_ratio_to_raw", round(m.SingleRatioToRaw, 3), 0.5)
+			atLeast("7_e2e_many_batch_ratio_to_raw", round(m.BatchRatioToRaw, 3), 0.5)
+		}
+		atMost("8_server_cpu_ms_per_delivery_full_speed", e.SingleServerCPUMS, 0.1)
+	}
+	for _, l := range r.Latency {
+		if l.Rate == 100 {
+			atMost("8_server_cpu_ms_per_delivery_at_100", l.ServerCPUMS, 0.3)
+		}
+	}
+	if p := r.Postgres; p != nil {
+		atMost("9_postgres_cpu_ms_per_delivery", p.OnePostgresCPUMS, 0.25)
+		atLeast("9_postgres_1_process_deliveries_per_s", p.OneProcess, 3000)
+	}
 	return v
 }
 
@@ -273,8 +302,19 @@ func writeBenchTable(w io.Writer, r *Report) {
 	if x := r.E2E; x != nil {
 		row("e2e", fmt.Sprintf("single publish, %d publishers, 1 webhook", x.Publishers), perSecond(x.SinglePerSecond, "deliveries"), "")
 		row("e2e", fmt.Sprintf("ratio to raw at %d", x.RawConcurrency), fmt.Sprintf("%.3f", x.RatioToRaw), "1_e2e_ratio_to_raw")
+		row("e2e", "server CPU per delivery, full speed", cpuMS(x.SingleServerCPUMS), "8_server_cpu_ms_per_delivery_full_speed")
 		row("e2e", fmt.Sprintf("batch publish (%d per call), accepted", x.BatchSize), perSecond(x.BatchPublishPerSecond, "events"), "3_batch_publish_events_per_s")
 		row("e2e", "batch published, delivered", perSecond(x.BatchPerSecond, "deliveries"), "")
+		row("e2e", fmt.Sprintf("batch delivered, ratio to raw at %d", x.RawConcurrency), fmt.Sprintf("%.3f", x.BatchRatioToRaw), "7_e2e_batch_ratio_to_raw")
+		row("e2e", "server CPU per delivery, batch", cpuMS(x.BatchServerCPUMS), "")
+		if m := x.Many; m != nil {
+			row("e2e", fmt.Sprintf("single publish, %d webhooks, delivered", m.Webhooks), perSecond(m.SinglePerSecond, "deliveries"), "")
+			row("e2e", fmt.Sprintf("  ratio to raw at %d", m.RawConcurrency), fmt.Sprintf("%.3f", m.SingleRatioToRaw), "7_e2e_many_single_ratio_to_raw")
+			row("e2e", "  server CPU per delivery", cpuMS(m.SingleServerCPUMS), "")
+			row("e2e", fmt.Sprintf("batch publish, %d webhooks, delivered", m.Webhooks), perSecond(m.BatchPerSecond, "deliveries"), "")
+			row("e2e", fmt.Sprintf("  ratio to raw at %d", m.RawConcurrency), fmt.Sprintf("%.3f", m.BatchRatioToRaw), "7_e2e_many_batch_ratio_to_raw")
+			row("e2e", "  server CPU per delivery", cpuMS(m.BatchServerCPUMS), "")
+		}
 	}
 	for _, l := range r.Latency {
 		key50, key99 := "", ""
@@ -289,6 +329,11 @@ func writeBenchTable(w io.Writer, r *Report) {
 		row("latency", name+" p90", ms(l.P90MS), "")
 		row("latency", name+" p99", ms(l.P99MS), key99)
 		row("latency", name+" max", ms(l.MaxMS), "")
+		keyCPU := ""
+		if l.Rate == 100 {
+			keyCPU = "8_server_cpu_ms_per_delivery_at_100"
+		}
+		row("latency", name+" server CPU per delivery", cpuMS(l.ServerCPUMS), keyCPU)
 	}
 	if x := r.FanOut; x != nil {
 		row("fanout", fmt.Sprintf("1 event to %d webhooks, all received", x.Webhooks), ms(x.AllReceivedMS), "")
@@ -307,10 +352,17 @@ func writeBenchTable(w io.Writer, r *Report) {
 		row("isolation", fmt.Sprintf("%d of %d endpoints hang; healthy p50", x.Hanging, x.Webhooks), ms(x.HealthyP50MS), "")
 		row("isolation", "healthy p99", ms(x.HealthyP99MS), "5_isolation_healthy_p99_ms")
 	}
+
 	if x := r.Postgres; x != nil {
-		row("postgres", fmt.Sprintf("1 process, %d webhooks", x.Webhooks), perSecond(x.OneProcess, "deliveries"), "")
+		row("postgres", fmt.Sprintf("1 process, %d webhooks", x.Webhooks), perSecond(x.OneProcess, "deliveries"), "9_postgres_1_process_deliveries_per_s")
 		row("postgres", fmt.Sprintf("3 processes, %d webhooks", x.Webhooks), perSecond(x.ThreeProcesses, "deliveries"), "")
 		row("postgres", "3 ÷ 1", fmt.Sprintf("%.2f", x.Ratio), "6_postgres_3_to_1_processes")
+		row("postgres", "1 process, PostgreSQL CPU per delivery", cpuMS(x.OnePostgresCPUMS), "9_postgres_cpu_ms_per_delivery")
+		row("postgres", "3 processes, PostgreSQL CPU per delivery", cpuMS(x.ThreePostgresCPUMS), "")
+		row("postgres", "1 process, server CPU per delivery", cpuMS(x.OneServerCPUMS), "")
+		if x.PerDatabaseCore > 0 {
+			row("postgres", "projection: deliveries/s per database core (1000 ÷ CPU ms)", perSecond(x.PerDatabaseCore, "deliveries"), "")
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Skipped)) {
 		row(name, "skipped", r.Skipped[name], "")
@@ -331,6 +383,15 @@ func perSecond(v float64, unit string) string {
 }
 
 func ms(v float64) string { return fmt.Sprintf("%.2f ms", v) }
+
+// cpuMS prints a CPU figure per delivery, or says it was not measured (no /proc, or a
+// server bench does not run).
+func cpuMS(v float64) string {
+	if v == 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.3f ms", v)
+}
 
 // round rounds v to digits decimals, to keep the JSON line readable.
 func round(v float64, digits int) float64 {

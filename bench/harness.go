@@ -102,6 +102,34 @@ func (s *heraldServers) stop() {
 	wg.Wait()
 }
 
+// meter measures the CPU of the processes bench started; nil with --server, whose
+// process bench cannot see.
+func (s *heraldServers) meter() cpuMeter {
+	if len(s.procs) == 0 {
+		return nil
+	}
+	var pids pidsMeter
+	for _, p := range s.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return pids
+}
+
+// cpuPerDelivery ends w and returns the CPU its processes used per delivery, in ms; 0,
+// with a note on stderr, when it could not be measured.
+func (b *harness) cpuPerDelivery(w *cpuWindow, deliveries int, what string) float64 {
+	cpu, ok, err := w.stop()
+	if err != nil {
+		b.logf("  %s: not measured: %v", what, err)
+	}
+	if !ok {
+		return 0
+	}
+	ms := perDelivery(cpu, deliveries)
+	b.logf("  %s: %.3f s over %d deliveries, %.4f ms each", what, cpu.Seconds(), deliveries, ms)
+	return ms
+}
+
 // peakRSSMB is the largest peak resident set of the processes, in MB; 0 when unknown.
 func (s *heraldServers) peakRSSMB() float64 {
 	var peak float64
@@ -287,38 +315,57 @@ func (p *heraldProcess) readPeakRSS() float64 {
 // none) and decoding a 2xx answer into out (nil to skip). Any other status is an error
 // that quotes the answer.
 func (b *harness) call(ctx context.Context, s *heraldServers, base, method, path string, body, out any) error {
+	_, err := b.do(ctx, s.key, base, method, path, body, out)
+	return err
+}
+
+// apiError is a non-2xx answer of the API.
+type apiError struct {
+	method, path string
+	status       int
+	body         []byte
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, bytes.TrimSpace(e.body))
+}
+
+// do makes one API call to base with key, sending body as JSON (nil for none) and
+// decoding a 2xx answer into out (nil to skip). It returns the status; any status but
+// 2xx comes with an *apiError that quotes the answer.
+func (b *harness) do(ctx context.Context, key, base, method, path string, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		r = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, r)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.key)
+	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+		return resp.StatusCode, &apiError{method: method, path: path, status: resp.StatusCode, body: data}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decode %q: %w", method, path, data, err)
+			return resp.StatusCode, fmt.Errorf("%s %s: decode %q: %w", method, path, data, err)
 		}
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // createWebhooks registers n standard-format webhooks on s, the i-th at the receiver's

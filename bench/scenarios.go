@@ -101,24 +101,49 @@ func (b *harness) raw(ctx context.Context) (*RawResult, error) {
 	return res, nil
 }
 
-// E2EResult is events published through the API until the receiver has them all.
+// E2EResult is events published through the API until the receiver has them all: to
+// one webhook, then to many.
 type E2EResult struct {
-	Publishers            int     `json:"publishers"`
-	SingleEvents          int     `json:"single_events"`
-	SinglePublish         float64 `json:"single_publish_per_second"` // events accepted per second
-	SinglePerSecond       float64 `json:"single_per_second"`         // deliveries per second, publish to last receipt
-	RawConcurrency        int     `json:"raw_concurrency"`
-	RatioToRaw            float64 `json:"ratio_to_raw"`
-	BatchSize             int     `json:"batch_size"`
-	BatchEvents           int     `json:"batch_events"`
-	BatchPublishPerSecond float64 `json:"batch_publish_per_second"`
-	BatchPerSecond        float64 `json:"batch_per_second"`
-	BatchRatioToRaw       float64 `json:"batch_ratio_to_raw"`
+	Publishers            int                  `json:"publishers"`
+	SingleEvents          int                  `json:"single_events"`
+	SinglePublish         float64              `json:"single_publish_per_second"` // events accepted per second
+	SinglePerSecond       float64              `json:"single_per_second"`         // deliveries per second, publish to last receipt
+	SingleServerCPUMS     float64              `json:"single_server_cpu_ms_per_delivery"`
+	RawConcurrency        int                  `json:"raw_concurrency"`
+	RatioToRaw            float64              `json:"ratio_to_raw"`
+	BatchSize             int                  `json:"batch_size"`
+	BatchEvents           int                  `json:"batch_events"`
+	BatchPublishPerSecond float64              `json:"batch_publish_per_second"`
+	BatchPerSecond        float64              `json:"batch_per_second"`
+	BatchRatioToRaw       float64              `json:"batch_ratio_to_raw"`
+	BatchServerCPUMS      float64              `json:"batch_server_cpu_ms_per_delivery"`
+	Many                  *ManyEndpointsResult `json:"many,omitempty"`
 }
+
+// ManyEndpointsResult is the end-to-end run with every event due at many webhooks on
+// the one receiver host, where the dispatcher's whole pool, not one endpoint's share of
+// it, is the bound: so it is compared with the raw client at the pool's size.
+type ManyEndpointsResult struct {
+	Webhooks          int     `json:"webhooks"`
+	RawConcurrency    int     `json:"raw_concurrency"`
+	SingleEvents      int     `json:"single_events"`
+	SinglePerSecond   float64 `json:"single_per_second"`
+	SingleRatioToRaw  float64 `json:"single_ratio_to_raw"`
+	SingleServerCPUMS float64 `json:"single_server_cpu_ms_per_delivery"`
+	BatchEvents       int     `json:"batch_events"`
+	BatchPerSecond    float64 `json:"batch_per_second"`
+	BatchRatioToRaw   float64 `json:"batch_ratio_to_raw"`
+	BatchServerCPUMS  float64 `json:"batch_server_cpu_ms_per_delivery"`
+}
+
+// manyWebhooks is how many webhooks the many-endpoint run has: as many as it takes for
+// their per-webhook caps (8 each) to add up to the dispatcher's pool (128).
+const manyWebhooks = dispatcherConcurrency / dispatcherPerWebhook
 
 // endToEnd publishes to one webhook through the single-event API from several clients
 // for the duration, then through the batch API, and times each until the receiver has
-// every delivery.
+// every delivery; then does the same on a new server with every event due at many
+// webhooks. Each run also reads the server's CPU per delivery.
 func (b *harness) endToEnd(ctx context.Context, raw *RawResult) (*E2EResult, error) {
 	s, err := b.servers(ctx, "e2e", 1, "")
 	if err != nil {
@@ -129,16 +154,18 @@ func (b *harness) endToEnd(ctx context.Context, raw *RawResult) (*E2EResult, err
 	if err != nil {
 		return nil, err
 	}
-	defer b.deleteWebhooks(ctx, s, ids)
+	defer func() { b.deleteWebhooks(ctx, s, ids) }()
 	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
 		return nil, err
 	}
 
 	res := &E2EResult{Publishers: 8, RawConcurrency: dispatcherPerWebhook}
+	cpu := startCPU(s.meter())
 	single, err := b.publishFor(ctx, s, res.Publishers, b.cfg.duration, 0, 1)
 	if err != nil {
 		return nil, err
 	}
+	res.SingleServerCPUMS = b.cpuPerDelivery(cpu, single.deliveries, "server CPU, single publish")
 	res.SingleEvents = single.events
 	res.SinglePublish = round(single.publishRate(), 0)
 	res.SinglePerSecond = round(single.deliveryRate(), 0)
@@ -148,15 +175,74 @@ func (b *harness) endToEnd(ctx context.Context, raw *RawResult) (*E2EResult, err
 	if b.cfg.short {
 		res.BatchSize, res.BatchEvents = 100, 1000
 	}
+	cpu = startCPU(s.meter())
 	batch, err := b.publishBatches(ctx, s, res.BatchEvents, res.BatchSize, 2, 1, nil)
 	if err != nil {
 		return nil, err
 	}
+	res.BatchServerCPUMS = b.cpuPerDelivery(cpu, batch.deliveries, "server CPU, batch publish")
 	res.BatchPublishPerSecond = round(batch.publishRate(), 0)
 	res.BatchPerSecond = round(batch.deliveryRate(), 0)
 	b.logf("  batch: %d events, accepted %.0f/s, delivered %.0f/s", batch.events, res.BatchPublishPerSecond, res.BatchPerSecond)
 	if raw != nil && raw.at(res.RawConcurrency) > 0 {
 		res.RatioToRaw = round(res.SinglePerSecond/raw.at(res.RawConcurrency), 4)
+		res.BatchRatioToRaw = round(res.BatchPerSecond/raw.at(res.RawConcurrency), 4)
+	}
+	// The many-endpoint run has a server of its own: one at a time on the machine (and,
+	// on a --server, without this webhook, which would take every event too).
+	s.stop()
+	b.deleteWebhooks(ctx, s, ids)
+	ids = nil
+
+	res.Many, err = b.endToEndMany(ctx, raw, res.BatchEvents, res.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("many endpoints: %w", err)
+	}
+	return res, nil
+}
+
+// endToEndMany is endToEnd's run with every event due at manyWebhooks webhooks:
+// deliveries in all, as many as the one-endpoint batch run made, published once
+// through the single-event API (for at most the duration) and once through the batch
+// API.
+func (b *harness) endToEndMany(ctx context.Context, raw *RawResult, deliveries, batchSize int) (*ManyEndpointsResult, error) {
+	s, err := b.servers(ctx, "e2e-many", 1, "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	res := &ManyEndpointsResult{Webhooks: manyWebhooks, RawConcurrency: dispatcherConcurrency}
+	ids, err := b.createWebhooks(ctx, s, res.Webhooks, func(i int) string { return fmt.Sprintf("/e2e-many/%d", i) }, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer b.deleteWebhooks(ctx, s, ids)
+	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
+		return nil, err
+	}
+	events := max(deliveries/res.Webhooks, 1)
+
+	cpu := startCPU(s.meter())
+	single, err := b.publishFor(ctx, s, 8, b.cfg.duration, events, res.Webhooks)
+	if err != nil {
+		return nil, err
+	}
+	res.SingleServerCPUMS = b.cpuPerDelivery(cpu, single.deliveries, "server CPU, single publish to many")
+	res.SingleEvents = single.events
+	res.SinglePerSecond = round(single.deliveryRate(), 0)
+	b.logf("  single to %d webhooks: %d events, delivered %.0f/s", res.Webhooks, single.events, res.SinglePerSecond)
+
+	cpu = startCPU(s.meter())
+	batch, err := b.publishBatches(ctx, s, events, min(batchSize, events), 2, res.Webhooks, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.BatchServerCPUMS = b.cpuPerDelivery(cpu, batch.deliveries, "server CPU, batch publish to many")
+	res.BatchEvents = batch.events
+	res.BatchPerSecond = round(batch.deliveryRate(), 0)
+	b.logf("  batch to %d webhooks: %d events, delivered %.0f/s", res.Webhooks, batch.events, res.BatchPerSecond)
+	if raw != nil && raw.at(res.RawConcurrency) > 0 {
+		res.SingleRatioToRaw = round(res.SinglePerSecond/raw.at(res.RawConcurrency), 4)
 		res.BatchRatioToRaw = round(res.BatchPerSecond/raw.at(res.RawConcurrency), 4)
 	}
 	return res, nil
@@ -317,6 +403,9 @@ type LatencyResult struct {
 	P99MS  float64 `json:"p99_ms"`
 	MaxMS  float64 `json:"max_ms"`
 	Behind int     `json:"pacer_behind"` // publishes that started over 5 ms late
+	// ServerCPUMS is the server's CPU per delivery over the run, idle moments included:
+	// what an installation at this rate pays per event.
+	ServerCPUMS float64 `json:"server_cpu_ms_per_delivery"`
 }
 
 // latency publishes single events at fixed rates with an open-loop pacer: event i is
@@ -361,6 +450,7 @@ func (b *harness) latencyAt(ctx context.Context, s *heraldServers, rate float64)
 	sem := make(chan struct{}, 512)
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu := startCPU(s.meter())
 	start := time.Now().Add(20 * time.Millisecond)
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
@@ -388,6 +478,7 @@ func (b *harness) latencyAt(ctx context.Context, s *heraldServers, rate float64)
 	if err := b.rcv.WaitReceived(ctx, n, time.Minute); err != nil {
 		return nil, err
 	}
+	res.ServerCPUMS = b.cpuPerDelivery(cpu, n, fmt.Sprintf("server CPU at %g/s", rate))
 	lat := latencies(b.rcv.snapshot(), nil)
 	res.P50MS, res.P90MS, res.P99MS, res.MaxMS = msOf(quantile(lat, 0.50)), msOf(quantile(lat, 0.90)), msOf(quantile(lat, 0.99)), msOf(lat[len(lat)-1])
 	return res, nil
@@ -640,18 +731,37 @@ func (b *harness) isolation(ctx context.Context) (*IsolationResult, error) {
 	return res, nil
 }
 
-// PostgresResult is end-to-end throughput on PostgreSQL with one and three processes.
+// PostgresResult is end-to-end throughput on PostgreSQL with one and three processes,
+// and what each delivery costs the database.
 type PostgresResult struct {
 	Webhooks       int     `json:"webhooks"`
 	OneProcess     float64 `json:"one_process_per_second"`
 	ThreeProcesses float64 `json:"three_processes_per_second"`
 	Ratio          float64 `json:"ratio"`
+	// OnePostgresCPUMS and ThreePostgresCPUMS are the PostgreSQL server's own CPU per
+	// delivery (its processes on this machine, from /proc) in each run; 0 when the
+	// server is not on this machine.
+	OnePostgresCPUMS   float64 `json:"one_process_postgres_cpu_ms_per_delivery"`
+	ThreePostgresCPUMS float64 `json:"three_processes_postgres_cpu_ms_per_delivery"`
+	// OneServerCPUMS is herald serve's CPU per delivery in the one-process run.
+	OneServerCPUMS float64 `json:"one_process_server_cpu_ms_per_delivery"`
+	// PerDatabaseCore is a projection, not a measurement: the deliveries a second one
+	// core of database would carry at the one-process run's PostgreSQL CPU per delivery
+	// (1000 ÷ OnePostgresCPUMS), however many Herald processes feed it.
+	PerDatabaseCore float64 `json:"projected_deliveries_per_second_per_database_core"`
+}
+
+// postgresRun is what one postgres run measured.
+type postgresRun struct {
+	perSecond              float64
+	postgresCPU, heraldCPU float64 // ms per delivery
 }
 
 // postgres runs the single-publish end-to-end run on a new PostgreSQL database with one
 // herald serve process, then on another with three, publishers spread over them. Ten
 // webhooks, so that the per-webhook cap, which holds across processes, leaves the
-// three processes room to add concurrency.
+// three processes room to add concurrency. Each run reads the CPU the PostgreSQL
+// server's processes on this machine used, and the servers'.
 func (b *harness) postgres(ctx context.Context) (*PostgresResult, error) {
 	switch {
 	case b.cfg.server != "":
@@ -661,25 +771,28 @@ func (b *harness) postgres(ctx context.Context) (*PostgresResult, error) {
 	}
 	res := &PostgresResult{Webhooks: 10}
 	for _, procs := range []int{1, 3} {
-		rate, err := b.postgresRun(ctx, procs, res.Webhooks)
+		run, err := b.postgresRun(ctx, procs, res.Webhooks)
 		if err != nil {
 			return nil, fmt.Errorf("%d process(es): %w", procs, err)
 		}
-		b.logf("  %d process(es): %.0f deliveries/s", procs, rate)
+		b.logf("  %d process(es): %.0f deliveries/s", procs, run.perSecond)
 		if procs == 1 {
-			res.OneProcess = round(rate, 0)
+			res.OneProcess, res.OnePostgresCPUMS, res.OneServerCPUMS = round(run.perSecond, 0), run.postgresCPU, run.heraldCPU
 		} else {
-			res.ThreeProcesses = round(rate, 0)
+			res.ThreeProcesses, res.ThreePostgresCPUMS = round(run.perSecond, 0), run.postgresCPU
 		}
 	}
 	res.Ratio = round(res.ThreeProcesses/res.OneProcess, 3)
+	if res.OnePostgresCPUMS > 0 {
+		res.PerDatabaseCore = round(1000/res.OnePostgresCPUMS, 0)
+	}
 	return res, nil
 }
 
-func (b *harness) postgresRun(ctx context.Context, procs, webhooks int) (float64, error) {
-	dbURL, drop, err := freshPostgresDatabase(ctx, b.cfg.databaseURL)
+func (b *harness) postgresRun(ctx context.Context, procs, webhooks int) (*postgresRun, error) {
+	dbURL, database, drop, err := freshPostgresDatabase(ctx, b.cfg.databaseURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer func() {
 		if err := drop(); err != nil {
@@ -688,42 +801,67 @@ func (b *harness) postgresRun(ctx context.Context, procs, webhooks int) (float64
 	}()
 	s, err := b.servers(ctx, fmt.Sprintf("postgres-%d", procs), procs, dbURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer s.stop()
 	if _, err := b.createWebhooks(ctx, s, webhooks, func(i int) string { return fmt.Sprintf("/postgres/%d", i) }, nil); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
-		return 0, err
+		return nil, err
 	}
+	var db cpuMeter
+	if local(dbURL) {
+		db = postgresMeter{database: database}
+	} else {
+		b.logf("  PostgreSQL is not on this machine: its CPU is not measured")
+	}
+	dbCPU, heraldCPU := startCPU(db), startCPU(s.meter())
 	p, err := b.publishFor(ctx, s, 8, b.cfg.duration, 0, webhooks)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return p.deliveryRate(), nil
+	return &postgresRun{
+		perSecond:   p.deliveryRate(),
+		postgresCPU: b.cpuPerDelivery(dbCPU, p.deliveries, "PostgreSQL CPU"),
+		heraldCPU:   b.cpuPerDelivery(heraldCPU, p.deliveries, "server CPU"),
+	}, nil
+}
+
+// local reports whether the database URL names a server on this machine, whose
+// processes /proc shows.
+func local(databaseURL string) bool {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return false
+	}
+	switch u.Hostname() {
+	case "", "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
 }
 
 // freshPostgresDatabase creates a new database on the server base names and returns
-// its URL and a function that drops it.
-func freshPostgresDatabase(ctx context.Context, base string) (string, func() error, error) {
+// its URL, its name and a function that drops it.
+func freshPostgresDatabase(ctx context.Context, base string) (dbURL, name string, drop func() error, err error) {
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		return "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		return "", "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	random := make([]byte, 6)
 	_, _ = rand.Read(random) // crypto/rand.Read never fails
-	name := "herald_bench_" + hex.EncodeToString(random)
+	name = "herald_bench_" + hex.EncodeToString(random)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+		return "", "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
 	u, err := url.Parse(base)
 	if err != nil {
-		return "", nil, fmt.Errorf("--database-url: %w", err)
+		return "", "", nil, fmt.Errorf("--database-url: %w", err)
 	}
 	u.Path = "/" + name
-	drop := func() error {
+	drop = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, base)
@@ -736,7 +874,7 @@ func freshPostgresDatabase(ctx context.Context, base string) (string, func() err
 		}
 		return nil
 	}
-	return u.String(), drop, nil
+	return u.String(), name, drop, nil
 }
 
 // latencies returns the sorted latencies of rs whose path keep accepts (all when nil).
