@@ -20,7 +20,7 @@ import (
 )
 
 // scenarioNames are the scenarios `herald bench` knows, in the order it runs them.
-var scenarioNames = []string{"raw", "e2e", "latency", "fanout", "backlog", "isolation", "postgres"}
+var scenarioNames = []string{"raw", "e2e", "latency", "fanout", "backlog", "isolation", "hostile", "postgres"}
 
 // config is what `herald bench` is configured with.
 type config struct {
@@ -40,8 +40,8 @@ type config struct {
 const usage = `Usage: herald bench [flags]
 
 Measures Herald on this machine: a raw net/http baseline against the same receiver, then
-end-to-end throughput (one endpoint and many), latency, fan-out, a backlog drain and
-endpoint isolation, each against a fresh 'herald serve' process on
+end-to-end throughput (one endpoint and many), latency, fan-out, a backlog drain,
+endpoint isolation and a hostile tenant, each against a fresh 'herald serve' process on
 a new SQLite database (and PostgreSQL with --database-url), with the server's CPU per
 delivery. Prints a table, then one JSON line with every figure.
 
@@ -128,6 +128,7 @@ type Report struct {
 	FanOut    *FanOutResult      `json:"fanout,omitempty"`
 	Backlog   *BacklogResult     `json:"backlog,omitempty"`
 	Isolation *IsolationResult   `json:"isolation,omitempty"`
+	Hostile   *HostileResult     `json:"hostile,omitempty"`
 	Postgres  *PostgresResult    `json:"postgres,omitempty"`
 	Skipped   map[string]string  `json:"skipped,omitempty"` // scenario → why
 	Errors    map[string]string  `json:"errors,omitempty"`  // scenario → what went wrong
@@ -191,6 +192,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	run("fanout", func(ctx context.Context) (err error) { rep.FanOut, err = b.fanOut(ctx); return err })
 	run("backlog", func(ctx context.Context) (err error) { rep.Backlog, err = b.backlog(ctx); return err })
 	run("isolation", func(ctx context.Context) (err error) { rep.Isolation, err = b.isolation(ctx); return err })
+	run("hostile", func(ctx context.Context) (err error) { rep.Hostile, err = b.hostile(ctx); return err })
 	run("postgres", func(ctx context.Context) (err error) { rep.Postgres, err = b.postgres(ctx); return err })
 	rep.Seconds = round(time.Since(rep.Started).Seconds(), 1)
 	rep.Verdicts = verdicts(rep)
@@ -276,6 +278,9 @@ func verdicts(r *Report) map[string]Verdict {
 		atMost("9_postgres_cpu_ms_per_delivery", p.OnePostgresCPUMS, 0.25)
 		atLeast("9_postgres_1_process_deliveries_per_s", p.OneProcess, 3000)
 	}
+	if h := r.Hostile; h != nil {
+		atMost("10_hostile_healthy_p99_ms", h.HealthyP99MS, 50)
+	}
 	return v
 }
 
@@ -352,7 +357,16 @@ func writeBenchTable(w io.Writer, r *Report) {
 		row("isolation", fmt.Sprintf("%d of %d endpoints hang; healthy p50", x.Hanging, x.Webhooks), ms(x.HealthyP50MS), "")
 		row("isolation", "healthy p99", ms(x.HealthyP99MS), "5_isolation_healthy_p99_ms")
 	}
-
+	if x := r.Hostile; x != nil {
+		created := fmt.Sprintf("%d of %d", x.WebhooksCreated, x.WebhooksWanted)
+		if x.RefusedStatus != 0 {
+			created += fmt.Sprintf(", then %d", x.RefusedStatus)
+		}
+		row("hostile", "webhooks into a black hole, created", created, "")
+		row("hostile", fmt.Sprintf("other tenant at %g events/s, p50", x.Rate), ms(x.HealthyP50MS), "")
+		row("hostile", "other tenant p99", ms(x.HealthyP99MS), "10_hostile_healthy_p99_ms")
+		row("hostile", "other tenant max", ms(x.HealthyMaxMS), "")
+	}
 	if x := r.Postgres; x != nil {
 		row("postgres", fmt.Sprintf("1 process, %d webhooks", x.Webhooks), perSecond(x.OneProcess, "deliveries"), "9_postgres_1_process_deliveries_per_s")
 		row("postgres", fmt.Sprintf("3 processes, %d webhooks", x.Webhooks), perSecond(x.ThreeProcesses, "deliveries"), "")

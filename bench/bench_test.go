@@ -40,6 +40,7 @@ func TestVerdicts(t *testing.T) {
 			Many: &ManyEndpointsResult{SingleRatioToRaw: 0.49, BatchRatioToRaw: 0.5}},
 		Latency:  []LatencyResult{{Rate: 100, P50MS: 3, ServerCPUMS: 0.25}, {Rate: 1000, P99MS: 30, ServerCPUMS: 0.2}},
 		Postgres: &PostgresResult{Ratio: 1.2, OneProcess: 3100, OnePostgresCPUMS: 0.3},
+		Hostile:  &HostileResult{HealthyP99MS: 26800},
 	}
 	v := verdicts(r)
 	for key, met := range map[string]bool{
@@ -50,6 +51,7 @@ func TestVerdicts(t *testing.T) {
 		"8_server_cpu_ms_per_delivery_at_100":     true,
 		"9_postgres_cpu_ms_per_delivery":          false,
 		"9_postgres_1_process_deliveries_per_s":   true,
+		"10_hostile_healthy_p99_ms":               false,
 	} {
 		got, ok := v[key]
 		if !ok || got.Met != met {

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -98,5 +100,29 @@ func TestReceiverPaths(t *testing.T) {
 	}
 	if r.Arrived("evt_d") || r.Arrived("evt_h") || !r.Arrived("evt_u") {
 		t.Error("only the 2xx answer counts as an arrival")
+	}
+}
+
+// TestBlackHole accepts a request's connection and never answers it.
+func TestBlackHole(t *testing.T) {
+	t.Parallel()
+	h, err := startBlackHole()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.close)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", h.url+"/1", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		drainBody(resp)
+		t.Fatalf("the black hole answered %d", resp.StatusCode)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("the request ended with %v, want the sender's own deadline (the connection accepted, never answered)", err)
 	}
 }

@@ -150,6 +150,19 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("isolation: %d healthy deliveries measured, want the healthy nine tenths of %g", iso.HealthyDeliveries, iso.Rate)
 		}
 	}
+	if h := rep.Hostile; h == nil {
+		t.Error("hostile missing")
+	} else {
+		if h.WebhooksCreated < 1 || h.WebhooksCreated > h.WebhooksWanted ||
+			(h.WebhooksCreated < h.WebhooksWanted) != (h.RefusedStatus == 409 || h.RefusedStatus == 422) {
+			t.Errorf("hostile: created %d of %d webhooks, refused with %d; want all, or fewer and a 409 or 422",
+				h.WebhooksCreated, h.WebhooksWanted, h.RefusedStatus)
+		}
+		if h.HealthyDeliveries != int(h.Rate/2) {
+			t.Errorf("hostile: %d healthy deliveries measured, want %g (half a second at %g/s)", h.HealthyDeliveries, h.Rate/2, h.Rate)
+		}
+		positive("hostile healthy p99", h.HealthyP99MS)
+	}
 	switch {
 	case pg != "" && rep.Postgres == nil:
 		t.Error("postgres missing though HERALD_TEST_POSTGRES_URL is set")
@@ -167,7 +180,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	keys := []string{"1_e2e_ratio_to_raw", "2_p50_ms_at_100", "2_p99_ms_at_1000", "3_batch_publish_events_per_s",
 		"4_backlog_last_to_first_tenth", "5_isolation_healthy_p99_ms", "7_e2e_batch_ratio_to_raw",
-		"7_e2e_many_single_ratio_to_raw", "7_e2e_many_batch_ratio_to_raw"}
+		"7_e2e_many_single_ratio_to_raw", "7_e2e_many_batch_ratio_to_raw", "10_hostile_healthy_p99_ms"}
 	if runtime.GOOS == "linux" {
 		keys = append(keys, "8_server_cpu_ms_per_delivery_full_speed")
 		if pg != "" {
