@@ -59,7 +59,7 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*c
 	scenarios := fs.String("scenarios", strings.Join(scenarioNames, ","), "comma-separated scenarios to run: "+strings.Join(scenarioNames, ", "))
 	fs.StringVar(&c.server, "server", "", "drive this running Herald (its URL) instead of starting herald serve processes; scenarios that need their own processes are skipped")
 	fs.StringVar(&c.apiKey, "api-key", "", "admin API key of --server")
-	fs.StringVar(&c.receiver, "receiver", "", "an external receiver URL that answers 2xx, instead of the in-process one (latency and isolation need the in-process one)")
+	fs.StringVar(&c.receiver, "receiver", "", "an external receiver URL that answers 2xx, instead of the in-process one (latency, isolation and hostile need the in-process one)")
 	fs.StringVar(&c.databaseURL, "database-url", "", "postgres:// URL of a server where the postgres scenario may create (and drops) its own databases (HERALD_BENCH_POSTGRES_URL)")
 	fs.StringVar(&c.heraldBin, "herald-bin", "", "binary to start as herald serve (default: this one)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long each throughput and latency run publishes")

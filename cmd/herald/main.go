@@ -44,7 +44,7 @@ Usage:
                          copy the SQLite database to FILE while the server runs
   herald rotate-encryption-key --encryption-key NEW --previous-encryption-keys OLD
                          re-seal every webhook secret under a new key while servers run
-  herald bench [--short] measure this machine: throughput, latency, fan-out, backlog, isolation
+  herald bench [--short] measure this machine: throughput, CPU, latency, backlog, isolation
   herald version         print the version
 
 Run 'herald serve -h' for the flags; each has a HERALD_* environment variable.
