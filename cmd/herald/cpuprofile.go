@@ -7,7 +7,9 @@ import (
 )
 
 // startCPUProfile starts profiling into path (nothing when path is empty) and returns
-// the function that stops and writes it, to be deferred by serve.
+// the function that stops and writes it, to be deferred by serve. serve reads path from
+// bench.CPUProfileEnv, which `herald bench --cpuprofile-dir` sets for the servers it
+// starts.
 func startCPUProfile(path string, logger *slog.Logger) func() {
 	if path == "" {
 		return func() {}
