@@ -343,12 +343,14 @@ func writeBenchTable(w io.Writer, r *Report) {
 	if x := r.FanOut; x != nil {
 		row("fanout", fmt.Sprintf("1 event to %d webhooks, all received", x.Webhooks), ms(x.AllReceivedMS), "")
 		row("fanout", "deliveries/s", perSecond(x.PerSecond, "deliveries"), "")
+		row("fanout", "server CPU per delivery", cpuMS(x.ServerCPUMS), "")
 	}
 	if x := r.Backlog; x != nil {
 		row("backlog", fmt.Sprintf("%d deliveries (%d webhooks) published", x.Deliveries, x.Webhooks), perSecond(x.PublishEventsPerSecond, "events"), "")
 		row("backlog", "drained", perSecond(x.DrainPerSecond, "deliveries"), "")
 		row("backlog", "first tenth / last tenth", fmt.Sprintf("%s / %s", perSecond(x.FirstTenthPerSecond, ""), perSecond(x.LastTenthPerSecond, "")), "")
 		row("backlog", "last tenth ÷ first tenth", fmt.Sprintf("%.2f", x.LastToFirstTenth), "4_backlog_last_to_first_tenth")
+		row("backlog", "server CPU per delivery, drain", cpuMS(x.DrainServerCPUMS), "")
 		if x.PeakRSSMB > 0 {
 			row("backlog", "peak RSS of herald serve", fmt.Sprintf("%.0f MB", x.PeakRSSMB), "4_backlog_peak_rss_mb")
 		}
@@ -356,6 +358,7 @@ func writeBenchTable(w io.Writer, r *Report) {
 	if x := r.Isolation; x != nil {
 		row("isolation", fmt.Sprintf("%d of %d endpoints hang; healthy p50", x.Hanging, x.Webhooks), ms(x.HealthyP50MS), "")
 		row("isolation", "healthy p99", ms(x.HealthyP99MS), "5_isolation_healthy_p99_ms")
+		row("isolation", "server CPU per event", cpuMS(x.ServerCPUMS), "")
 	}
 	if x := r.Hostile; x != nil {
 		created := fmt.Sprintf("%d of %d", x.WebhooksCreated, x.WebhooksWanted)
@@ -366,6 +369,7 @@ func writeBenchTable(w io.Writer, r *Report) {
 		row("hostile", fmt.Sprintf("other tenant at %g events/s, p50", x.Rate), ms(x.HealthyP50MS), "")
 		row("hostile", "other tenant p99", ms(x.HealthyP99MS), "10_hostile_healthy_p99_ms")
 		row("hostile", "other tenant max", ms(x.HealthyMaxMS), "")
+		row("hostile", "server CPU per healthy event", cpuMS(x.ServerCPUMS), "")
 	}
 	if x := r.Postgres; x != nil {
 		row("postgres", fmt.Sprintf("1 process, %d webhooks", x.Webhooks), perSecond(x.OneProcess, "deliveries"), "9_postgres_1_process_deliveries_per_s")

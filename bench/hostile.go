@@ -29,6 +29,9 @@ type HostileResult struct {
 	HealthyP50MS      float64 `json:"healthy_p50_ms"`
 	HealthyP99MS      float64 `json:"healthy_p99_ms"`
 	HealthyMaxMS      float64 `json:"healthy_max_ms"`
+	// ServerCPUMS is the server's CPU per healthy event over the run, the hung attempts'
+	// cost included.
+	ServerCPUMS float64 `json:"server_cpu_ms_per_event"`
 }
 
 // hostile is a tenant that registers many webhooks, with its own key, all pointing at a
@@ -104,6 +107,7 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 	sem := make(chan struct{}, 512)
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu := startCPU(s.meter())
 	at0 := time.Now().Add(20 * time.Millisecond)
 	for i := range n {
 		at := at0.Add(time.Duration(i) * interval)
@@ -135,6 +139,7 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 	if err := b.rcv.WaitReceived(ctx, res.HealthyDeliveries, wait); err != nil {
 		return nil, fmt.Errorf("healthy tenant: %w", err)
 	}
+	res.ServerCPUMS = b.cpuPerDelivery(cpu, res.HealthyDeliveries, "server CPU per healthy event")
 	lat := latencies(b.rcv.snapshot(), nil)
 	res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS = msOf(quantile(lat, 0.5)), msOf(quantile(lat, 0.99)), msOf(lat[len(lat)-1])
 	b.logf("  healthy tenant at %g/s: p50 %.2f ms, p99 %.2f ms, max %.2f ms", res.Rate, res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS)

@@ -492,6 +492,7 @@ type FanOutResult struct {
 	PerSecond     float64 `json:"per_second"`
 	P50MS         float64 `json:"p50_ms"`
 	P99MS         float64 `json:"p99_ms"`
+	ServerCPUMS   float64 `json:"server_cpu_ms_per_delivery"` // over every round
 }
 
 // fanOut publishes one event to many webhooks, a few rounds one after another, and
@@ -516,6 +517,7 @@ func (b *harness) fanOut(ctx context.Context) (*FanOutResult, error) {
 	}
 	var rounds []time.Duration
 	var all []time.Duration
+	cpu := startCPU(s.meter())
 	for range res.Rounds {
 		p, err := b.publishFor(ctx, s, 1, time.Hour, 1, res.Webhooks)
 		if err != nil {
@@ -526,6 +528,7 @@ func (b *harness) fanOut(ctx context.Context) (*FanOutResult, error) {
 			all = append(all, latencies(b.rcv.snapshot(), nil)...)
 		}
 	}
+	res.ServerCPUMS = b.cpuPerDelivery(cpu, res.Webhooks*res.Rounds, "server CPU")
 	slices.Sort(rounds)
 	median := rounds[len(rounds)/2]
 	res.AllReceivedMS = msOf(median)
@@ -551,6 +554,7 @@ type BacklogResult struct {
 	LastTenthPerSecond         float64   `json:"last_tenth_per_second"`
 	LastToFirstTenth           float64   `json:"last_to_first_tenth"`
 	PeakRSSMB                  float64   `json:"peak_rss_mb"`
+	DrainServerCPUMS           float64   `json:"drain_server_cpu_ms_per_delivery"`
 }
 
 // backlogWebhooks is how many endpoints share the backlog.
@@ -592,6 +596,7 @@ func (b *harness) backlog(ctx context.Context) (*BacklogResult, error) {
 	b.logf("  published at %.0f events/s; draining", res.PublishEventsPerSecond)
 
 	drainStart := time.Now()
+	cpu := startCPU(s.meter())
 	for _, id := range ids {
 		if err := b.call(ctx, s, s.urls[0], "PATCH", "/api/v1/webhooks/"+id, map[string]any{"rate_limit": 0}, nil); err != nil {
 			return nil, err
@@ -602,6 +607,9 @@ func (b *harness) backlog(ctx context.Context) (*BacklogResult, error) {
 	}
 	res.DrainSeconds = round(p.delivered.Sub(drainStart).Seconds(), 2)
 	res.PeakRSSMB = s.peakRSSMB()
+	// The drain's deliveries are nearly all of them: the throttle let some 10 a second
+	// through while the backlog was published.
+	res.DrainServerCPUMS = b.cpuPerDelivery(cpu, res.Deliveries, "server CPU, drain")
 	if b.rcv == nil {
 		res.DrainPerSecond = round(float64(res.Deliveries)/p.delivered.Sub(drainStart).Seconds(), 0)
 		return res, nil
@@ -642,6 +650,7 @@ type IsolationResult struct {
 	HealthyP50MS      float64 `json:"healthy_p50_ms"`
 	HealthyP99MS      float64 `json:"healthy_p99_ms"`
 	HealthyMaxMS      float64 `json:"healthy_max_ms"`
+	ServerCPUMS       float64 `json:"server_cpu_ms_per_event"` // over the run, hung attempts included
 }
 
 // isolation gives each of many webhooks a tenant of its own, makes one in ten hang
@@ -698,6 +707,7 @@ func (b *harness) isolation(ctx context.Context) (*IsolationResult, error) {
 	sem := make(chan struct{}, 512)
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu := startCPU(s.meter())
 	start := time.Now().Add(20 * time.Millisecond)
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
@@ -725,6 +735,7 @@ func (b *harness) isolation(ctx context.Context) (*IsolationResult, error) {
 	if err := b.rcv.WaitReceived(ctx, res.HealthyDeliveries, time.Minute); err != nil {
 		return nil, err
 	}
+	res.ServerCPUMS = b.cpuPerDelivery(cpu, n, "server CPU per event")
 	lat := latencies(b.rcv.snapshot(), nil)
 	res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS = msOf(quantile(lat, 0.5)), msOf(quantile(lat, 0.99)), msOf(lat[len(lat)-1])
 	b.logf("  %d of %d hang: healthy p50 %.2f ms, p99 %.2f ms, max %.2f ms", res.Hanging, res.Webhooks, res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS)

@@ -140,6 +140,7 @@ func TestBenchSmoke(t *testing.T) {
 		positive("backlog drain/s", bl.DrainPerSecond)
 		if runtime.GOOS == "linux" {
 			positive("backlog peak RSS", bl.PeakRSSMB)
+			positive("backlog drain server CPU per delivery", bl.DrainServerCPUMS)
 		}
 	}
 	if iso := rep.Isolation; iso == nil || iso.Hanging == 0 {
