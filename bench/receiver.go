@@ -30,10 +30,16 @@ type Receiver struct {
 	answered atomic.Int64 // 2xx answers, pings included
 
 	mu       sync.Mutex
-	arrivals map[string]int          // event id → 2xx arrivals, pings excluded
+	arrivals map[string]*arrival     // event id → its 2xx arrivals, pings excluded
 	expected map[string]*expectation // event id → what is expected of it
 	receipts []receipt               // matched arrivals, in order
 	changed  chan struct{}           // signalled (not closed) on each matched arrival
+}
+
+// arrival is how many times an event arrived, and when first.
+type arrival struct {
+	n     int
+	first time.Time
 }
 
 // expectation is an event the receiver waits for: when it was (meant to be) published
@@ -59,7 +65,7 @@ func StartReceiver(delay time.Duration) (*Receiver, error) {
 	}
 	r := &Receiver{
 		URL: "http://" + ln.Addr().String(), delay: delay,
-		arrivals: map[string]int{}, expected: map[string]*expectation{}, changed: make(chan struct{}, 1),
+		arrivals: map[string]*arrival{}, expected: map[string]*expectation{}, changed: make(chan struct{}, 1),
 	}
 	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { _ = r.srv.Serve(ln) }() // ends with ErrServerClosed at Close
@@ -119,7 +125,11 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		id = envelope.ID
 	}
 	r.mu.Lock()
-	r.arrivals[id]++
+	if a := r.arrivals[id]; a != nil {
+		a.n++
+	} else {
+		r.arrivals[id] = &arrival{n: 1, first: now}
+	}
 	e := r.expected[id]
 	if e != nil && e.got < e.want {
 		e.got++
@@ -141,15 +151,25 @@ func (r *Receiver) Answered() int64 { return r.answered.Load() }
 func (r *Receiver) Arrived(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.arrivals[id] > 0
+	return r.arrivals[id] != nil
+}
+
+// FirstArrival returns when event id first arrived; the zero time if it has not.
+func (r *Receiver) FirstArrival(id string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a := r.arrivals[id]; a != nil {
+		return a.first
+	}
+	return time.Time{}
 }
 
 // Distinct returns how many events arrived and how many arrivals were repeats.
 func (r *Receiver) Distinct() (events, duplicates int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, n := range r.arrivals {
-		duplicates += n - 1
+	for _, a := range r.arrivals {
+		duplicates += a.n - 1
 	}
 	return len(r.arrivals), duplicates
 }
@@ -165,7 +185,7 @@ func (r *Receiver) Expect(id string, at time.Time, want int) {
 // Reset forgets every arrival, expectation and receipt, between scenarios.
 func (r *Receiver) Reset() {
 	r.mu.Lock()
-	r.arrivals = map[string]int{}
+	r.arrivals = map[string]*arrival{}
 	r.expected = map[string]*expectation{}
 	r.receipts = nil
 	r.mu.Unlock()

@@ -58,6 +58,12 @@ func TestReceiverCounts(t *testing.T) {
 	if !r.Arrived("evt_b") || r.Arrived("evt_p") || r.Arrived("evt_c") {
 		t.Errorf("Arrived: evt_b %v, ping %v, evt_c %v; want true, false, false", r.Arrived("evt_b"), r.Arrived("evt_p"), r.Arrived("evt_c"))
 	}
+	if first := r.FirstArrival("evt_a"); first.IsZero() || first.After(time.Now()) {
+		t.Errorf("FirstArrival(evt_a) = %v, want a moment before now", first)
+	}
+	if !r.FirstArrival("evt_p").IsZero() {
+		t.Error("FirstArrival of a ping is set, want the zero time")
+	}
 	if got := r.Answered(); got != 7 {
 		t.Errorf("Answered = %d, want 7", got)
 	}
