@@ -7,6 +7,6 @@
 // then one JSON line (Report) for scripts. Server CPU is read from /proc, so the CPU
 // figures exist on Linux only.
 //
-// Receiver is also the counting endpoint of the command's crash, scale-out and chaos tests, so
-// benchmarks and tests count arrivals one way.
+// Receiver is also the counting endpoint of the command's crash, scale-out and chaos
+// tests, so benchmarks and tests count arrivals one way.
 package bench
