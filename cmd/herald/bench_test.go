@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/bench"
 )
 
 // benchSmokeServeEnv, set in its environment, makes this test binary act as the herald
@@ -56,7 +58,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rep); err != nil {
 		t.Fatalf("the last line of the output is not the JSON report: %v\n%s", err, lines[len(lines)-1])
 	}
@@ -89,6 +91,22 @@ func TestBenchSmoke(t *testing.T) {
 		if e.RatioToRaw > 1.5 {
 			t.Errorf("e2e ratio to raw %v: Herald cannot beat a plain client on the same receiver by that much", e.RatioToRaw)
 		}
+		positive("e2e batch ratio to raw", e.BatchRatioToRaw)
+		if runtime.GOOS == "linux" {
+			positive("e2e server CPU per delivery, single", e.SingleServerCPUMS)
+			positive("e2e server CPU per delivery, batch", e.BatchServerCPUMS)
+		}
+		if m := e.Many; m == nil || m.Webhooks < 2 || m.RawConcurrency != 128 {
+			t.Errorf("e2e many endpoints: %+v, want several webhooks compared with raw at 128", m)
+		} else {
+			positive("e2e many single deliveries/s", m.SinglePerSecond)
+			positive("e2e many single ratio to raw", m.SingleRatioToRaw)
+			positive("e2e many batch deliveries/s", m.BatchPerSecond)
+			positive("e2e many batch ratio to raw", m.BatchRatioToRaw)
+			if m.SingleEvents < 1 || m.BatchEvents < 1 {
+				t.Errorf("e2e many endpoints: %d single and %d batch events, want some of each", m.SingleEvents, m.BatchEvents)
+			}
+		}
 	}
 	if rates := latencyRates(rep.Latency); !slices.Equal(rates, []float64{100, 1000}) {
 		t.Errorf("latency rates %v, want [100 1000]", rates)
@@ -97,6 +115,11 @@ func TestBenchSmoke(t *testing.T) {
 		positive(fmt.Sprintf("latency p50 at %g/s", l.Rate), l.P50MS)
 		if !(l.P50MS <= l.P90MS && l.P90MS <= l.P99MS && l.P99MS <= l.MaxMS) {
 			t.Errorf("latency at %g/s: p50 %v, p90 %v, p99 %v, max %v are not in order", l.Rate, l.P50MS, l.P90MS, l.P99MS, l.MaxMS)
+		}
+		// At 100/s a short run is 50 deliveries, which an efficient server serves in
+		// less than one clock tick of /proc; at 1,000/s there are ten times as many.
+		if l.Rate == 1000 && runtime.GOOS == "linux" {
+			positive("latency server CPU per delivery at 1000/s", l.ServerCPUMS)
 		}
 	}
 	if f := rep.FanOut; f == nil || f.Webhooks < 2 {
@@ -117,6 +140,7 @@ func TestBenchSmoke(t *testing.T) {
 		positive("backlog drain/s", bl.DrainPerSecond)
 		if runtime.GOOS == "linux" {
 			positive("backlog peak RSS", bl.PeakRSSMB)
+			positive("backlog drain server CPU per delivery", bl.DrainServerCPUMS)
 		}
 	}
 	if iso := rep.Isolation; iso == nil || iso.Hanging == 0 {
@@ -127,24 +151,51 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("isolation: %d healthy deliveries measured, want the healthy nine tenths of %g", iso.HealthyDeliveries, iso.Rate)
 		}
 	}
+	if h := rep.Hostile; h == nil {
+		t.Error("hostile missing")
+	} else {
+		if h.WebhooksCreated < 1 || h.WebhooksCreated > h.WebhooksWanted ||
+			(h.WebhooksCreated < h.WebhooksWanted) != (h.RefusedStatus == 409 || h.RefusedStatus == 422) {
+			t.Errorf("hostile: created %d of %d webhooks, refused with %d; want all, or fewer and a 409 or 422",
+				h.WebhooksCreated, h.WebhooksWanted, h.RefusedStatus)
+		}
+		if h.HealthyDeliveries != int(h.Rate/2) {
+			t.Errorf("hostile: %d healthy deliveries measured, want %g (half a second at %g/s)", h.HealthyDeliveries, h.Rate/2, h.Rate)
+		}
+		positive("hostile healthy p99", h.HealthyP99MS)
+	}
 	switch {
 	case pg != "" && rep.Postgres == nil:
 		t.Error("postgres missing though HERALD_TEST_POSTGRES_URL is set")
 	case pg != "":
 		positive("postgres 1 process", rep.Postgres.OneProcess)
 		positive("postgres 3 processes", rep.Postgres.ThreeProcesses)
+		if runtime.GOOS == "linux" {
+			positive("postgres CPU per delivery, 1 process", rep.Postgres.OnePostgresCPUMS)
+			positive("postgres CPU per delivery, 3 processes", rep.Postgres.ThreePostgresCPUMS)
+			positive("postgres projection per database core", rep.Postgres.PerDatabaseCore)
+			positive("server CPU per delivery, 1 process on PostgreSQL", rep.Postgres.OneServerCPUMS)
+		}
 	case rep.Skipped["postgres"] == "":
 		t.Errorf("postgres neither run nor skipped: %+v", rep.Skipped)
 	}
-	for _, key := range []string{"1_e2e_ratio_to_raw", "2_p50_ms_at_100", "2_p99_ms_at_1000", "3_batch_publish_events_per_s",
-		"4_backlog_last_to_first_tenth", "5_isolation_healthy_p99_ms"} {
+	keys := []string{"1_e2e_ratio_to_raw", "2_p50_ms_at_100", "2_p99_ms_at_1000", "3_batch_publish_events_per_s",
+		"4_backlog_last_to_first_tenth", "5_isolation_healthy_p99_ms", "7_e2e_batch_ratio_to_raw",
+		"7_e2e_many_single_ratio_to_raw", "7_e2e_many_batch_ratio_to_raw", "10_hostile_healthy_p99_ms"}
+	if runtime.GOOS == "linux" {
+		keys = append(keys, "8_server_cpu_ms_per_delivery_full_speed")
+		if pg != "" {
+			keys = append(keys, "9_postgres_cpu_ms_per_delivery", "9_postgres_1_process_deliveries_per_s")
+		}
+	}
+	for _, key := range keys {
 		if _, ok := rep.Verdicts[key]; !ok {
 			t.Errorf("no verdict for target %s", key)
 		}
 	}
 }
 
-func latencyRates(ls []latencyResult) []float64 {
+func latencyRates(ls []bench.LatencyResult) []float64 {
 	var out []float64
 	for _, l := range ls {
 		out = append(out, l.Rate)
@@ -171,32 +222,6 @@ func TestBenchFlags(t *testing.T) {
 		err := run(t.Context(), append([]string{"bench"}, tc.args...), &bytes.Buffer{}, &stderr, func(string) string { return "" })
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("bench %q: error %v, want one containing %q", tc.args, err, tc.want)
-		}
-	}
-}
-
-// TestQuantile checks the nearest-rank quantiles the report is made of.
-func TestQuantile(t *testing.T) {
-	t.Parallel()
-	var hundred []time.Duration
-	for i := 1; i <= 100; i++ {
-		hundred = append(hundred, time.Duration(i)*time.Millisecond)
-	}
-	for _, tc := range []struct {
-		sorted []time.Duration
-		q      float64
-		want   time.Duration
-	}{
-		{nil, 0.5, 0},
-		{[]time.Duration{7}, 0.99, 7},
-		{hundred, 0.5, 50 * time.Millisecond},
-		{hundred, 0.9, 90 * time.Millisecond},
-		{hundred, 0.99, 99 * time.Millisecond},
-		{hundred, 1, 100 * time.Millisecond},
-		{hundred, 0, time.Millisecond},
-	} {
-		if got := quantile(tc.sorted, tc.q); got != tc.want {
-			t.Errorf("quantile(%d values, %v) = %v, want %v", len(tc.sorted), tc.q, got, tc.want)
 		}
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/bench"
 )
 
 // chaosTimeout is the attempt timeout the chaos test runs Herald with: short, so the
@@ -182,7 +182,7 @@ func TestChaosReceivers(t *testing.T) {
 	var latencies []time.Duration
 	for _, h := range healthy {
 		for id, at := range published {
-			latencies = append(latencies, h.arrival(id).Sub(at))
+			latencies = append(latencies, h.FirstArrival(id).Sub(at))
 		}
 	}
 	slices.Sort(latencies)
@@ -375,60 +375,26 @@ func (g *generatedBody) Read(p []byte) (int, error) {
 	return int(n), nil
 }
 
-// arrivals is a healthy receiver of one format that answers 204 at once and remembers
-// when each event first arrived.
+// arrivals is a healthy receiver of one format: the benchmark's receiver, which answers
+// 204 at once and remembers when each event first arrived.
 type arrivals struct {
-	*httptest.Server
+	*bench.Receiver
 	format string
-	mu     sync.Mutex
-	at     map[string]time.Time // event id → first arrival
 }
 
 func newArrivals(t *testing.T, format string) *arrivals {
 	t.Helper()
-	rc := &arrivals{format: format, at: map[string]time.Time{}}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		var env struct {
-			ID   string `json:"id"`
-			Type string `json:"type"`
-		}
-		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&env); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		id := env.ID // frugally: the event id is in the body
-		if format == "standard" {
-			id = r.Header.Get("webhook-id")
-		}
-		if env.Type != "ping" {
-			rc.mu.Lock()
-			if _, ok := rc.at[id]; !ok {
-				rc.at[id] = now
-			}
-			rc.mu.Unlock()
-		}
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	rc, err := bench.StartReceiver(0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(rc.Close)
-	return rc
+	return &arrivals{Receiver: rc, format: format}
 }
 
 func (rc *arrivals) count() int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.at)
-}
-
-func (rc *arrivals) arrival(id string) time.Time {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.at[id]
+	events, _ := rc.Distinct()
+	return events
 }
 
 var vmHWM = regexp.MustCompile(`(?m)^VmHWM:\s+(\d+) kB$`)

@@ -84,7 +84,7 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 	stopPublishing := sync.OnceFunc(pub.stop)
 	t.Cleanup(stopPublishing) // when the test fails before they are stopped
 	// The first kill comes once deliveries are flowing, so some are in flight.
-	delivered := func() int { events, _ := rc.distinct(); return events }
+	delivered := func() int { events, _ := rc.Distinct(); return events }
 	if !waitUntil(30*time.Second, func() bool { return delivered() >= 20 }) {
 		t.Fatalf("before the first kill: %d acknowledged, %d delivered in 30s", pub.ackCount.Load(), delivered())
 	}
@@ -106,7 +106,7 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 
 	missing := 0
 	if !waitUntil(60*time.Second, func() bool {
-		missing = pub.missing(rc.arrived)
+		missing = pub.missing(rc.Arrived)
 		return missing == 0
 	}) {
 		t.Fatalf("crash loop (%s): kills=%d acknowledged=%d delivered=%d lost=%d: LOST acknowledged events a minute after the last restart",
@@ -118,7 +118,7 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 	if !waitUntil(30*time.Second, func() bool { stuck = pendingOrFailed(t, running[0].URL, wh.ID); return stuck == 0 }) {
 		t.Errorf("STUCK: %d deliveries pending or failed 30s after every acknowledged event arrived", stuck)
 	}
-	arrived, duplicated := rc.distinct()
+	arrived, duplicated := rc.Distinct()
 	t.Logf("crash loop (%s): kills=%d acknowledged=%d delivered=%d lost=0 duplicated=%d (%d publishes refused or cut off while servers were down; %d unacknowledged events delivered anyway; %s of publishing)",
 		store, kills, acked, acked-missing, duplicated, pub.refused.Load(), arrived-acked, published.Round(time.Second))
 }

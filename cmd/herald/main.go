@@ -44,7 +44,7 @@ Usage:
                          copy the SQLite database to FILE while the server runs
   herald rotate-encryption-key --encryption-key NEW --previous-encryption-keys OLD
                          re-seal every webhook secret under a new key while servers run
-  herald bench [--short] measure this machine: throughput, latency, fan-out, backlog, isolation
+  herald bench [--short] measure this machine: throughput, CPU, latency, backlog, isolation
   herald version         print the version
 
 Run 'herald serve -h' for the flags; each has a HERALD_* environment variable.
@@ -106,7 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "listen":
 		return listen(ctx, args[1:], stdout, stderr)
 	case "bench":
-		return bench(ctx, args[1:], stdout, stderr, getenv)
+		return runBench(ctx, args[1:], stdout, stderr, getenv)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "herald", herald.Version)
 		return nil

@@ -9,20 +9,19 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldhq/herald/bench"
 	"github.com/heraldhq/herald/webhook"
 )
 
@@ -77,52 +76,16 @@ func newEncryptionKey() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// countingReceiver counts requests per event id (the frugally envelope's id), taking
-// delay over each.
-type countingReceiver struct {
-	*httptest.Server
-	mu  sync.Mutex
-	got map[string]int
-}
-
-func newCountingReceiver(t *testing.T, delay time.Duration) *countingReceiver {
+// newCountingReceiver starts the benchmark's receiver, which counts arrivals per event
+// id and takes delay over each, for the end of the test.
+func newCountingReceiver(t *testing.T, delay time.Duration) *bench.Receiver {
 	t.Helper()
-	rc := &countingReceiver{got: map[string]int{}}
-	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			ID   string `json:"id"`
-			Type string `json:"type"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		time.Sleep(delay)
-		if body.Type != "ping" {
-			rc.mu.Lock()
-			rc.got[body.ID]++
-			rc.mu.Unlock()
-		}
-	}))
+	rc, err := bench.StartReceiver(delay)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(rc.Close)
 	return rc
-}
-
-// arrived reports whether the event id arrived at least once.
-func (rc *countingReceiver) arrived(id string) bool {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.got[id] > 0
-}
-
-// distinct returns how many events arrived and how many arrivals were repeats.
-func (rc *countingReceiver) distinct() (events, duplicates int) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	for _, n := range rc.got {
-		duplicates += n - 1
-	}
-	return len(rc.got), duplicates
 }
 
 // publishBatches publishes events evt_<prefix>_0 … _n-1 in batches of 1000, round robin
@@ -216,7 +179,7 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 	for range 3 {
 		procs = append(procs, startProcess(t, bin, t.TempDir(), args...))
 	}
-	receivers := []*countingReceiver{newCountingReceiver(t, 0), newCountingReceiver(t, 0)}
+	receivers := []*bench.Receiver{newCountingReceiver(t, 0), newCountingReceiver(t, 0)}
 	var hooks []string
 	for i, rc := range receivers {
 		var wh webhookResource
@@ -233,7 +196,7 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 	start := time.Now()
 	published := make(chan int, 1)
 	go func() { published <- publishBatches(t, urls, "scale", events) }()
-	if !waitUntil(120*time.Second, func() bool { n, _ := receivers[0].distinct(); return n >= events/4 }) {
+	if !waitUntil(120*time.Second, func() bool { n, _ := receivers[0].Distinct(); return n >= events/4 }) {
 		t.Fatal("a quarter of the events did not arrive in 120s")
 	}
 	victim := procs[2]
@@ -241,19 +204,19 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim.cmd.Wait()
-	atKill, _ := receivers[0].distinct()
+	atKill, _ := receivers[0].Distinct()
 	acked := <-published
 	if acked != events {
 		t.Fatalf("%d of %d events acknowledged", acked, events)
 	}
 
 	if !waitUntil(180*time.Second, func() bool {
-		a, _ := receivers[0].distinct()
-		b, _ := receivers[1].distinct()
+		a, _ := receivers[0].Distinct()
+		b, _ := receivers[1].Distinct()
 		return a == events && b == events
 	}) {
-		a, _ := receivers[0].distinct()
-		b, _ := receivers[1].distinct()
+		a, _ := receivers[0].Distinct()
+		b, _ := receivers[1].Distinct()
 		t.Fatalf("LOST: the webhooks received %d and %d of %d events", a, b, events)
 	}
 	took := time.Since(start)
@@ -271,8 +234,8 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 			t.Errorf("survivor %d made %d attempts of %d deliveries: not a fair share", i, n, 2*events)
 		}
 	}
-	_, dup0 := receivers[0].distinct()
-	_, dup1 := receivers[1].distinct()
+	_, dup0 := receivers[0].Distinct()
+	_, dup1 := receivers[1].Distinct()
 	t.Logf("scale-out: %d events x 2 webhooks over 3 processes in %s; SIGKILLed one when %d had arrived; lost 0, duplicated %d; survivors' attempts %v",
 		events, took.Round(time.Millisecond), atKill, dup0+dup1, shares)
 }
@@ -311,9 +274,7 @@ func TestScaleOutRecoversLostConnections(t *testing.T) {
 
 	missing := 0
 	if !waitUntil(90*time.Second, func() bool {
-		rc.mu.Lock()
-		defer rc.mu.Unlock()
-		missing = pub.missing(func(id string) bool { return rc.got[id] > 0 })
+		missing = pub.missing(rc.Arrived)
 		return missing == 0
 	}) {
 		t.Fatalf("LOST: %d of %d acknowledged events never arrived after the connections were killed", missing, pub.ackCount.Load())
@@ -329,10 +290,10 @@ func TestScaleOutRecoversLostConnections(t *testing.T) {
 	}, nil); code != 202 {
 		t.Fatalf("publish after reconnecting: %d", code)
 	}
-	if !waitUntil(30*time.Second, func() bool { rc.mu.Lock(); defer rc.mu.Unlock(); return rc.got["evt_pg_after"] > 0 }) {
+	if !waitUntil(30*time.Second, func() bool { return rc.Arrived("evt_pg_after") }) {
 		t.Fatal("an event published after the reconnection did not arrive")
 	}
-	_, dups := rc.distinct()
+	_, dups := rc.Distinct()
 	t.Logf("killed %d then %d connections mid-run: %d events acknowledged, %d refused while reconnecting, lost 0, duplicated %d",
 		killed, killedAgain, pub.ackCount.Load(), pub.refused.Load(), dups)
 }

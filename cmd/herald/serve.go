@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/bench"
 	"github.com/heraldhq/herald/catalog"
 	"github.com/heraldhq/herald/dispatch"
 	"github.com/heraldhq/herald/egress"
@@ -119,7 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	defer startCPUProfile(getenv(cpuProfileEnv), logger)() // off unless set; see bench_profile.go
+	defer startCPUProfile(getenv(bench.CPUProfileEnv), logger)() // off unless set; see cpuprofile.go
 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,20 +25,20 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// benchRun holds what every scenario of one `herald bench` run shares: the receiver,
+// harness holds what every scenario of one `herald bench` run shares: the receiver,
 // the HTTP client and the temporary directory the servers keep their data in.
-type benchRun struct {
-	cfg    *benchConfig
+type harness struct {
+	cfg    *config
 	log    io.Writer
-	rcv    *benchReceiver // nil with --receiver
-	target string         // the receiver's base URL
+	rcv    *Receiver // nil with --receiver
+	target string    // the receiver's base URL
 	client *http.Client
 	tmp    string
 	key    string // admin key of the servers bench starts
 }
 
-func newBenchRun(ctx context.Context, cfg *benchConfig, log io.Writer) (*benchRun, error) {
-	b := &benchRun{
+func newHarness(cfg *config, log io.Writer) (*harness, error) {
+	b := &harness{
 		cfg: cfg, log: log,
 		client: &http.Client{
 			Timeout: 5 * time.Minute, // a batch of 1,000 on a busy machine, never forever
@@ -61,18 +60,18 @@ func newBenchRun(ctx context.Context, cfg *benchConfig, log io.Writer) (*benchRu
 		b.target = strings.TrimSuffix(cfg.receiver, "/")
 		return b, nil
 	}
-	b.rcv, err = startBenchReceiver()
+	b.rcv, err = StartReceiver(0)
 	if err != nil {
 		b.close()
 		return nil, err
 	}
-	b.target = b.rcv.url
+	b.target = b.rcv.URL
 	return b, nil
 }
 
-func (b *benchRun) close() {
+func (b *harness) close() {
 	if b.rcv != nil {
-		b.rcv.close()
+		b.rcv.Close()
 	}
 	if b.tmp != "" {
 		if err := os.RemoveAll(b.tmp); err != nil {
@@ -82,7 +81,7 @@ func (b *benchRun) close() {
 }
 
 // logf reports progress on stderr, so stdout holds only the table and the JSON line.
-func (b *benchRun) logf(format string, args ...any) {
+func (b *harness) logf(format string, args ...any) {
 	fmt.Fprintf(b.log, "bench: "+format+"\n", args...)
 }
 
@@ -103,6 +102,34 @@ func (s *heraldServers) stop() {
 	wg.Wait()
 }
 
+// meter measures the CPU of the processes bench started; nil with --server, whose
+// process bench cannot see.
+func (s *heraldServers) meter() cpuMeter {
+	if len(s.procs) == 0 {
+		return nil
+	}
+	var pids pidsMeter
+	for _, p := range s.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return pids
+}
+
+// cpuPerDelivery ends w and returns the CPU its processes used per delivery, in ms; 0,
+// with a note on stderr, when it could not be measured.
+func (b *harness) cpuPerDelivery(w *cpuWindow, deliveries int, what string) float64 {
+	cpu, ok, err := w.stop()
+	if err != nil {
+		b.logf("  %s: not measured: %v", what, err)
+	}
+	if !ok {
+		return 0
+	}
+	ms := perDelivery(cpu, deliveries)
+	b.logf("  %s: %.3f s over %d deliveries, %.4f ms each", what, cpu.Seconds(), deliveries, ms)
+	return ms
+}
+
 // peakRSSMB is the largest peak resident set of the processes, in MB; 0 when unknown.
 func (s *heraldServers) peakRSSMB() float64 {
 	var peak float64
@@ -115,7 +142,7 @@ func (s *heraldServers) peakRSSMB() float64 {
 // servers starts n `herald serve` processes for a scenario, on a new SQLite file when
 // databaseURL is empty (n must be 1) or sharing the PostgreSQL database it names, with
 // extra flags; with --server it returns that server instead.
-func (b *benchRun) servers(ctx context.Context, scenario string, n int, databaseURL string, extra ...string) (*heraldServers, error) {
+func (b *harness) servers(ctx context.Context, scenario string, n int, databaseURL string, extra ...string) (*heraldServers, error) {
 	if b.cfg.server != "" {
 		return &heraldServers{urls: []string{strings.TrimSuffix(b.cfg.server, "/")}, key: b.cfg.apiKey}, nil
 	}
@@ -201,7 +228,7 @@ func startHeraldProcess(ctx context.Context, bin string, args []string, cpuProfi
 		}
 	}
 	if cpuProfile != "" {
-		p.cmd.Env = append(p.cmd.Env, cpuProfileEnv+"="+cpuProfile)
+		p.cmd.Env = append(p.cmd.Env, CPUProfileEnv+"="+cpuProfile)
 	}
 	p.cmd.Stderr = p.stderr
 	stdout, err := p.cmd.StdoutPipe()
@@ -287,45 +314,64 @@ func (p *heraldProcess) readPeakRSS() float64 {
 // call makes one API call to base with the admin key, sending body as JSON (nil for
 // none) and decoding a 2xx answer into out (nil to skip). Any other status is an error
 // that quotes the answer.
-func (b *benchRun) call(ctx context.Context, s *heraldServers, base, method, path string, body, out any) error {
+func (b *harness) call(ctx context.Context, s *heraldServers, base, method, path string, body, out any) error {
+	_, err := b.do(ctx, s.key, base, method, path, body, out)
+	return err
+}
+
+// apiError is a non-2xx answer of the API.
+type apiError struct {
+	method, path string
+	status       int
+	body         []byte
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, bytes.TrimSpace(e.body))
+}
+
+// do makes one API call to base with key, sending body as JSON (nil for none) and
+// decoding a 2xx answer into out (nil to skip). It returns the status; any status but
+// 2xx comes with an *apiError that quotes the answer.
+func (b *harness) do(ctx context.Context, key, base, method, path string, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		r = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, r)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.key)
+	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(data))
+		return resp.StatusCode, &apiError{method: method, path: path, status: resp.StatusCode, body: data}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decode %q: %w", method, path, data, err)
+			return resp.StatusCode, fmt.Errorf("%s %s: decode %q: %w", method, path, data, err)
 		}
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // createWebhooks registers n standard-format webhooks on s, the i-th at the receiver's
 // path(i), with extra fields, and returns their ids. Each sends a ping: callers wait for
 // those (waitIdle) so that a measurement starts on an idle server.
-func (b *benchRun) createWebhooks(ctx context.Context, s *heraldServers, n int, path func(i int) string, extra func(i int) map[string]any) ([]string, error) {
+func (b *harness) createWebhooks(ctx context.Context, s *heraldServers, n int, path func(i int) string, extra func(i int) map[string]any) ([]string, error) {
 	ids := make([]string, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -334,7 +380,7 @@ func (b *benchRun) createWebhooks(ctx context.Context, s *heraldServers, n int, 
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n && errs[w] == nil; i = int(next.Add(1)) - 1 {
 				body := map[string]any{"name": fmt.Sprintf("bench %d", i), "url": b.target + path(i),
-					"format": "standard", "events": []string{benchEventType}}
+					"format": "standard", "events": []string{eventType}}
 				if extra != nil {
 					for k, v := range extra(i) {
 						body[k] = v
@@ -356,7 +402,7 @@ func (b *benchRun) createWebhooks(ctx context.Context, s *heraldServers, n int, 
 }
 
 // deleteWebhooks removes what a scenario registered on a --server it does not own.
-func (b *benchRun) deleteWebhooks(ctx context.Context, s *heraldServers, ids []string) {
+func (b *harness) deleteWebhooks(ctx context.Context, s *heraldServers, ids []string) {
 	if b.cfg.server == "" {
 		return // the server and its database go away with the scenario
 	}
@@ -369,7 +415,7 @@ func (b *benchRun) deleteWebhooks(ctx context.Context, s *heraldServers, ids []s
 
 // waitIdle waits until s has no pending deliveries, reading its herald_deliveries_pending
 // gauge.
-func (b *benchRun) waitIdle(ctx context.Context, s *heraldServers, timeout time.Duration) error {
+func (b *harness) waitIdle(ctx context.Context, s *heraldServers, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		n, err := b.pending(ctx, s)
@@ -391,7 +437,7 @@ func (b *benchRun) waitIdle(ctx context.Context, s *heraldServers, timeout time.
 }
 
 // pending reads the herald_deliveries_pending gauge of s.
-func (b *benchRun) pending(ctx context.Context, s *heraldServers) (int, error) {
+func (b *harness) pending(ctx context.Context, s *heraldServers) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", s.urls[0]+"/metrics", nil)
 	if err != nil {
 		return 0, err
@@ -416,141 +462,15 @@ func (b *benchRun) pending(ctx context.Context, s *heraldServers) (int, error) {
 	return 0, fmt.Errorf("GET /metrics: %d, no herald_deliveries_pending gauge", resp.StatusCode)
 }
 
-// benchEventType is the catalog type every benchmark event has: a small payload.
-const benchEventType = "drift.resolved"
+// eventType is the catalog type every benchmark event has: a small payload.
+const eventType = "drift.resolved"
 
 // benchEvent is one event to publish, with its own id so its receipt can be matched.
-func benchEvent(id, tenant string) map[string]any {
-	e := map[string]any{"id": id, "type": benchEventType,
+func newEvent(id, tenant string) map[string]any {
+	e := map[string]any{"id": id, "type": eventType,
 		"data": map[string]any{"drift_id": 55, "resolved_by": 1, "resolved_at": "2024-01-15T15:00:00Z"}}
 	if tenant != "" {
 		e["tenant_id"] = tenant
 	}
 	return e
-}
-
-// benchReceiver is the in-process receiver: it answers 204 at once, notes when each
-// expected event arrives (by the standard format's webhook-id header, the event id),
-// and can hang or refuse some paths.
-type benchReceiver struct {
-	srv *http.Server
-	url string
-
-	answered atomic.Int64 // 2xx answers, pings included
-	mu       sync.Mutex
-	expected map[string]*expectation // event id → what is expected of it
-	receipts []receipt               // matched arrivals, in order
-	changed  chan struct{}           // signalled (not closed) on each matched arrival
-}
-
-// expectation is an event the receiver waits for: when it was (meant to be) published
-// and how many deliveries of it are due.
-type expectation struct {
-	at        time.Time
-	want, got int
-}
-
-// receipt is one matched arrival: when, and how long after its event's publish.
-type receipt struct {
-	at      time.Time
-	latency time.Duration
-	path    string
-}
-
-func startBenchReceiver() (*benchReceiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("receiver: %w", err)
-	}
-	r := &benchReceiver{url: "http://" + ln.Addr().String(), expected: map[string]*expectation{}, changed: make(chan struct{}, 1)}
-	r.srv = &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	go func() { _ = r.srv.Serve(ln) }() // ends with ErrServerClosed at close
-	return r, nil
-}
-
-func (r *benchReceiver) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = r.srv.Shutdown(ctx) // hung handlers end with their requests
-	_ = r.srv.Close()
-}
-
-// ServeHTTP answers 204 at once, except under /hang/ (waits until Herald gives up) and
-// /down/ (503).
-func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	now := time.Now()
-	_, _ = io.Copy(io.Discard, req.Body) // a delivery body is small; a failed read changes nothing
-	switch {
-	case strings.HasPrefix(req.URL.Path, "/hang/"):
-		<-req.Context().Done()
-		return
-	case strings.HasPrefix(req.URL.Path, "/down/"):
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-	r.answered.Add(1)
-	id := req.Header.Get("webhook-id")
-	r.mu.Lock()
-	e := r.expected[id]
-	if e != nil && e.got < e.want {
-		e.got++
-		r.receipts = append(r.receipts, receipt{at: now, latency: now.Sub(e.at), path: req.URL.Path})
-	}
-	r.mu.Unlock()
-	if e != nil {
-		select {
-		case r.changed <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// expect registers an event published (or scheduled to be) at at, due to arrive want times.
-func (r *benchReceiver) expect(id string, at time.Time, want int) {
-	r.mu.Lock()
-	r.expected[id] = &expectation{at: at, want: want}
-	r.mu.Unlock()
-}
-
-// reset forgets every expectation and receipt, between scenarios.
-func (r *benchReceiver) reset() {
-	r.mu.Lock()
-	r.expected = map[string]*expectation{}
-	r.receipts = nil
-	r.mu.Unlock()
-}
-
-// received returns how many matched arrivals there are.
-func (r *benchReceiver) received() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.receipts)
-}
-
-// snapshot returns a copy of the receipts.
-func (r *benchReceiver) snapshot() []receipt {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]receipt(nil), r.receipts...)
-}
-
-// waitReceived waits until n matched arrivals are in, or timeout passes (an error
-// saying how many came).
-func (r *benchReceiver) waitReceived(ctx context.Context, n int, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		if got := r.received(); got >= n {
-			return nil
-		}
-		select {
-		case <-r.changed:
-		case <-time.After(100 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-deadline.C:
-			return fmt.Errorf("the receiver got %d of %d deliveries in %s", r.received(), n, timeout)
-		}
-	}
 }

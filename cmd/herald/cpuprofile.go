@@ -6,14 +6,10 @@ import (
 	"runtime/pprof"
 )
 
-// cpuProfileEnv names the variable that makes herald serve write a CPU profile of its
-// whole run to a file, for `herald bench --cpuprofile-dir`. It is off unless set, and
-// deliberately not a documented flag: it is a tool for performance work, not for
-// operating Herald.
-const cpuProfileEnv = "HERALD_CPU_PROFILE"
-
 // startCPUProfile starts profiling into path (nothing when path is empty) and returns
-// the function that stops and writes it, to be deferred by serve.
+// the function that stops and writes it, to be deferred by serve. serve reads path from
+// bench.CPUProfileEnv, which `herald bench --cpuprofile-dir` sets for the servers it
+// starts.
 func startCPUProfile(path string, logger *slog.Logger) func() {
 	if path == "" {
 		return func() {}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -28,19 +28,19 @@ const dispatcherPerWebhook = 8
 // flight at once, whatever the endpoints.
 const dispatcherConcurrency = 128
 
-// rawResult is the physical ceiling: the receiver hit by a plain net/http client.
-type rawResult struct {
-	Runs []rawRun `json:"runs"`
+// RawResult is the physical ceiling: the receiver hit by a plain net/http client.
+type RawResult struct {
+	Runs []RawRun `json:"runs"`
 }
 
-// rawRun is one raw measurement at one concurrency.
-type rawRun struct {
+// RawRun is one raw measurement at one concurrency.
+type RawRun struct {
 	Concurrency int     `json:"concurrency"`
 	Requests    int     `json:"requests"`
 	PerSecond   float64 `json:"per_second"`
 }
 
-func (r *rawResult) at(concurrency int) float64 {
+func (r *RawResult) at(concurrency int) float64 {
 	for _, run := range r.Runs {
 		if run.Concurrency == concurrency {
 			return run.PerSecond
@@ -51,13 +51,13 @@ func (r *rawResult) at(concurrency int) float64 {
 
 // raw posts a delivery-sized body to the receiver as fast as concurrency clients can,
 // at the dispatcher's per-webhook and whole-process concurrency.
-func (b *benchRun) raw(ctx context.Context) (*rawResult, error) {
+func (b *harness) raw(ctx context.Context) (*RawResult, error) {
 	body := []byte(`{"type":"drift.resolved","timestamp":"2024-01-15T15:00:00Z","data":{"drift_id":55,"resolved_by":1,"resolved_at":"2024-01-15T15:00:00Z"}}`)
 	dur := min(b.cfg.duration, 5*time.Second)
 	if b.cfg.short {
 		dur = 300 * time.Millisecond
 	}
-	res := &rawResult{}
+	res := &RawResult{}
 	for _, concurrency := range []int{dispatcherPerWebhook, dispatcherConcurrency} {
 		client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: concurrency}}
 		var n atomic.Int64
@@ -94,32 +94,57 @@ func (b *benchRun) raw(ctx context.Context) (*rawResult, error) {
 		if err, _ := firstErr.Load().(error); err != nil {
 			return nil, fmt.Errorf("raw baseline: %w", err)
 		}
-		run := rawRun{Concurrency: concurrency, Requests: int(n.Load()), PerSecond: round(float64(n.Load())/time.Since(start).Seconds(), 0)}
+		run := RawRun{Concurrency: concurrency, Requests: int(n.Load()), PerSecond: round(float64(n.Load())/time.Since(start).Seconds(), 0)}
 		b.logf("  raw at %d: %.0f requests/s", concurrency, run.PerSecond)
 		res.Runs = append(res.Runs, run)
 	}
 	return res, nil
 }
 
-// e2eResult is events published through the API until the receiver has them all.
-type e2eResult struct {
-	Publishers            int     `json:"publishers"`
-	SingleEvents          int     `json:"single_events"`
-	SinglePublish         float64 `json:"single_publish_per_second"` // events accepted per second
-	SinglePerSecond       float64 `json:"single_per_second"`         // deliveries per second, publish to last receipt
-	RawConcurrency        int     `json:"raw_concurrency"`
-	RatioToRaw            float64 `json:"ratio_to_raw"`
-	BatchSize             int     `json:"batch_size"`
-	BatchEvents           int     `json:"batch_events"`
-	BatchPublishPerSecond float64 `json:"batch_publish_per_second"`
-	BatchPerSecond        float64 `json:"batch_per_second"`
-	BatchRatioToRaw       float64 `json:"batch_ratio_to_raw"`
+// E2EResult is events published through the API until the receiver has them all: to
+// one webhook, then to many.
+type E2EResult struct {
+	Publishers            int                  `json:"publishers"`
+	SingleEvents          int                  `json:"single_events"`
+	SinglePublish         float64              `json:"single_publish_per_second"` // events accepted per second
+	SinglePerSecond       float64              `json:"single_per_second"`         // deliveries per second, publish to last receipt
+	SingleServerCPUMS     float64              `json:"single_server_cpu_ms_per_delivery"`
+	RawConcurrency        int                  `json:"raw_concurrency"`
+	RatioToRaw            float64              `json:"ratio_to_raw"`
+	BatchSize             int                  `json:"batch_size"`
+	BatchEvents           int                  `json:"batch_events"`
+	BatchPublishPerSecond float64              `json:"batch_publish_per_second"`
+	BatchPerSecond        float64              `json:"batch_per_second"`
+	BatchRatioToRaw       float64              `json:"batch_ratio_to_raw"`
+	BatchServerCPUMS      float64              `json:"batch_server_cpu_ms_per_delivery"`
+	Many                  *ManyEndpointsResult `json:"many,omitempty"`
 }
+
+// ManyEndpointsResult is the end-to-end run with every event due at many webhooks on
+// the one receiver host, where the dispatcher's whole pool, not one endpoint's share of
+// it, is the bound: so it is compared with the raw client at the pool's size.
+type ManyEndpointsResult struct {
+	Webhooks          int     `json:"webhooks"`
+	RawConcurrency    int     `json:"raw_concurrency"`
+	SingleEvents      int     `json:"single_events"`
+	SinglePerSecond   float64 `json:"single_per_second"`
+	SingleRatioToRaw  float64 `json:"single_ratio_to_raw"`
+	SingleServerCPUMS float64 `json:"single_server_cpu_ms_per_delivery"`
+	BatchEvents       int     `json:"batch_events"`
+	BatchPerSecond    float64 `json:"batch_per_second"`
+	BatchRatioToRaw   float64 `json:"batch_ratio_to_raw"`
+	BatchServerCPUMS  float64 `json:"batch_server_cpu_ms_per_delivery"`
+}
+
+// manyWebhooks is how many webhooks the many-endpoint run has: as many as it takes for
+// their per-webhook caps (8 each) to add up to the dispatcher's pool (128).
+const manyWebhooks = dispatcherConcurrency / dispatcherPerWebhook
 
 // endToEnd publishes to one webhook through the single-event API from several clients
 // for the duration, then through the batch API, and times each until the receiver has
-// every delivery.
-func (b *benchRun) endToEnd(ctx context.Context, raw *rawResult) (*e2eResult, error) {
+// every delivery; then does the same on a new server with every event due at many
+// webhooks. Each run also reads the server's CPU per delivery.
+func (b *harness) endToEnd(ctx context.Context, raw *RawResult) (*E2EResult, error) {
 	s, err := b.servers(ctx, "e2e", 1, "")
 	if err != nil {
 		return nil, err
@@ -129,16 +154,18 @@ func (b *benchRun) endToEnd(ctx context.Context, raw *rawResult) (*e2eResult, er
 	if err != nil {
 		return nil, err
 	}
-	defer b.deleteWebhooks(ctx, s, ids)
+	defer func() { b.deleteWebhooks(ctx, s, ids) }()
 	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
 		return nil, err
 	}
 
-	res := &e2eResult{Publishers: 8, RawConcurrency: dispatcherPerWebhook}
+	res := &E2EResult{Publishers: 8, RawConcurrency: dispatcherPerWebhook}
+	cpu := startCPU(s.meter())
 	single, err := b.publishFor(ctx, s, res.Publishers, b.cfg.duration, 0, 1)
 	if err != nil {
 		return nil, err
 	}
+	res.SingleServerCPUMS = b.cpuPerDelivery(cpu, single.deliveries, "server CPU, single publish")
 	res.SingleEvents = single.events
 	res.SinglePublish = round(single.publishRate(), 0)
 	res.SinglePerSecond = round(single.deliveryRate(), 0)
@@ -148,15 +175,74 @@ func (b *benchRun) endToEnd(ctx context.Context, raw *rawResult) (*e2eResult, er
 	if b.cfg.short {
 		res.BatchSize, res.BatchEvents = 100, 1000
 	}
+	cpu = startCPU(s.meter())
 	batch, err := b.publishBatches(ctx, s, res.BatchEvents, res.BatchSize, 2, 1, nil)
 	if err != nil {
 		return nil, err
 	}
+	res.BatchServerCPUMS = b.cpuPerDelivery(cpu, batch.deliveries, "server CPU, batch publish")
 	res.BatchPublishPerSecond = round(batch.publishRate(), 0)
 	res.BatchPerSecond = round(batch.deliveryRate(), 0)
 	b.logf("  batch: %d events, accepted %.0f/s, delivered %.0f/s", batch.events, res.BatchPublishPerSecond, res.BatchPerSecond)
 	if raw != nil && raw.at(res.RawConcurrency) > 0 {
 		res.RatioToRaw = round(res.SinglePerSecond/raw.at(res.RawConcurrency), 4)
+		res.BatchRatioToRaw = round(res.BatchPerSecond/raw.at(res.RawConcurrency), 4)
+	}
+	// The many-endpoint run has a server of its own: one at a time on the machine (and,
+	// on a --server, without this webhook, which would take every event too).
+	s.stop()
+	b.deleteWebhooks(ctx, s, ids)
+	ids = nil
+
+	res.Many, err = b.endToEndMany(ctx, raw, res.BatchEvents, res.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("many endpoints: %w", err)
+	}
+	return res, nil
+}
+
+// endToEndMany is endToEnd's run with every event due at manyWebhooks webhooks:
+// deliveries in all, as many as the one-endpoint batch run made, published once
+// through the single-event API (for at most the duration) and once through the batch
+// API.
+func (b *harness) endToEndMany(ctx context.Context, raw *RawResult, deliveries, batchSize int) (*ManyEndpointsResult, error) {
+	s, err := b.servers(ctx, "e2e-many", 1, "")
+	if err != nil {
+		return nil, err
+	}
+	defer s.stop()
+	res := &ManyEndpointsResult{Webhooks: manyWebhooks, RawConcurrency: dispatcherConcurrency}
+	ids, err := b.createWebhooks(ctx, s, res.Webhooks, func(i int) string { return fmt.Sprintf("/e2e-many/%d", i) }, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer b.deleteWebhooks(ctx, s, ids)
+	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
+		return nil, err
+	}
+	events := max(deliveries/res.Webhooks, 1)
+
+	cpu := startCPU(s.meter())
+	single, err := b.publishFor(ctx, s, 8, b.cfg.duration, events, res.Webhooks)
+	if err != nil {
+		return nil, err
+	}
+	res.SingleServerCPUMS = b.cpuPerDelivery(cpu, single.deliveries, "server CPU, single publish to many")
+	res.SingleEvents = single.events
+	res.SinglePerSecond = round(single.deliveryRate(), 0)
+	b.logf("  single to %d webhooks: %d events, delivered %.0f/s", res.Webhooks, single.events, res.SinglePerSecond)
+
+	cpu = startCPU(s.meter())
+	batch, err := b.publishBatches(ctx, s, events, min(batchSize, events), 2, res.Webhooks, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.BatchServerCPUMS = b.cpuPerDelivery(cpu, batch.deliveries, "server CPU, batch publish to many")
+	res.BatchEvents = batch.events
+	res.BatchPerSecond = round(batch.deliveryRate(), 0)
+	b.logf("  batch to %d webhooks: %d events, delivered %.0f/s", res.Webhooks, batch.events, res.BatchPerSecond)
+	if raw != nil && raw.at(res.RawConcurrency) > 0 {
+		res.SingleRatioToRaw = round(res.SinglePerSecond/raw.at(res.RawConcurrency), 4)
 		res.BatchRatioToRaw = round(res.BatchPerSecond/raw.at(res.RawConcurrency), 4)
 	}
 	return res, nil
@@ -181,9 +267,9 @@ func (p *published) deliveryRate() float64 {
 // publishFor publishes single events from publishers clients, spread over the servers,
 // for dur (or until limit events when limit > 0), each due at want webhooks, and waits
 // for every delivery.
-func (b *benchRun) publishFor(ctx context.Context, s *heraldServers, publishers int, dur time.Duration, limit, want int) (*published, error) {
+func (b *harness) publishFor(ctx context.Context, s *heraldServers, publishers int, dur time.Duration, limit, want int) (*published, error) {
 	if b.rcv != nil {
-		b.rcv.reset()
+		b.rcv.Reset()
 	}
 	p := &published{start: time.Now()}
 	deadline := p.start.Add(dur)
@@ -199,9 +285,9 @@ func (b *benchRun) publishFor(ctx context.Context, s *heraldServers, publishers 
 				}
 				id := herald.NewID(herald.PrefixEvent)
 				if b.rcv != nil {
-					b.rcv.expect(id, time.Now(), want)
+					b.rcv.Expect(id, time.Now(), want)
 				}
-				if err := b.call(ctx, s, base, "POST", "/api/v1/events", benchEvent(id, ""), nil); err != nil {
+				if err := b.call(ctx, s, base, "POST", "/api/v1/events", newEvent(id, ""), nil); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
 				}
@@ -221,7 +307,7 @@ func (b *benchRun) publishFor(ctx context.Context, s *heraldServers, publishers 
 
 // waitDelivered waits until the receiver has every delivery of p and notes when the
 // last arrived; with an external receiver, until the server has nothing pending.
-func (b *benchRun) waitDelivered(ctx context.Context, s *heraldServers, p *published) error {
+func (b *harness) waitDelivered(ctx context.Context, s *heraldServers, p *published) error {
 	timeout := 2*time.Minute + time.Duration(p.deliveries)*2*time.Millisecond
 	if b.rcv == nil {
 		if err := b.waitIdle(ctx, s, timeout); err != nil {
@@ -230,7 +316,7 @@ func (b *benchRun) waitDelivered(ctx context.Context, s *heraldServers, p *publi
 		p.delivered = time.Now()
 		return nil
 	}
-	if err := b.rcv.waitReceived(ctx, p.deliveries, timeout); err != nil {
+	if err := b.rcv.WaitReceived(ctx, p.deliveries, timeout); err != nil {
 		return err
 	}
 	rs := b.rcv.snapshot()
@@ -242,9 +328,9 @@ func (b *benchRun) waitDelivered(ctx context.Context, s *heraldServers, p *publi
 // publishers clients; tenant, when set, gives event i's tenant. Each event is due at
 // want webhooks. It waits for every delivery unless hold is set: then it returns once
 // published and hold.wait finishes the job.
-func (b *benchRun) publishBatches(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
+func (b *harness) publishBatches(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
 	if b.rcv != nil {
-		b.rcv.reset()
+		b.rcv.Reset()
 	}
 	p, err := b.publishBatchesOnly(ctx, s, total, size, publishers, want, tenant)
 	if err != nil {
@@ -253,7 +339,7 @@ func (b *benchRun) publishBatches(ctx context.Context, s *heraldServers, total, 
 	return p, b.waitDelivered(ctx, s, p)
 }
 
-func (b *benchRun) publishBatchesOnly(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
+func (b *harness) publishBatchesOnly(ctx context.Context, s *heraldServers, total, size, publishers, want int, tenant func(i int) string) (*published, error) {
 	p := &published{start: time.Now()}
 	var next atomic.Int64
 	var firstErr atomic.Value
@@ -271,9 +357,9 @@ func (b *benchRun) publishBatchesOnly(ctx context.Context, s *heraldServers, tot
 					if tenant != nil {
 						t = tenant(j)
 					}
-					events = append(events, benchEvent(id, t))
+					events = append(events, newEvent(id, t))
 					if b.rcv != nil {
-						b.rcv.expect(id, now, want)
+						b.rcv.Expect(id, now, want)
 					}
 				}
 				var out struct {
@@ -308,8 +394,8 @@ func (b *benchRun) publishBatchesOnly(ctx context.Context, s *heraldServers, tot
 	return p, nil
 }
 
-// latencyResult is publish-to-receipt latency at one fixed rate.
-type latencyResult struct {
+// LatencyResult is publish-to-receipt latency at one fixed rate.
+type LatencyResult struct {
 	Rate   float64 `json:"rate"`
 	Events int     `json:"events"`
 	P50MS  float64 `json:"p50_ms"`
@@ -317,13 +403,16 @@ type latencyResult struct {
 	P99MS  float64 `json:"p99_ms"`
 	MaxMS  float64 `json:"max_ms"`
 	Behind int     `json:"pacer_behind"` // publishes that started over 5 ms late
+	// ServerCPUMS is the server's CPU per delivery over the run, idle moments included:
+	// what an installation at this rate pays per event.
+	ServerCPUMS float64 `json:"server_cpu_ms_per_delivery"`
 }
 
 // latency publishes single events at fixed rates with an open-loop pacer: event i is
 // due at start + i/rate whatever happened to the earlier ones, and its latency runs
 // from that instant to its receipt, so a slow answer cannot hide behind a lower offered
 // rate.
-func (b *benchRun) latency(ctx context.Context) ([]latencyResult, error) {
+func (b *harness) latency(ctx context.Context) ([]LatencyResult, error) {
 	if b.rcv == nil {
 		return nil, skip("needs the in-process receiver to time each receipt")
 	}
@@ -340,7 +429,7 @@ func (b *benchRun) latency(ctx context.Context) ([]latencyResult, error) {
 	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
 		return nil, err
 	}
-	var out []latencyResult
+	var out []LatencyResult
 	for _, rate := range []float64{100, 1000} {
 		r, err := b.latencyAt(ctx, s, rate)
 		if err != nil {
@@ -352,15 +441,16 @@ func (b *benchRun) latency(ctx context.Context) ([]latencyResult, error) {
 	return out, nil
 }
 
-func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64) (*latencyResult, error) {
-	b.rcv.reset()
+func (b *harness) latencyAt(ctx context.Context, s *heraldServers, rate float64) (*LatencyResult, error) {
+	b.rcv.Reset()
 	n := int(rate * b.cfg.duration.Seconds())
 	interval := time.Duration(float64(time.Second) / rate)
-	res := &latencyResult{Rate: rate, Events: n}
+	res := &LatencyResult{Rate: rate, Events: n}
 	// Enough publishers in flight that a slow answer never holds the next publish back.
 	sem := make(chan struct{}, 512)
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu := startCPU(s.meter())
 	start := time.Now().Add(20 * time.Millisecond)
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
@@ -373,10 +463,10 @@ func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64
 		}
 		sem <- struct{}{}
 		id := herald.NewID(herald.PrefixEvent)
-		b.rcv.expect(id, at, 1)
+		b.rcv.Expect(id, at, 1)
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", benchEvent(id, ""), nil); err != nil {
+			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, ""), nil); err != nil {
 				firstErr.CompareAndSwap(nil, err)
 			}
 		})
@@ -385,28 +475,30 @@ func (b *benchRun) latencyAt(ctx context.Context, s *heraldServers, rate float64
 	if err, _ := firstErr.Load().(error); err != nil {
 		return nil, fmt.Errorf("publish at %g/s: %w", rate, err)
 	}
-	if err := b.rcv.waitReceived(ctx, n, time.Minute); err != nil {
+	if err := b.rcv.WaitReceived(ctx, n, time.Minute); err != nil {
 		return nil, err
 	}
+	res.ServerCPUMS = b.cpuPerDelivery(cpu, n, fmt.Sprintf("server CPU at %g/s", rate))
 	lat := latencies(b.rcv.snapshot(), nil)
 	res.P50MS, res.P90MS, res.P99MS, res.MaxMS = msOf(quantile(lat, 0.50)), msOf(quantile(lat, 0.90)), msOf(quantile(lat, 0.99)), msOf(lat[len(lat)-1])
 	return res, nil
 }
 
-// fanOutResult is one event sent to many webhooks.
-type fanOutResult struct {
+// FanOutResult is one event sent to many webhooks.
+type FanOutResult struct {
 	Webhooks      int     `json:"webhooks"`
 	Rounds        int     `json:"rounds"`
 	AllReceivedMS float64 `json:"all_received_ms"` // median over the rounds
 	PerSecond     float64 `json:"per_second"`
 	P50MS         float64 `json:"p50_ms"`
 	P99MS         float64 `json:"p99_ms"`
+	ServerCPUMS   float64 `json:"server_cpu_ms_per_delivery"` // over every round
 }
 
 // fanOut publishes one event to many webhooks, a few rounds one after another, and
 // times each until every webhook has it.
-func (b *benchRun) fanOut(ctx context.Context) (*fanOutResult, error) {
-	res := &fanOutResult{Webhooks: 1000, Rounds: 3}
+func (b *harness) fanOut(ctx context.Context) (*FanOutResult, error) {
+	res := &FanOutResult{Webhooks: 1000, Rounds: 3}
 	if b.cfg.short {
 		res.Webhooks, res.Rounds = 20, 1
 	}
@@ -425,6 +517,7 @@ func (b *benchRun) fanOut(ctx context.Context) (*fanOutResult, error) {
 	}
 	var rounds []time.Duration
 	var all []time.Duration
+	cpu := startCPU(s.meter())
 	for range res.Rounds {
 		p, err := b.publishFor(ctx, s, 1, time.Hour, 1, res.Webhooks)
 		if err != nil {
@@ -435,6 +528,7 @@ func (b *benchRun) fanOut(ctx context.Context) (*fanOutResult, error) {
 			all = append(all, latencies(b.rcv.snapshot(), nil)...)
 		}
 	}
+	res.ServerCPUMS = b.cpuPerDelivery(cpu, res.Webhooks*res.Rounds, "server CPU")
 	slices.Sort(rounds)
 	median := rounds[len(rounds)/2]
 	res.AllReceivedMS = msOf(median)
@@ -447,8 +541,8 @@ func (b *benchRun) fanOut(ctx context.Context) (*fanOutResult, error) {
 	return res, nil
 }
 
-// backlogResult is a large backlog built up while deliveries cannot go out, then drained.
-type backlogResult struct {
+// BacklogResult is a large backlog built up while deliveries cannot go out, then drained.
+type BacklogResult struct {
 	Deliveries                 int       `json:"deliveries"`
 	Webhooks                   int       `json:"webhooks"`
 	PublishEventsPerSecond     float64   `json:"publish_events_per_second"`
@@ -460,6 +554,7 @@ type backlogResult struct {
 	LastTenthPerSecond         float64   `json:"last_tenth_per_second"`
 	LastToFirstTenth           float64   `json:"last_to_first_tenth"`
 	PeakRSSMB                  float64   `json:"peak_rss_mb"`
+	DrainServerCPUMS           float64   `json:"drain_server_cpu_ms_per_delivery"`
 }
 
 // backlogWebhooks is how many endpoints share the backlog.
@@ -469,8 +564,8 @@ const backlogWebhooks = 10
 // a second (an endpoint that is down: disabling it would not do, since events published
 // while a webhook is disabled are not queued for it, and a 503 would spread the drain
 // over the retry schedule), then lifts the throttle and times the drain, tenth by tenth.
-func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
-	res := &backlogResult{Webhooks: backlogWebhooks}
+func (b *harness) backlog(ctx context.Context) (*BacklogResult, error) {
+	res := &BacklogResult{Webhooks: backlogWebhooks}
 	events := b.cfg.backlogSize / backlogWebhooks
 	res.Deliveries = events * backlogWebhooks
 	s, err := b.servers(ctx, "backlog", 1, "")
@@ -488,7 +583,7 @@ func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
 		return nil, err
 	}
 	if b.rcv != nil {
-		b.rcv.reset()
+		b.rcv.Reset()
 	}
 	size := min(1000, max(events/10, 1))
 	b.logf("  publishing %d events × %d webhooks in batches of %d", events, backlogWebhooks, size)
@@ -501,6 +596,7 @@ func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
 	b.logf("  published at %.0f events/s; draining", res.PublishEventsPerSecond)
 
 	drainStart := time.Now()
+	cpu := startCPU(s.meter())
 	for _, id := range ids {
 		if err := b.call(ctx, s, s.urls[0], "PATCH", "/api/v1/webhooks/"+id, map[string]any{"rate_limit": 0}, nil); err != nil {
 			return nil, err
@@ -511,6 +607,9 @@ func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
 	}
 	res.DrainSeconds = round(p.delivered.Sub(drainStart).Seconds(), 2)
 	res.PeakRSSMB = s.peakRSSMB()
+	// The drain's deliveries are nearly all of them: the throttle let some 10 a second
+	// through while the backlog was published.
+	res.DrainServerCPUMS = b.cpuPerDelivery(cpu, res.Deliveries, "server CPU, drain")
 	if b.rcv == nil {
 		res.DrainPerSecond = round(float64(res.Deliveries)/p.delivered.Sub(drainStart).Seconds(), 0)
 		return res, nil
@@ -541,8 +640,8 @@ func (b *benchRun) backlog(ctx context.Context) (*backlogResult, error) {
 	return res, nil
 }
 
-// isolationResult is the latency of healthy endpoints while some hang.
-type isolationResult struct {
+// IsolationResult is the latency of healthy endpoints while some hang.
+type IsolationResult struct {
 	Webhooks          int     `json:"webhooks"`
 	Hanging           int     `json:"hanging"`
 	AttemptTimeoutMS  float64 `json:"attempt_timeout_ms"`
@@ -551,19 +650,20 @@ type isolationResult struct {
 	HealthyP50MS      float64 `json:"healthy_p50_ms"`
 	HealthyP99MS      float64 `json:"healthy_p99_ms"`
 	HealthyMaxMS      float64 `json:"healthy_max_ms"`
+	ServerCPUMS       float64 `json:"server_cpu_ms_per_event"` // over the run, hung attempts included
 }
 
 // isolation gives each of many webhooks a tenant of its own, makes one in ten hang
 // until the attempt timeout, publishes to all of them round robin at a fixed rate and
 // measures the healthy ones' publish-to-receipt latency.
-func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
+func (b *harness) isolation(ctx context.Context) (*IsolationResult, error) {
 	if b.rcv == nil {
 		return nil, skip("needs the in-process receiver to hang some endpoints")
 	}
 	if b.cfg.server != "" {
 		return nil, skip("needs its own server with a short --attempt-timeout")
 	}
-	res := &isolationResult{Webhooks: 100, Rate: 500, AttemptTimeoutMS: 2000}
+	res := &IsolationResult{Webhooks: 100, Rate: 500, AttemptTimeoutMS: 2000}
 	if b.cfg.short {
 		res.Webhooks, res.Rate, res.AttemptTimeoutMS = 20, 200, 500
 	}
@@ -582,7 +682,7 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 			return nil, err
 		}
 	}
-	b.rcv.reset()
+	b.rcv.Reset()
 	before := b.rcv.answered.Load()
 	_, err = b.createWebhooks(ctx, s, res.Webhooks, func(i int) string {
 		if hangs(i) {
@@ -607,6 +707,7 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 	sem := make(chan struct{}, 512)
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	cpu := startCPU(s.meter())
 	start := time.Now().Add(20 * time.Millisecond)
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
@@ -617,12 +718,12 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 		sem <- struct{}{}
 		id := herald.NewID(herald.PrefixEvent)
 		if !hangs(i % res.Webhooks) {
-			b.rcv.expect(id, at, 1)
+			b.rcv.Expect(id, at, 1)
 			res.HealthyDeliveries++
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", benchEvent(id, tenant(i)), nil); err != nil {
+			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, tenant(i)), nil); err != nil {
 				firstErr.CompareAndSwap(nil, err)
 			}
 		})
@@ -631,55 +732,78 @@ func (b *benchRun) isolation(ctx context.Context) (*isolationResult, error) {
 	if err, _ := firstErr.Load().(error); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if err := b.rcv.waitReceived(ctx, res.HealthyDeliveries, time.Minute); err != nil {
+	if err := b.rcv.WaitReceived(ctx, res.HealthyDeliveries, time.Minute); err != nil {
 		return nil, err
 	}
+	res.ServerCPUMS = b.cpuPerDelivery(cpu, n, "server CPU per event")
 	lat := latencies(b.rcv.snapshot(), nil)
 	res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS = msOf(quantile(lat, 0.5)), msOf(quantile(lat, 0.99)), msOf(lat[len(lat)-1])
 	b.logf("  %d of %d hang: healthy p50 %.2f ms, p99 %.2f ms, max %.2f ms", res.Hanging, res.Webhooks, res.HealthyP50MS, res.HealthyP99MS, res.HealthyMaxMS)
 	return res, nil
 }
 
-// postgresResult is end-to-end throughput on PostgreSQL with one and three processes.
-type postgresResult struct {
+// PostgresResult is end-to-end throughput on PostgreSQL with one and three processes,
+// and what each delivery costs the database.
+type PostgresResult struct {
 	Webhooks       int     `json:"webhooks"`
 	OneProcess     float64 `json:"one_process_per_second"`
 	ThreeProcesses float64 `json:"three_processes_per_second"`
 	Ratio          float64 `json:"ratio"`
+	// OnePostgresCPUMS and ThreePostgresCPUMS are the PostgreSQL server's own CPU per
+	// delivery (its processes on this machine, from /proc) in each run; 0 when the
+	// server is not on this machine.
+	OnePostgresCPUMS   float64 `json:"one_process_postgres_cpu_ms_per_delivery"`
+	ThreePostgresCPUMS float64 `json:"three_processes_postgres_cpu_ms_per_delivery"`
+	// OneServerCPUMS is herald serve's CPU per delivery in the one-process run.
+	OneServerCPUMS float64 `json:"one_process_server_cpu_ms_per_delivery"`
+	// PerDatabaseCore is a projection, not a measurement: the deliveries a second one
+	// core of database would carry at the one-process run's PostgreSQL CPU per delivery
+	// (1000 ÷ OnePostgresCPUMS), however many Herald processes feed it.
+	PerDatabaseCore float64 `json:"projected_deliveries_per_second_per_database_core"`
+}
+
+// postgresRun is what one postgres run measured.
+type postgresRun struct {
+	perSecond              float64
+	postgresCPU, heraldCPU float64 // ms per delivery
 }
 
 // postgres runs the single-publish end-to-end run on a new PostgreSQL database with one
 // herald serve process, then on another with three, publishers spread over them. Ten
 // webhooks, so that the per-webhook cap, which holds across processes, leaves the
-// three processes room to add concurrency.
-func (b *benchRun) postgres(ctx context.Context) (*postgresResult, error) {
+// three processes room to add concurrency. Each run reads the CPU the PostgreSQL
+// server's processes on this machine used, and the servers'.
+func (b *harness) postgres(ctx context.Context) (*PostgresResult, error) {
 	switch {
 	case b.cfg.server != "":
 		return nil, skip("needs to start its own processes")
 	case b.cfg.databaseURL == "":
 		return nil, skip("no --database-url or HERALD_BENCH_POSTGRES_URL")
 	}
-	res := &postgresResult{Webhooks: 10}
+	res := &PostgresResult{Webhooks: 10}
 	for _, procs := range []int{1, 3} {
-		rate, err := b.postgresRun(ctx, procs, res.Webhooks)
+		run, err := b.postgresRun(ctx, procs, res.Webhooks)
 		if err != nil {
 			return nil, fmt.Errorf("%d process(es): %w", procs, err)
 		}
-		b.logf("  %d process(es): %.0f deliveries/s", procs, rate)
+		b.logf("  %d process(es): %.0f deliveries/s", procs, run.perSecond)
 		if procs == 1 {
-			res.OneProcess = round(rate, 0)
+			res.OneProcess, res.OnePostgresCPUMS, res.OneServerCPUMS = round(run.perSecond, 0), run.postgresCPU, run.heraldCPU
 		} else {
-			res.ThreeProcesses = round(rate, 0)
+			res.ThreeProcesses, res.ThreePostgresCPUMS = round(run.perSecond, 0), run.postgresCPU
 		}
 	}
 	res.Ratio = round(res.ThreeProcesses/res.OneProcess, 3)
+	if res.OnePostgresCPUMS > 0 {
+		res.PerDatabaseCore = round(1000/res.OnePostgresCPUMS, 0)
+	}
 	return res, nil
 }
 
-func (b *benchRun) postgresRun(ctx context.Context, procs, webhooks int) (float64, error) {
-	dbURL, drop, err := freshPostgresDatabase(ctx, b.cfg.databaseURL)
+func (b *harness) postgresRun(ctx context.Context, procs, webhooks int) (*postgresRun, error) {
+	dbURL, database, drop, err := freshPostgresDatabase(ctx, b.cfg.databaseURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer func() {
 		if err := drop(); err != nil {
@@ -688,42 +812,67 @@ func (b *benchRun) postgresRun(ctx context.Context, procs, webhooks int) (float6
 	}()
 	s, err := b.servers(ctx, fmt.Sprintf("postgres-%d", procs), procs, dbURL)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer s.stop()
 	if _, err := b.createWebhooks(ctx, s, webhooks, func(i int) string { return fmt.Sprintf("/postgres/%d", i) }, nil); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := b.waitIdle(ctx, s, time.Minute); err != nil {
-		return 0, err
+		return nil, err
 	}
+	var db cpuMeter
+	if local(dbURL) {
+		db = postgresMeter{database: database}
+	} else {
+		b.logf("  PostgreSQL is not on this machine: its CPU is not measured")
+	}
+	dbCPU, heraldCPU := startCPU(db), startCPU(s.meter())
 	p, err := b.publishFor(ctx, s, 8, b.cfg.duration, 0, webhooks)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return p.deliveryRate(), nil
+	return &postgresRun{
+		perSecond:   p.deliveryRate(),
+		postgresCPU: b.cpuPerDelivery(dbCPU, p.deliveries, "PostgreSQL CPU"),
+		heraldCPU:   b.cpuPerDelivery(heraldCPU, p.deliveries, "server CPU"),
+	}, nil
+}
+
+// local reports whether the database URL names a server on this machine, whose
+// processes /proc shows.
+func local(databaseURL string) bool {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return false
+	}
+	switch u.Hostname() {
+	case "", "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
 }
 
 // freshPostgresDatabase creates a new database on the server base names and returns
-// its URL and a function that drops it.
-func freshPostgresDatabase(ctx context.Context, base string) (string, func() error, error) {
+// its URL, its name and a function that drops it.
+func freshPostgresDatabase(ctx context.Context, base string) (dbURL, name string, drop func() error, err error) {
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		return "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+		return "", "", nil, fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	random := make([]byte, 6)
 	_, _ = rand.Read(random) // crypto/rand.Read never fails
-	name := "herald_bench_" + hex.EncodeToString(random)
+	name = "herald_bench_" + hex.EncodeToString(random)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+		return "", "", nil, fmt.Errorf("create database %s: %w", name, err)
 	}
 	u, err := url.Parse(base)
 	if err != nil {
-		return "", nil, fmt.Errorf("--database-url: %w", err)
+		return "", "", nil, fmt.Errorf("--database-url: %w", err)
 	}
 	u.Path = "/" + name
-	drop := func() error {
+	drop = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		conn, err := pgx.Connect(ctx, base)
@@ -736,7 +885,7 @@ func freshPostgresDatabase(ctx context.Context, base string) (string, func() err
 		}
 		return nil
 	}
-	return u.String(), drop, nil
+	return u.String(), name, drop, nil
 }
 
 // latencies returns the sorted latencies of rs whose path keep accepts (all when nil).
