@@ -250,7 +250,7 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			s.log.ErrorContext(r.Context(), "panic serving request", "route", route, "panic", v)
 			if !rec.wroteHeader {
-				writeError(rec, &apiError{status: http.StatusInternalServerError, Message: "internal error", Code: herald.EINTERNAL})
+				writeError(rec, answer(errInternal))
 			}
 		}
 		s.metrics.observe(route, rec.status(), time.Since(start))
@@ -278,14 +278,14 @@ func (s *server) serveUnmatched(w http.ResponseWriter, r *http.Request, h http.H
 	h.ServeHTTP(probe, r)
 	switch probe.code {
 	case http.StatusNotFound:
-		writeError(w, errorf(herald.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+		writeError(w, answer(herald.Errorf(herald.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path)))
 	case http.StatusMethodNotAllowed:
 		if allow := probe.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 		}
-		e := &apiError{status: http.StatusMethodNotAllowed, Code: herald.ENOTFOUND,
+		e := &apiError{status: http.StatusMethodNotAllowed, ErrorBody: herald.Error{Code: herald.ENOTFOUND,
 			Message: "method " + r.Method + " is not allowed on " + r.URL.Path,
-			Details: "allowed: " + probe.header.Get("Allow")}
+			Details: "allowed: " + probe.header.Get("Allow")}}
 		writeError(w, e)
 	default:
 		for k, vs := range probe.header {

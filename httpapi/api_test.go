@@ -272,3 +272,37 @@ func TestTwoHandlersShareARegistry(t *testing.T) {
 type nopURLs struct{}
 
 func (nopURLs) CheckURL(context.Context, string) error { return nil }
+
+// TestOpenAPIErrorSchema: the error body is documented once, as ApiError, with every
+// error code and a description of each field.
+func TestOpenAPIErrorSchema(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Description string   `json:"description"`
+					Enum        []string `json:"enum"`
+				} `json:"properties"`
+				Required []string `json:"required"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	e.must(http.StatusOK, "GET", "/openapi.json", "", nil, &doc)
+	s, ok := doc.Components.Schemas["ApiError"]
+	if !ok {
+		t.Fatal("no ApiError schema")
+	}
+	if got, want := strings.Join(s.Properties["code"].Enum, ","), strings.Join(herald.ErrorCodes(), ","); got != want {
+		t.Errorf("code enum %s, want %s", got, want)
+	}
+	for _, name := range []string{"error", "code", "details"} {
+		if s.Properties[name].Description == "" {
+			t.Errorf("%s has no description", name)
+		}
+	}
+	if got := strings.Join(s.Required, ","); got != "error,code,details" {
+		t.Errorf("required %s, want error,code,details", got)
+	}
+}

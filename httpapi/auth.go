@@ -70,7 +70,7 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	}
 	key, ok := apiKey(ctx.Header("Authorization"), ctx.Header("X-API-Key"))
 	if !ok {
-		s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"))
+		s.refuse(ctx, herald.Errorf(herald.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"))
 		return
 	}
 	hash := herald.HashKey(key)
@@ -88,7 +88,7 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 				s.refuse(ctx, limited(wait, "with invalid API keys from this address", s.limits.AuthFailures, s.failRate.burst))
 				return
 			}
-			s.refuse(ctx, errorf(herald.EUNAUTHORIZED, "invalid API key"))
+			s.refuse(ctx, herald.Errorf(herald.EUNAUTHORIZED, "invalid API key"))
 			return
 		case err != nil:
 			s.refuse(ctx, toAPIError(lookup, s.log, err))
@@ -102,10 +102,10 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 // sessionPrincipal is who a portal session acts as: the admin while the admin key is
 // the one it was signed in with, or its tenant while the key it was signed in with still
 // works, so a session begun with a key in a rotation's grace period ends with it.
-func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (principal, *apiError) {
+func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (principal, error) {
 	if sess.Admin {
 		if len(s.adminHash) == 0 || subtle.ConstantTimeCompare(sess.KeyHash, s.adminHash) != 1 {
-			return principal{}, errorf(herald.EUNAUTHORIZED, "the session's key is no longer the admin key: sign in again")
+			return principal{}, herald.Errorf(herald.EUNAUTHORIZED, "the session's key is no longer the admin key: sign in again")
 		}
 		return principal{admin: true}, nil
 	}
@@ -113,7 +113,7 @@ func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (pr
 	defer cancel()
 	t, err := s.store.TenantByKeyHash(lookup, sess.KeyHash, s.clock.Now())
 	if herald.ErrorCode(err) == herald.ENOTFOUND || err == nil && t.ID != sess.TenantID {
-		return principal{}, errorf(herald.EUNAUTHORIZED, "the key this session began with no longer works: sign in again")
+		return principal{}, herald.Errorf(herald.EUNAUTHORIZED, "the key this session began with no longer works: sign in again")
 	}
 	if err != nil {
 		return principal{}, toAPIError(lookup, s.log, err)
@@ -142,7 +142,7 @@ func (s *server) admit(ctx huma.Context, op *huma.Operation, p principal, hash [
 		}
 	}
 	if admin, _ := op.Metadata[adminOnly].(bool); admin && !p.admin {
-		s.refuse(ctx, errorf(herald.EFORBIDDEN, "this operation needs the admin key"))
+		s.refuse(ctx, herald.Errorf(herald.EFORBIDDEN, "this operation needs the admin key"))
 		return
 	}
 	next(huma.WithValue(ctx, principalKey{}, p))
@@ -165,7 +165,8 @@ func apiKey(authorization, xAPIKey string) (string, bool) {
 }
 
 // refuse answers a request from middleware, before any handler ran.
-func (s *server) refuse(ctx huma.Context, e *apiError) {
+func (s *server) refuse(ctx huma.Context, err error) {
+	e := toAPIError(ctx.Context(), s.log, err)
 	_, w := humago.Unwrap(ctx)
 	if e.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
@@ -186,7 +187,7 @@ func visible[T any](p principal, what, id string, v *T, tenantOf func(*T) string
 		err = herald.Errorf(herald.ENOTFOUND, "not found")
 	}
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
-		return nil, errorf(herald.ENOTFOUND, "%s %q not found", what, id)
+		return nil, herald.Errorf(herald.ENOTFOUND, "%s %q not found", what, id)
 	}
 	return v, err
 }
@@ -198,10 +199,10 @@ func (p principal) scope(requested string) (string, error) {
 		return requested, nil
 	}
 	if p.tenant == nil {
-		return "", errorf(herald.EUNAUTHORIZED, "missing API key")
+		return "", herald.Errorf(herald.EUNAUTHORIZED, "missing API key")
 	}
 	if requested != "" && requested != p.tenant.ID {
-		return "", errorf(herald.EFORBIDDEN, "a tenant key acts on its own tenant only: leave tenant_id out")
+		return "", herald.Errorf(herald.EFORBIDDEN, "a tenant key acts on its own tenant only: leave tenant_id out")
 	}
 	return p.tenant.ID, nil
 }

@@ -184,7 +184,7 @@ func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*deliver
 	}
 	if _, err := s.dispatcher.DeliverNow(ctx, in.ID); err != nil {
 		if herald.ErrorCode(err) == herald.ECONFLICT {
-			return nil, errorf(herald.ECONFLICT, "delivery %q is being sent right now: try again in a moment", in.ID)
+			return nil, herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now: try again in a moment", in.ID)
 		}
 		return nil, err
 	}

@@ -10,7 +10,7 @@
 //	{"error": "human message", "code": "MACHINE_CODE", "details": "…"}
 //
 // where code is one of the herald error codes and the HTTP status follows from it (see
-// statusFor).
+// herald.ErrorStatus).
 //
 // Authentication is by API key, sent as "Authorization: Bearer <key>" or "X-API-Key:
 // <key>". The admin key may do everything; a tenant key sees only its own tenant's

@@ -15,18 +15,26 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// apiError is the body of every failed request, and the error handlers return so huma
-// writes it with its status.
+// apiError is the answer to a failed request: a herald.Error, which is its body, with
+// the status it is sent with. It is what huma writes for the errors handlers return and
+// for its own; its name names the error schema in the OpenAPI document ("ApiError").
 type apiError struct {
-	status  int
-	Message string `json:"error" doc:"What went wrong, safe to show a user"`
-	Code    string `json:"code" doc:"Machine-readable error code" enum:"MALFORMED_REQUEST,UNAUTHORIZED,FORBIDDEN,NOT_FOUND,CONFLICT,GONE,PAYLOAD_TOO_LARGE,VALIDATION_FAILED,RATE_LIMITED,UNAVAILABLE,INTERNAL"`
-	Details string `json:"details" doc:"More about the error: the field, JSON pointer or limit concerned; may be empty"`
+	ErrorBody
+	status int
 	// retryAfter, when set, is the Retry-After of a 429, in seconds.
 	retryAfter int
 }
 
-func (e *apiError) Error() string { return e.Message }
+// ErrorBody is the body of every failed request: a herald.Error, whose JSON is
+// {"error", "code", "details"}. herald.ErrorFromResponse reads it back. apiError embeds
+// it under this name because a field named Error would hide the Error method, and
+// exported so that huma documents its fields.
+type ErrorBody = herald.Error
+
+// answer returns the response for e, with the status its code is answered with.
+func answer(e *herald.Error) *apiError {
+	return &apiError{ErrorBody: *e, status: herald.ErrorStatus(e.Code)}
+}
 
 // GetStatus makes apiError a huma.StatusError.
 func (e *apiError) GetStatus() int { return e.status }
@@ -43,30 +51,28 @@ func (e *apiError) GetHeaders() http.Header {
 	return nil
 }
 
-// statuses is the one place a herald error code becomes an HTTP status, and the
-// reverse: each status here belongs to exactly one code.
-var statuses = map[string]int{
-	herald.EMALFORMED:    http.StatusBadRequest,
-	herald.EUNAUTHORIZED: http.StatusUnauthorized,
-	herald.EFORBIDDEN:    http.StatusForbidden,
-	herald.ENOTFOUND:     http.StatusNotFound,
-	herald.ECONFLICT:     http.StatusConflict,
-	herald.EGONE:         http.StatusGone,
-	herald.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	herald.EINVALID:      http.StatusUnprocessableEntity,
-	herald.ERATELIMITED:  http.StatusTooManyRequests,
-	herald.EUNAVAILABLE:  http.StatusServiceUnavailable,
-}
-
-// statusFor returns the status for an error code; 500 for any other.
-func statusFor(code string) int {
-	if status, ok := statuses[code]; ok {
-		return status
+// TransformSchema documents the error body's fields in the OpenAPI document, which huma
+// reads from herald.Error's JSON names.
+func (*apiError) TransformSchema(_ huma.Registry, s *huma.Schema) *huma.Schema {
+	doc := map[string]string{
+		"error":   "What went wrong, safe to show a user",
+		"code":    "Machine-readable error code",
+		"details": "More about the error: the field, JSON pointer or limit concerned; may be empty",
 	}
-	return http.StatusInternalServerError
+	for name, prop := range s.Properties {
+		prop.Description = doc[name]
+	}
+	if code := s.Properties["code"]; code != nil {
+		code.Enum = nil
+		for _, c := range herald.ErrorCodes() {
+			code.Enum = append(code.Enum, c)
+		}
+	}
+	return s
 }
 
-// codeFor is statusFor's inverse, for errors that start as a status (huma's, the mux's).
+// codeFor is the code of an error that starts as a status (huma's, the mux's):
+// herald.StatusCode, but for the statuses the API answers under another code's name.
 func codeFor(status int) string {
 	switch status {
 	case http.StatusUnsupportedMediaType, http.StatusRequestTimeout:
@@ -74,12 +80,7 @@ func codeFor(status int) string {
 	case http.StatusMethodNotAllowed:
 		return herald.ENOTFOUND
 	}
-	for code, s := range statuses {
-		if s == status {
-			return code
-		}
-	}
-	return herald.EINTERNAL
+	return herald.StatusCode(status)
 }
 
 // toAPIError turns any error into the response for it. Domain errors keep their message
@@ -91,17 +92,14 @@ func toAPIError(ctx context.Context, log *slog.Logger, err error) *apiError {
 		return ae
 	}
 	var he *herald.Error
-	if errors.As(err, &he) {
-		status := statusFor(he.Code)
-		if status != http.StatusInternalServerError {
-			return &apiError{status: status, Message: he.Message, Code: he.Code, Details: he.Details}
-		}
+	if errors.As(err, &he) && herald.ErrorStatus(he.Code) != http.StatusInternalServerError {
+		return answer(he)
 	}
 	if ctx.Err() != nil && errors.Is(context.Cause(ctx), errStoreTimeout) {
 		// The request ran out of its store timeout: the database is not answering, which
 		// is for the caller to retry, not a fault of the request.
 		log.WarnContext(ctx, "request timed out waiting for the store", "error", err)
-		return errorf(herald.EUNAVAILABLE, "the database did not answer in time; try again later")
+		return answer(herald.Errorf(herald.EUNAVAILABLE, "the database did not answer in time; try again later"))
 	}
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		// The caller went away; nobody reads this answer.
@@ -109,20 +107,18 @@ func toAPIError(ctx context.Context, log *slog.Logger, err error) *apiError {
 	} else {
 		log.ErrorContext(ctx, "request failed", "error", err)
 	}
-	return &apiError{status: http.StatusInternalServerError, Message: "internal error", Code: herald.EINTERNAL}
+	return answer(errInternal)
 }
+
+// errInternal is what the caller is told of any failure that is not theirs to know.
+var errInternal = &herald.Error{Code: herald.EINTERNAL, Message: "internal error"}
 
 // errStoreTimeout is the cause of a request context that reached the store timeout.
 var errStoreTimeout = errors.New("the store did not answer within the request's store timeout")
 
-// errorf returns an *apiError with a herald code, its status and a formatted message.
-func errorf(code, format string, args ...any) *apiError {
-	return &apiError{status: statusFor(code), Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
 // invalid returns a 422 about one field.
-func invalid(details, format string, args ...any) *apiError {
-	e := errorf(herald.EINVALID, format, args...)
+func invalid(details, format string, args ...any) *herald.Error {
+	e := herald.Errorf(herald.EINVALID, format, args...)
 	e.Details = details
 	return e
 }
@@ -181,7 +177,7 @@ func humaError(status int, msg string, maxBody int64, errs ...error) huma.Status
 	case status == 0:
 		// Registration asks for an example error to document its schema.
 	}
-	return &apiError{status: status, Message: msg, Code: codeFor(status), Details: strings.Join(details, "; ")}
+	return &apiError{ErrorBody: herald.Error{Code: codeFor(status), Message: msg, Details: strings.Join(details, "; ")}, status: status}
 }
 
 func init() {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +33,35 @@ func TestUnconfirmedCommitKeepsItsMessage(t *testing.T) {
 		if ae.GetHeaders().Get("Retry-After") == "" {
 			t.Errorf("%s: 503 without Retry-After", name)
 		}
+	}
+}
+
+// TestErrorRoundTrip: each code, answered by the API, reads back with
+// herald.ErrorFromResponse as the same code, message and details, under the status the
+// code is answered with. An internal error reads back as the generic message the API
+// gives in its place.
+func TestErrorRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, code := range herald.ErrorCodes() {
+		t.Run(code, func(t *testing.T) {
+			t.Parallel()
+			sent := &herald.Error{Code: code, Message: "what went wrong with " + code, Details: "the field concerned"}
+			want := *sent
+			if code == herald.EINTERNAL {
+				want = herald.Error{Code: herald.EINTERNAL, Message: "internal error"}
+			}
+			rec := httptest.NewRecorder()
+			writeError(rec, toAPIError(context.Background(), slog.New(slog.DiscardHandler), fmt.Errorf("load: %w", sent)))
+			if rec.Code != herald.ErrorStatus(code) {
+				t.Errorf("status %d, want %d", rec.Code, herald.ErrorStatus(code))
+			}
+			got := herald.ErrorFromResponse(rec.Code, rec.Body.Bytes())
+			if *got != want {
+				t.Errorf("read back %+v from %s, want %+v", *got, rec.Body, want)
+			}
+			if !strings.HasPrefix(rec.Body.String(), `{"error":`) {
+				t.Errorf("body %s, want the API's shape {\"error\", \"code\", \"details\"}", rec.Body)
+			}
+		})
 	}
 }

@@ -165,11 +165,11 @@ func (s *server) publishBatch(ctx context.Context, in *batchInput) (*batchOutput
 		if len(raw) > maxBody {
 			// Each event obeys the single-event limit, so a batch is no way around it; the
 			// item is refused on its own, like any other invalid item.
-			out.Body.Results[i] = failedResult(&apiError{
-				status: http.StatusRequestEntityTooLarge, Code: herald.ETOOLARGE,
+			out.Body.Results[i] = failedResult(answer(&herald.Error{
+				Code:    herald.ETOOLARGE,
 				Message: fmt.Sprintf("event is %d bytes; each event in a batch may be at most %d bytes, as for POST /api/v1/events", len(raw), maxBody),
 				Details: fmt.Sprintf("the limit is %d bytes", maxBody),
-			})
+			}))
 			continue
 		}
 		req, err := decodeEventRequest(raw)

@@ -91,7 +91,7 @@ func (s *server) createEventType(ctx context.Context, in *createEventTypeInput) 
 		t.Sample = nil
 	}
 	if _, ok := s.catalog.Lookup(t.Type); ok {
-		return nil, errorf(herald.ECONFLICT, "event type %q exists", t.Type)
+		return nil, herald.Errorf(herald.ECONFLICT, "event type %q exists", t.Type)
 	}
 	// Stored first, so the catalog never holds a type the store does not: a failed
 	// write leaves nothing behind, and a retry is not told the type exists.
@@ -100,7 +100,7 @@ func (s *server) createEventType(ctx context.Context, in *createEventTypeInput) 
 	}
 	if err := s.store.CreateEventType(ctx, &t); err != nil {
 		if herald.ErrorCode(err) == herald.ECONFLICT {
-			return nil, errorf(herald.ECONFLICT, "event type %q exists", t.Type)
+			return nil, herald.Errorf(herald.ECONFLICT, "event type %q exists", t.Type)
 		}
 		return nil, err
 	}

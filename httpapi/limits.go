@@ -26,7 +26,7 @@ func (s *server) checkWebhookQuota(ctx context.Context, tenantID string) error {
 		return err
 	}
 	if total >= s.maxWebhooks {
-		return errorf(herald.ECONFLICT, "tenant %q has %d webhooks, the most one tenant may have (%d): delete one first, "+
+		return herald.Errorf(herald.ECONFLICT, "tenant %q has %d webhooks, the most one tenant may have (%d): delete one first, "+
 			"or ask the operator to raise --max-webhooks-per-tenant (HERALD_MAX_WEBHOOKS_PER_TENANT)", tenantID, total, s.maxWebhooks)
 	}
 	return nil
@@ -57,7 +57,7 @@ func (s *server) protectMetrics(reg *prometheus.Registry, public bool, token str
 			}
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald-metrics"`)
-		writeError(w, errorf(herald.EUNAUTHORIZED,
-			"/metrics needs Authorization: Bearer with the admin key or the metrics token (--metrics-token), unless the server runs with --metrics-public"))
+		writeError(w, answer(herald.Errorf(herald.EUNAUTHORIZED,
+			"/metrics needs Authorization: Bearer with the admin key or the metrics token (--metrics-token), unless the server runs with --metrics-public")))
 	})
 }

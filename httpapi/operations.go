@@ -73,7 +73,7 @@ func (s *server) readyz(ctx context.Context, _ *struct{}) (*healthOutput, error)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		s.log.WarnContext(ctx, "readiness: store unreachable", "error", err)
-		return nil, errorf(herald.EUNAVAILABLE, "the store is unreachable")
+		return nil, herald.Errorf(herald.EUNAVAILABLE, "the store is unreachable")
 	}
 	out := &healthOutput{}
 	out.Body.Status = "ready"

@@ -128,8 +128,8 @@ func (l *limiter) take(key string, now time.Time) (wait time.Duration, ok bool) 
 // seconds rounded up, so a client that waits that long finds a token.
 func limited(wait time.Duration, what string, perSecond float64, burst int) *apiError {
 	secs := max(1, int(math.Ceil(wait.Seconds())))
-	e := errorf(herald.ERATELIMITED, "too many requests %s: the limit is %g per second, in bursts of up to %d; retry after %d s",
-		what, perSecond, burst, secs)
+	e := answer(herald.Errorf(herald.ERATELIMITED, "too many requests %s: the limit is %g per second, in bursts of up to %d; retry after %d s",
+		what, perSecond, burst, secs))
 	e.Details = "rate limit"
 	e.retryAfter = secs
 	return e

@@ -147,7 +147,7 @@ func (s *server) createTenant(ctx context.Context, in *createTenantInput) (*crea
 	key := herald.NewAPIKey(herald.PrefixTenantKey)
 	if err := s.store.CreateTenant(ctx, t, herald.HashKey(key)); err != nil {
 		if herald.ErrorCode(err) == herald.ECONFLICT {
-			return nil, errorf(herald.ECONFLICT, "tenant %q exists", t.ID)
+			return nil, herald.Errorf(herald.ECONFLICT, "tenant %q exists", t.ID)
 		}
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (s *server) getTenant(ctx context.Context, in *tenantInput) (*tenantOutput,
 	t, err := s.store.Tenant(ctx, in.ID)
 	if err != nil {
 		if herald.ErrorCode(err) == herald.ENOTFOUND {
-			return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+			return nil, herald.Errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
 		}
 		return nil, err
 	}
@@ -180,11 +180,11 @@ func (s *server) getTenant(ctx context.Context, in *tenantInput) (*tenantOutput,
 
 func (s *server) deleteTenant(ctx context.Context, in *tenantInput) (*struct{}, error) {
 	if in.ID == herald.DefaultTenantID {
-		return nil, errorf(herald.ECONFLICT, "the default tenant cannot be deleted")
+		return nil, herald.Errorf(herald.ECONFLICT, "the default tenant cannot be deleted")
 	}
 	if err := s.store.DeleteTenant(ctx, in.ID); err != nil {
 		if herald.ErrorCode(err) == herald.ENOTFOUND {
-			return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+			return nil, herald.Errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
 		}
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (s *server) deleteTenant(ctx context.Context, in *tenantInput) (*struct{}, 
 func (s *server) rotateTenantKey(ctx context.Context, in *rotateKeyInput) (*rotatedKeyOutput, error) {
 	p := caller(ctx)
 	if !p.sees(in.ID) {
-		return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+		return nil, herald.Errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
 	}
 	var grace time.Duration
 	if in.Body != nil {
@@ -211,7 +211,7 @@ func (s *server) rotateTenantKey(ctx context.Context, in *rotateKeyInput) (*rota
 	}
 	if err := s.store.RotateTenantKey(ctx, in.ID, herald.HashKey(out.Body.APIKey), expires); err != nil {
 		if herald.ErrorCode(err) == herald.ENOTFOUND {
-			return nil, errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+			return nil, herald.Errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
 		}
 		return nil, err
 	}

@@ -507,7 +507,7 @@ func (s *server) deleteWebhook(ctx context.Context, in *webhookIDInput) (*struct
 	}
 	if err := s.store.DeleteWebhook(ctx, in.ID); err != nil {
 		if herald.ErrorCode(err) == herald.ENOTFOUND {
-			return nil, errorf(herald.ENOTFOUND, "webhook %q not found", in.ID)
+			return nil, herald.Errorf(herald.ENOTFOUND, "webhook %q not found", in.ID)
 		}
 		return nil, err
 	}
@@ -523,7 +523,7 @@ func (s *server) firstAttempt(ctx context.Context, deliveryID string) (*herald.A
 	for {
 		d, err := s.store.Delivery(ctx, deliveryID)
 		if ctx.Err() != nil {
-			return nil, errorf(herald.EUNAVAILABLE, "the ping is still being sent; see delivery %s", deliveryID)
+			return nil, herald.Errorf(herald.EUNAVAILABLE, "the ping is still being sent; see delivery %s", deliveryID)
 		}
 		if err != nil {
 			return nil, err
@@ -533,7 +533,7 @@ func (s *server) firstAttempt(ctx context.Context, deliveryID string) (*herald.A
 		}
 		select {
 		case <-ctx.Done():
-			return nil, errorf(herald.EUNAVAILABLE, "the ping is still being sent; see delivery %s", deliveryID)
+			return nil, herald.Errorf(herald.EUNAVAILABLE, "the ping is still being sent; see delivery %s", deliveryID)
 		case <-tick.C:
 		}
 	}
@@ -611,7 +611,7 @@ func (s *server) recoverWebhook(ctx context.Context, in *recoverInput) (*recover
 		return nil, invalid("since", "since must be before until")
 	}
 	if !w.Enabled {
-		return nil, errorf(herald.ECONFLICT, "webhook %q is disabled: enable it first", w.ID)
+		return nil, herald.Errorf(herald.ECONFLICT, "webhook %q is disabled: enable it first", w.ID)
 	}
 	// In batches, each its own short transaction, so a recover of any window never holds
 	// the store for long; the dispatcher shares out what it requeues fairly.
