@@ -12,24 +12,11 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// apiError is an answer of the API that is not a success, with the message it gave,
-// which is safe to show to the person who sent the form.
-type apiError struct {
-	Status  int
-	Message string `json:"error"`
-	Code    string `json:"code"`
-	Details string `json:"details"`
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("API answered %d %s: %s", e.Status, e.Code, e.Message)
-}
-
 // call makes one request to the API in-process, as v's session (or, while signing in,
-// v's key), and decodes a successful
-// JSON answer into out (nil to skip). It returns the answer's headers; any answer
-// outside 2xx is an *apiError: the portal never follows a redirect of the API's nor
-// takes one for success.
+// v's key), and decodes a successful JSON answer into out (nil to skip). It returns the
+// answer's headers; any answer outside 2xx is the *herald.Error the API answered with,
+// whose message is safe to show to the person who sent the form: the portal never
+// follows a redirect of the API's nor takes one for success.
 //
 // The request's first call is charged to the key's rate limit as any API request is;
 // the later ones carry herald.WithRateLimitSpent, so one page costs one request.
@@ -71,11 +58,8 @@ func (p *portal) call(r *http.Request, v *viewer, method, path string, query url
 		rec.code = http.StatusOK
 	}
 	if rec.code < 200 || rec.code > 299 {
-		e := &apiError{Status: rec.code}
-		if err := json.Unmarshal(rec.body.Bytes(), e); err != nil || e.Message == "" {
-			e.Message = http.StatusText(rec.code)
-		}
-		return rec.header, e
+		return rec.header, fmt.Errorf("API answered %s %s with %d: %w", method, path, rec.code,
+			herald.ErrorFromResponse(rec.code, rec.body.Bytes()))
 	}
 	if out != nil && rec.body.Len() > 0 {
 		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {

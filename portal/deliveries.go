@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -64,10 +63,9 @@ func (p *portal) loadLog(r *http.Request, v *viewer, apiPath, action string, ext
 		}
 	}
 	h, err := p.call(r, v, http.MethodGet, apiPath, q, nil, &l.Rows)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
+	if herald.ErrorCode(err) == herald.EINVALID {
 		// A filter the API refuses (since after until) is the filter form's to show.
-		l.Error, l.Rows = ae.Message, nil
+		l.Error, l.Rows = herald.ErrorMessage(err), nil
 	} else if err != nil {
 		return nil, err
 	}
@@ -162,9 +160,8 @@ func (p *portal) showDelivery(w http.ResponseWriter, r *http.Request, v *viewer,
 func (p *portal) retryDelivery(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	if _, err := p.call(r, v, http.MethodPost, "/api/v1/deliveries/"+url.PathEscape(id)+"/retry", nil, nil, nil); err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Status == http.StatusConflict {
-			p.showDelivery(w, r, v, http.StatusConflict, ae.Message)
+		if herald.ErrorCode(err) == herald.ECONFLICT {
+			p.showDelivery(w, r, v, http.StatusConflict, herald.ErrorMessage(err))
 			return
 		}
 		p.renderAPIError(w, r, v, err)

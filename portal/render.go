@@ -128,25 +128,13 @@ func (p *portal) renderError(w http.ResponseWriter, r *http.Request, v *viewer, 
 	p.render(w, r, status, "error", v, heading, errorData{Status: status, Heading: heading, Message: message})
 }
 
-// renderAPIError writes the error page for a failed API call or store read: the API's
-// own status and message for its refusals; for a domain error from the store (the
-// dashboard's numbers, a sample's publication), the status its code stands for with its
-// user-safe message; a generic 500 (logged) for anything else.
+// renderAPIError writes the error page for a failed API call or store read, both of
+// which fail with a domain error: the status its code stands for, with its user-safe
+// message; a generic 500 (logged) for anything else.
 func (p *portal) renderAPIError(w http.ResponseWriter, r *http.Request, v *viewer, err error) {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		if ae.Status == http.StatusUnauthorized {
-			p.toLogin(w, r)
-			return
-		}
-		if ae.Status == http.StatusNotFound {
-			p.renderError(w, r, v, http.StatusNotFound, "There is nothing here, or it belongs to another tenant.")
-			return
-		}
-		if ae.Status < 500 {
-			p.renderError(w, r, v, ae.Status, ae.Message)
-			return
-		}
+	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
+		p.toLogin(w, r)
+		return
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		p.log.WarnContext(r.Context(), "portal request timed out", "path", r.URL.Path, "error", err)
@@ -157,22 +145,14 @@ func (p *portal) renderAPIError(w http.ResponseWriter, r *http.Request, v *viewe
 	case herald.ENOTFOUND:
 		p.renderError(w, r, v, http.StatusNotFound, "There is nothing here, or it belongs to another tenant.")
 		return
-	case herald.EINVALID, herald.ECONFLICT, herald.EFORBIDDEN, herald.EGONE, herald.EUNAVAILABLE:
-		p.renderError(w, r, v, codeStatus[code], herald.ErrorMessage(err))
+	case herald.EINTERNAL:
+		// Not the viewer's to know: the generic page below, and the log.
+	default:
+		p.renderError(w, r, v, herald.ErrorStatus(code), herald.ErrorMessage(err))
 		return
 	}
 	p.log.ErrorContext(r.Context(), "portal request failed", "path", r.URL.Path, "error", err)
 	p.renderError(w, r, v, http.StatusInternalServerError, "Something went wrong on the server. Try again; if it persists, the server's log says why.")
-}
-
-// codeStatus is the status of each domain error code the portal shows with the
-// error's own message, as the API answers them.
-var codeStatus = map[string]int{
-	herald.EINVALID:     http.StatusUnprocessableEntity,
-	herald.ECONFLICT:    http.StatusConflict,
-	herald.EFORBIDDEN:   http.StatusForbidden,
-	herald.EGONE:        http.StatusGone,
-	herald.EUNAVAILABLE: http.StatusServiceUnavailable,
 }
 
 func (p *portal) notFoundPage(w http.ResponseWriter, r *http.Request) {

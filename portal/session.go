@@ -153,16 +153,15 @@ func (p *portal) identify(r *http.Request, v *viewer) (*viewer, error) {
 		return nil, errInvalidKey // an admin session after the admin key changed
 	}
 	_, err := p.call(r, v, http.MethodGet, "/api/v1/tenants", nil, nil, &v.Tenants)
-	var ae *apiError
 	switch {
 	case err == nil && admin:
 		v.Admin = true
 		return v, nil
 	case err == nil:
 		return nil, errors.New("the API served the tenant list to a key that is not the portal's admin key: check that the portal is given the API's admin key hash")
-	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+	case herald.ErrorCode(err) == herald.EUNAUTHORIZED:
 		return nil, errInvalidKey
-	case errors.As(err, &ae) && ae.Status == http.StatusForbidden && !admin:
+	case herald.ErrorCode(err) == herald.EFORBIDDEN && !admin:
 		var t *herald.Tenant
 		if v.session != nil {
 			t, err = p.store.Tenant(r.Context(), v.session.TenantID)

@@ -303,11 +303,11 @@ func readWebhookForm(r *http.Request) (*webhookForm, map[string]any) {
 
 // formError puts an API refusal on the form; anything else is not the form's to show.
 func formError(f *webhookForm, err error) bool {
-	var ae *apiError
-	if !errors.As(err, &ae) || ae.Status >= 500 || ae.Status == http.StatusUnauthorized || ae.Status == http.StatusNotFound {
+	var e *herald.Error
+	if !errors.As(err, &e) || herald.ErrorStatus(e.Code) >= 500 || e.Code == herald.EUNAUTHORIZED || e.Code == herald.ENOTFOUND {
 		return false
 	}
-	f.Error, f.ErrorField = ae.Message, ae.Details
+	f.Error, f.ErrorField = e.Message, e.Details
 	return true
 }
 
@@ -417,9 +417,9 @@ func (p *portal) testWebhook(w http.ResponseWriter, r *http.Request, v *viewer) 
 	var res testResult
 	if _, err := p.call(r, v, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/test", nil, nil, &res); err != nil {
 		if r.Header.Get("HX-Request") == "true" {
-			var ae *apiError
-			if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusUnauthorized {
-				p.renderFragment(w, r, "webhook", "test-result", testView{Error: ae.Message})
+			var e *herald.Error
+			if errors.As(err, &e) && herald.ErrorStatus(e.Code) < 500 && e.Code != herald.EUNAUTHORIZED {
+				p.renderFragment(w, r, "webhook", "test-result", testView{Error: e.Message})
 				return
 			}
 		}
@@ -492,9 +492,8 @@ func (p *portal) recoverWebhook(w http.ResponseWriter, r *http.Request, v *viewe
 	}
 	body := map[string]any{"since": since.Format(time.RFC3339)}
 	if _, err := p.call(r, v, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/recover", nil, body, &out); err != nil {
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
-			p.showWebhook(w, r, v, func(d *webhookData) { d.RecoverError = ae.Message })
+		if herald.ErrorCode(err) == herald.EINVALID {
+			p.showWebhook(w, r, v, func(d *webhookData) { d.RecoverError = herald.ErrorMessage(err) })
 			return
 		}
 		p.renderAPIError(w, r, v, err)
