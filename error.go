@@ -96,8 +96,10 @@ type Error struct {
 	Details string `json:"details"`
 }
 
+// Error is the message, then the details when the message does not already say them
+// (a field's name, say).
 func (e *Error) Error() string {
-	if e.Details != "" {
+	if e.Details != "" && !strings.Contains(e.Message, e.Details) {
 		return e.Message + ": " + e.Details
 	}
 	return e.Message

@@ -72,6 +72,23 @@ func TestErrorFromResponse(t *testing.T) {
 	}
 }
 
+func TestErrorSaysDetailsOnce(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		e    herald.Error
+		want string
+	}{
+		{herald.Error{Message: "event is too large"}, "event is too large"},
+		{herald.Error{Message: "event is too large", Details: "the limit is 10 bytes"}, "event is too large: the limit is 10 bytes"},
+		{herald.Error{Message: "url must be an absolute http or https URL", Details: "url"}, "url must be an absolute http or https URL"},
+	}
+	for _, tt := range tests {
+		if got := tt.e.Error(); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.e, got, tt.want)
+		}
+	}
+}
+
 // FuzzErrorFromResponse: whatever a server answers, the error has a code and a message,
 // and what it keeps of a foreign body is short, valid UTF-8.
 func FuzzErrorFromResponse(f *testing.F) {
