@@ -18,6 +18,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/heraldhq/herald"
 )
 
 // defaultServer is the server client commands call when neither --server nor
@@ -261,26 +263,9 @@ func (a *apiAnswer) decode(out any) error {
 	return nil
 }
 
-// apiCallError is an API error answer: `{"error","code","details"}` and its status.
-type apiCallError struct {
-	Status  int
-	Code    string
-	Message string
-	Details string
-}
-
-// Error reads like `404 NOT_FOUND: webhook "wh_…" not found`, with the details after
-// the message when they add to it.
-func (e *apiCallError) Error() string {
-	s := fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
-	if e.Details != "" && !strings.Contains(e.Message, e.Details) {
-		s += " (" + e.Details + ")"
-	}
-	return s
-}
-
 // call sends method path?query with body as JSON (nil for none) and extra header (nil for
-// none). An answer outside 2xx is returned as an *apiCallError.
+// none). An answer outside 2xx is returned as the *herald.Error the server answered
+// with (see callError).
 func (c *apiClient) call(ctx context.Context, method, path string, query url.Values, header http.Header, body any) (*apiAnswer, error) {
 	target := c.server + path
 	if len(query) > 0 {
@@ -331,40 +316,11 @@ func (c *apiClient) call(ctx context.Context, method, path string, query url.Val
 	return &apiAnswer{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
-// callError reads an error answer. One not in the API's shape (from a proxy, or not a
-// Herald server at all) is reported with its status and the start of its body.
+// callError is an error answer as the server sent it: the *herald.Error, after its
+// status and code, like `404 NOT_FOUND: webhook "wh_…" not found`.
 func callError(status int, body []byte) error {
-	e := &apiCallError{Status: status}
-	if json.Unmarshal(body, e) == nil && e.Code != "" {
-		return e
-	}
-	e.Code = strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_"))
-	if e.Code == "" {
-		e.Code = "ERROR"
-	}
-	e.Message = strings.TrimSpace(string(body))
-	if len(e.Message) > 200 {
-		e.Message = e.Message[:200] + "…"
-	}
-	if e.Message == "" {
-		e.Message = "the server gave no reason"
-	}
-	e.Details = ""
-	return e
-}
-
-// UnmarshalJSON reads the API's error body, whose field names differ from the Go names.
-func (e *apiCallError) UnmarshalJSON(b []byte) error {
-	var body struct {
-		Error   string `json:"error"`
-		Code    string `json:"code"`
-		Details string `json:"details"`
-	}
-	if err := json.Unmarshal(b, &body); err != nil {
-		return err
-	}
-	e.Message, e.Code, e.Details = body.Error, body.Code, body.Details
-	return nil
+	e := herald.ErrorFromResponse(status, body)
+	return fmt.Errorf("%d %s: %w", status, e.Code, e)
 }
 
 // pathID is id as one path segment.

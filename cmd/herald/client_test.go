@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald"
 )
 
 // cli runs a herald command in-process against srv the way a shell with HERALD_SERVER
@@ -417,6 +421,37 @@ func TestClientTenantKeySeesOwnWebhooksOnly(t *testing.T) {
 	}
 	if out := mustCLI(t, srv, testAdminKey, "webhooks", "get", adminHook); field(t, out, "NAME") != "admin's" {
 		t.Errorf("the admin's webhook changed:\n%s", out)
+	}
+}
+
+// TestClientErrorsAreTheServers: a refused command fails with the *herald.Error the
+// server answered, its code and message as the server wrote them, after the status; an
+// answer that is not Herald's (a proxy's page) names its status and shows its start.
+func TestClientErrorsAreTheServers(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir())
+	_, _, err := cli(t, srv, testAdminKey, "webhooks", "get", "wh_nope")
+	var he *herald.Error
+	if !errors.As(err, &he) || he.Code != herald.ENOTFOUND || he.Message != `webhook "wh_nope" not found` {
+		t.Errorf("get of an unknown webhook: %#v, want the server's NOT_FOUND with its message", err)
+	}
+	if want := `404 NOT_FOUND: webhook "wh_nope" not found`; err == nil || err.Error() != want {
+		t.Errorf("get of an unknown webhook: error %v, want %q", err, want)
+	}
+	_, _, err = cli(t, srv, testAdminKey, "webhooks", "create", "--url", "ftp://example.com/", "--name", "w")
+	if want := "422 VALIDATION_FAILED: url must be an absolute http or https URL"; herald.ErrorCode(err) != herald.EINVALID || err.Error() != want {
+		t.Errorf("create with an ftp URL: error %v, want the server's %q, its details (url) not repeated", err, want)
+	}
+
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write([]byte("<html><body>no upstream</body></html>\n"))
+	}))
+	t.Cleanup(proxy.Close)
+	_, _, err = cliEnv(t, map[string]string{"HERALD_SERVER": proxy.URL, "HERALD_API_KEY": testAdminKey}, "webhooks", "list")
+	if want := "502 INTERNAL: the server answered 502 Bad Gateway: <html><body>no upstream</body></html>"; err == nil || err.Error() != want {
+		t.Errorf("behind a failing proxy: error %v, want %q", err, want)
 	}
 }
 
