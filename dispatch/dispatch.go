@@ -28,6 +28,10 @@ import (
 // Config is what a Dispatcher needs. Zero values take the defaults named.
 type Config struct {
 	Store herald.Store
+	// Notifier, when set, tells this dispatcher when other processes sharing the store
+	// commit work, so it starts that work at once rather than at its next poll. Nil when
+	// no other process writes to the store.
+	Notifier herald.Notifier
 	// Policies overrides wire.DefaultPolicy per format.
 	Policies map[herald.Format]wire.Policy
 	// Client sends the requests. Its transport should dial through the egress guard;
@@ -56,7 +60,8 @@ type Config struct {
 	// Notices, when set, is told when an attempt disables its webhook (webhook.disabled)
 	// or ends its delivery failed with the webhook still enabled (delivery.exhausted).
 	// It is called on the attempt's goroutine, after the attempt is recorded, so it must
-	// not block for long.
+	// not block for long. The dispatcher claims right after, so a delivery the notice
+	// queued (to the operator webhook) starts at once.
 	Notices func(ctx context.Context, n herald.Notice)
 	// TracerProvider, when set, traces every attempt as a child of its event's publish
 	// (see herald.Event.TraceParent).
@@ -222,10 +227,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	defer cancelSends()
 	var wg sync.WaitGroup
 
-	if n, ok := d.cfg.Store.(herald.Notifier); ok {
+	if d.cfg.Notifier != nil {
 		// Other processes tell this one when they commit work.
 		wg.Go(func() {
-			if err := n.Listen(ctx, d.WakeAt); err != nil && ctx.Err() == nil {
+			if err := d.cfg.Notifier.Listen(ctx, d.WakeAt); err != nil && ctx.Err() == nil {
 				d.cfg.Logger.Error("listen for work", "err", err)
 			}
 		})
@@ -522,7 +527,10 @@ func (d *Dispatcher) notify(ctx context.Context, c *herald.Claim, a *herald.Atte
 		d.cfg.Notices(ctx, herald.WebhookDisabledNotice(&c.Webhook, out.DisabledReason, d.cfg.Clock.Now()))
 	case status == herald.StatusFailed:
 		d.cfg.Notices(ctx, herald.DeliveryExhaustedNotice(&c.Delivery, &c.Event, a.Number, a.Error, a.At))
+	default:
+		return
 	}
+	d.Wake() // the notice may have queued a delivery to the operator webhook
 }
 
 // sendInTurn waits for a slot of the webhook's, its rate limit and a request slot of

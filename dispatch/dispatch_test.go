@@ -635,19 +635,16 @@ func TestRateLimitSpacesAttempts(t *testing.T) {
 	}
 }
 
-// notifyingStore is a store whose Listen passes on what the test sends on due, as
-// PostgreSQL's LISTEN passes on another process's commits.
-type notifyingStore struct {
-	herald.Store
-	due chan time.Time
-}
+// notifier passes on to Listen what the test sends on it, as PostgreSQL's LISTEN
+// passes on another process's commits.
+type notifier chan time.Time
 
-func (s notifyingStore) Listen(ctx context.Context, due func(at time.Time)) error {
+func (n notifier) Listen(ctx context.Context, due func(at time.Time)) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case at := <-s.due:
+		case at := <-n:
 			due(at)
 		}
 	}
@@ -659,11 +656,11 @@ func TestWorkStartsWithoutWaitingForPoll(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	e.clock.Set(time.Now().UTC())
-	store := notifyingStore{Store: e.store, due: make(chan time.Time)}
+	others := make(notifier)
 	policy := wire.DefaultPolicy(herald.FormatStandard)
 	policy.Schedule, policy.Jitter = []time.Duration{300 * time.Millisecond}, 0
 	e.d = dispatch.New(dispatch.Config{
-		Store: store, Client: &http.Client{}, Clock: herald.SystemClock{}, PollInterval: time.Hour,
+		Store: e.store, Notifier: others, Client: &http.Client{}, Clock: herald.SystemClock{}, PollInterval: time.Hour,
 		Policies: map[herald.Format]wire.Policy{herald.FormatStandard: policy},
 	})
 	var hits atomic.Int64
@@ -690,7 +687,7 @@ func TestWorkStartsWithoutWaitingForPoll(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond) // Run's first claim has found nothing: it sleeps
 	id := e.publish()[0]              // committed by "another process": no Wake
-	store.due <- time.Now()
+	others <- time.Now()
 	wait("announced event")
 	wait("retry due 300ms later")
 	cancel()

@@ -93,3 +93,61 @@ func TestNotices(t *testing.T) {
 		})
 	}
 }
+
+// claimWatch is the real store, telling the test each time a claim of due work returns.
+type claimWatch struct {
+	herald.Store
+	claimed chan struct{}
+}
+
+func (s claimWatch) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.Claim, error) {
+	cs, err := s.Store.ClaimDue(ctx, r)
+	select {
+	case s.claimed <- struct{}{}:
+	default:
+	}
+	return cs, err
+}
+
+// TestNoticeStartsAtOnce: a notice that queues a delivery (as one to the operator
+// webhook does) has it sent at once, though the poll is an hour away and the attempt
+// that raised it was a manual one, outside Run's own slots.
+func TestNoticeStartsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	gone, _ := receiver(t, http.StatusGone, nil, "")
+	healthy, hits := receiver(t, http.StatusOK, nil, "")
+	e.webhook(gone.URL, herald.FormatStandard)
+	e.clock.Set(t0.Add(time.Hour)) // the first event is not due until then
+	id := e.publish()[0]
+	e.clock.Set(t0)
+	e.webhook(healthy.URL, herald.FormatStandard)
+
+	watch := claimWatch{Store: e.store, claimed: make(chan struct{}, 1)}
+	d := dispatch.New(dispatch.Config{
+		Store: watch, Client: &http.Client{}, Clock: e.clock, PollInterval: time.Hour,
+		Notices: func(context.Context, herald.Notice) { e.publish() }, // now due, to the healthy webhook only
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	<-watch.claimed // Run found nothing due and sleeps for the poll
+
+	a, err := d.DeliverNow(context.Background(), id)
+	if err != nil || a.StatusCode != http.StatusGone {
+		t.Fatalf("manual attempt: %+v, %v; want the endpoint's 410", a, err)
+	}
+	deadline := time.Now().Add(10 * time.Second) // the poll would take an hour
+	for hits.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the notice's delivery was not sent within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -74,7 +74,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// Notices, when set, is told when an update enables a disabled webhook
 	// (webhook.enabled) or disables an enabled one (webhook.disabled). It is called
-	// while the request is answered, so it must not block for long.
+	// while the request is answered, so it must not block for long. The dispatcher is
+	// woken after, so a delivery the notice queued (to the operator webhook) starts at
+	// once.
 	Notices func(ctx context.Context, n herald.Notice)
 	// TracerProvider, when set, traces every publish (see herald.Event.TraceParent).
 	TracerProvider trace.TracerProvider

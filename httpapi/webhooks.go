@@ -459,6 +459,7 @@ func (s *server) updateWebhook(ctx context.Context, in *updateWebhookInput) (*we
 		} else {
 			s.notices(ctx, herald.WebhookDisabledNotice(updated, w.DisabledReason, updated.UpdatedAt))
 		}
+		s.dispatcher.Wake() // the notice may have queued a delivery to the operator webhook
 	}
 	return &webhookOutput{Body: toWebhook(updated)}, nil
 }

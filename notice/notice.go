@@ -24,9 +24,6 @@ type Config struct {
 	// OpsWebhookID is the webhook notices are published to, normally OpsWebhookID once
 	// EnsureOpsWebhook has made it; empty, notices are not published.
 	OpsWebhookID string
-	// Wake tells the dispatcher that a notice was published, so it is sent now rather
-	// than at the next poll; nil for none.
-	Wake func()
 	// Mail, when set, emails notices to the owning tenant's NotifyEmail.
 	Mail *Mail
 	// QueueSize bounds the notices waiting to be emailed; default 256.
@@ -83,7 +80,8 @@ func New(cfg Config) (*Sender, error) {
 }
 
 // Notify publishes n to the operator webhook and queues it to be emailed to the owner.
-// It waits for the publication (one write to the store) but never for an email. A
+// It waits for the publication (one write to the store) but never for an email; the
+// caller wakes the dispatcher after, so the published delivery starts at once. A
 // notice about the operator webhook, or any webhook of its tenant, is dropped.
 func (s *Sender) Notify(ctx context.Context, n herald.Notice) {
 	if n.TenantID == herald.OpsTenantID || (s.cfg.OpsWebhookID != "" && n.WebhookID == s.cfg.OpsWebhookID) {
@@ -98,8 +96,6 @@ func (s *Sender) Notify(ctx context.Context, n herald.Notice) {
 		if err := s.publish(ctx, n); err != nil {
 			s.cfg.Logger.ErrorContext(ctx, "publish a notice to the operator webhook", "type", n.Type,
 				"webhook_id", n.WebhookID, "tenant_id", n.TenantID, "err", err)
-		} else if s.cfg.Wake != nil {
-			s.cfg.Wake()
 		}
 	}
 	if s.cfg.Mail != nil && slices.Contains(herald.NoticeTypes, n.Type) {

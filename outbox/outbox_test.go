@@ -91,7 +91,7 @@ func TestPublishDeliversIfAndOnlyIfCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The dispatcher polls only hourly: the commit's notice must wake it.
-	d := dispatch.New(dispatch.Config{Store: store, Client: &http.Client{}, PollInterval: time.Hour})
+	d := dispatch.New(dispatch.Config{Store: store, Notifier: store, Client: &http.Client{}, PollInterval: time.Hour})
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(runCtx) }()

@@ -23,15 +23,8 @@ type instrumentedStore struct {
 	ops *prometheus.HistogramVec
 }
 
-// notifyingStore is an instrumentedStore over a store that is a herald.Notifier too
-// (PostgreSQL): the dispatcher finds Listen on it and hears other processes' work.
-type notifyingStore struct {
-	*instrumentedStore
-	herald.Notifier
-}
-
 // instrumentStore wraps s so that its hot methods are timed, and returns the histogram
-// to register. The wrapper is a herald.Notifier exactly when s is one.
+// to register.
 func instrumentStore(s herald.Store) (herald.Store, *prometheus.HistogramVec) {
 	ops := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "herald_store_operation_duration_seconds",
@@ -41,11 +34,7 @@ func instrumentStore(s herald.Store) (herald.Store, *prometheus.HistogramVec) {
 	for _, op := range storeOperations {
 		ops.WithLabelValues(op) // every series from the start, so a dashboard sees zero, not nothing
 	}
-	is := &instrumentedStore{Store: s, ops: ops}
-	if n, ok := s.(herald.Notifier); ok {
-		return notifyingStore{is, n}, ops
-	}
-	return is, ops
+	return &instrumentedStore{Store: s, ops: ops}, ops
 }
 
 // timer starts timing one call of operation op; ObserveDuration records it.

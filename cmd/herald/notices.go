@@ -35,8 +35,8 @@ func (c *noticeConfig) flags(fs *flag.FlagSet) {
 // newNoticeSender makes the operator webhook match the configuration (printing its
 // secret when it generated one) and returns the Sender that delivers notices. wake
 // tells the dispatcher a notice was published.
-func newNoticeSender(ctx context.Context, c *noticeConfig, store herald.Store, guard *egress.Guard, wake func(), logger *slog.Logger, stdout io.Writer) (*notice.Sender, error) {
-	cfg := notice.Config{Store: store, Wake: wake, Logger: logger}
+func newNoticeSender(ctx context.Context, c *noticeConfig, store herald.Store, guard *egress.Guard, logger *slog.Logger, stdout io.Writer) (*notice.Sender, error) {
+	cfg := notice.Config{Store: store, Logger: logger}
 	if c.opsWebhookURL != "" {
 		format := herald.Format(c.opsWebhookFormat)
 		if !format.Valid() {

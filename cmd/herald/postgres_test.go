@@ -21,7 +21,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/bench"
+	"github.com/heraldhq/herald/postgres"
+	"github.com/heraldhq/herald/secretbox"
 	"github.com/heraldhq/herald/webhook"
 )
 
@@ -238,6 +241,81 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 	_, dup1 := receivers[1].Distinct()
 	t.Logf("scale-out: %d events x 2 webhooks over 3 processes in %s; SIGKILLed one when %d had arrived; lost 0, duplicated %d; survivors' attempts %v",
 		events, took.Round(time.Millisecond), atKill, dup0+dup1, shares)
+}
+
+// TestServeHearsOtherProcessesWork: a server on PostgreSQL whose poll is an hour away
+// starts at once the work another process commits, which tells it through the
+// database.
+func TestServeHearsOtherProcessesWork(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresDatabase(t)
+	key := newEncryptionKey()
+	srv := startServer(t, t.TempDir(), "--database-url", dbURL, "--encryption-key", key, "--poll-interval", "1h")
+	rc := newCountingReceiver(t, 0)
+
+	// Another process: a producer writing to the database itself, which wakes no
+	// dispatcher by calling it.
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secretbox.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := postgres.Open(t.Context(), dbURL, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	now := time.Now().UTC()
+	if err := other.CreateWebhook(t.Context(), &herald.Webhook{
+		ID: herald.NewID(herald.PrefixWebhook), TenantID: herald.DefaultTenantID, Name: "listen", URL: rc.URL,
+		Events: []string{"schedule.paused"}, Enabled: true, Format: herald.FormatFrugally,
+		Secret: herald.NewSecret(), CreatedAt: now, UpdatedAt: now,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The server's dispatcher has looked for work once, found none, and sleeps.
+	if !waitUntil(10*time.Second, func() bool { return claimsMade(t, srv.URL) > 0 }) {
+		t.Fatal("the dispatcher made no claim in 10s")
+	}
+	res, err := other.Publish(t.Context(), []herald.Publication{{Event: herald.Event{
+		ID: herald.NewID(herald.PrefixEvent), TenantID: herald.DefaultTenantID, Type: "schedule.paused",
+		Data: json.RawMessage(`{"schedule_id":1}`), Timestamp: now, CreatedAt: now,
+	}}})
+	if err != nil || len(res) != 1 || res[0].Deliveries != 1 {
+		t.Fatalf("publish from another process: %+v, %v; want one delivery", res, err)
+	}
+	if !waitUntil(10*time.Second, func() bool { n, _ := rc.Distinct(); return n == 1 }) { // the poll would take an hour
+		t.Fatal("the event another process committed was not delivered within 10s")
+	}
+}
+
+// claimsMade is how many claims of due work the server at baseURL has made, from its
+// metrics.
+func claimsMade(t *testing.T, baseURL string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, baseURL+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^herald_store_operation_duration_seconds_count\{operation="claim_due"\} (\d+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("GET /metrics: %d, no claim_due count", resp.StatusCode)
+	}
+	n, _ := strconv.Atoi(string(m[1])) // the pattern holds digits only
+	return n
 }
 
 // TestScaleOutRecoversLostConnections kills every PostgreSQL connection of two running

@@ -86,7 +86,7 @@ func rotateEncryptionKey(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, ring)
+	store, _, err := openStore(ctx, cfg, ring) // no dispatcher runs here to listen
 	if err != nil {
 		return err
 	}

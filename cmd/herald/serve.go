@@ -129,7 +129,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, cipher)
+	store, notifier, err := openStore(ctx, cfg, cipher)
 	if err != nil {
 		return err
 	}
@@ -165,13 +165,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		storeOps, newBacklogCollector(store, herald.SystemClock{}, logger))
 	guard := &egress.Guard{AllowPrivate: cfg.allowPrivate}
-	var dispatcher *dispatch.Dispatcher
-	notices, err := newNoticeSender(ctx, &cfg.notices, store, guard, func() { dispatcher.Wake() }, logger, stdout)
+	notices, err := newNoticeSender(ctx, &cfg.notices, store, guard, logger, stdout)
 	if err != nil {
 		return err
 	}
-	dispatcher = dispatch.New(dispatch.Config{
+	dispatcher := dispatch.New(dispatch.Config{
 		Store:        store,
+		Notifier:     notifier,
 		Policies:     policies,
 		Client:       &http.Client{Transport: guard.Transport()},
 		Concurrency:  cfg.concurrency,
@@ -341,19 +341,22 @@ func sqlitePath(cfg *serveConfig) string {
 	return strings.TrimPrefix(strings.TrimPrefix(cfg.databaseURL, "sqlite://"), "sqlite:")
 }
 
-func openStore(ctx context.Context, cfg *serveConfig, cipher herald.Cipher) (herald.Store, error) {
+// openStore opens the configured store. The notifier is how processes sharing it tell
+// each other of new work: the PostgreSQL store itself, which several processes may
+// serve; nil for SQLite, which one process owns.
+func openStore(ctx context.Context, cfg *serveConfig, cipher herald.Cipher) (store herald.Store, notifier herald.Notifier, err error) {
 	if isPostgres(cfg.databaseURL) {
-		store, err := postgres.Open(ctx, cfg.databaseURL, cipher)
+		pg, err := postgres.Open(ctx, cfg.databaseURL, cipher)
 		if err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
+			return nil, nil, fmt.Errorf("open store: %w", err)
 		}
-		return store, nil
+		return pg, pg, nil
 	}
-	store, err := sqlite.Open(ctx, sqlitePath(cfg), cipher)
+	store, err = sqlite.Open(ctx, sqlitePath(cfg), cipher)
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, nil, fmt.Errorf("open store: %w", err)
 	}
-	return store, nil
+	return store, nil, nil
 }
 
 // adminKeySetting holds the hash of the generated admin key.
