@@ -57,6 +57,7 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/webhooks/{id}/test":          {"post"},
 		"/api/v1/webhooks/{id}/deliveries":    {"get"},
 		"/api/v1/webhooks/{id}/rotate-secret": {"post"},
+		"/api/v1/webhooks/{id}/reveal-secret": {"post"},
 		"/api/v1/webhooks/{id}/recover":       {"post"},
 		"/api/v1/deliveries":                  {"get"},
 		"/api/v1/deliveries/{id}":             {"get"},

@@ -88,10 +88,15 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		"DELETE /api/v1/webhooks/{id}": {{id("/api/v1/webhooks/{wh}"), nil, 404}},
 		"POST /api/v1/webhooks/{id}/test": {
 			{id("/api/v1/webhooks/{wh}/test"), nil, 404},
+			{id("/api/v1/webhooks/{wh}/test"), map[string]any{"event_type": "drift.detected"}, 404},
+		},
+		"POST /api/v1/webhooks/{id}/reveal-secret": {
+			{id("/api/v1/webhooks/{wh}/reveal-secret"), nil, 404},
 		},
 		"GET /api/v1/webhooks/{id}/deliveries": {
 			{id("/api/v1/webhooks/{wh}/deliveries"), nil, 404},
 			{id("/api/v1/webhooks/{wh}/deliveries?tenant_id={tenant}"), nil, 404},
+			{id("/api/v1/webhooks/{wh}/deliveries?event_id={evt}"), nil, 404},
 		},
 		"POST /api/v1/webhooks/{id}/rotate-secret": {
 			{id("/api/v1/webhooks/{wh}/rotate-secret"), map[string]any{"secret": "whsec_" + strings.Repeat("A", 43) + "="}, 404},

@@ -152,6 +152,25 @@ type testOutput struct {
 	}
 }
 
+// testInput asks for a test: a ping, or the catalog's sample of a type the webhook
+// subscribes to.
+type testInput struct {
+	ID   string `path:"id" doc:"The webhook's id"`
+	Body *struct {
+		EventType string `json:"event_type,omitempty" maxLength:"200" doc:"Send the catalog's sample of this type, which the webhook must subscribe to and which must have a sample; default ping" example:"drift.detected"`
+	}
+}
+
+// revealedSecretOutput is a webhook's signing material, shown again on request.
+type revealedSecretOutput struct {
+	Body struct {
+		Secret                  string     `json:"secret,omitempty" doc:"The signing secret (HMAC webhooks), exactly as receivers use it"`
+		PublicKey               string     `json:"public_key,omitempty" doc:"The public key receivers verify with (ed25519 webhooks): the private key is never shown"`
+		PreviousSecret          string     `json:"previous_secret,omitempty" doc:"While a rotation's grace lasts, the secret it replaced, which still signs too (HMAC webhooks)"`
+		PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty" doc:"When the previous secret stops signing"`
+	}
+}
+
 type rotateInput struct {
 	ID   string `path:"id" doc:"The webhook's id"`
 	Body *struct {
@@ -184,6 +203,7 @@ type recoverOutput struct {
 type webhookDeliveriesInput struct {
 	pageURL
 	ID        string    `path:"id" doc:"The webhook's id"`
+	EventID   string    `query:"event_id" doc:"Only this event's delivery"`
 	Page      int       `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
 	PerPage   int       `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
 	Offset    int       `query:"offset" minimum:"0" doc:"How many items to skip, in place of page (the next-page Link uses it)"`
@@ -227,10 +247,21 @@ func (s *server) registerWebhooks() {
 	}, s.deleteWebhook)
 	register(s, huma.Operation{
 		OperationID: "test-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks/{id}/test",
-		Summary:     "Send a ping now",
-		Description: "Sends a ping event to the webhook, enabled or not, waits for the answer and reports it.",
-		Tags:        tags, Security: security, Errors: []int{401, 404, 409},
+		Summary: "Send a test now",
+		Description: "Sends a ping event, or with event_type the catalog's sample of a type the webhook subscribes to, " +
+			"to this webhook only, enabled or not, waits for the answer and reports it. The test is an event of the " +
+			"webhook's tenant with one delivery, to this webhook: it is not published to the tenant's other webhooks.",
+		Tags: tags, Security: security, MaxBodyBytes: maxBody + 1, Errors: []int{400, 401, 404, 409, 413, 422},
 	}, s.testWebhook)
+	register(s, huma.Operation{
+		OperationID: "reveal-webhook-secret", Method: http.MethodPost, Path: "/api/v1/webhooks/{id}/reveal-secret",
+		Summary: "Show a webhook's signing secret again",
+		Description: "Answers the secret a receiver verifies with, and while a rotation's grace lasts the previous " +
+			"one, for the webhook's own tenant or the admin (another tenant's webhook is 404). An ed25519 " +
+			"webhook answers its public key: its private key is never shown. A POST, so that no cache, log " +
+			"of URLs or prefetch keeps it; every reveal is logged with the webhook's id.",
+		Tags: tags, Security: security, Errors: []int{401, 404},
+	}, s.revealSecret)
 	register(s, huma.Operation{
 		OperationID: "list-webhook-deliveries", Method: http.MethodGet, Path: "/api/v1/webhooks/{id}/deliveries",
 		Summary: "List a webhook's deliveries", Description: "Newest first, each with its latest attempts. " + listPagesDoc,
@@ -540,12 +571,52 @@ func (s *server) firstAttempt(ctx context.Context, deliveryID string) (*herald.A
 	}
 }
 
-func (s *server) testWebhook(ctx context.Context, in *webhookIDInput) (*testOutput, error) {
+// publishSample stores the catalog's sample of eventType as an event of w's tenant
+// with one delivery, to w alone, and returns the delivery's id.
+func (s *server) publishSample(ctx context.Context, w *herald.Webhook, eventType string, now time.Time) (string, error) {
+	t, ok := s.catalog.Lookup(eventType)
+	if !ok {
+		if err := s.syncCatalog(ctx); err != nil {
+			return "", err
+		}
+		if t, ok = s.catalog.Lookup(eventType); !ok {
+			return "", invalid("event_type", "unknown event type %q: see GET /api/v1/webhooks/events", eventType)
+		}
+	}
+	if !w.Subscribes(t.Type) {
+		return "", invalid("event_type", "webhook %s does not subscribe to %s: add it to its events first", w.ID, t.Type)
+	}
+	if len(t.Sample) == 0 {
+		return "", invalid("event_type", "event type %s has no sample to send", t.Type)
+	}
+	results, err := s.store.Publish(ctx, []herald.Publication{{
+		Event: herald.Event{
+			ID: herald.NewID(herald.PrefixEvent), TenantID: w.TenantID, Type: t.Type, Data: t.Sample,
+			Timestamp: now.Truncate(time.Second), CreatedAt: now,
+		},
+		Target: w.ID,
+	}})
+	if err != nil {
+		return "", fmt.Errorf("publish the sample of %s: %w", t.Type, err)
+	}
+	if len(results) != 1 || len(results[0].DeliveryIDs) != 1 {
+		return "", fmt.Errorf("publish the sample of %s: store made no delivery for webhook %s", t.Type, w.ID)
+	}
+	return results[0].DeliveryIDs[0], nil
+}
+
+func (s *server) testWebhook(ctx context.Context, in *testInput) (*testOutput, error) {
 	w, err := s.webhook(ctx, caller(ctx), in.ID)
 	if err != nil {
 		return nil, err
 	}
-	deliveryID, err := s.publishPing(ctx, w, s.clock.Now().UTC())
+	now := s.clock.Now().UTC()
+	var deliveryID string
+	if in.Body == nil || in.Body.EventType == "" || in.Body.EventType == herald.PingType {
+		deliveryID, err = s.publishPing(ctx, w, now)
+	} else {
+		deliveryID, err = s.publishSample(ctx, w, in.Body.EventType, now)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -565,6 +636,24 @@ func (s *server) testWebhook(ctx context.Context, in *webhookIDInput) (*testOutp
 	out.Body.StatusCode = a.StatusCode
 	out.Body.DurationMS = a.DurationMS
 	out.Body.Error = a.Error
+	return out, nil
+}
+
+func (s *server) revealSecret(ctx context.Context, in *webhookIDInput) (*revealedSecretOutput, error) {
+	w, err := s.webhook(ctx, caller(ctx), in.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "webhook secret revealed", "webhook_id", w.ID, "tenant_id", w.TenantID)
+	out := &revealedSecretOutput{}
+	if out.Body.PublicKey = publicKey(w); out.Body.PublicKey != "" {
+		return out, nil
+	}
+	out.Body.Secret = w.Secret
+	if w.PreviousSecret != "" && w.PreviousSecretExpiresAt.After(s.clock.Now()) {
+		expires := w.PreviousSecretExpiresAt.UTC()
+		out.Body.PreviousSecret, out.Body.PreviousSecretExpiresAt = w.PreviousSecret, &expires
+	}
 	return out, nil
 }
 
@@ -647,7 +736,7 @@ func (s *server) listWebhookDeliveries(ctx context.Context, in *webhookDeliverie
 	if err != nil {
 		return nil, err
 	}
-	f.WebhookID, f.Offset = w.ID, in.Offset
+	f.WebhookID, f.EventID, f.Offset = w.ID, strings.TrimSpace(in.EventID), in.Offset
 	return s.listDeliveries(ctx, f, &in.pageURL)
 }
 
