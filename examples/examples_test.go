@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -226,7 +227,16 @@ type process struct {
 // logged if the test failed.
 func start(t *testing.T, name string, argv []string) *process {
 	t.Helper()
+	return startEnv(t, name, argv, nil)
+}
+
+// startEnv is start with env added to the process's environment.
+func startEnv(t *testing.T, name string, argv, env []string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan struct{}), changed: make(chan struct{}, 1)}
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = p
 	p.cmd.Stderr = &p.stderr
 	p.cmd.WaitDelay = 5 * time.Second // don't wait forever for a pipe a grandchild holds
@@ -334,7 +344,13 @@ var listeningOnPort = regexp.MustCompile(`^listening on ([0-9]+)$`)
 // startReceiver runs argv and waits for its "listening on <port>" line.
 func startReceiver(ctx context.Context, t *testing.T, argv []string) *receiver {
 	t.Helper()
-	p := start(t, "receiver", argv)
+	return startReceiverEnv(ctx, t, argv, nil)
+}
+
+// startReceiverEnv is startReceiver with env added to the receiver's environment.
+func startReceiverEnv(ctx context.Context, t *testing.T, argv, env []string) *receiver {
+	t.Helper()
+	p := startEnv(t, "receiver", argv, env)
 	line := p.waitLine(ctx, t, 0, "listening on <port>", listeningOnPort.MatchString)
 	port, err := strconv.Atoi(listeningOnPort.FindStringSubmatch(line)[1])
 	if err != nil || port == 0 {

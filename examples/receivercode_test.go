@@ -1,0 +1,192 @@
+package examples_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	heraldpkg "github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/receivercode"
+)
+
+// TestReceiverCode runs the receivers the portal's "How to verify" shows, as
+// receivercode renders them (the very text the portal shows), in every language and
+// format, against a real Herald: with the secret the API reveals, each must verify a
+// test of a subscribed type's sample and a ping, accept a request signed only with a
+// rotation's new secret, and refuse one signed with a secret it was not given.
+func TestReceiverCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Herald and runs the rendered Python, Node.js and Go receivers")
+	}
+	python := lookPath(t, "python3")
+	node := lookPath(t, "node")
+
+	bin := t.TempDir()
+	heraldBin := filepath.Join(bin, "herald")
+	goBuild(t, map[string]string{heraldBin: "github.com/heraldhq/herald/cmd/herald"})
+	srv := startHerald(t, heraldBin)
+	sample := driftSample(t, srv)
+
+	// The rendered code, written out: Python and Node.js run the file; the Go code is
+	// built inside this module through an overlay (it imports the module's webhook
+	// package), without writing into the source tree.
+	type rendered struct {
+		format heraldpkg.Format
+		lang   receivercode.Language
+		argv   []string
+	}
+	var all []rendered
+	goOutputs := map[heraldpkg.Format]string{}
+	for _, format := range formats {
+		f := heraldpkg.Format(format)
+		rs, err := receivercode.Render(receivercode.Webhook{Format: f})
+		if err != nil {
+			t.Fatalf("render %s: %v", format, err)
+		}
+		for _, r := range rs {
+			file := filepath.Join(bin, format, r.File)
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, []byte(r.Code), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			switch r.Language {
+			case receivercode.Python:
+				all = append(all, rendered{f, r.Language, []string{python, file}})
+			case receivercode.Node:
+				all = append(all, rendered{f, r.Language, []string{node, file}})
+			case receivercode.Go:
+				out := filepath.Join(bin, "receiver-go-"+format)
+				goOutputs[f] = file
+				all = append(all, rendered{f, r.Language, []string{out}})
+			default:
+				t.Fatalf("no way to run %s", r.Language)
+			}
+		}
+	}
+	buildOverlaid(t, bin, goOutputs)
+
+	for _, rc := range all {
+		t.Run(string(rc.lang)+"/"+string(rc.format), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), subtestTimeout)
+			defer cancel()
+			testReceiverCode(ctx, t, srv, string(rc.lang), rc.argv, string(rc.format), sample)
+		})
+	}
+}
+
+// buildOverlaid builds each format's Go receiver, saved at sources[format], as a
+// package of this module (under examples/_receivercode, which exists only in the
+// overlay) into bin/receiver-go-<format>.
+func buildOverlaid(t *testing.T, bin string, sources map[heraldpkg.Format]string) {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace := map[string]string{}
+	for format, src := range sources {
+		replace[filepath.Join(wd, "_receivercode", string(format), "main.go")] = src
+	}
+	overlay, err := json.Marshal(map[string]any{"Replace": replace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlayFile := filepath.Join(bin, "overlay.json")
+	if err := os.WriteFile(overlayFile, overlay, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	for format := range sources {
+		out := filepath.Join(bin, "receiver-go-"+string(format))
+		cmd := exec.CommandContext(ctx, "go", "build", "-overlay", overlayFile, "-o", out, "./_receivercode/"+string(format))
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build the rendered Go receiver of %s: %v\n%s", format, err, b)
+		}
+	}
+}
+
+// testReceiverCode runs one rendered receiver in one format through the scenario.
+func testReceiverCode(ctx context.Context, t *testing.T, srv *herald, lang string, argv []string, format string, sample json.RawMessage) {
+	tenant := "code-" + lang + "-" + format
+	if code, msg := srv.api(ctx, t, "POST", "/api/v1/tenants", map[string]any{"id": tenant, "name": tenant}, nil); code != 201 {
+		t.Fatalf("create tenant %s: %d %s, want 201", tenant, code, msg)
+	}
+	// Disabled, so that no ping is sent before the receiver runs; Herald makes the
+	// secret, and the receiver is given the one the API reveals.
+	var wh struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	code, msg := srv.api(ctx, t, "POST", "/api/v1/webhooks", map[string]any{
+		"name": tenant, "url": "http://127.0.0.1:9/not-yet", "events": []string{"drift.detected"},
+		"format": format, "tenant_id": tenant, "enabled": false,
+	}, &wh)
+	if code != 201 {
+		t.Fatalf("create webhook: %d %s, want 201", code, msg)
+	}
+	var revealed struct {
+		Secret string `json:"secret"`
+	}
+	if code, msg := srv.api(ctx, t, "POST", "/api/v1/webhooks/"+wh.ID+"/reveal-secret", nil, &revealed); code != 200 || revealed.Secret != wh.Secret {
+		t.Fatalf("reveal-secret: %d %s, secret %q; want 200 and %q", code, msg, revealed.Secret, wh.Secret)
+	}
+
+	rc := startReceiverEnv(ctx, t, argv, []string{"WEBHOOK_SECRET=" + revealed.Secret, "PORT=0"})
+	url := fmt.Sprintf("http://127.0.0.1:%d/webhooks/herald", rc.port)
+	if code, msg := srv.api(ctx, t, "PATCH", "/api/v1/webhooks/"+wh.ID, map[string]any{"url": url}, nil); code != 200 {
+		t.Fatalf("point the webhook at the receiver: %d %s", code, msg)
+	}
+
+	for _, eventType := range []string{"drift.detected", "ping"} {
+		mark := rc.mark()
+		var res struct {
+			DeliveryID string `json:"delivery_id"`
+			Success    bool   `json:"success"`
+			StatusCode int    `json:"status_code"`
+			Error      string `json:"error"`
+		}
+		code, msg := srv.api(ctx, t, "POST", "/api/v1/webhooks/"+wh.ID+"/test", map[string]any{"event_type": eventType}, &res)
+		if code != 200 || !res.Success || res.StatusCode != 200 {
+			t.Fatalf("test %s: %d %s, answered %d %q; want the receiver's 200", eventType, code, msg, res.StatusCode, res.Error)
+		}
+		var d struct {
+			EventID string `json:"event_id"`
+		}
+		if code, msg := srv.api(ctx, t, "GET", "/api/v1/deliveries/"+res.DeliveryID, nil, &d); code != 200 {
+			t.Fatalf("get delivery %s: %d %s", res.DeliveryID, code, msg)
+		}
+		key := d.EventID
+		if format == "infraaudit" {
+			key = res.DeliveryID
+		}
+		rc.answered(ctx, t, mark, "the "+eventType+" test verified", "verified type="+eventType+" key="+key)
+	}
+
+	// Straight to the receiver: a secret it was not given is refused; the webhook's
+	// secret alone in the rotation's place (-Next, or a second entry) is accepted.
+	for i, d := range []directRequest{{
+		name: "signed with a secret the receiver does not have", secret: newSecret(t),
+		status: 401, line: "rejected status=401",
+	}, {
+		name: "signed with the receiver's secret only as a rotation's new one", secret: newSecret(t), next: revealed.Secret,
+		status: 200, line: "verified type=drift.detected key={key}",
+	}} {
+		id := fmt.Sprintf("evt_code_%d_%d", i, time.Now().UnixNano())
+		body := envelope(format, id, sample)
+		mark := rc.mark()
+		if status := post(ctx, t, rc.port, sign(format, d.secret, d.next, id, body, time.Now()), body); status != d.status {
+			t.Fatalf("%s: receiver answered %d, want %d", d.name, status, d.status)
+		}
+		rc.answered(ctx, t, mark, d.name, strings.ReplaceAll(d.line, "{key}", id))
+	}
+}
