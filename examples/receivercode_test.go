@@ -45,11 +45,11 @@ func TestReceiverCode(t *testing.T) {
 	goOutputs := map[heraldpkg.Format]string{}
 	for _, format := range formats {
 		f := heraldpkg.Format(format)
-		rs, err := receivercode.Render(receivercode.Webhook{Format: f})
+		g, err := receivercode.Render(receivercode.Webhook{Format: f})
 		if err != nil {
 			t.Fatalf("render %s: %v", format, err)
 		}
-		for _, r := range rs {
+		for _, r := range g.Receivers {
 			file := filepath.Join(bin, format, r.File)
 			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 				t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/heraldhq/herald"
@@ -14,6 +15,7 @@ import (
 type deliveryLog struct {
 	Rows       []herald.Delivery
 	Action     string // where the filter form goes
+	EventID    string
 	Status     string
 	EventType  string
 	Since      string // datetime-local values, UTC
@@ -47,6 +49,10 @@ func (p *portal) loadLog(r *http.Request, v *viewer, apiPath, action string, ext
 	}
 	if l.EventType != "" {
 		q.Set("event_type", l.EventType)
+	}
+	// A search by the event's id: its delivery to each webhook the log covers.
+	if l.EventID = strings.TrimSpace(in.Get("event_id")); l.EventID != "" {
+		q.Set("event_id", l.EventID)
 	}
 	for _, b := range []struct {
 		name string

@@ -117,6 +117,8 @@ func New(cfg Config) (http.Handler, error) {
 	mux.Handle("POST /webhooks/{id}/delete", p.signedIn(p.deleteWebhook))
 	mux.Handle("POST /webhooks/{id}/test", p.signedIn(p.testWebhook))
 	mux.Handle("POST /webhooks/{id}/rotate-secret", p.signedIn(p.rotateSecret))
+	mux.Handle("GET /webhooks/{id}/reveal-secret", p.signedIn(p.revealSecretPage))
+	mux.Handle("POST /webhooks/{id}/reveal-secret", p.signedIn(p.revealSecret))
 	mux.Handle("POST /webhooks/{id}/recover", p.signedIn(p.recoverWebhook))
 	mux.Handle("GET /deliveries", p.signedIn(p.deliveriesPage))
 	mux.Handle("GET /deliveries/{id}", p.signedIn(p.deliveryPage))

@@ -706,7 +706,7 @@ func TestWebhookForms(t *testing.T) {
 	p = b.do(http.MethodPost, "/webhooks", url.Values{"name": {"Orders"}, "url": {e.receiver.URL + "/orders"},
 		"scope": {"some"}, "events": {"drift.detected", "alert.created"}, "format": {"infraaudit"},
 		"tenant_id": {herald.DefaultTenantID}, "headers": {"X-Team: ops"}})
-	wantPage(t, "created", p, http.StatusCreated, "whsec_", `data-copy="secret-value"`, "shown only this once")
+	wantPage(t, "created", p, http.StatusCreated, "whsec_", `data-copy="secret-value"`, "show it again")
 	var hooks []struct {
 		ID      string            `json:"id"`
 		Events  []string          `json:"events"`
@@ -718,8 +718,13 @@ func TestWebhookForms(t *testing.T) {
 		t.Fatalf("created webhook %+v", hooks)
 	}
 	id := hooks[0].ID
-	if strings.Contains(b.get("/webhooks/"+id).body, "whsec_") {
-		t.Error("the webhook's page shows a secret")
+	var revealed struct {
+		Secret string `json:"secret"`
+	}
+	e.api(e.adminKey, http.MethodPost, "/api/v1/webhooks/"+id+"/reveal-secret", nil, &revealed, http.StatusOK)
+	if body := b.get("/webhooks/" + id).body; revealed.Secret == "" || strings.Contains(body, revealed.Secret) ||
+		strings.Contains(body, strings.ReplaceAll(revealed.Secret, "+", "&#43;")) {
+		t.Error("the webhook's page shows its secret")
 	}
 
 	// Edited, disabled, enabled.

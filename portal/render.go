@@ -18,14 +18,14 @@ import (
 // pageNames are the templates under templates/, each a page that fills the layout's
 // "content" block.
 var pageNames = []string{
-	"login", "dashboard", "webhooks", "webhook", "webhook_form", "secret", "webhook_delete",
+	"login", "dashboard", "webhooks", "webhook", "webhook_form", "secret", "secret_reveal", "webhook_delete",
 	"deliveries", "delivery", "catalog", "event_type", "error",
 }
 
 // nav is which section of the navigation a page belongs to.
 var nav = map[string]string{
 	"dashboard": "dashboard", "webhooks": "webhooks", "webhook": "webhooks", "webhook_form": "webhooks",
-	"secret": "webhooks", "webhook_delete": "webhooks", "deliveries": "deliveries", "delivery": "deliveries",
+	"secret": "webhooks", "secret_reveal": "webhooks", "webhook_delete": "webhooks", "deliveries": "deliveries", "delivery": "deliveries",
 	"catalog": "catalog", "event_type": "catalog",
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/receivercode"
 )
 
 // webhook is the API's webhook resource, with the secret it shows once at creation.
@@ -317,6 +318,11 @@ type secretData struct {
 	PublicKey string
 	Rotated   bool
 	Grace     string
+	// Revealed says the secret is shown again on request, not just made.
+	Revealed bool
+	// Previous is a rotation's old secret while its grace lasts, until PreviousUntil.
+	Previous      string
+	PreviousUntil *time.Time
 }
 
 func (p *portal) createWebhook(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -403,8 +409,9 @@ func (p *portal) deleteWebhook(w http.ResponseWriter, r *http.Request, v *viewer
 	http.Redirect(w, r, "/webhooks?msg=deleted", http.StatusSeeOther)
 }
 
-// testResult is the API's answer to a test ping.
+// testResult is the API's answer to a test, with the type that was sent.
 type testResult struct {
+	EventType  string `json:"-"`
 	DeliveryID string `json:"delivery_id"`
 	Success    bool   `json:"success"`
 	StatusCode int    `json:"status_code"`
@@ -414,8 +421,18 @@ type testResult struct {
 
 func (p *portal) testWebhook(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	var res testResult
-	if _, err := p.call(r, v, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/test", nil, nil, &res); err != nil {
+	if err := parseForm(w, r); err != nil {
+		p.renderError(w, r, v, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	// The type is the API's to check: one the webhook subscribes to, with a sample.
+	eventType := strings.TrimSpace(r.PostForm.Get("event_type"))
+	if eventType == "" {
+		eventType = herald.PingType
+	}
+	res := testResult{EventType: eventType}
+	body := map[string]any{"event_type": eventType}
+	if _, err := p.call(r, v, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/test", nil, body, &res); err != nil {
 		if r.Header.Get("HX-Request") == "true" {
 			var e *herald.Error
 			if errors.As(err, &e) && herald.ErrorStatus(e.Code) < 500 && e.Code != herald.EUNAUTHORIZED {
@@ -474,6 +491,41 @@ func (p *portal) rotateSecret(w http.ResponseWriter, r *http.Request, v *viewer)
 		secretData{Webhook: *wh, Secret: out.Secret, PublicKey: out.PublicKey, Rotated: true, Grace: grace})
 }
 
+// revealSecretPage asks before the secret is shown: showing it is a POST, so a link,
+// a prefetch or the history never shows it.
+func (p *portal) revealSecretPage(w http.ResponseWriter, r *http.Request, v *viewer) {
+	wh, err := p.getWebhook(r, v, r.PathValue("id"))
+	if err != nil {
+		p.renderAPIError(w, r, v, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "secret_reveal", v, "Reveal the secret of "+wh.Name, wh)
+}
+
+// revealSecret shows the webhook's signing secret, through the API, as the session.
+func (p *portal) revealSecret(w http.ResponseWriter, r *http.Request, v *viewer) {
+	id := r.PathValue("id")
+	wh, err := p.getWebhook(r, v, id)
+	if err != nil {
+		p.renderAPIError(w, r, v, err)
+		return
+	}
+	var out struct {
+		Secret                  string     `json:"secret"`
+		PublicKey               string     `json:"public_key"`
+		PreviousSecret          string     `json:"previous_secret"`
+		PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	}
+	if _, err := p.call(r, v, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/reveal-secret", nil, nil, &out); err != nil {
+		p.renderAPIError(w, r, v, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "secret", v, "Signing secret of "+wh.Name, secretData{
+		Webhook: *wh, Secret: out.Secret, PublicKey: out.PublicKey, Revealed: true,
+		Previous: out.PreviousSecret, PreviousUntil: out.PreviousSecretExpiresAt,
+	})
+}
+
 func (p *portal) recoverWebhook(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	if err := parseForm(w, r); err != nil {
@@ -526,6 +578,12 @@ type webhookData struct {
 	RecoverError string
 	RecoverSince string
 	Log          *deliveryLog
+	// TestTypes are the types a test may send besides ping: those the webhook
+	// subscribes to that have a sample.
+	TestTypes []string
+	// Verify is how to verify the webhook's requests, with receivers to paste; nil
+	// for a format receivercode does not know.
+	Verify *receivercode.Guide
 }
 
 func (p *portal) webhookPage(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -547,6 +605,15 @@ func (p *portal) showWebhook(w http.ResponseWriter, r *http.Request, v *viewer, 
 	}
 	d := &webhookData{Webhook: *wh, Flash: flash(r), Log: log,
 		RecoverSince: p.now().Add(-24 * time.Hour).Format(localTimeLayout)}
+	for _, t := range log.Types {
+		if t.Type != herald.PingType && len(t.Sample) > 0 && wh.Subscribes(t.Type) {
+			d.TestTypes = append(d.TestTypes, t.Type)
+		}
+	}
+	if d.Verify, err = receivercode.Render(receivercode.Webhook{Format: wh.Format, Signing: wh.SigningMode}); err != nil {
+		// A format this build does not know: the page shows no receivers rather than none at all.
+		p.log.WarnContext(r.Context(), "portal: no receivers for the webhook", "webhook_id", wh.ID, "error", err)
+	}
 	if edit != nil {
 		edit(d)
 	}

@@ -38,6 +38,21 @@ type Receiver struct {
 	Code string
 }
 
+// Guide is how to verify one webhook's requests: what a receiver checks, said once
+// for people, and the receivers that check it.
+type Guide struct {
+	// Headers are the request headers a receiver reads to verify.
+	Headers []string
+	// Signature says what the signature is, and over what.
+	Signature string
+	// Key says how the key a receiver verifies with is made from what the portal
+	// shows.
+	Key string
+	// Receivers are the ready-to-paste receivers, one per Language that can verify
+	// the webhook's requests.
+	Receivers []Receiver
+}
+
 // Webhook is what a receiver depends on: the webhook's format and signing.
 type Webhook struct {
 	Format  herald.Format
@@ -62,12 +77,13 @@ var files embed.FS
 
 var templates = template.Must(template.New("").Funcs(template.FuncMap{"lower": strings.ToLower}).ParseFS(files, "templates/*.tmpl"))
 
-// Render returns the receivers for w, one per Language that can verify it: an
-// ed25519 webhook's requests are verified in Go only, since neither Python's nor
-// Node.js's standard library reads its whpk_ key as given. It fails for an unknown
-// format or signing.
-func Render(w Webhook) ([]Receiver, error) {
+// Render returns the guide for w, with its receivers, one per Language that can verify
+// it: an ed25519 webhook's requests are verified in Go only, since Python's standard
+// library has no ed25519 and the whpk_ key is not a form Node.js reads as given. It
+// fails with EINVALID for an unknown format or signing.
+func Render(w Webhook) (*Guide, error) {
 	p := params{Format: w.Format}
+	g := &Guide{}
 	switch w.Signing {
 	case "", herald.SigningHMAC:
 	case herald.SigningEd25519:
@@ -91,6 +107,21 @@ func Render(w Webhook) ([]Receiver, error) {
 	default:
 		return nil, herald.Errorf(herald.EINVALID, "unknown format %q", w.Format)
 	}
+	g.Headers = p.Headers
+	switch {
+	case p.Ed25519:
+		g.Signature = "webhook-signature holds v1a,<base64>: an ed25519 signature of webhook-id.webhook-timestamp.body, " +
+			"the raw body as sent. Refuse a webhook-timestamp more than 5 minutes from now."
+		g.Key = "Verify with the webhook's public key, whpk_…, as shown. Herald keeps the private key."
+	case w.Format == herald.FormatStandard:
+		g.Signature = "webhook-signature holds v1,<base64>: HMAC-SHA256 of webhook-id.webhook-timestamp.body, " +
+			"the raw body as sent; several, separated by spaces, during a rotation. Refuse a webhook-timestamp more than 5 minutes from now."
+		g.Key = "The HMAC key is the bytes the base64 after whsec_ decodes to, not the string itself."
+	default:
+		g.Signature = p.Headers[0] + " holds sha256=<hex>: HMAC-SHA256 of the raw body as sent. During a rotation's grace " +
+			p.Headers[1] + " holds the same made with the new secret."
+		g.Key = "The HMAC key is the whole secret string, whsec_ included, used as it is: do not strip the prefix or decode it."
+	}
 	out := make([]Receiver, 0, len(Languages))
 	for _, r := range []Receiver{
 		{Language: Go, Label: "Go", File: "main.go",
@@ -108,5 +139,6 @@ func Render(w Webhook) ([]Receiver, error) {
 		r.Code = b.String()
 		out = append(out, r)
 	}
-	return out, nil
+	g.Receivers = out
+	return g, nil
 }

@@ -22,10 +22,11 @@ func TestRenderNamesTheFormatsHeadersAndKey(t *testing.T) {
 		{herald.FormatStandard, []string{"webhook-signature", "webhook-timestamp", "base64 after"}, []string{"Signature-Next", "whsec_ included"}},
 	}
 	for _, c := range cases {
-		rs, err := receivercode.Render(receivercode.Webhook{Format: c.format})
+		g, err := receivercode.Render(receivercode.Webhook{Format: c.format})
 		if err != nil {
 			t.Fatalf("Render(%s): %v", c.format, err)
 		}
+		rs := g.Receivers
 		if len(rs) != len(receivercode.Languages) {
 			t.Fatalf("Render(%s) gave %d receivers, want one per language", c.format, len(rs))
 		}
@@ -54,10 +55,11 @@ func TestRenderNamesTheFormatsHeadersAndKey(t *testing.T) {
 
 func TestRenderEd25519IsGoOnly(t *testing.T) {
 	t.Parallel()
-	rs, err := receivercode.Render(receivercode.Webhook{Format: herald.FormatStandard, Signing: herald.SigningEd25519})
+	g, err := receivercode.Render(receivercode.Webhook{Format: herald.FormatStandard, Signing: herald.SigningEd25519})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rs := g.Receivers
 	if len(rs) != 1 || rs[0].Language != receivercode.Go || !strings.Contains(rs[0].Code, "whpk_") {
 		t.Errorf("ed25519 gave %d receivers, want the Go one, taking the whpk_ key", len(rs))
 	}
