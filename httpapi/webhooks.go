@@ -57,13 +57,13 @@ type webhook struct {
 // An ed25519 webhook has none to show: its public key is part of the resource.
 type webhookWithSecret struct {
 	webhook
-	Secret string `json:"secret,omitempty" doc:"The signing secret (HMAC webhooks). Shown only now: store it"`
+	Secret string `json:"secret,omitempty" doc:"The signing secret (HMAC webhooks). Store it; POST /api/v1/webhooks/{id}/reveal-secret shows it again"`
 }
 
 // Schema documents webhookWithSecret as the webhook resource plus its secret (huma does
 // not see the fields of unexported embedded structs).
 func (webhookWithSecret) Schema(r huma.Registry) *huma.Schema {
-	return extendSchema(r, reflect.TypeFor[webhook](), "secret", "The signing secret (HMAC webhooks). Shown only now: store it")
+	return extendSchema(r, reflect.TypeFor[webhook](), "secret", "The signing secret (HMAC webhooks). Store it; POST /api/v1/webhooks/{id}/reveal-secret shows it again")
 }
 
 func toWebhook(w *herald.Webhook) webhook {
@@ -181,7 +181,7 @@ type rotateInput struct {
 
 type secretOutput struct {
 	Body struct {
-		Secret    string `json:"secret,omitempty" doc:"The new signing secret (HMAC webhooks). Shown only now: store it"`
+		Secret    string `json:"secret,omitempty" doc:"The new signing secret (HMAC webhooks). Store it; reveal-secret shows it again"`
 		PublicKey string `json:"public_key,omitempty" doc:"The new public key (ed25519 webhooks)"`
 	}
 }
@@ -223,7 +223,7 @@ func (s *server) registerWebhooks() {
 	register(s, huma.Operation{
 		OperationID: "create-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks",
 		Summary:     "Register a webhook",
-		Description: "Answers 201 with the webhook and its secret, the only time the secret is shown, and sends it a ping; 409 when the tenant has the most webhooks one tenant may have (--max-webhooks-per-tenant).",
+		Description: "Answers 201 with the webhook and its secret, which POST /api/v1/webhooks/{id}/reveal-secret shows again, and sends it a ping; 409 when the tenant has the most webhooks one tenant may have (--max-webhooks-per-tenant).",
 		Tags:        tags, Security: security, DefaultStatus: http.StatusCreated, MaxBodyBytes: maxBody + 1,
 		Errors: []int{400, 401, 403, 409, 413, 422},
 	}, s.createWebhook)

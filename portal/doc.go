@@ -13,6 +13,11 @@
 // a catalog sample to one webhook. A page's first API call is charged to the key's rate
 // limit; its later calls carry herald.WithRateLimitSpent, so a page costs one request.
 //
+// A webhook's page says how to verify its requests: the guide and the receivers in Go,
+// Python and Node.js that receivercode renders for its format, the same text the
+// examples' tests run against real deliveries. Its secret is shown again only from a
+// confirmation page, by a POST to the API's reveal-secret route.
+//
 // Sessions live in the store (herald.Session), so they can be ended at once: signing
 // out deletes the session, rotating a tenant's key or deleting the tenant deletes all of
 // its sessions, and changing the admin key ends the admin's. The cookie holds only a
