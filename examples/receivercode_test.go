@@ -37,20 +37,24 @@ func TestReceiverCode(t *testing.T) {
 	// built inside this module through an overlay (it imports the module's webhook
 	// package), without writing into the source tree.
 	type rendered struct {
-		format heraldpkg.Format
-		lang   receivercode.Language
-		argv   []string
+		webhook receivercode.Webhook
+		lang    receivercode.Language
+		argv    []string
 	}
 	var all []rendered
-	goOutputs := map[heraldpkg.Format]string{}
+	goOutputs := map[string]string{} // by variant
+	webhooks := []receivercode.Webhook{{Format: heraldpkg.FormatStandard, Signing: heraldpkg.SigningEd25519}}
 	for _, format := range formats {
-		f := heraldpkg.Format(format)
-		g, err := receivercode.Render(receivercode.Webhook{Format: f})
+		webhooks = append(webhooks, receivercode.Webhook{Format: heraldpkg.Format(format)})
+	}
+	for _, w := range webhooks {
+		g, err := receivercode.Render(w)
 		if err != nil {
-			t.Fatalf("render %s: %v", format, err)
+			t.Fatalf("render %+v: %v", w, err)
 		}
+		variant := variantOf(w)
 		for _, r := range g.Receivers {
-			file := filepath.Join(bin, format, r.File)
+			file := filepath.Join(bin, variant, r.File)
 			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -59,13 +63,12 @@ func TestReceiverCode(t *testing.T) {
 			}
 			switch r.Language {
 			case receivercode.Python:
-				all = append(all, rendered{f, r.Language, []string{python, file}})
+				all = append(all, rendered{w, r.Language, []string{python, file}})
 			case receivercode.Node:
-				all = append(all, rendered{f, r.Language, []string{node, file}})
+				all = append(all, rendered{w, r.Language, []string{node, file}})
 			case receivercode.Go:
-				out := filepath.Join(bin, "receiver-go-"+format)
-				goOutputs[f] = file
-				all = append(all, rendered{f, r.Language, []string{out}})
+				goOutputs[variant] = file
+				all = append(all, rendered{w, r.Language, []string{filepath.Join(bin, "receiver-go-"+variant)}})
 			default:
 				t.Fatalf("no way to run %s", r.Language)
 			}
@@ -73,28 +76,39 @@ func TestReceiverCode(t *testing.T) {
 	}
 	buildOverlaid(t, bin, goOutputs)
 
+	if len(all) != 3*len(formats)+1 {
+		t.Fatalf("%d receivers rendered, want one per language and format and the ed25519 one", len(all))
+	}
 	for _, rc := range all {
-		t.Run(string(rc.lang)+"/"+string(rc.format), func(t *testing.T) {
+		t.Run(string(rc.lang)+"/"+variantOf(rc.webhook), func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(t.Context(), subtestTimeout)
 			defer cancel()
-			testReceiverCode(ctx, t, srv, string(rc.lang), rc.argv, string(rc.format), sample)
+			testReceiverCode(ctx, t, srv, string(rc.lang), rc.argv, rc.webhook, sample)
 		})
 	}
 }
 
-// buildOverlaid builds each format's Go receiver, saved at sources[format], as a
+// variantOf names a webhook's format and signing: the format, or standard-ed25519.
+func variantOf(w receivercode.Webhook) string {
+	if w.Signing == heraldpkg.SigningEd25519 {
+		return string(w.Format) + "-ed25519"
+	}
+	return string(w.Format)
+}
+
+// buildOverlaid builds each variant's Go receiver, saved at sources[variant], as a
 // package of this module (under examples/_receivercode, which exists only in the
-// overlay) into bin/receiver-go-<format>.
-func buildOverlaid(t *testing.T, bin string, sources map[heraldpkg.Format]string) {
+// overlay) into bin/receiver-go-<variant>.
+func buildOverlaid(t *testing.T, bin string, sources map[string]string) {
 	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
 	replace := map[string]string{}
-	for format, src := range sources {
-		replace[filepath.Join(wd, "_receivercode", string(format), "main.go")] = src
+	for variant, src := range sources {
+		replace[filepath.Join(wd, "_receivercode", variant, "main.go")] = src
 	}
 	overlay, err := json.Marshal(map[string]any{"Replace": replace})
 	if err != nil {
@@ -106,18 +120,19 @@ func buildOverlaid(t *testing.T, bin string, sources map[heraldpkg.Format]string
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	for format := range sources {
-		out := filepath.Join(bin, "receiver-go-"+string(format))
-		cmd := exec.CommandContext(ctx, "go", "build", "-overlay", overlayFile, "-o", out, "./_receivercode/"+string(format))
+	for variant := range sources {
+		out := filepath.Join(bin, "receiver-go-"+variant)
+		cmd := exec.CommandContext(ctx, "go", "build", "-overlay", overlayFile, "-o", out, "./_receivercode/"+variant)
 		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build the rendered Go receiver of %s: %v\n%s", format, err, b)
+			t.Fatalf("build the rendered Go receiver of %s: %v\n%s", variant, err, b)
 		}
 	}
 }
 
-// testReceiverCode runs one rendered receiver in one format through the scenario.
-func testReceiverCode(ctx context.Context, t *testing.T, srv *herald, lang string, argv []string, format string, sample json.RawMessage) {
-	tenant := "code-" + lang + "-" + format
+// testReceiverCode runs one rendered receiver for webhooks like w through the scenario.
+func testReceiverCode(ctx context.Context, t *testing.T, srv *herald, lang string, argv []string, w receivercode.Webhook, sample json.RawMessage) {
+	format, ed25519 := string(w.Format), w.Signing == heraldpkg.SigningEd25519
+	tenant := "code-" + lang + "-" + variantOf(w)
 	if code, msg := srv.api(ctx, t, "POST", "/api/v1/tenants", map[string]any{"id": tenant, "name": tenant}, nil); code != 201 {
 		t.Fatalf("create tenant %s: %d %s, want 201", tenant, code, msg)
 	}
@@ -127,21 +142,33 @@ func testReceiverCode(ctx context.Context, t *testing.T, srv *herald, lang strin
 		ID     string `json:"id"`
 		Secret string `json:"secret"`
 	}
-	code, msg := srv.api(ctx, t, "POST", "/api/v1/webhooks", map[string]any{
+	create := map[string]any{
 		"name": tenant, "url": "http://127.0.0.1:9/not-yet", "events": []string{"drift.detected"},
 		"format": format, "tenant_id": tenant, "enabled": false,
-	}, &wh)
+	}
+	if ed25519 {
+		create["signing"] = heraldpkg.SigningEd25519
+	}
+	code, msg := srv.api(ctx, t, "POST", "/api/v1/webhooks", create, &wh)
 	if code != 201 {
 		t.Fatalf("create webhook: %d %s, want 201", code, msg)
 	}
 	var revealed struct {
-		Secret string `json:"secret"`
+		Secret    string `json:"secret"`
+		PublicKey string `json:"public_key"`
 	}
-	if code, msg := srv.api(ctx, t, "POST", "/api/v1/webhooks/"+wh.ID+"/reveal-secret", nil, &revealed); code != 200 || revealed.Secret != wh.Secret {
-		t.Fatalf("reveal-secret: %d %s, secret %q; want 200 and %q", code, msg, revealed.Secret, wh.Secret)
+	if code, msg := srv.api(ctx, t, "POST", "/api/v1/webhooks/"+wh.ID+"/reveal-secret", nil, &revealed); code != 200 {
+		t.Fatalf("reveal-secret: %d %s, want 200", code, msg)
+	}
+	material := revealed.Secret // what the portal tells the customer to put in WEBHOOK_SECRET
+	if ed25519 {
+		material = revealed.PublicKey
+	}
+	if material == "" || (!ed25519 && material != wh.Secret) {
+		t.Fatalf("reveal-secret answered %+v, want the webhook's secret %q or its public key", revealed, wh.Secret)
 	}
 
-	rc := startReceiverEnv(ctx, t, argv, []string{"WEBHOOK_SECRET=" + revealed.Secret, "PORT=0"})
+	rc := startReceiverEnv(ctx, t, argv, []string{"WEBHOOK_SECRET=" + material, "PORT=0"})
 	url := fmt.Sprintf("http://127.0.0.1:%d/webhooks/herald", rc.port)
 	if code, msg := srv.api(ctx, t, "PATCH", "/api/v1/webhooks/"+wh.ID, map[string]any{"url": url}, nil); code != 200 {
 		t.Fatalf("point the webhook at the receiver: %d %s", code, msg)
@@ -174,13 +201,17 @@ func testReceiverCode(ctx context.Context, t *testing.T, srv *herald, lang strin
 
 	// Straight to the receiver: a secret it was not given is refused; the webhook's
 	// secret alone in the rotation's place (-Next, or a second entry) is accepted.
-	for i, d := range []directRequest{{
+	direct := []directRequest{{
 		name: "signed with a secret the receiver does not have", secret: newSecret(t),
 		status: 401, line: "rejected status=401",
-	}, {
-		name: "signed with the receiver's secret only as a rotation's new one", secret: newSecret(t), next: revealed.Secret,
-		status: 200, line: "verified type=drift.detected key={key}",
-	}} {
+	}}
+	if !ed25519 {
+		direct = append(direct, directRequest{
+			name: "signed with the receiver's secret only as a rotation's new one", secret: newSecret(t), next: revealed.Secret,
+			status: 200, line: "verified type=drift.detected key={key}",
+		})
+	}
+	for i, d := range direct {
 		id := fmt.Sprintf("evt_code_%d_%d", i, time.Now().UnixNano())
 		body := envelope(format, id, sample)
 		mark := rc.mark()
