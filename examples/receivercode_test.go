@@ -1,13 +1,17 @@
 package examples_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,4 +224,25 @@ func testReceiverCode(ctx context.Context, t *testing.T, srv *herald, lang strin
 		}
 		rc.answered(ctx, t, mark, d.name, strings.ReplaceAll(d.line, "{key}", id))
 	}
+
+	// A body larger than Herald ever sends is refused unread. A receiver may answer
+	// before the body is sent and close the connection (Python does), so the sender
+	// can see its write fail rather than the 413: the line says what was answered.
+	id := fmt.Sprintf("evt_code_large_%d", time.Now().UnixNano())
+	body := envelope(format, id, json.RawMessage(`"`+strings.Repeat("x", 3<<20)+`"`))
+	mark := rc.mark()
+	req, err := http.NewRequestWithContext(ctx, "POST", fmt.Sprintf("http://127.0.0.1:%d/webhooks/herald", rc.port), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = sign(format, newSecret(t), "", id, body, time.Now())
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Fatalf("a 3 MiB body: receiver answered %d, want 413", resp.StatusCode)
+		}
+	} else if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("a 3 MiB body: %v", err)
+	}
+	rc.answered(ctx, t, mark, "a 3 MiB body refused", "rejected status=413")
 }
