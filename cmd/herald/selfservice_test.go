@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,17 @@ func TestPortalSelfServiceInBrowser(t *testing.T) {
 		}
 	}
 	b.screenshot("selfservice-webhook")
+	if os.Getenv("HERALD_TEST_UPDATE_DOCS") != "" {
+		ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+		png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("#verify")))
+		cancel()
+		if err != nil {
+			t.Fatalf("screenshot How to verify: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "portal-verify.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Reveal, behind a confirmation.
 	b.do("ask to show the secret", chromedp.Click(chromedp.CSS("#reveal")), chromedp.WaitVisible(chromedp.CSS("#reveal-confirm")))
