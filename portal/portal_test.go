@@ -296,6 +296,8 @@ func TestEveryPageRendersWithStrictHeaders(t *testing.T) {
 		{"/webhooks/" + hook + "?since=not-a-time", 200, []string{"not a date and time"}},
 		{"/webhooks/" + hook + "/edit", 200, []string{"Save changes"}},
 		{"/webhooks/" + hook + "/delete", 200, []string{"cannot be undone"}},
+		{"/webhooks/" + hook + "/reveal-secret", 200, []string{"Show the signing secret?"}},
+		{"/webhooks/" + hook + "?event_id=evt_none", 200, []string{"No deliveries match.", "How to verify"}},
 		{"/deliveries", 200, []string{del.ID, "Alerts &lt;script&gt;"}},
 		{"/deliveries?status=success&event_type=ping", 200, []string{del.ID}},
 		{"/deliveries/" + del.ID, 200, []string{"Attempt 1", "Webhook endpoint verified", "Request headers", "received"}},
