@@ -43,7 +43,8 @@ Usage:
   herald backup --output FILE [--data-dir DIR]
                          copy the SQLite database to FILE while the server runs
   herald rotate-encryption-key --encryption-key NEW --previous-encryption-keys OLD
-                         re-seal every webhook secret under a new key while servers run
+                         re-seal every webhook secret under a new key (on PostgreSQL while
+                         servers run; on SQLite with the server stopped)
   herald bench [--short] measure this machine: throughput, CPU, latency, backlog, isolation
   herald version         print the version
 

@@ -29,7 +29,8 @@ Copies everything from a SQLite database (tenants, webhooks with their sealed se
 events, deliveries, attempts, settings) into an empty PostgreSQL database in one
 transaction, and checks that every table's row count matches. Secrets are copied as
 sealed: start herald serve on PostgreSQL with the encryption key the SQLite data
-directory used (<data-dir>/encryption.key) as --encryption-key.
+directory used (<data-dir>/encryption.key) as --encryption-key. Stop the SQLite
+server first: while one holds the data directory, this refuses to start.
 `
 
 // migrateStore copies a SQLite store into PostgreSQL.
@@ -47,6 +48,12 @@ func migrateStore(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return errors.New("--from PATH and --to postgres://… are required")
 	}
 
+	// A server still running would go on accepting events the copy never sees.
+	unlock, err := lockSQLiteFile(*from)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	src, err := sql.Open("sqlite", "file:"+*from+"?mode=ro")
 	if err != nil {
 		return fmt.Errorf("open %s: %w", *from, err)

@@ -38,13 +38,14 @@ Rotating the key, on PostgreSQL, without downtime:
      alone now refuses to start: the database's secrets no longer open with it.
 
 On SQLite (one server, whose key is <data-dir>/encryption.key unless --encryption-key
-is set):
+is set; the server holds its data directory, so this command refuses to run beside it):
   1. (umask 077; openssl rand -base64 32 > new.key)
-  2. Restart the server with HERALD_ENCRYPTION_KEY="$(cat new.key)"
-     HERALD_PREVIOUS_ENCRYPTION_KEYS="$(cat herald-data/encryption.key)".
-  3. Run this command with --data-dir and the same two variables.
+  2. Stop the server.
+  3. Run this command with --data-dir, HERALD_ENCRYPTION_KEY="$(cat new.key)" and
+     HERALD_PREVIOUS_ENCRYPTION_KEYS="$(cat herald-data/encryption.key)". It takes
+     moments: a SQLite server holds few webhooks.
   4. Replace herald-data/encryption.key with new.key (keep the old one until you have
-     a backup taken after the rotation) and restart the server without the variables.
+     a backup taken after the rotation) and start the server again.
 Backups taken before the rotation open only with the old key.
 `
 
@@ -86,6 +87,12 @@ func rotateEncryptionKey(ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	// On SQLite the server's store is the only writer of its file: it must be stopped.
+	unlock, err := lockSQLite(cfg)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	store, _, err := openStore(ctx, cfg, ring) // no dispatcher runs here to listen
 	if err != nil {
 		return err

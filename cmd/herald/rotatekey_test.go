@@ -128,9 +128,9 @@ func (p *steadyPublisher) accepted() []string {
 
 func (p *steadyPublisher) stop() { p.cancel(); <-p.done }
 
-// TestRotateEncryptionKeySQLite rotates the key of a SQLite server that keeps
-// delivering: restart with the new key and the old, re-seal, restart with the new key
-// alone; the old key alone is then refused.
+// TestRotateEncryptionKeySQLite rotates the key of a SQLite server while events keep
+// coming: restart with the new key and the old, stop it and re-seal, start it again,
+// restart with the new key alone; the old key alone is then refused.
 func TestRotateEncryptionKeySQLite(t *testing.T) {
 	testRotateEncryptionKey(t, "")
 }
@@ -270,12 +270,20 @@ func testRotateEncryptionKey(t *testing.T, dbURL string) {
 		return n, m[2]
 	}
 	before := len(pub.accepted())
+	if dbURL == "" {
+		// The SQLite server owns its data directory: the command runs while it is down.
+		running[0].stop()
+	}
 	n, keyID := rotate()
 	if n != sealedValues {
 		t.Errorf("first rotate-encryption-key re-sealed %d values, want %d (3 secrets, 1 previous secret)", n, sealedValues)
 	}
 	if n, _ := rotate(); n != 0 {
 		t.Errorf("second rotate-encryption-key re-sealed %d values, want 0", n)
+	}
+	if dbURL == "" {
+		running[0] = start(0, env(newKey, oldKey))
+		pub.url.Store(running[0].URL)
 	}
 	for len(pub.accepted()) < before+20 {
 		time.Sleep(10 * time.Millisecond)

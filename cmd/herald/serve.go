@@ -125,6 +125,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	unlock, err := lockSQLite(cfg)
+	if err != nil {
+		return err
+	}
+	defer unlock() // last, once the store is closed
 	cipher, err := openCipher(cfg)
 	if err != nil {
 		return err
@@ -339,6 +344,26 @@ func sqlitePath(cfg *serveConfig) string {
 		return filepath.Join(cfg.dataDir, "herald.db")
 	}
 	return strings.TrimPrefix(strings.TrimPrefix(cfg.databaseURL, "sqlite://"), "sqlite:")
+}
+
+// lockSQLite takes the SQLite database's data directory for this process (see
+// sqlite.LockDir) and returns what lets it go; on PostgreSQL it does nothing. serve
+// holds it for its whole life, and so do the commands that must not write beside a
+// server, which then refuse to start while one runs.
+func lockSQLite(cfg *serveConfig) (unlock func(), err error) {
+	if isPostgres(cfg.databaseURL) {
+		return func() {}, nil
+	}
+	return lockSQLiteFile(sqlitePath(cfg))
+}
+
+// lockSQLiteFile is lockSQLite for the SQLite database file at path.
+func lockSQLiteFile(path string) (unlock func(), err error) {
+	lock, err := sqlite.LockDir(path)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = lock.Unlock() }, nil // the process is ending; the OS drops the lock anyway
 }
 
 // openStore opens the configured store. The notifier is how processes sharing it tell
