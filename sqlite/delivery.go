@@ -229,26 +229,26 @@ func (s *Store) Attempts(ctx context.Context, f herald.AttemptFilter) ([]herald.
 	return as, total, nil
 }
 
-// dueInOrder lists due, unleased deliveries of enabled webhooks, oldest due first. It
-// walks deliveries_due in order and stops at its limit, looking each row's webhook up by
-// primary key. The plan is pinned (INDEXED BY, and CROSS JOIN to keep deliveries the
-// outer loop): with the statistics of a few webhooks and many deliveries, SQLite would
-// otherwise loop over the webhooks and sort all their pending deliveries, a second per
-// claim at 200,000.
+// dueInOrder lists due deliveries of enabled webhooks, oldest due first, but for those
+// in the JSON list ?3 (leased now). It walks deliveries_due in order and stops at its
+// limit, looking each row's webhook up by primary key. The plan is pinned (INDEXED BY,
+// and CROSS JOIN to keep deliveries the outer loop): with the statistics of a few
+// webhooks and many deliveries, SQLite would otherwise loop over the webhooks and sort
+// all their pending deliveries, a second per claim at 200,000.
 const dueInOrder = `
 	SELECT d.id, d.webhook_id, d.tenant_id FROM deliveries d INDEXED BY deliveries_due
 		CROSS JOIN webhooks w ON w.id = d.webhook_id
 	WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
-		AND (d.lease_until IS NULL OR d.lease_until <= ?1)
+		AND d.id NOT IN (SELECT value FROM json_each(?3))
 		AND w.enabled = 1
 	ORDER BY d.next_attempt_at
 	LIMIT ?2`
 
 // dueByWebhook gives the same answer as walking dueInOrder and leaving out the webhooks
 // in the JSON list ?2, the tenants in the JSON list ?5 and every delivery past the ?3rd
-// of its webhook, but it costs one
-// seek into deliveries_webhook_due per enabled webhook instead of a walk through a
-// backlog that belongs to webhooks the claim cannot take.
+// of its webhook, but it costs one seek into deliveries_webhook_due per enabled webhook
+// instead of a walk through a backlog that belongs to webhooks the claim cannot take.
+// ?6 lists the leased deliveries, left out.
 const dueByWebhook = `
 	SELECT d.id, d.webhook_id, d.tenant_id FROM webhooks w
 		CROSS JOIN deliveries d
@@ -257,7 +257,7 @@ const dueByWebhook = `
 		AND d.id IN (
 			SELECT x.id FROM deliveries x INDEXED BY deliveries_webhook_due
 			WHERE x.webhook_id = w.id AND x.status = 'pending' AND x.next_attempt_at <= ?1
-				AND (x.lease_until IS NULL OR x.lease_until <= ?1)
+				AND x.id NOT IN (SELECT value FROM json_each(?6))
 			ORDER BY x.next_attempt_at
 			LIMIT ?3)
 	ORDER BY d.next_attempt_at, d.rowid
@@ -265,41 +265,62 @@ const dueByWebhook = `
 
 // ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
 // oldest due first, skipping those leased by anyone until after Now and those of
-// SkipWebhooks and SkipTenants, and taking at most PerWebhook of one webhook when that is set. Choosing
-// and leasing happen in one write transaction, so two claimers, in this process or
-// another, never get the same delivery.
+// SkipWebhooks and SkipTenants, and taking at most PerWebhook of one webhook when that
+// is set. The leases are in memory (see leaseTable): choosing reads, and leasing writes
+// nothing. The claim runs on the write connection all the same, in its turn among the
+// writes, whose page cache is warm: a read connection would reread every page a write
+// changed since its last read. A claim alone commits nothing, so it costs no sync.
+// Claims are exclusive because the lease table is locked from the moment a claim reads
+// which deliveries are leased until it has leased what it chose.
 func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.Claim, error) {
 	if r.Limit <= 0 {
 		return []herald.Claim{}, nil
 	}
 	var claims []herald.Claim
+	var taken map[string]lease // what this claim leased, to undo if it is not committed
+	undo := func() {
+		for id, le := range taken {
+			s.leases.dropExact(id, le)
+		}
+		taken = nil
+	}
 	err := s.inRepeatableTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
-		claims = nil // a repeated run starts afresh
-		ids, err := s.pickDue(ctx, tx, r)
+		undo() // a repeated run starts afresh
+		s.leases.mu.Lock()
+		defer s.leases.mu.Unlock()
+		leased, perWebhook := s.leases.leasedAt(r.Now)
+		ids, err := s.pickDue(ctx, tx, r, leased, perWebhook)
 		if err != nil {
 			return err
 		}
-		list, err := jsonText(ids)
-		if err != nil {
+		var unreadable map[string]string
+		if claims, unreadable, err = s.claims(ctx, tx, ids); err != nil {
 			return err
 		}
-		if _, err := s.exec(ctx, tx, leaseQuery, r.Owner, micros(r.LeaseUntil), list); err != nil {
+		if err := failUnreadable(ctx, tx, unreadable); err != nil {
 			return err
 		}
-		claims, err = s.claims(ctx, tx, ids)
-		return err
+		taken = make(map[string]lease, len(claims))
+		for _, c := range claims {
+			le := lease{owner: r.Owner, webhookID: c.Webhook.ID, until: r.LeaseUntil}
+			s.leases.held[c.Delivery.ID] = le
+			taken[c.Delivery.ID] = le
+		}
+		return nil
 	})
 	if err != nil {
+		undo()
 		return nil, err
 	}
 	return claims, nil
 }
 
-// pickDue chooses the deliveries ClaimDue leases. Usually the first rows in due order
-// are the answer, so it reads a few more than the limit and filters them. When the
-// filters (skip list, per-webhook cap) throw most of those away, a backlog of webhooks
-// the claim cannot take stands in front, and it asks webhook by webhook instead.
-func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) ([]string, error) {
+// pickDue chooses the deliveries ClaimDue leases, none of those in leased, and counting
+// leasedPerWebhook against the cap. Usually the first rows in due order are the answer,
+// so it reads a few more than the limit and filters them. When the filters (skip lists,
+// per-webhook cap) throw most of those away, a backlog of webhooks the claim cannot take
+// stands in front, and it asks webhook by webhook instead.
+func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest, leased []string, leasedPerWebhook map[string]int) ([]string, error) {
 	perWebhook := r.PerWebhook // leased by anyone plus taken now, per webhook
 	if perWebhook <= 0 {
 		perWebhook = r.Limit
@@ -312,27 +333,38 @@ func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) 
 	for _, id := range r.SkipTenants {
 		skipTenants[id] = true
 	}
-	// The cap counts what anyone holds already, so it holds across processes.
-	leased := map[string]int{}
+	// The cap counts what anyone holds already.
+	taken := map[string]int{}
 	if r.PerWebhook > 0 {
-		var err error
-		if leased, err = s.leasedPerWebhook(ctx, tx, r.Now); err != nil {
-			return nil, err
-		}
-		for id, n := range leased {
+		taken = leasedPerWebhook
+		for id, n := range taken {
 			if n >= perWebhook {
 				skip[id] = true
 			}
 		}
 	}
-	// Twice the limit and some: enough for a claim whose first rows are partly leased
-	// or capped, little enough to cost nothing.
-	budget := 2*r.Limit + 64
-	ids, read, err := s.pickRows(ctx, tx, r.Limit, perWebhook, skip, skipTenants, maps.Clone(leased), dueInOrder, micros(r.Now), budget)
-	if err != nil || len(ids) == r.Limit || read < budget {
-		return ids, err // the answer, or every due delivery was read
+	leasedList, err := jsonText(append([]string{}, leased...)) // [] not null: NOT IN (NULL) excludes all
+	if err != nil {
+		return nil, err
 	}
-	skipList, err := jsonText(append([]string{}, slices.Collect(maps.Keys(skip))...)) // [] not null: NOT IN (NULL) excludes all
+	// Twice the limit and some: enough for a claim whose first rows are partly capped,
+	// little enough to cost nothing.
+	budget := 2*r.Limit + 64
+	// After a walk in due order found too little it could take, the next claims that
+	// skip webhooks go straight to the per-webhook query, which gives the same answer:
+	// with a claim costing no write, a dispatcher claims each time a slot frees, and
+	// walking the same capped backlog every time was most of a claim's cost.
+	if len(skip) == 0 && len(skipTenants) == 0 || s.walkAgainIn == 0 {
+		ids, read, err := s.pickRows(ctx, tx, r.Limit, perWebhook, skip, skipTenants, maps.Clone(taken), dueInOrder,
+			micros(r.Now), budget, leasedList)
+		if err != nil || len(ids) == r.Limit || read < budget {
+			return ids, err // the answer, or every due delivery was read
+		}
+		s.walkAgainIn = walkAgainAfter
+	} else {
+		s.walkAgainIn--
+	}
+	skipList, err := jsonText(append([]string{}, slices.Collect(maps.Keys(skip))...))
 	if err != nil {
 		return nil, err
 	}
@@ -340,29 +372,14 @@ func (s *Store) pickDue(ctx context.Context, tx *sql.Tx, r herald.ClaimRequest) 
 	if err != nil {
 		return nil, err
 	}
-	ids, _, err = s.pickRows(ctx, tx, r.Limit, perWebhook, skip, skipTenants, leased, dueByWebhook,
-		micros(r.Now), skipList, min(perWebhook, r.Limit), r.Limit, tenantList)
+	ids, _, err := s.pickRows(ctx, tx, r.Limit, perWebhook, skip, skipTenants, taken, dueByWebhook,
+		micros(r.Now), skipList, min(perWebhook, r.Limit), r.Limit, tenantList, leasedList)
 	return ids, err
 }
 
-// leasedPerWebhook counts each webhook's deliveries under an unexpired lease at now.
-func (s *Store) leasedPerWebhook(ctx context.Context, tx *sql.Tx, now time.Time) (map[string]int, error) {
-	rows, err := s.query(ctx, tx, leasedQuery, micros(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	leased := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, err
-		}
-		leased[id] = n
-	}
-	return leased, rows.Err()
-}
+// walkAgainAfter is how many claims go straight to the per-webhook query after a walk
+// in due order that found too little to take, before a claim walks again.
+const walkAgainAfter = 16
 
 // pickRows reads (delivery id, webhook id, tenant id) rows from query q and keeps up to
 // limit of them, none of a skipped webhook or tenant and none past the perWebhook-th of
@@ -398,23 +415,25 @@ const claimsQuery = "SELECT " + deliveryColumns + `,
 		WHERE d.id IN (SELECT value FROM json_each(?))
 		ORDER BY d.next_attempt_at, d.rowid`
 
-// claims loads leased deliveries with their events and webhooks, oldest due first.
-func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.Claim, error) {
-	claims := make([]herald.Claim, 0, len(ids))
+// claims loads deliveries with their events and webhooks, oldest due first. A delivery
+// whose webhook cannot be read is left out and returned in unreadable, with why, to be
+// failed (see failUnreadable).
+func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) (
+	claims []herald.Claim, unreadable map[string]string, err error) {
+	claims = make([]herald.Claim, 0, len(ids))
 	if len(ids) == 0 {
-		return claims, nil
+		return claims, nil, nil
 	}
 	list, err := jsonText(ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := s.query(ctx, tx, claimsQuery, list)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	webhooks := map[string]herald.Webhook{} // each webhook's secrets opened once
-	unreadable := map[string]string{}       // delivery id → why its webhook cannot be read
 	for rows.Next() {
 		var dr deliveryRow
 		var wr webhookRow
@@ -423,7 +442,7 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 		var ts, created int64
 		dest := append(dr.dest(), &e.ID, &e.TenantID, &e.Type, &data, &ts, &created, &e.TraceParent)
 		if err := rows.Scan(append(dest, wr.dest()...)...); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		e.Data = json.RawMessage(data)
 		e.Timestamp = fromMicros(ts)
@@ -433,6 +452,9 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 			if w, err = s.webhook(&wr); err != nil {
 				// One webhook that cannot be read (its secret sealed under another key,
 				// say) must not stall every claim: its delivery fails, saying why.
+				if unreadable == nil {
+					unreadable = map[string]string{}
+				}
 				unreadable[dr.d.ID] = fmt.Sprintf("cannot read webhook %s: %v; check --encryption-key, then recover", wr.w.ID, err)
 				continue
 			}
@@ -440,69 +462,79 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) ([]herald.
 		}
 		claims = append(claims, herald.Claim{Delivery: dr.delivery(), Event: e, Webhook: w})
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	for id, why := range unreadable {
-		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
-			lease_owner = NULL, lease_until = NULL, last_error = ? WHERE id = ?`, why, id); err != nil {
-			return nil, err
-		}
-	}
-	return claims, nil
+	return claims, unreadable, rows.Err()
 }
 
+// failUnreadable fails the deliveries of webhooks claims could not read, saying why.
+func failUnreadable(ctx context.Context, tx *sql.Tx, unreadable map[string]string) error {
+	for id, why := range unreadable {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
+			last_error = ? WHERE id = ?`, why, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claimDeliveryQuery reads what ClaimDelivery checks: the delivery's webhook, and
+// whether its attempts' bodies and its event's data were purged.
+const claimDeliveryQuery = `SELECT d.webhook_id, d.purged_at IS NOT NULL, e.purged_at IS NOT NULL
+	FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`
+
 // ClaimDelivery leases one delivery whatever its status or due time. ECONFLICT if
-// another owner holds an unexpired lease on it.
+// anyone holds an unexpired lease on it; ErrPurged if its event's data is gone. A
+// delivery whose attempts' bodies were purged, while its event keeps its data, is
+// work in progress again: it is no longer purged, so its new attempts are in their turn.
 func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*herald.Claim, error) {
 	var claim herald.Claim
+	var mine *lease // the lease this call took, to undo if its write is not committed
 	err := s.inTx(ctx, "claim delivery "+id, func(ctx context.Context, tx *sql.Tx) error {
-		var holder sql.NullString
-		var until sql.NullInt64
-		err := tx.QueryRowContext(ctx, "SELECT lease_owner, lease_until FROM deliveries WHERE id = ?", id).Scan(&holder, &until)
+		var webhookID string
+		var purged, eventPurged bool
+		err := tx.QueryRowContext(ctx, claimDeliveryQuery, id).Scan(&webhookID, &purged, &eventPurged)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery", id)
 		}
 		if err != nil {
 			return err
 		}
-		if holder.Valid && until.Valid && until.Int64 > micros(now) {
+		if purged && eventPurged {
+			return herald.ErrPurged(id)
+		}
+		if !s.leases.tryTake(id, webhookID, owner, now, leaseUntil) {
 			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?",
-			owner, micros(leaseUntil), id); err != nil {
-			if strings.Contains(err.Error(), herald.PurgedMarker) { // the trigger of migration 00003
-				return herald.ErrPurged(id)
+		mine = &lease{owner: owner, webhookID: webhookID, until: leaseUntil}
+		if purged {
+			if _, err := tx.ExecContext(ctx, "UPDATE deliveries SET purged_at = NULL WHERE id = ?", id); err != nil {
+				return err
 			}
-			return err
 		}
-		claims, err := s.claims(ctx, tx, []string{id})
+		claims, unreadable, err := s.claims(ctx, tx, []string{id})
 		if err != nil {
 			return err
 		}
 		if len(claims) != 1 {
+			if why, ok := unreadable[id]; ok {
+				return errors.New(why)
+			}
 			return fmt.Errorf("delivery %s: its event or webhook is missing", id)
 		}
 		claim = claims[0]
 		return nil
 	})
 	if err != nil {
+		if mine != nil {
+			s.leases.dropExact(id, *mine)
+		}
 		return nil, err
 	}
 	return &claim, nil
 }
 
-// The statements of a claim, beyond dueInOrder, dueByWebhook and claimsQuery.
-const (
-	leasedQuery = `SELECT webhook_id, COUNT(*) FROM deliveries INDEXED BY deliveries_lease_owner
-		WHERE lease_owner IS NOT NULL AND lease_until > ? GROUP BY webhook_id`
-	leaseQuery = "UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN (SELECT value FROM json_each(?))"
-)
-
 // The statements of an attempt's record.
 const (
-	attemptStateQuery = `SELECT d.webhook_id, d.status, d.attempt_count, d.lease_owner,
+	attemptStateQuery = `SELECT d.webhook_id, d.status, d.attempt_count,
 			w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since
 		FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`
 	insertAttemptQuery = `
@@ -510,10 +542,6 @@ const (
 			error, request_headers, response_headers, response_body, trace_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	recordDeliveryQuery = `
-		UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, last_error = ?,
-			updated_at = ?, lease_owner = NULL, lease_until = NULL
-		WHERE id = ?`
-	recordDeliveryKeepLeaseQuery = `
 		UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, last_error = ?,
 			updated_at = ?
 		WHERE id = ?`
@@ -529,13 +557,15 @@ const (
 // reads the delivery and its webhook, and writes what herald.DecideAttempt makes of
 // them: an attempt without an ID gets one, without At the current time.
 func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (herald.AttemptOutcome, error) {
+	// Who holds the lease now. It changes only when a lease expires and another claim
+	// takes the delivery, and then the attempt is logged either way.
+	holder := s.leases.holder(r.Attempt.DeliveryID)
 	var out herald.AttemptOutcome
 	err := s.inRepeatableTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
 		var st herald.AttemptState
 		var webhookID, status string
-		var holder sql.NullString
 		var since sql.NullInt64
-		err := s.queryRow(ctx, tx, attemptStateQuery, r.Attempt.DeliveryID).Scan(&webhookID, &status, &st.AttemptCount, &holder,
+		err := s.queryRow(ctx, tx, attemptStateQuery, r.Attempt.DeliveryID).Scan(&webhookID, &status, &st.AttemptCount,
 			&st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures, &since)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery", r.Attempt.DeliveryID)
@@ -543,14 +573,20 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		if err != nil {
 			return err
 		}
-		st.DeliveryStatus, st.LeaseOwner, st.Webhook.FailingSince = herald.DeliveryStatus(status), holder.String, fromNullMicros(since)
+		st.DeliveryStatus, st.LeaseOwner, st.Webhook.FailingSince = herald.DeliveryStatus(status), holder, fromNullMicros(since)
 		c := herald.DecideAttempt(r, st, s.now())
 		out = c.Outcome
 		return s.applyAttempt(ctx, tx, &c, webhookID)
 	})
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		s.leases.drop(r.Attempt.DeliveryID, r.Owner) // deleted meanwhile: nothing left to lease
+	}
 	if err != nil {
 		return herald.AttemptOutcome{}, err
 	}
+	// Only now that the record is committed: a claim finds either the lease or it. A
+	// lease someone else holds now stays theirs.
+	s.leases.drop(r.Attempt.DeliveryID, r.Owner)
 	return out, nil
 }
 
@@ -584,15 +620,11 @@ func (s *Store) applyAttempt(ctx context.Context, tx *sql.Tx, c *herald.AttemptC
 	case c.KeepOutcome:
 		_, err = s.exec(ctx, tx, recordSucceededQuery, c.AttemptCount, at, a.DeliveryID)
 	default:
-		q := recordDeliveryQuery
-		if !c.ReleaseLease {
-			q = recordDeliveryKeepLeaseQuery // another owner's lease is theirs to drop
-		}
 		var next sql.NullInt64
 		if c.NextAttemptAt != nil {
 			next = sql.NullInt64{Int64: micros(*c.NextAttemptAt), Valid: true}
 		}
-		_, err = s.exec(ctx, tx, q, string(c.Status), c.AttemptCount, next, c.LastError, at, a.DeliveryID)
+		_, err = s.exec(ctx, tx, recordDeliveryQuery, string(c.Status), c.AttemptCount, next, c.LastError, at, a.DeliveryID)
 	}
 	if err != nil {
 		return err
@@ -628,10 +660,8 @@ func headersJSON(h http.Header) (string, error) {
 
 // ReleaseClaims drops the leases owner holds so others can take the deliveries now.
 func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
-	return s.inTx(ctx, "release claims of "+owner, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", owner)
-		return err
-	})
+	s.leases.release(owner)
+	return nil
 }
 
 // Requeue makes up to limit failed deliveries of a webhook created in [since, until),

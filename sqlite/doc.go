@@ -5,8 +5,16 @@
 // transaction is on disk and survives a crash or a power loss. Every write runs in a
 // BEGIN IMMEDIATE transaction on a single connection, and reads run on a separate pool,
 // so writers queue for the file's write lock up front instead of failing a lock upgrade
-// half way. Several processes may open the same file: claims stay exclusive because
-// choosing and leasing deliveries happen in one such transaction.
+// half way.
+//
+// A Store assumes it is the only one using its file: one process, holding the file's
+// data directory with LockDir (herald serve does, for its whole life), and one Store in
+// it. Its leases are therefore in its memory, not in the file: claiming a delivery
+// writes nothing, and no lease outlives the process that took it, so after a crash
+// every delivery not recorded is due again as soon as the next process starts. Two
+// Stores on one file would each lease the same deliveries and send them twice. The
+// lease_owner and lease_until columns of deliveries are left unused. Commands that only
+// read, such as a backup, may open the file beside the Store.
 //
 // Times are stored as Unix microseconds and come back in UTC. Webhook secrets are sealed
 // with the herald.Cipher given to Open and never written in plaintext.

@@ -99,7 +99,7 @@ func TestClaimPlans(t *testing.T) {
 	s, _ := openStore(t)
 	fillBacklog(t, s, 100, 20000, false)
 
-	plan := queryPlan(t, s.write, dueInOrder, 1, 10)
+	plan := queryPlan(t, s.write, dueInOrder, 1, 10, `["del_1"]`)
 	due, webhook := strings.Index(plan, "SEARCH d USING INDEX deliveries_due"), strings.Index(plan, "SEARCH w USING")
 	if due < 0 || webhook < due {
 		t.Errorf("due-order claim does not walk deliveries_due with webhooks inside; plan:\n%s", plan)
@@ -110,7 +110,7 @@ func TestClaimPlans(t *testing.T) {
 		}
 	}
 
-	plan = queryPlan(t, s.write, dueByWebhook, 1, `["wh_1"]`, 8, 10, `["tn_1"]`)
+	plan = queryPlan(t, s.write, dueByWebhook, 1, `["wh_1"]`, 8, 10, `["tn_1"]`, `["del_1"]`)
 	if !strings.Contains(plan, "SEARCH x USING INDEX deliveries_webhook_due (webhook_id=? AND status=? AND next_attempt_at<?)") {
 		t.Errorf("webhook-by-webhook claim does not seek deliveries_webhook_due; plan:\n%s", plan)
 	}

@@ -9,20 +9,22 @@ import (
 )
 
 // purgeableDelivery holds of a delivery, aliased d, that retention may remove its
-// attempts' bodies: finished, unpurged, last active before ?1 and not leased at ?2. The
-// first three terms are deliveries_purgeable's, so the walk uses it.
+// attempts' bodies: finished, unpurged, last active before ?1 and not in the JSON list
+// ?2 of the deliveries leased now. The first three terms are deliveries_purgeable's, so
+// the walk uses it.
 const purgeableDelivery = `d.purged_at IS NULL AND d.status != 'pending' AND d.updated_at < ?1
-	AND (d.lease_until IS NULL OR d.lease_until <= ?2)`
+	AND d.id NOT IN (SELECT value FROM json_each(?2))`
 
 // eventDeliveriesDone holds of an event, aliased e, whose deliveries all let it lose
-// its data: purged, finished, last active before ?1 and not leased at ?2.
+// its data: purged, finished, last active before ?1 and not in the JSON list ?2 of the
+// deliveries leased now.
 const eventDeliveriesDone = `NOT EXISTS (
 	SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND (d.purged_at IS NULL OR d.status = 'pending'
-		OR d.updated_at >= ?1 OR (d.lease_until IS NOT NULL AND d.lease_until > ?2)))`
+		OR d.updated_at >= ?1 OR d.id IN (SELECT value FROM json_each(?2))))`
 
 // purgeableEvent holds of an event, aliased e, that retention may remove its data:
 // unpurged, created before ?1, and every delivery of it purged, finished, last active
-// before ?1 and not leased at ?2.
+// before ?1 and not leased (in the JSON list ?2).
 const purgeableEvent = `e.purged_at IS NULL AND e.created_at < ?1 AND ` + eventDeliveriesDone
 
 // PurgePayloads removes one batch of old payloads; see herald.Store. It chooses the
@@ -43,8 +45,15 @@ func (s *Store) PurgePayloads(ctx context.Context, r herald.PurgeRequest) (heral
 	}
 	before, now := micros(r.Before), micros(r.Now)
 	out := herald.PurgeResult{NextEvent: r.AfterEvent}
+	// The leases are in memory; each write reads them again, in the writer, where a
+	// ClaimDelivery's lease is taken too.
+	leased := func() (string, error) { return jsonText(append([]string{}, s.leases.unexpired(r.Now)...)) }
+	leasedNow, err := leased()
+	if err != nil {
+		return out, err
+	}
 
-	ids, err := s.purgeDeliveryCandidates(ctx, before, now, limit)
+	ids, err := s.purgeDeliveryCandidates(ctx, before, leasedNow, limit)
 	if err != nil {
 		return out, fmt.Errorf("purge deliveries: %w", err)
 	}
@@ -54,12 +63,16 @@ func (s *Store) PurgePayloads(ctx context.Context, r herald.PurgeRequest) (heral
 			return out, err
 		}
 		err = s.inTx(ctx, "purge deliveries", func(ctx context.Context, tx *sql.Tx) error {
-			chosen := `SELECT d.id FROM deliveries d WHERE d.id IN (SELECT value FROM json_each(?3)) AND ` + purgeableDelivery
-			if _, err := tx.ExecContext(ctx, `UPDATE attempts SET response_body = ''
-				WHERE delivery_id IN (`+chosen+`) AND response_body != ''`, before, now, list); err != nil {
+			leasedNow, err := leased()
+			if err != nil {
 				return err
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE deliveries SET purged_at = ?4 WHERE id IN (`+chosen+`)`, before, now, list, now)
+			chosen := `SELECT d.id FROM deliveries d WHERE d.id IN (SELECT value FROM json_each(?3)) AND ` + purgeableDelivery
+			if _, err := tx.ExecContext(ctx, `UPDATE attempts SET response_body = ''
+				WHERE delivery_id IN (`+chosen+`) AND response_body != ''`, before, leasedNow, list); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE deliveries SET purged_at = ?4 WHERE id IN (`+chosen+`)`, before, leasedNow, list, now)
 			if err != nil {
 				return err
 			}
@@ -75,7 +88,7 @@ func (s *Store) PurgePayloads(ctx context.Context, r herald.PurgeRequest) (heral
 		return out, nil
 	}
 
-	ids, examined, err := s.purgeEventCandidates(ctx, before, now, limit, r.AfterEvent, &out.NextEvent)
+	ids, examined, err := s.purgeEventCandidates(ctx, before, leasedNow, limit, r.AfterEvent, &out.NextEvent)
 	if err != nil {
 		return out, fmt.Errorf("purge events: %w", err)
 	}
@@ -86,8 +99,12 @@ func (s *Store) PurgePayloads(ctx context.Context, r herald.PurgeRequest) (heral
 			return out, err
 		}
 		err = s.inTx(ctx, "purge events", func(ctx context.Context, tx *sql.Tx) error {
+			leasedNow, err := leased()
+			if err != nil {
+				return err
+			}
 			res, err := tx.ExecContext(ctx, `UPDATE events AS e SET data = 'null', purged_at = ?4
-				WHERE e.id IN (SELECT value FROM json_each(?3)) AND `+purgeableEvent, before, now, list, now)
+				WHERE e.id IN (SELECT value FROM json_each(?3)) AND `+purgeableEvent, before, leasedNow, list, now)
 			if err != nil {
 				return err
 			}
@@ -102,11 +119,11 @@ func (s *Store) PurgePayloads(ctx context.Context, r herald.PurgeRequest) (heral
 	return out, nil
 }
 
-// purgeDeliveryCandidates returns up to limit deliveries purgeable at before and now,
-// the longest finished first.
-func (s *Store) purgeDeliveryCandidates(ctx context.Context, before, now int64, limit int) ([]string, error) {
+// purgeDeliveryCandidates returns up to limit deliveries purgeable at before, none of
+// the JSON list leased, the longest finished first.
+func (s *Store) purgeDeliveryCandidates(ctx context.Context, before int64, leased string, limit int) ([]string, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT d.id FROM deliveries d INDEXED BY deliveries_purgeable
-		WHERE `+purgeableDelivery+` ORDER BY d.updated_at LIMIT ?3`, before, now, limit)
+		WHERE `+purgeableDelivery+` ORDER BY d.updated_at LIMIT ?3`, before, leased, limit)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -130,13 +147,13 @@ func (s *Store) purgeDeliveryCandidates(ctx context.Context, before, now int64, 
 // those that may lose their data and how many it examined. Whether an event may is
 // read with it, not in the WHERE clause, so that the events that must keep their
 // data count towards the limit and are passed over once.
-func (s *Store) purgeEventCandidates(ctx context.Context, before, now int64, limit int, after herald.PurgeCursor, next *herald.PurgeCursor) ([]string, int, error) {
+func (s *Store) purgeEventCandidates(ctx context.Context, before int64, leased string, limit int, after herald.PurgeCursor, next *herald.PurgeCursor) ([]string, int, error) {
 	// The index is ordered by created_at alone; equal times, rare, are put in id
 	// order by a sort of just those.
 	rows, err := s.read.QueryContext(ctx, `SELECT e.id, e.created_at, `+eventDeliveriesDone+`
 		FROM events e INDEXED BY events_purgeable
 		WHERE e.purged_at IS NULL AND e.created_at < ?1 AND e.created_at >= ?4 AND (e.created_at > ?4 OR e.id > ?5)
-		ORDER BY e.created_at, e.id LIMIT ?3`, before, now, limit, micros(after.CreatedAt), after.ID)
+		ORDER BY e.created_at, e.id LIMIT ?3`, before, leased, limit, micros(after.CreatedAt), after.ID)
 	if err != nil {
 		return nil, 0, unavailable(err)
 	}

@@ -35,8 +35,9 @@ const busyTimeout = 10 * time.Second
 // readConns bounds the reader pool: WAL readers never block each other or the writer.
 const readConns = 4
 
-// Store is a herald.Store on one SQLite file. It is safe for concurrent use, and other
-// Stores, in this process or others, may share its file.
+// Store is a herald.Store on one SQLite file. It is safe for concurrent use, and it
+// must be the only Store using its file (see the package comment): its leases are in
+// its memory.
 type Store struct {
 	write  *sql.DB // one connection; every transaction on it is BEGIN IMMEDIATE
 	read   *sql.DB // a pool for reads outside write transactions
@@ -53,6 +54,11 @@ type Store struct {
 	// hot holds the write connection's prepared statements for the queries every
 	// delivery runs (see hotQueries), by query text.
 	hot map[string]*sql.Stmt
+
+	leases leaseTable
+	// walkAgainIn counts down the claims that skip the walk in due order (see pickDue).
+	// Claims run in the writer goroutine alone, which is all that touches it.
+	walkAgainIn int
 }
 
 var _ herald.Store = (*Store)(nil)
@@ -113,7 +119,7 @@ func Open(ctx context.Context, path string, cipher herald.Cipher) (*Store, error
 	s := &Store{
 		write: write, read: read, cipher: cipher, clock: herald.SystemClock{},
 		writes: make(chan *writeOp), stop: make(chan struct{}), writerDone: make(chan struct{}),
-		hot: hot,
+		hot: hot, leases: leaseTable{held: map[string]lease{}},
 	}
 	go s.writer()
 	return s, nil
@@ -323,9 +329,9 @@ type queryer interface {
 // finds the connection's prepared statement; after a reconnect it prepares again).
 var hotQueries = append([]string{
 	savepointOp, releaseOp, rollbackToOp, savepointShared, releaseShared, rollbackToShared,
-	leasedQuery, dueInOrder, dueByWebhook, leaseQuery, claimsQuery,
+	dueInOrder, dueByWebhook, claimsQuery,
 	attemptStateQuery, insertAttemptQuery, updateHealthQuery, dropAttemptsQuery,
-	recordDeliveryQuery, recordDeliveryKeepLeaseQuery, recordSucceededQuery,
+	recordDeliveryQuery, recordSucceededQuery,
 	eventOwnersQuery,
 }, insertQueries()...)
 

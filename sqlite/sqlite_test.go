@@ -38,33 +38,138 @@ func TestStoreContract(t *testing.T) {
 	})
 }
 
-// TestTwoStoresOneFile opens the file twice, as two dispatcher processes would, and
-// claims from both at once: no delivery goes to two workers and no claim fails on a lock.
-func TestTwoStoresOneFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "herald.db")
-	a, b := open(t, path), open(t, path)
+// seed creates a tenant with one webhook and publishes n events
+// due at at to it, and returns the store's delivery ids.
+func seed(t *testing.T, s *sqlite.Store, n int, at time.Time) []string {
+	t.Helper()
 	ctx := t.Context()
-	tenant := herald.Tenant{ID: "team_a", Name: "A"}
-	if err := a.CreateTenant(ctx, &tenant, herald.HashKey("k")); err != nil {
+	tenant := herald.Tenant{ID: herald.NewID(herald.PrefixTenant), Name: "A"}
+	if err := s.CreateTenant(ctx, &tenant, herald.HashKey(tenant.ID)); err != nil {
 		t.Fatal(err)
 	}
-	for range 5 {
-		w := &herald.Webhook{TenantID: tenant.ID, Name: "r", URL: "https://r.example", Enabled: true,
-			Format: herald.FormatStandard, Secret: herald.NewSecret()}
-		if err := b.CreateWebhook(ctx, w); err != nil {
-			t.Fatal(err)
-		}
+	w := &herald.Webhook{TenantID: tenant.ID, Name: "r", URL: "https://r.example", Enabled: true,
+		Format: herald.FormatStandard, Secret: herald.NewSecret()}
+	if err := s.CreateWebhook(ctx, w); err != nil {
+		t.Fatal(err)
 	}
-	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	var ps []herald.Publication
-	for range 100 {
+	for range n {
 		ps = append(ps, herald.Publication{Event: herald.Event{ID: herald.NewID(herald.PrefixEvent), TenantID: tenant.ID,
 			Type: "drift.detected", Data: []byte(`{}`), Timestamp: at, CreatedAt: at}})
 	}
-	if _, err := a.Publish(ctx, ps); err != nil {
+	rs, err := s.Publish(ctx, ps)
+	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.ClaimConcurrently(t, []herald.Store{a, b}, 8, 500, at.Add(time.Minute))
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.DeliveryIDs...)
+	}
+	return ids
+}
+
+// TestLeasesDieWithTheStore claims every delivery with a long lease and closes the
+// store without recording or releasing anything, as a process killed mid-flight
+// would: a store opened on the file next can claim all of them at once.
+func TestLeasesDieWithTheStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	first, err := sqlite.Open(t.Context(), path, storetest.Cipher{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := seed(t, first, 20, at)
+	req := herald.ClaimRequest{Owner: "dead", Now: at, LeaseUntil: at.Add(time.Hour), Limit: 100}
+	cs, err := first.ClaimDue(t.Context(), req)
+	if err != nil || len(cs) != len(ids) {
+		t.Fatalf("first claim: %d claims, %v; want %d", len(cs), err, len(ids))
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	next := open(t, path)
+	req.Owner = "next"
+	cs, err = next.ClaimDue(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != len(ids) {
+		t.Errorf("after a restart claimed %d of the %d deliveries the dead store had leased, want all at once", len(cs), len(ids))
+	}
+}
+
+// TestClaimNeverOutrunsARecord claims and records at once from many workers: a claim
+// must never see a delivery whose lease was just dropped while its record is not yet
+// visible to it, which would send it again. Every delivery gets exactly one attempt.
+func TestClaimNeverOutrunsARecord(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "herald.db"))
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	ids := seed(t, s, 300, at)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		owner := fmt.Sprint("worker-", w)
+		wg.Go(func() {
+			for {
+				cs, err := s.ClaimDue(t.Context(), herald.ClaimRequest{Owner: owner, Now: at.Add(time.Minute),
+					LeaseUntil: at.Add(time.Hour), Limit: 3})
+				if err != nil || len(cs) == 0 {
+					errs <- err
+					return
+				}
+				for _, c := range cs {
+					if _, err := s.RecordAttempt(t.Context(), &herald.AttemptRecord{Owner: owner, Status: herald.StatusSuccess,
+						Attempt: herald.Attempt{DeliveryID: c.Delivery.ID, StatusCode: 200, Success: true, At: at.Add(time.Minute)}}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range ids {
+		d, err := s.Delivery(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != herald.StatusSuccess || len(d.Attempts) != 1 {
+			t.Errorf("delivery %s: %s with %d attempts, want success with exactly 1", id, d.Status, len(d.Attempts))
+		}
+	}
+}
+
+// TestLockDir takes a data directory twice: the second fails at once with ECONFLICT,
+// naming the directory and the holder's PID, until the first lets go.
+func TestLockDir(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "herald.db")
+	lock, err := sqlite.LockDir(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sqlite.LockDir(db)
+	if herald.ErrorCode(err) != herald.ECONFLICT || !strings.Contains(err.Error(), dir) ||
+		!strings.Contains(err.Error(), fmt.Sprint("process ", os.Getpid())) {
+		t.Fatalf("second lock: %v; want ECONFLICT naming %s and PID %d", err, dir, os.Getpid())
+	}
+	if err := lock.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := sqlite.LockDir(db)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	if err := again.Unlock(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestOpenConcurrently starts several stores on a new file at once, as processes
