@@ -34,10 +34,13 @@ const PingType = "ping"
 
 // Tenant is an account that owns webhooks: Frugally's team, InfraAudit's user or org.
 type Tenant struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	NotifyEmail string    `json:"notify_email"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	NotifyEmail string `json:"notify_email"`
+	// Branding is how the portal presents itself to the tenant's users, over the
+	// installation's own (Branding.Over).
+	Branding  Branding  `json:"branding"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Event is one thing that happened in the producer. Data is the event-specific payload,

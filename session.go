@@ -21,8 +21,20 @@ type Session struct {
 	// TenantID is the tenant a tenant key's session acts for.
 	TenantID string
 	// KeyHash is HashKey of the key signed in with: the session is charged to that key's
-	// rate limit, and an admin session ends when the admin key is changed.
-	KeyHash   []byte
+	// rate limit, and an admin session ends when the admin key is changed. A session begun
+	// by a portal link has no key; KeyHash is then the link's token hash, so each link's
+	// session has a rate limit of its own.
+	KeyHash []byte
+	// Link is true for a session begun by a PortalLink rather than a key: it acts as its
+	// tenant for as long as the tenant exists, until it expires or the tenant's key is
+	// rotated, and may not mint links nor rotate the key.
+	Link bool
+	// ReadOnly sessions see everything and change nothing: the API refuses every
+	// request of theirs that is not a read. Only a link begins one.
+	ReadOnly bool
+	// ReturnURL is the link's return_url, where the portal offers to send the visitor
+	// back to.
+	ReturnURL string
 	CreatedAt time.Time
 	ExpiresAt time.Time
 }

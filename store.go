@@ -46,6 +46,9 @@ type Store interface {
 	// previous key (see RotateTenantKey) does while its grace lasts: until after now.
 	TenantByKeyHash(ctx context.Context, keyHash []byte, now time.Time) (*Tenant, error)
 	Tenants(ctx context.Context) ([]Tenant, error)
+	// UpdateTenant writes t's name, notify email and branding; ENOTFOUND for no such
+	// tenant.
+	UpdateTenant(ctx context.Context, t *Tenant) error
 	// DeleteTenant removes a tenant and everything it owns, its portal sessions
 	// included.
 	DeleteTenant(ctx context.Context, id string) error
@@ -66,6 +69,18 @@ type Store interface {
 	// DeleteSession ends a session at once (signing out); ending one that does not
 	// exist is no error.
 	DeleteSession(ctx context.Context, idHash []byte) error
+
+	// CreatePortalLink stores a portal link (ECONFLICT if its TokenHash exists;
+	// ENOTFOUND if its tenant does not), and removes links that expired more than
+	// PortalLinkKept before l.CreatedAt.
+	CreatePortalLink(ctx context.Context, l *PortalLink) error
+	// RedeemPortalLink follows the link whose token hashes to tokenHash at s.CreatedAt:
+	// if it is unused and unexpired, it marks it used and stores s as its session (with
+	// the link's tenant, ReadOnly and ReturnURL, and Link set) in one transaction, so
+	// of any number of concurrent redemptions exactly one succeeds. A used or expired
+	// link is EGONE, returned with the link (for its ReturnURL and tenant); an unknown
+	// one ENOTFOUND.
+	RedeemPortalLink(ctx context.Context, tokenHash []byte, s *Session) (*PortalLink, error)
 
 	// CreateEventType adds a custom event type (ECONFLICT if it exists).
 	CreateEventType(ctx context.Context, t *EventType) error

@@ -77,8 +77,8 @@ func (s *Store) CreateTenant(ctx context.Context, t *herald.Tenant, keyHash []by
 			return herald.Errorf(herald.ECONFLICT, "another tenant has this API key")
 		}
 		_, err := tx.Exec(ctx,
-			"INSERT INTO tenants (id, name, notify_email, api_key_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
-			t.ID, t.Name, t.NotifyEmail, keyHash, stored(t.CreatedAt))
+			"INSERT INTO tenants (id, name, notify_email, api_key_hash, created_at, brand_name, brand_color, brand_logo_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			t.ID, t.Name, t.NotifyEmail, keyHash, stored(t.CreatedAt), t.Branding.Name, t.Branding.Color, t.Branding.LogoURL)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {
 			if pe.ConstraintName == "tenants_pkey" {
@@ -90,11 +90,11 @@ func (s *Store) CreateTenant(ctx context.Context, t *herald.Tenant, keyHash []by
 	})
 }
 
-const tenantColumns = "id, name, notify_email, created_at"
+const tenantColumns = "id, name, notify_email, created_at, brand_name, brand_color, brand_logo_url"
 
 func scanTenant(row scanner) (herald.Tenant, error) {
 	var t herald.Tenant
-	if err := row.Scan(&t.ID, &t.Name, &t.NotifyEmail, &t.CreatedAt); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.NotifyEmail, &t.CreatedAt, &t.Branding.Name, &t.Branding.Color, &t.Branding.LogoURL); err != nil {
 		return t, err
 	}
 	t.CreatedAt = t.CreatedAt.UTC()
@@ -155,6 +155,22 @@ func (s *Store) Tenants(ctx context.Context) ([]herald.Tenant, error) {
 		ts = []herald.Tenant{}
 	}
 	return ts, nil
+}
+
+// UpdateTenant writes a tenant's name, notify email and branding.
+func (s *Store) UpdateTenant(ctx context.Context, t *herald.Tenant) error {
+	return s.inTx(ctx, "update tenant "+t.ID, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx,
+			"UPDATE tenants SET name = $1, notify_email = $2, brand_name = $3, brand_color = $4, brand_logo_url = $5 WHERE id = $6",
+			t.Name, t.NotifyEmail, t.Branding.Name, t.Branding.Color, t.Branding.LogoURL, t.ID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("tenant", t.ID)
+		}
+		return nil
+	})
 }
 
 // DeleteTenant removes a tenant and its webhooks, events, deliveries, attempts and portal

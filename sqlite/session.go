@@ -54,8 +54,8 @@ func (s *Store) RotateTenantKey(ctx context.Context, id string, keyHash []byte, 
 
 // CreateSession stores a portal session and purges the sessions expired before it.
 func (s *Store) CreateSession(ctx context.Context, ps *herald.Session) error {
-	if len(ps.IDHash) == 0 || len(ps.KeyHash) == 0 || ps.Admin != (ps.TenantID == "") {
-		return herald.Errorf(herald.EINVALID, "a session needs an id hash, a key hash, and either the admin flag or a tenant")
+	if err := validSession(ps); err != nil {
+		return err
 	}
 	var tenant sql.NullString
 	if !ps.Admin {
@@ -66,8 +66,8 @@ func (s *Store) CreateSession(ctx context.Context, ps *herald.Session) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx,
-			"INSERT INTO portal_sessions (id_hash, admin, tenant_id, key_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-			ps.IDHash, ps.Admin, tenant, ps.KeyHash, micros(ps.CreatedAt), micros(ps.ExpiresAt))
+			"INSERT INTO portal_sessions (id_hash, admin, tenant_id, key_hash, created_at, expires_at, via_link, read_only, return_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			ps.IDHash, ps.Admin, tenant, ps.KeyHash, micros(ps.CreatedAt), micros(ps.ExpiresAt), ps.Link, ps.ReadOnly, ps.ReturnURL)
 		if isUniqueViolation(err) {
 			return herald.Errorf(herald.ECONFLICT, "the session exists")
 		}
@@ -84,8 +84,8 @@ func (s *Store) Session(ctx context.Context, idHash []byte, now time.Time) (*her
 	var tenant sql.NullString
 	var created, expires int64
 	err := s.read.QueryRowContext(ctx,
-		"SELECT id_hash, admin, tenant_id, key_hash, created_at, expires_at FROM portal_sessions WHERE id_hash = ? AND expires_at > ?",
-		idHash, micros(now)).Scan(&ps.IDHash, &ps.Admin, &tenant, &ps.KeyHash, &created, &expires)
+		"SELECT id_hash, admin, tenant_id, key_hash, created_at, expires_at, via_link, read_only, return_url FROM portal_sessions WHERE id_hash = ? AND expires_at > ?",
+		idHash, micros(now)).Scan(&ps.IDHash, &ps.Admin, &tenant, &ps.KeyHash, &created, &expires, &ps.Link, &ps.ReadOnly, &ps.ReturnURL)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, herald.Errorf(herald.ENOTFOUND, "no such session")
 	}
@@ -103,4 +103,93 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 		_, err := tx.ExecContext(ctx, "DELETE FROM portal_sessions WHERE id_hash = ?", idHash)
 		return err
 	})
+}
+
+// validSession refuses a session the schema would store but nothing could use.
+func validSession(ps *herald.Session) error {
+	if len(ps.IDHash) == 0 || len(ps.KeyHash) == 0 || ps.Admin != (ps.TenantID == "") || (ps.Admin && (ps.Link || ps.ReadOnly)) {
+		return herald.Errorf(herald.EINVALID, "a session needs an id hash, a key hash, and either the admin flag or a tenant; only a tenant's session can be a link's")
+	}
+	return nil
+}
+
+// CreatePortalLink stores a portal link and purges links long expired.
+func (s *Store) CreatePortalLink(ctx context.Context, l *herald.PortalLink) error {
+	if len(l.TokenHash) == 0 || l.TenantID == "" || !l.ExpiresAt.After(l.CreatedAt) {
+		return herald.Errorf(herald.EINVALID, "a portal link needs a token hash, a tenant and an expiry after its creation")
+	}
+	return s.inTx(ctx, "create portal link", func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM portal_links WHERE expires_at <= ?", micros(l.CreatedAt.Add(-herald.PortalLinkKept))); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO portal_links (token_hash, tenant_id, read_only, return_url, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+			l.TokenHash, l.TenantID, l.ReadOnly, l.ReturnURL, micros(l.CreatedAt), micros(l.ExpiresAt))
+		if isUniqueViolation(err) {
+			return herald.Errorf(herald.ECONFLICT, "the portal link exists")
+		}
+		if isForeignKeyViolation(err) {
+			return notFound("tenant", l.TenantID)
+		}
+		return err
+	})
+}
+
+// RedeemPortalLink marks the link used and stores its session, in one transaction: the
+// conditional UPDATE is what decides which of several redemptions wins.
+func (s *Store) RedeemPortalLink(ctx context.Context, tokenHash []byte, ps *herald.Session) (*herald.PortalLink, error) {
+	var link *herald.PortalLink
+	var gone bool
+	err := s.inTx(ctx, "redeem portal link", func(ctx context.Context, tx *sql.Tx) error {
+		link, gone = nil, false
+		l := herald.PortalLink{TokenHash: tokenHash}
+		var created, expires int64
+		var used sql.NullInt64
+		err := tx.QueryRowContext(ctx, `UPDATE portal_links SET used_at = ?
+			WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?
+			RETURNING tenant_id, read_only, return_url, created_at, expires_at, used_at`,
+			micros(ps.CreatedAt), tokenHash, micros(ps.CreatedAt)).Scan(&l.TenantID, &l.ReadOnly, &l.ReturnURL, &created, &expires, &used)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = tx.QueryRowContext(ctx,
+				"SELECT tenant_id, read_only, return_url, created_at, expires_at, used_at FROM portal_links WHERE token_hash = ?",
+				tokenHash).Scan(&l.TenantID, &l.ReadOnly, &l.ReturnURL, &created, &expires, &used)
+			if errors.Is(err, sql.ErrNoRows) {
+				return herald.Errorf(herald.ENOTFOUND, "no such portal link")
+			}
+			gone = true
+		}
+		if err != nil {
+			return err
+		}
+		l.CreatedAt, l.ExpiresAt = fromMicros(created), fromMicros(expires)
+		if used.Valid {
+			at := fromMicros(used.Int64)
+			l.UsedAt = &at
+		}
+		link = &l
+		if gone {
+			return nil
+		}
+		ps.Admin, ps.TenantID, ps.Link, ps.ReadOnly, ps.ReturnURL = false, l.TenantID, true, l.ReadOnly, l.ReturnURL
+		if err := validSession(ps); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM portal_sessions WHERE expires_at <= ?", micros(ps.CreatedAt)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx,
+			"INSERT INTO portal_sessions (id_hash, admin, tenant_id, key_hash, created_at, expires_at, via_link, read_only, return_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			ps.IDHash, false, l.TenantID, ps.KeyHash, micros(ps.CreatedAt), micros(ps.ExpiresAt), true, ps.ReadOnly, ps.ReturnURL)
+		if isUniqueViolation(err) {
+			return herald.Errorf(herald.ECONFLICT, "the session exists")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if gone {
+		return link, herald.Errorf(herald.EGONE, "this portal link has been used or has expired")
+	}
+	return link, nil
 }

@@ -78,18 +78,18 @@ func (s *Store) CreateTenant(ctx context.Context, t *herald.Tenant, keyHash []by
 			return err
 		}
 		_, err = tx.ExecContext(ctx,
-			"INSERT INTO tenants (id, name, notify_email, api_key_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-			t.ID, t.Name, t.NotifyEmail, keyHash, micros(t.CreatedAt))
+			"INSERT INTO tenants (id, name, notify_email, api_key_hash, created_at, brand_name, brand_color, brand_logo_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+			t.ID, t.Name, t.NotifyEmail, keyHash, micros(t.CreatedAt), t.Branding.Name, t.Branding.Color, t.Branding.LogoURL)
 		return err
 	})
 }
 
-const tenantColumns = "id, name, notify_email, created_at"
+const tenantColumns = "id, name, notify_email, created_at, brand_name, brand_color, brand_logo_url"
 
 func scanTenant(row interface{ Scan(...any) error }) (herald.Tenant, error) {
 	var t herald.Tenant
 	var created int64
-	if err := row.Scan(&t.ID, &t.Name, &t.NotifyEmail, &created); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.NotifyEmail, &created, &t.Branding.Name, &t.Branding.Color, &t.Branding.LogoURL); err != nil {
 		return t, err
 	}
 	t.CreatedAt = fromMicros(created)
@@ -143,6 +143,24 @@ func (s *Store) Tenants(ctx context.Context) ([]herald.Tenant, error) {
 		return nil, fmt.Errorf("tenants: %w", unavailable(err))
 	}
 	return ts, nil
+}
+
+// UpdateTenant writes a tenant's name, notify email and branding.
+func (s *Store) UpdateTenant(ctx context.Context, t *herald.Tenant) error {
+	return s.inTx(ctx, "update tenant "+t.ID, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			"UPDATE tenants SET name = ?, notify_email = ?, brand_name = ?, brand_color = ?, brand_logo_url = ? WHERE id = ?",
+			t.Name, t.NotifyEmail, t.Branding.Name, t.Branding.Color, t.Branding.LogoURL, t.ID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound("tenant", t.ID)
+		}
+		return nil
+	})
 }
 
 // DeleteTenant removes a tenant and its webhooks, events, deliveries, attempts and portal

@@ -34,6 +34,8 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"Tenants", testTenants},
 		{"KeyRotation", testKeyRotation},
 		{"Sessions", testSessions},
+		{"PortalLinks", testPortalLinks},
+		{"Branding", testBranding},
 		{"EventTypes", testEventTypes},
 		{"Webhooks", testWebhooks},
 		{"Publish", testPublish},
