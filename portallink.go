@@ -24,6 +24,10 @@ type PortalLink struct {
 	UsedAt *time.Time
 }
 
+// PortalLinkPath is where the portal serves portal links: a link's URL is the public
+// URL, this path, and the token.
+const PortalLinkPath = "/links/"
+
 // Portal link lifetimes: the default, and the most a caller may ask for.
 const (
 	DefaultPortalLinkTTL = 15 * time.Minute

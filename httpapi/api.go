@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,6 +100,9 @@ type Config struct {
 	// a request that hangs. Default 15 s, above SQLite's 10 s busy timeout so that a
 	// lock held too long reports itself first; negative for none.
 	StoreTimeout time.Duration
+	// PublicURL is the origin browsers reach Herald at (https://herald.example.com), that
+	// portal links are built on; "" builds them on each request's own scheme and host.
+	PublicURL string
 }
 
 // defaultStoreTimeout is StoreTimeout's default.
@@ -132,6 +136,7 @@ type server struct {
 	storeLimit time.Duration
 
 	maxWebhooks int
+	publicURL   string
 
 	api huma.API
 	mux *http.ServeMux
@@ -187,6 +192,7 @@ func New(cfg Config) http.Handler {
 		mux:        http.NewServeMux(),
 
 		maxWebhooks: cfg.MaxWebhooksPerTenant,
+		publicURL:   strings.TrimRight(cfg.PublicURL, "/"),
 	}
 
 	hc := huma.DefaultConfig("Herald", cfg.Version)

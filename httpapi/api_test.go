@@ -45,8 +45,9 @@ func TestOpenAPI(t *testing.T) {
 	}
 	want := map[string][]string{
 		"/api/v1/tenants":                     {"get", "post"},
-		"/api/v1/tenants/{id}":                {"get", "delete"},
+		"/api/v1/tenants/{id}":                {"get", "patch", "delete"},
 		"/api/v1/tenants/{id}/rotate-key":     {"post"},
+		"/api/v1/tenants/{id}/portal-links":   {"post"},
 		"/api/v1/events":                      {"post"},
 		"/api/v1/events/batch":                {"post"},
 		"/api/v1/events/{id}":                 {"get"},

@@ -17,6 +17,10 @@ import (
 type principal struct {
 	admin  bool
 	tenant *herald.Tenant // nil for the admin
+	// link is set for a portal session begun by a portal link rather than a key.
+	link bool
+	// readOnly is set for a read-only portal link's session: only reads are admitted.
+	readOnly bool
 }
 
 type principalKey struct{}
@@ -32,6 +36,11 @@ var security = []map[string][]string{{"bearer": {}}, {"apiKey": {}}}
 
 // adminOnly marks operations a tenant key may not call (403), in Operation.Metadata.
 const adminOnly = "herald-admin-only"
+
+// keyOnly marks operations that need an API key (the admin's or the tenant's own): a
+// portal link's session may not call them (403), so a customer in the portal can
+// neither rotate the provider's key for it nor mint links that outlive its session.
+const keyOnly = "herald-key-only"
 
 // authenticate resolves the API key of every operation that declares security, refusing
 // a missing or unknown key (401) and a tenant key on an admin-only operation (403), both
@@ -111,6 +120,18 @@ func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (pr
 	}
 	lookup, cancel := s.withStoreTimeout(ctx)
 	defer cancel()
+	if sess.Link {
+		// A link's session has no key: it acts as its tenant while the tenant exists.
+		// Rotating the tenant's key or deleting the tenant deletes the session row.
+		t, err := s.store.Tenant(lookup, sess.TenantID)
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return principal{}, herald.Errorf(herald.EUNAUTHORIZED, "the tenant of this portal session no longer exists")
+		}
+		if err != nil {
+			return principal{}, toAPIError(lookup, s.log, err)
+		}
+		return principal{tenant: t, link: true, readOnly: sess.ReadOnly}, nil
+	}
 	t, err := s.store.TenantByKeyHash(lookup, sess.KeyHash, s.clock.Now())
 	if herald.ErrorCode(err) == herald.ENOTFOUND || err == nil && t.ID != sess.TenantID {
 		return principal{}, herald.Errorf(herald.EUNAUTHORIZED, "the key this session began with no longer works: sign in again")
@@ -143,6 +164,14 @@ func (s *server) admit(ctx huma.Context, op *huma.Operation, p principal, hash [
 	}
 	if admin, _ := op.Metadata[adminOnly].(bool); admin && !p.admin {
 		s.refuse(ctx, herald.Errorf(herald.EFORBIDDEN, "this operation needs the admin key"))
+		return
+	}
+	if p.readOnly && op.Method != http.MethodGet && op.Method != http.MethodHead {
+		s.refuse(ctx, herald.Errorf(herald.EFORBIDDEN, "this portal session is read-only: it can see everything and change nothing"))
+		return
+	}
+	if key, _ := op.Metadata[keyOnly].(bool); key && p.link {
+		s.refuse(ctx, herald.Errorf(herald.EFORBIDDEN, "a portal link's session cannot do this: it needs an API key"))
 		return
 	}
 	next(huma.WithValue(ctx, principalKey{}, p))

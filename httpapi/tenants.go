@@ -20,7 +20,20 @@ type tenant struct {
 	ID          string    `json:"id" example:"team_xyz"`
 	Name        string    `json:"name"`
 	NotifyEmail string    `json:"notify_email" doc:"Where notices about its webhooks go (auto-disable)"`
+	Branding    branding  `json:"branding" doc:"How the portal presents itself to the tenant's users, over the installation's --portal-brand-* flags field by field"`
 	CreatedAt   time.Time `json:"created_at"`
+}
+
+// branding is a tenant's portal branding; an empty field falls back to the
+// installation's.
+type branding struct {
+	Name    string `json:"name,omitempty" maxLength:"100" doc:"Shown in place of Herald in the portal's header, and in \"← Back to <name>\"" example:"Acme Cloud"`
+	Color   string `json:"color,omitempty" doc:"Accent colour of links and buttons: #rgb or #rrggbb" example:"#0b5cad"`
+	LogoURL string `json:"logo_url,omitempty" doc:"Logo beside the name: an https:// URL, or a base64 data: URL of a PNG, JPEG, GIF or WebP image (at most 32 KiB)" example:"https://cdn.example.com/logo.png"`
+}
+
+func (b branding) domain() herald.Branding {
+	return herald.Branding{Name: strings.TrimSpace(b.Name), Color: b.Color, LogoURL: b.LogoURL}
 }
 
 // tenantWithKey is a tenant as created: with its API key, shown this once.
@@ -37,9 +50,19 @@ func (tenantWithKey) Schema(r huma.Registry) *huma.Schema {
 
 type createTenantInput struct {
 	Body struct {
-		ID          string `json:"id,omitempty" pattern:"^[A-Za-z0-9_-]{1,64}$" doc:"Your id for the tenant (Frugally's team_id, say); default a new team_ id"`
-		Name        string `json:"name" minLength:"1" maxLength:"200"`
-		NotifyEmail string `json:"notify_email,omitempty" maxLength:"320" format:"email" doc:"Where notices about its webhooks go"`
+		ID          string    `json:"id,omitempty" pattern:"^[A-Za-z0-9_-]{1,64}$" doc:"Your id for the tenant (Frugally's team_id, say); default a new team_ id"`
+		Name        string    `json:"name" minLength:"1" maxLength:"200"`
+		NotifyEmail string    `json:"notify_email,omitempty" maxLength:"320" format:"email" doc:"Where notices about its webhooks go"`
+		Branding    *branding `json:"branding,omitempty" doc:"How the portal presents itself to the tenant's users"`
+	}
+}
+
+type updateTenantInput struct {
+	ID   string `path:"id" doc:"The tenant's id"`
+	Body struct {
+		Name        *string   `json:"name,omitempty" minLength:"1" maxLength:"200"`
+		NotifyEmail *string   `json:"notify_email,omitempty" maxLength:"320" doc:"Where notices about its webhooks go; \"\" for nowhere"`
+		Branding    *branding `json:"branding,omitempty" doc:"Replaces the tenant's branding whole; {} clears it"`
 	}
 }
 
@@ -102,6 +125,13 @@ func (s *server) registerTenants() {
 		Summary: "Get a tenant", Tags: tags, Security: security, Metadata: admin, Errors: []int{401, 403, 404},
 	}, s.getTenant)
 	register(s, huma.Operation{
+		OperationID: "update-tenant", Method: http.MethodPatch, Path: "/api/v1/tenants/{id}",
+		Summary:     "Update a tenant",
+		Description: "Changes the fields given: name, notify_email, branding (replaced whole). Admin only.",
+		Tags:        tags, Security: security, Metadata: admin, MaxBodyBytes: maxBody + 1,
+		Errors: []int{400, 401, 403, 404, 413, 422},
+	}, s.updateTenant)
+	register(s, huma.Operation{
 		OperationID: "delete-tenant", Method: http.MethodDelete, Path: "/api/v1/tenants/{id}",
 		Summary:     "Delete a tenant",
 		Description: "Deletes the tenant with its webhooks, events and deliveries. The default tenant cannot be deleted.",
@@ -114,12 +144,15 @@ func (s *server) registerTenants() {
 		Description: "Answers 200 with a new API key for the tenant, the only time it is shown. The replaced key keeps " +
 			"working for grace_period_seconds (default 0: it stops at once), then answers 401. Every portal session of " +
 			"the tenant ends at once. The admin key, or the tenant's own key; another tenant's id is 404.",
-		Tags: tags, Security: security, MaxBodyBytes: maxBody + 1, Errors: []int{401, 404, 413, 422},
+		Tags: tags, Security: security, Metadata: map[string]any{keyOnly: true}, MaxBodyBytes: maxBody + 1,
+		Errors: []int{401, 403, 404, 413, 422},
 	}, s.rotateTenantKey)
+	s.registerPortalLinks()
 }
 
 func toTenant(t *herald.Tenant) tenant {
-	return tenant{ID: t.ID, Name: t.Name, NotifyEmail: t.NotifyEmail, CreatedAt: t.CreatedAt}
+	return tenant{ID: t.ID, Name: t.Name, NotifyEmail: t.NotifyEmail, CreatedAt: t.CreatedAt,
+		Branding: branding{Name: t.Branding.Name, Color: t.Branding.Color, LogoURL: t.Branding.LogoURL}}
 }
 
 func (s *server) createTenant(ctx context.Context, in *createTenantInput) (*createdTenantOutput, error) {
@@ -138,10 +171,13 @@ func (s *server) createTenant(ctx context.Context, in *createTenantInput) (*crea
 	if err := checkName(t.Name); err != nil {
 		return nil, err
 	}
-	if t.NotifyEmail != "" {
-		addr, err := mail.ParseAddress(t.NotifyEmail)
-		if err != nil || addr.Name != "" || addr.Address != t.NotifyEmail {
-			return nil, invalid("notify_email", "notify_email must be an email address, like ops@example.com")
+	if err := checkNotifyEmail(t.NotifyEmail); err != nil {
+		return nil, err
+	}
+	if req.Branding != nil {
+		t.Branding = req.Branding.domain()
+		if err := t.Branding.Validate(); err != nil {
+			return nil, err
 		}
 	}
 	key := herald.NewAPIKey(herald.PrefixTenantKey)
@@ -152,6 +188,54 @@ func (s *server) createTenant(ctx context.Context, in *createTenantInput) (*crea
 		return nil, err
 	}
 	return &createdTenantOutput{Body: tenantWithKey{tenant: toTenant(t), APIKey: key}}, nil
+}
+
+// checkNotifyEmail refuses a notify email that is not one plain address.
+func checkNotifyEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Name != "" || addr.Address != email {
+		return invalid("notify_email", "notify_email must be an email address, like ops@example.com")
+	}
+	return nil
+}
+
+func (s *server) updateTenant(ctx context.Context, in *updateTenantInput) (*tenantOutput, error) {
+	t, err := s.store.Tenant(ctx, in.ID)
+	if herald.ErrorCode(err) == herald.ENOTFOUND {
+		return nil, herald.Errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	req := &in.Body
+	if req.Name != nil {
+		t.Name = strings.TrimSpace(*req.Name)
+		if err := checkName(t.Name); err != nil {
+			return nil, err
+		}
+	}
+	if req.NotifyEmail != nil {
+		t.NotifyEmail = strings.TrimSpace(*req.NotifyEmail)
+		if err := checkNotifyEmail(t.NotifyEmail); err != nil {
+			return nil, err
+		}
+	}
+	if req.Branding != nil {
+		t.Branding = req.Branding.domain()
+		if err := t.Branding.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.store.UpdateTenant(ctx, t); err != nil {
+		if herald.ErrorCode(err) == herald.ENOTFOUND {
+			return nil, herald.Errorf(herald.ENOTFOUND, "tenant %q not found", in.ID)
+		}
+		return nil, err
+	}
+	return &tenantOutput{Body: toTenant(t)}, nil
 }
 
 func (s *server) listTenants(ctx context.Context, _ *struct{}) (*listTenantsOutput, error) {

@@ -125,6 +125,11 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		"GET /api/v1/tenants":         {{"/api/v1/tenants", nil, 403}},
 		"GET /api/v1/tenants/{id}":    {{id("/api/v1/tenants/{tenant}"), nil, 403}},
 		"DELETE /api/v1/tenants/{id}": {{id("/api/v1/tenants/{tenant}"), nil, 403}},
+		"PATCH /api/v1/tenants/{id}":  {{id("/api/v1/tenants/{tenant}"), map[string]any{"name": "taken"}, 403}},
+		"POST /api/v1/tenants/{id}/portal-links": {
+			{id("/api/v1/tenants/{tenant}/portal-links"), nil, 404},
+			{id("/api/v1/tenants/{tenant}/portal-links"), map[string]any{"read_only": true}, 404},
+		},
 		// Tenant B's key must keep working (the snapshot below reads with it).
 		"POST /api/v1/tenants/{id}/rotate-key": {
 			{id("/api/v1/tenants/{tenant}/rotate-key"), nil, 404},
