@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -39,15 +40,52 @@ type Config struct {
 	Clock herald.Clock
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// FrameAncestors are the origins (https://app.example.com) whose pages may embed
+	// the portal in an iframe: they go into the CSP's frame-ancestors, and the session
+	// cookie becomes SameSite=None; Secure; Partitioned so it works in a third-party
+	// frame. Empty, no page may frame the portal ('none').
+	FrameAncestors []string
+	// Branding is the installation's name, accent colour and logo; a tenant's own
+	// branding overrides it field by field. It must pass Branding.Validate.
+	Branding herald.Branding
 }
 
 // DefaultSessionTTL is how long a sign-in lasts unless Config says otherwise.
 const DefaultSessionTTL = 12 * time.Hour
 
-// ContentSecurityPolicy is sent with every response: only Herald's own scripts, styles
-// and images, no inline script or style, no framing, forms posted only to Herald.
+// ContentSecurityPolicy is sent with every response of a portal with no FrameAncestors
+// and no https logo: only Herald's own scripts, styles and images, no inline script or
+// style, no framing, forms posted only to Herald.
 const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// contentSecurityPolicy is ContentSecurityPolicy with the origins that may frame the
+// portal and the origin of an https logo. Both are validated origins (scheme, host and
+// port only), so neither can add a directive.
+func contentSecurityPolicy(frameAncestors []string, logoOrigin string) string {
+	img := "'self' data:"
+	if logoOrigin != "" {
+		img += " " + logoOrigin
+	}
+	frame := "'none'"
+	if len(frameAncestors) > 0 {
+		frame = strings.Join(frameAncestors, " ")
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + img + "; " +
+		"connect-src 'self'; form-action 'self'; frame-ancestors " + frame + "; base-uri 'none'"
+}
+
+// ValidOrigin reports whether s is a bare origin, scheme://host[:port] with no path,
+// query or credentials, for FrameAncestors and a public URL. http is accepted, for
+// development on localhost.
+func ValidOrigin(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, " ;,'\"\\") {
+		return fmt.Errorf("%q is not an origin: want scheme://host[:port], such as https://app.example.com", s)
+	}
+	return nil
+}
 
 //go:embed templates static
 var files embed.FS
@@ -62,6 +100,9 @@ type portal struct {
 	clock        herald.Clock
 	log          *slog.Logger
 	stats        *statsCache
+
+	frameAncestors []string
+	branding       herald.Branding
 
 	pages  map[string]*template.Template
 	static map[string]staticFile
@@ -85,9 +126,20 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Wake == nil {
 		cfg.Wake = func() {}
 	}
+	ancestors := make([]string, 0, len(cfg.FrameAncestors))
+	for _, o := range cfg.FrameAncestors {
+		if err := ValidOrigin(o); err != nil {
+			return nil, fmt.Errorf("portal: frame ancestor: %w", err)
+		}
+		ancestors = append(ancestors, strings.TrimSuffix(o, "/"))
+	}
+	if err := cfg.Branding.Validate(); err != nil {
+		return nil, fmt.Errorf("portal: branding: %w", err)
+	}
 	p := &portal{
 		api: cfg.API, store: cfg.Store, adminKeyHash: bytes.Clone(cfg.AdminKeyHash), wake: cfg.Wake,
 		sessionTTL: cfg.SessionTTL, clock: cfg.Clock, log: cfg.Logger,
+		frameAncestors: ancestors, branding: cfg.Branding,
 	}
 	p.stats = newStatsCache(cfg.Store, cfg.Clock)
 	var err error
@@ -100,6 +152,8 @@ func New(cfg Config) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /static/{name}", p.serveStatic)
+	mux.HandleFunc("GET /brand.css", p.serveBrandCSS)
+	mux.HandleFunc("GET "+herald.PortalLinkPath+"{token}", p.followLink)
 	mux.HandleFunc("GET /login", p.loginPage)
 	mux.HandleFunc("POST /login", p.login)
 	mux.HandleFunc("POST /logout", p.logout)
@@ -133,17 +187,22 @@ func New(cfg Config) (http.Handler, error) {
 	// no token. SameSite=Strict cookies are a second line.
 	csrf := http.NewCrossOriginProtection()
 	csrf.SetDenyHandler(http.HandlerFunc(p.forbiddenCrossOrigin))
-	return securityHeaders(csrf.Handler(mux)), nil
+	return p.securityHeaders(csrf.Handler(mux)), nil
 }
 
-// securityHeaders sets the headers every portal response carries.
-func securityHeaders(next http.Handler) http.Handler {
+// securityHeaders sets the headers every portal response carries. X-Frame-Options has
+// no list form, so it is left out when some origins may frame the portal: the CSP's
+// frame-ancestors says which.
+func (p *portal) securityHeaders(next http.Handler) http.Handler {
+	csp := contentSecurityPolicy(p.frameAncestors, "")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
+		if len(p.frameAncestors) == 0 {
+			h.Set("X-Frame-Options", "DENY")
+		}
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		next.ServeHTTP(w, r)
 	})

@@ -19,7 +19,7 @@ import (
 // "content" block.
 var pageNames = []string{
 	"login", "dashboard", "webhooks", "webhook", "webhook_form", "secret", "secret_reveal", "webhook_delete",
-	"deliveries", "delivery", "catalog", "event_type", "error",
+	"deliveries", "delivery", "catalog", "event_type", "error", "link_gone",
 }
 
 // nav is which section of the navigation a page belongs to.
@@ -37,6 +37,7 @@ type page struct {
 	CSS   string
 	JS    string
 	HTMX  string
+	Brand pageBrand
 	D     any
 }
 
@@ -80,8 +81,12 @@ func (p *portal) parseTemplates() (map[string]*template.Template, error) {
 
 // render writes page name with data, for viewer v (nil before sign-in).
 func (p *portal) render(w http.ResponseWriter, r *http.Request, status int, name string, v *viewer, title string, data any) {
+	brand := p.brandFor(v)
+	if origin := brand.LogoOrigin(); origin != "" {
+		w.Header().Set("Content-Security-Policy", contentSecurityPolicy(p.frameAncestors, origin))
+	}
 	p.renderTemplate(w, r, status, name, "layout", page{
-		Title: title, Nav: nav[name], V: v, D: data,
+		Title: title, Nav: nav[name], V: v, D: data, Brand: newPageBrand(brand),
 		CSS: p.staticURL("portal.css"), JS: p.staticURL("portal.js"), HTMX: p.staticURL("htmx.min.js"),
 	})
 }

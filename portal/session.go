@@ -30,16 +30,28 @@ func cookieName(r *http.Request) string {
 }
 
 // setSessionCookie sets (or, with value "", clears) the session cookie. It is HttpOnly
-// so no script reads it, SameSite=Strict so no other site's page sends it, and Secure,
-// with the __Host- prefix, when the portal is reached over TLS.
-func (p *portal) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time) {
+// so no script reads it, and Secure, with the __Host- prefix, when the portal is reached
+// over TLS. sameSite is Strict for a key's sign-in, so no other site's page sends it, and
+// Lax for a portal link's, which arrives by a navigation from the provider's site and
+// must be sent on the redirect that follows.
+//
+// A portal that may be framed (FrameAncestors) is used inside another site's page,
+// where browsers send only SameSite=None cookies, accept those only when Secure (any
+// https page, or http://localhost), and keep them under third-party cookie blocking only
+// when Partitioned (CHIPS): a cookie jar of its own per embedding site. A partitioned
+// cookie is cleared only by a Set-Cookie that is partitioned too, so clearing sets the
+// same attributes.
+func (p *portal) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time, sameSite http.SameSite) {
 	c := &http.Cookie{
 		Name:     cookieName(r),
 		Value:    value,
 		Path:     "/",
 		HttpOnly: true,
-		SameSite: http.SameSiteStrictMode,
+		SameSite: sameSite,
 		Secure:   overTLS(r),
+	}
+	if len(p.frameAncestors) > 0 {
+		c.SameSite, c.Secure, c.Partitioned = http.SameSiteNoneMode, true, true
 	}
 	if value == "" {
 		c.MaxAge = -1
@@ -48,6 +60,11 @@ func (p *portal) setSessionCookie(w http.ResponseWriter, r *http.Request, value 
 		c.MaxAge = int(expires.Sub(p.now()).Seconds())
 	}
 	http.SetCookie(w, c)
+}
+
+// clearSessionCookie tells the browser to drop its session cookie.
+func (p *portal) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	p.setSessionCookie(w, r, "", time.Time{}, http.SameSiteStrictMode)
 }
 
 // startSession stores a new session for v, who signed in with key, and sets its cookie.
@@ -63,7 +80,7 @@ func (p *portal) startSession(w http.ResponseWriter, r *http.Request, v *viewer,
 	if err := p.store.CreateSession(r.Context(), s); err != nil {
 		return err
 	}
-	p.setSessionCookie(w, r, id, s.ExpiresAt)
+	p.setSessionCookie(w, r, id, s.ExpiresAt, http.SameSiteStrictMode)
 	return nil
 }
 
@@ -116,6 +133,23 @@ type viewer struct {
 	// to the key's rate limit; the request's later calls are marked as paid for, so a
 	// page costs the key one request however many calls it makes.
 	charged atomic.Bool
+}
+
+// ReadOnly reports whether the viewer's session can change nothing: a read-only portal
+// link's.
+func (v *viewer) ReadOnly() bool { return v.session != nil && v.session.ReadOnly }
+
+// Link reports whether the viewer signed in through a portal link, not a key: there is
+// no key to sign in with again, so the page offers the way back to the provider's app
+// rather than a sign-out.
+func (v *viewer) Link() bool { return v.session != nil && v.session.Link }
+
+// ReturnURL is where a portal link's visitor goes back to, "" for none.
+func (v *viewer) ReturnURL() string {
+	if v.session == nil {
+		return ""
+	}
+	return v.session.ReturnURL
 }
 
 // Name is who the viewer is, as the page header shows it.
@@ -191,7 +225,7 @@ func (p *portal) signedIn(h func(w http.ResponseWriter, r *http.Request, v *view
 		}
 		if !ok {
 			if _, err := r.Cookie(cookieName(r)); err == nil {
-				p.setSessionCookie(w, r, "", time.Time{})
+				p.clearSessionCookie(w, r)
 			}
 			p.toLogin(w, r)
 			return
@@ -206,6 +240,12 @@ func (p *portal) signedIn(h func(w http.ResponseWriter, r *http.Request, v *view
 			p.renderAPIError(w, r, nil, err)
 			return
 		}
+		if v.ReadOnly() && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// The API refuses each write of a read-only session too; this answers
+			// before the portal makes any call.
+			p.renderError(w, r, v, http.StatusForbidden, "This view is read-only: you can see everything here and change nothing.")
+			return
+		}
 		h(w, r, v)
 	})
 }
@@ -217,7 +257,7 @@ func (p *portal) endSession(w http.ResponseWriter, r *http.Request, s *herald.Se
 		// sign-out or key rotation removes it.
 		p.log.ErrorContext(r.Context(), "end a portal session", "error", err)
 	}
-	p.setSessionCookie(w, r, "", time.Time{})
+	p.clearSessionCookie(w, r)
 }
 
 // toLogin sends the browser to the sign-in page, which brings it back here after.
@@ -318,7 +358,7 @@ func (p *portal) login(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// A failed sign-in must not leave the browser acting as whoever signed in
 		// before: someone switching keys would go on seeing the previous key's tenants.
-		p.setSessionCookie(w, r, "", time.Time{})
+		p.clearSessionCookie(w, r)
 		if errors.Is(err, errInvalidKey) {
 			p.render(w, r, http.StatusUnauthorized, "login", nil, "Sign in", loginData{Next: next, Error: "That API key is not valid."})
 			return
@@ -348,6 +388,6 @@ func (p *portal) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p.setSessionCookie(w, r, "", time.Time{})
+	p.clearSessionCookie(w, r)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }

@@ -1,0 +1,108 @@
+package portal
+
+import (
+	"html/template"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/heraldhq/herald"
+)
+
+// linkGoneData is the page of a portal link that cannot sign anyone in.
+type linkGoneData struct {
+	// Provider names the app that minted the link, "" when it is not known.
+	Provider  string
+	ReturnURL string
+}
+
+// followLink signs the visitor in to the tenant of a portal link, once: the store marks
+// the link used and stores the session in one transaction, so of two visitors racing
+// on one link exactly one gets in. It needs no cookie and no key; a session this browser
+// had before is replaced. A used or expired link gets a page that says so and links
+// back to the provider's app.
+func (p *portal) followLink(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	tokenHash := herald.HashSessionID(r.PathValue("token"))
+	id := herald.NewSessionID()
+	now := p.now()
+	s := &herald.Session{IDHash: herald.HashSessionID(id), KeyHash: tokenHash, CreatedAt: now, ExpiresAt: now.Add(p.sessionTTL)}
+	link, err := p.store.RedeemPortalLink(r.Context(), tokenHash, s)
+	switch herald.ErrorCode(err) {
+	case "":
+	case herald.EGONE:
+		d := linkGoneData{ReturnURL: link.ReturnURL, Provider: p.branding.Name}
+		if t, err := p.store.Tenant(r.Context(), link.TenantID); err == nil {
+			d.Provider = t.Branding.Over(p.branding).Name
+		}
+		p.render(w, r, http.StatusGone, "link_gone", nil, "Link used or expired", d)
+		return
+	case herald.ENOTFOUND:
+		p.render(w, r, http.StatusNotFound, "link_gone", nil, "Link used or expired", linkGoneData{Provider: p.branding.Name})
+		return
+	default:
+		p.renderAPIError(w, r, nil, err)
+		return
+	}
+	if old, ok, _ := p.session(r); ok {
+		if err := p.store.DeleteSession(r.Context(), old.IDHash); err != nil {
+			// The new session's cookie replaces the old one all the same; its row
+			// ends at its expiry.
+			p.log.ErrorContext(r.Context(), "end the session a portal link replaces", "error", err)
+		}
+	}
+	p.setSessionCookie(w, r, id, s.ExpiresAt, http.SameSiteLaxMode)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// brandFor is the branding v's pages show: its tenant's over the installation's.
+func (p *portal) brandFor(v *viewer) herald.Branding {
+	if v != nil && v.Tenant != nil {
+		return v.Tenant.Branding.Over(p.branding)
+	}
+	return p.branding
+}
+
+// pageBrand is the branding as a page's layout uses it.
+type pageBrand struct {
+	// Name replaces "Herald" in the header and title.
+	Name string
+	// Logo is the logo's URL, typed as safe: Branding.Validate allows only https and
+	// raster data: URLs, and html/template would otherwise blank every data: URL.
+	Logo template.URL
+	// CSS is the stylesheet that sets the accent colour, "" for Herald's own.
+	CSS string
+	// Back names the provider in "← Back to …".
+	Back string
+}
+
+func newPageBrand(b herald.Branding) pageBrand {
+	pb := pageBrand{Name: b.Name, Logo: template.URL(b.LogoURL), Back: b.Name}
+	if pb.Name == "" {
+		pb.Name = "Herald"
+	}
+	if pb.Back == "" {
+		pb.Back = "the app"
+	}
+	if b.Color != "" {
+		pb.CSS = "/brand.css?accent=" + strings.ToLower(strings.TrimPrefix(b.Color, "#"))
+	}
+	return pb
+}
+
+var accentParam = regexp.MustCompile(`^(?:[0-9a-f]{3}|[0-9a-f]{6})$`)
+
+// serveBrandCSS serves the stylesheet of an accent colour. The colour is in the URL, so
+// the page keeps its style-src 'self' (no inline style), the answer can be cached for
+// good, and a hex digit is all that can reach the stylesheet.
+func (p *portal) serveBrandCSS(w http.ResponseWriter, r *http.Request) {
+	accent := r.URL.Query().Get("accent")
+	if !accentParam.MatchString(accent) {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	// The status is sent: a failed write means the browser went away.
+	_, _ = w.Write([]byte(":root { --accent: #" + accent + "; }\n"))
+}

@@ -1,0 +1,227 @@
+package portal_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// mintLink mints a portal link for tenant as key with body, and returns its path.
+func (e *env) mintLink(key, tenant string, body map[string]any) string {
+	e.t.Helper()
+	var out struct {
+		URL string `json:"url"`
+	}
+	var req any // no body at all when body is nil
+	if body != nil {
+		req = body
+	}
+	e.api(key, http.MethodPost, "/api/v1/tenants/"+tenant+"/portal-links", req, &out, http.StatusCreated)
+	u, err := url.Parse(out.URL)
+	if err != nil || u.Host != strings.TrimPrefix(e.srv.URL, "http://") || !strings.HasPrefix(u.Path, herald.PortalLinkPath) {
+		e.t.Fatalf("minted link %q is not on the portal's own host (%s)", out.URL, e.srv.URL)
+	}
+	return u.Path
+}
+
+// setCookie returns the Set-Cookie header of p that sets the session cookie.
+func setCookie(t *testing.T, p page) string {
+	t.Helper()
+	for _, c := range p.header.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "herald_session=") {
+			return c
+		}
+	}
+	t.Fatalf("no session cookie set; headers %v", p.header)
+	return ""
+}
+
+func TestPortalLinkSignsInOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tenant, key := e.addTenant("Team Link")
+	other, otherKey := e.addTenant("Team Other")
+	mine := e.addWebhook(key, "", "Link hook")
+	theirs := e.addWebhook(otherKey, "", "Other hook")
+	e.api(e.adminKey, http.MethodPatch, "/api/v1/tenants/"+tenant, map[string]any{"branding": map[string]string{"name": "Acme Cloud"}}, nil, http.StatusOK)
+
+	link := e.mintLink(e.adminKey, tenant, map[string]any{"return_url": "https://app.example.com/settings"})
+	b := e.browser()
+	p := b.get(link)
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+		t.Fatalf("following the link: %d to %q, want 303 to /\n%s", p.status, p.header.Get("Location"), p.body)
+	}
+	c := setCookie(t, p)
+	for _, want := range []string{"HttpOnly", "SameSite=Lax", "Path=/"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("the link's session cookie %q lacks %s", c, want)
+		}
+	}
+	wantPage(t, "the dashboard after the link", b.get("/"), http.StatusOK, "Team Link", "Acme Cloud",
+		`href="https://app.example.com/settings"`, "← Back to Acme Cloud")
+	if page := b.get("/"); strings.Contains(page.body, `action="/logout"`) {
+		t.Error("a link's session is offered to sign out, into a sign-in form that wants a key it never had")
+	}
+	wantPage(t, "its own webhook", b.get("/webhooks/"+mine), http.StatusOK, "Link hook")
+	wantPage(t, "another tenant's webhook", b.get("/webhooks/"+theirs), http.StatusNotFound)
+	if p := b.get("/webhooks"); strings.Contains(p.body, "Other hook") || strings.Contains(p.body, other) {
+		t.Errorf("a link's session lists another tenant's webhook:\n%s", p.body)
+	}
+
+	// A second use, in this browser or another, is refused with the way back.
+	for _, br := range []*browser{b, e.browser()} {
+		p := br.get(link)
+		wantPage(t, "the link followed again", p, http.StatusGone,
+			"This link has been used or has expired; open Webhooks again from Acme Cloud",
+			`href="https://app.example.com/settings"`)
+		if len(p.header.Values("Set-Cookie")) != 0 {
+			t.Errorf("a used link set a cookie: %v", p.header.Values("Set-Cookie"))
+		}
+	}
+	wantPage(t, "the first session after the link's reuse", b.get("/"), http.StatusOK, "Team Link")
+
+	// An unknown token, and a link followed after its ttl.
+	wantPage(t, "an unknown link", e.browser().get(herald.PortalLinkPath+herald.NewSessionID()), http.StatusNotFound,
+		"This link has been used or has expired")
+	late := e.mintLink(key, tenant, map[string]any{"ttl": "1m"})
+	e.clock.advance(time.Minute)
+	wantPage(t, "a link after its ttl", e.browser().get(late), http.StatusGone, "This link has been used or has expired")
+}
+
+func TestReadOnlyLinkSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tenant, key := e.addTenant("Team RO")
+	hook := e.addWebhook(key, "", "Read only hook")
+	b := e.browser()
+	if p := b.get(e.mintLink(key, tenant, map[string]any{"read_only": true})); p.status != http.StatusSeeOther {
+		t.Fatalf("following a read-only link: %d", p.status)
+	}
+	wantPage(t, "a read-only webhook page", b.get("/webhooks/"+hook), http.StatusOK, "Read only hook",
+		`class="read-only"`, "Read-only: you can see everything here and change nothing.")
+	for _, c := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/webhooks", url.Values{"name": {"new"}, "url": {e.receiver.URL}}},
+		{"/webhooks/" + hook, url.Values{"name": {"renamed"}, "url": {e.receiver.URL}}},
+		{"/webhooks/" + hook + "/test", url.Values{}},
+		{"/webhooks/" + hook + "/rotate-secret", url.Values{"grace_hours": {"0"}}},
+		{"/webhooks/" + hook + "/disable", url.Values{}},
+		{"/webhooks/" + hook + "/delete", url.Values{}},
+		{"/webhooks/" + hook + "/recover", url.Values{"since": {"2000-01-01T00:00"}}},
+	} {
+		wantPage(t, "POST "+c.path+" read-only", b.do(http.MethodPost, c.path, c.form), http.StatusForbidden, "read-only")
+	}
+	var got struct {
+		Name    string `json:"name"`
+		Enabled bool   `json:"enabled"`
+	}
+	e.api(key, http.MethodGet, "/api/v1/webhooks/"+hook, nil, &got, http.StatusOK)
+	if got.Name != "Read only hook" || !got.Enabled {
+		t.Errorf("a read-only session changed the webhook: %+v", got)
+	}
+	var list []struct{}
+	e.api(key, http.MethodGet, "/api/v1/webhooks", nil, &list, http.StatusOK)
+	if len(list) != 1 {
+		t.Errorf("a read-only session created a webhook: %d webhooks", len(list))
+	}
+}
+
+func TestEmbeddedPortal(t *testing.T) {
+	t.Parallel()
+	ancestors := []string{"https://app.example.com", "https://admin.example.com:8443"}
+	e := newEnv(t, func(c *envConfig) { c.portal.FrameAncestors = ancestors })
+	tenant, key := e.addTenant("Team Embed")
+	hook := e.addWebhook(key, "", "Embedded hook")
+	b := e.browser()
+	p := b.get(e.mintLink(key, tenant, nil))
+	c := setCookie(t, p)
+	for _, want := range []string{"HttpOnly", "SameSite=None", "Secure", "Partitioned", "Path=/"} {
+		if !strings.Contains(c, want) {
+			t.Errorf("an embedded portal's session cookie %q lacks %s", c, want)
+		}
+	}
+	p = b.get("/login")
+	csp := p.header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors https://app.example.com https://admin.example.com:8443;") {
+		t.Errorf("CSP %q does not let exactly the configured origins frame the portal", csp)
+	}
+	if xfo := p.header.Get("X-Frame-Options"); xfo != "" {
+		t.Errorf("X-Frame-Options %q would forbid the framing the CSP allows", xfo)
+	}
+
+	// The frame's own forms work; another site's POST is refused, cookie or not. Go's
+	// cookie jar keeps Secure cookies from https only, so the cookie is sent by hand.
+	cookie := strings.SplitN(c, ";", 2)[0]
+	for _, site := range []struct {
+		name   string
+		hdr    []string
+		status int
+	}{
+		{"the frame itself", []string{"Sec-Fetch-Site", "same-origin"}, http.StatusOK},
+		{"the embedding site", []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://app.example.com"}, http.StatusForbidden},
+		{"another site", []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}, http.StatusForbidden},
+	} {
+		p := b.do(http.MethodPost, "/webhooks/"+hook+"/test", url.Values{}, append([]string{"Cookie", cookie, "HX-Request", "true"}, site.hdr...)...)
+		if p.status != site.status {
+			t.Errorf("a test sent from %s: %d, want %d\n%s", site.name, p.status, site.status, p.body)
+		}
+	}
+
+	// Without the setting nothing may frame the portal.
+	plain := newEnv(t)
+	p = plain.browser().get("/login")
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || p.header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("a portal with no frame ancestors: CSP %q, X-Frame-Options %q", csp, p.header.Get("X-Frame-Options"))
+	}
+}
+
+func TestBranding(t *testing.T) {
+	t.Parallel()
+	install := herald.Branding{Name: "Provider Inc", Color: "#112233"}
+	e := newEnv(t, func(c *envConfig) { c.portal.Branding = install })
+	tenant, key := e.addTenant("Team Brand")
+	_, plainKey := e.addTenant("Team Plain")
+
+	// The installation's branding shows before sign-in, and to a tenant with none.
+	wantPage(t, "the sign-in page", e.browser().get("/login"), http.StatusOK, "Provider Inc", `href="/brand.css?accent=112233"`)
+	pb := e.browser()
+	pb.signIn(plainKey)
+	wantPage(t, "an unbranded tenant", pb.get("/"), http.StatusOK, "Provider Inc", "/brand.css?accent=112233")
+
+	// A tenant's own branding overrides it field by field; an https logo's origin is
+	// added to the CSP's img-src, and nothing else is.
+	e.api(e.adminKey, http.MethodPatch, "/api/v1/tenants/"+tenant, map[string]any{"branding": map[string]string{
+		"color": "#0A7", "logo_url": "https://cdn.example.com/acme.png"}}, nil, http.StatusOK)
+	b := e.browser()
+	b.signIn(key)
+	p := b.get("/")
+	wantPage(t, "a branded tenant", p, http.StatusOK, "Provider Inc", `href="/brand.css?accent=0a7"`,
+		`<img src="https://cdn.example.com/acme.png"`)
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data: https://cdn.example.com;") ||
+		!strings.Contains(csp, "style-src 'self';") || !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("CSP with a logo: %q", csp)
+	}
+
+	// A data: logo is shown as it is (html/template would otherwise blank it).
+	const dataLogo = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+	e.api(e.adminKey, http.MethodPatch, "/api/v1/tenants/"+tenant, map[string]any{"branding": map[string]string{"logo_url": dataLogo}}, nil, http.StatusOK)
+	wantPage(t, "a data: logo", b.get("/"), http.StatusOK, `<img src="`+dataLogo+`"`)
+
+	// The accent stylesheet holds a colour and nothing else.
+	css := b.get("/brand.css?accent=0a7")
+	wantPage(t, "the accent stylesheet", css, http.StatusOK, ":root { --accent: #0a7; }")
+	if ct := css.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
+		t.Errorf("brand.css Content-Type %q", ct)
+	}
+	for _, bad := range []string{"", "red", "0a7;}body{display:none", "12345", "GGGGGG"} {
+		if p := b.get("/brand.css?accent=" + url.QueryEscape(bad)); p.status != http.StatusNotFound {
+			t.Errorf("brand.css?accent=%q: %d, want 404", bad, p.status)
+		}
+	}
+}
