@@ -59,3 +59,36 @@ func TestEncryptionKeyChecks(t *testing.T) {
 		t.Errorf("serve on PostgreSQL without a key: %v, want a refusal naming --encryption-key", err)
 	}
 }
+
+func TestPortalFlags(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"HERALD_PUBLIC_URL":             "https://herald.example.com/",
+		"HERALD_PORTAL_FRAME_ANCESTORS": "https://app.example.com https://admin.example.com:8443",
+		"HERALD_PORTAL_BRAND_COLOR":     "#0a7",
+	}
+	cfg, err := parseServe([]string{"--portal-brand-name", "Acme Cloud"}, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.portal
+	if p.publicURL != "https://herald.example.com" || strings.Join(p.frameAncestors, " ") != "https://app.example.com https://admin.example.com:8443" ||
+		p.branding.Name != "Acme Cloud" || p.branding.Color != "#0a7" {
+		t.Errorf("portal configuration %+v", p)
+	}
+	for name, args := range map[string][]string{
+		"public URL with a path":   {"--public-url", "https://herald.example.com/portal"},
+		"public URL not a URL":     {"--public-url", "herald.example.com"},
+		"ancestor with a path":     {"--portal-frame-ancestors", "https://app.example.com/settings"},
+		"ancestor a CSP keyword":   {"--portal-frame-ancestors", "'self'"},
+		"ancestor adding a policy": {"--portal-frame-ancestors", "https://a.example;script-src"},
+		"ancestor a wildcard":      {"--portal-frame-ancestors", "*"},
+		"colour a name":            {"--portal-brand-color", "red"},
+		"logo over http":           {"--portal-brand-logo", "http://cdn.example.com/logo.png"},
+		"logo an svg":              {"--portal-brand-logo", "data:image/svg+xml;base64,PHN2Zz4="},
+	} {
+		if _, err := parseServe(args, io.Discard, func(string) string { return "" }); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -57,6 +57,7 @@ type serveConfig struct {
 	metricsToken   string
 	metricsPublic  bool
 	maxWebhooks    int
+	portal         portalConfig
 }
 
 func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, error) {
@@ -86,6 +87,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	fs.IntVar(&c.maxWebhooks, "max-webhooks-per-tenant", 100, "most webhooks one tenant may have (409 beyond it); the default tenant, the admin's own, is exempt; 0 is no limit")
 	c.notices.flags(fs)
 	c.retention.flags(fs)
+	c.portal.flags(fs)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return nil, err
 	}
@@ -96,6 +98,9 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 		return nil, fmt.Errorf("--format %q: want standard, infraaudit or frugally", c.format)
 	}
 	if err := c.retention.validate(); err != nil {
+		return nil, err
+	}
+	if err := c.portal.validate(); err != nil {
 		return nil, err
 	}
 	if c.maxWebhooks < 0 {
@@ -206,12 +211,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MetricsToken:         cfg.metricsToken,
 		MetricsPublic:        cfg.metricsPublic,
 		MaxWebhooksPerTenant: cfg.maxWebhooks,
+		PublicURL:            cfg.portal.publicURL,
 
 		TracerProvider: tracerProvider,
 	})
 
 	web, err := portal.New(portal.Config{API: api, Store: store, AdminKeyHash: adminKeyHash,
-		Wake: dispatcher.Wake, Logger: logger})
+		Wake: dispatcher.Wake, Logger: logger, FrameAncestors: cfg.portal.frameAncestors, Branding: cfg.portal.branding})
 	if err != nil {
 		return err
 	}
