@@ -33,9 +33,9 @@ type browserSession struct {
 }
 
 // newBrowser starts a headless Chromium from HERALD_TEST_CHROMIUM, with a fresh
-// profile and nothing that talks to Google, on server base. The test is skipped when the
-// variable is unset.
-func newBrowser(t *testing.T, base string) *browserSession {
+// profile and nothing that talks to Google, and extra options, on server base. The test
+// is skipped when the variable is unset.
+func newBrowser(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption) *browserSession {
 	t.Helper()
 	path := os.Getenv("HERALD_TEST_CHROMIUM")
 	if path == "" {
@@ -55,6 +55,7 @@ func newBrowser(t *testing.T, base string) *browserSession {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 800),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })

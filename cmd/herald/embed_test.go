@@ -1,0 +1,243 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// provider is a SaaS's own app on another site than Herald: its Settings → Webhooks
+// page embeds the portal through a link its backend mints for the signed-in customer.
+type provider struct {
+	*httptest.Server
+	herald string // where the backend reaches Herald, and so where links point
+	team   string
+
+	mu    sync.Mutex
+	links []string // every link minted, in order
+}
+
+// settingsPage is the provider's backend minting a portal link, as a provider's
+// documentation would show it, and the page embedding it.
+func (pr *provider) settingsPage(w http.ResponseWriter, r *http.Request) {
+	body := strings.NewReader(`{"ttl": "5m", "return_url": "` + pr.URL + `/settings"}`)
+	req, _ := http.NewRequestWithContext(r.Context(), "POST", pr.herald+"/api/v1/tenants/"+pr.team+"/portal-links", body)
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		http.Error(w, fmt.Sprintf("mint a portal link: %v %v", err, resp), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	var link struct{ URL string }
+	if err := json.NewDecoder(resp.Body).Decode(&link); err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	pr.mu.Lock()
+	pr.links = append(pr.links, link.URL)
+	pr.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, `<!doctype html><html><head><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Settings · Acme Cloud</title>
+<style>
+body { margin: 0; font-family: system-ui, sans-serif; background: #eef1f4; color: #1b1f24; }
+header { background: #0a7a55; color: #fff; padding: 14px 20px; font-weight: 700; font-size: 18px; }
+.layout { display: flex; gap: 20px; padding: 20px; }
+nav { flex: 0 0 180px; } nav a { display: block; padding: 8px 10px; color: #1b1f24; text-decoration: none; border-radius: 6px; }
+nav a.current { background: #d6efe5; font-weight: 600; }
+main { flex: 1; min-width: 0; } h1 { font-size: 22px; margin: 0 0 12px; }
+iframe { width: 100%%; height: 1100px; border: 1px solid #cdd5dc; border-radius: 8px; background: #fff; }
+@media (max-width: 640px) { .layout { display: block; padding: 10px; } nav { display: none; } }
+</style></head><body>
+<header>Acme Cloud</header>
+<div class="layout"><nav><a href="#">Profile</a><a href="#">Team</a><a href="#">Billing</a><a class="current" href="#">Webhooks</a></nav>
+<main><h1>Settings · Webhooks</h1>
+<iframe id="herald" src="%s" title="Webhooks"></iframe>
+</main></div></body></html>`, html.EscapeString(link.URL))
+}
+
+// TestEmbeddedPortalInBrowser is the provider's side of the portal: a page on another
+// site embeds it through a link minted a moment before, in headless Chromium with
+// third-party cookies blocked, so the session works only because its cookie is
+// partitioned. Inside the frame the customer creates an endpoint and sees its ping,
+// sends a test, rotates the secret, retries a failed delivery; following the link a
+// second time shows the expired page.
+func TestEmbeddedPortalInBrowser(t *testing.T) {
+	if os.Getenv("HERALD_TEST_CHROMIUM") == "" {
+		t.Skip("set HERALD_TEST_CHROMIUM to a Chromium binary (e.g. /usr/bin/chromium) to run the portal's browser tests")
+	}
+	// The provider is at http://127.0.0.1:P, Herald at http://localhost:Q: two sites,
+	// both secure contexts to Chromium, so Secure cookies work without TLS.
+	pr := &provider{}
+	pr.Server = httptest.NewServer(http.HandlerFunc(pr.settingsPage))
+	t.Cleanup(pr.Close)
+	srv := startServer(t, t.TempDir(), "--retry-schedule", "1h", "--portal-frame-ancestors", pr.URL)
+	heraldURL := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	pr.herald = heraldURL
+	rc := newReceiver(t)
+
+	var team struct {
+		ID string `json:"id"`
+	}
+	if code := api(t, srv.URL, http.MethodPost, "/api/v1/tenants", testAdminKey, map[string]any{"name": "Globex Ops",
+		"branding": map[string]string{"name": "Acme Cloud", "color": "#0a7a55"}}, &team); code != http.StatusCreated {
+		t.Fatalf("create the tenant: %d", code)
+	}
+	pr.team = team.ID
+
+	top := newBrowser(t, pr.URL, chromedp.Flag("test-third-party-cookie-phaseout", true))
+	top.do("open the provider's settings page", chromedp.Navigate(pr.URL+"/settings"), chromedp.WaitVisible(chromedp.CSS("iframe#herald")))
+	frame := top.frame(heraldURL)
+	frame.do("wait for the embedded dashboard", chromedp.WaitVisible(chromedp.CSS(".tiles")))
+	if who := frame.who(); !strings.Contains(who, "Globex Ops") || !strings.Contains(who, "Back to Acme Cloud") {
+		t.Fatalf("the embedded portal's header shows %q, want the tenant and the way back to Acme Cloud", who)
+	}
+
+	// Create an endpoint and see its ping.
+	frame.do("open the webhooks", chromedp.Click(chromedp.CSS(`nav a[href="/webhooks"]`)), chromedp.WaitVisible(chromedp.CSS(`a[href="/webhooks/new"]`)))
+	frame.do("open the new endpoint form", chromedp.Click(chromedp.CSS(`a[href="/webhooks/new"]`)), chromedp.WaitVisible(chromedp.CSS("#name")))
+	frame.do("fill in the new webhook",
+		chromedp.SendKeys(chromedp.CSS("#name"), "Globex alerts"),
+		chromedp.SendKeys(chromedp.CSS("#url"), rc.URL+"/hook"),
+		chromedp.Click(chromedp.CSS("form.form button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("#secret-value")))
+	secret := frame.text()
+	if !strings.Contains(secret, "whsec_") {
+		t.Fatalf("the created page shows no secret:\n%s", secret)
+	}
+	frame.do("go to the webhook", chromedp.Click(chromedp.CSS(`a.button[href^="/webhooks/wh_"]`)), chromedp.WaitVisible(chromedp.CSS("#send-test")))
+	hookURL, err := chromedp.Run(frame.ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookPath := strings.TrimPrefix(hookURL, heraldURL)
+	rc.waitFor(t, 1, 10*time.Second)
+	frame.openUntil(hookPath, "ping")
+
+	// Send a test event.
+	frame.do("send a test", chromedp.Click(chromedp.CSS("#send-test")), chromedp.WaitVisible(chromedp.CSS("#test-result .result")))
+	if page := frame.text(); !strings.Contains(page, "Test ping delivered") {
+		t.Fatalf("the test result is not shown:\n%s", page)
+	}
+	rc.waitFor(t, 2, 10*time.Second)
+	top.screenshot("embedded")
+
+	// Rotate the secret.
+	frame.do("rotate the secret", chromedp.Click(chromedp.CSS("#rotate")), chromedp.WaitVisible(chromedp.CSS("#secret-value")))
+	if rotated := frame.text(); !strings.Contains(rotated, "Secret rotated") || !strings.Contains(rotated, "whsec_") || rotated == secret {
+		t.Fatalf("after rotating the frame shows:\n%s", rotated)
+	}
+
+	// Retry a failed delivery.
+	rc.setStatus(http.StatusInternalServerError)
+	var published struct {
+		ID string `json:"id"`
+	}
+	if code := api(t, srv.URL, http.MethodPost, "/api/v1/events", testAdminKey, map[string]any{"type": "cost.anomaly",
+		"tenant_id": team.ID, "data": costAnomalySample(t, srv.URL)}, &published); code != http.StatusAccepted {
+		t.Fatalf("publish: %d", code)
+	}
+	rc.waitFor(t, 3, 10*time.Second)
+	var event struct {
+		Deliveries []struct {
+			ID string `json:"id"`
+		} `json:"deliveries"`
+	}
+	api(t, srv.URL, http.MethodGet, "/api/v1/events/"+published.ID, testAdminKey, nil, &event)
+	if len(event.Deliveries) != 1 {
+		t.Fatalf("the event has %d deliveries, want 1", len(event.Deliveries))
+	}
+	frame.openUntil("/deliveries/"+event.Deliveries[0].ID, "HTTP 500")
+	rc.setStatus(http.StatusOK)
+	frame.do("retry", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#attempt-2")))
+	if page := frame.text(); !strings.Contains(page, "A new attempt was made") || !strings.Contains(page, "HTTP 200") {
+		t.Fatalf("after the retry the frame shows:\n%s", page)
+	}
+	rc.waitFor(t, 4, 5*time.Second)
+
+	// Follow the link a second time: the frame shows the expired page and the way back.
+	pr.mu.Lock()
+	first := pr.links[0]
+	pr.mu.Unlock()
+	if _, err := chromedp.Run(top.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.getElementById("herald").src = %q`, first))); err != nil {
+		t.Fatalf("point the frame at the first link again: %v", err)
+	}
+	frame.do("wait for the expired page", chromedp.WaitVisible(chromedp.CSS("#return")))
+	if page := frame.text(); !strings.Contains(page, "This link has been used or has expired; open Webhooks again from Acme Cloud") {
+		t.Fatalf("the link followed twice shows:\n%s", page)
+	}
+	back, err := chromedp.Run(frame.ctx, chromedp.Evaluate[string](`document.getElementById("return").href`))
+	if err != nil || back != pr.URL+"/settings" {
+		t.Errorf("the expired page links back to %q (%v), want %s/settings", back, err, pr.URL)
+	}
+
+	if os.Getenv("HERALD_TEST_UPDATE_DOCS") != "" {
+		for _, size := range []string{"desktop", "phone"} {
+			data, err := os.ReadFile(filepath.Join(top.artifacts, "portal-embedded-"+size+".png"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join("..", "..", "docs", "portal-embedded-"+size+".png"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("screenshots in %s", top.artifacts)
+}
+
+// frame attaches to the cross-site iframe showing a page of base: Chromium runs it in a
+// process of its own, a target beside the page's.
+func (b *browserSession) frame(base string) *browserSession {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		infos, err := chromedp.Targets(b.ctx)
+		if err != nil {
+			b.t.Fatalf("list the browser's targets: %v", err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasPrefix(info.URL, base+"/") {
+				ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithTargetID(info.TargetID))
+				b.t.Cleanup(cancel)
+				// The first Run attaches to the frame and its context owns the
+				// attachment for good: it must not carry a timeout.
+				if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("body"))); err != nil {
+					b.t.Fatalf("attach to the frame: %v", err)
+				}
+				return &browserSession{t: b.t, ctx: ctx, base: base, artifacts: b.artifacts, statuses: map[string]int64{}}
+			}
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("no iframe of %s among the browser's targets: %+v", base, infos)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// costAnomalySample is the catalog's sample payload of cost.anomaly.
+func costAnomalySample(t *testing.T, base string) json.RawMessage {
+	t.Helper()
+	var types []struct {
+		Type   string          `json:"type"`
+		Sample json.RawMessage `json:"sample"`
+	}
+	api(t, base, http.MethodGet, "/api/v1/event-types", testAdminKey, nil, &types)
+	for _, et := range types {
+		if et.Type == "cost.anomaly" {
+			return et.Sample
+		}
+	}
+	t.Fatal("the catalog has no cost.anomaly")
+	return nil
+}
