@@ -17,6 +17,8 @@
 // webhooks, deliveries and events, cannot publish and cannot manage tenants or event
 // types, except to rotate its own key. Another tenant's resources answer 404, never
 // 403, so a key cannot learn what exists outside its tenant. The portal's in-process
-// calls carry its session instead (herald.WithSession), which no client can send.
+// calls carry its session instead (herald.WithSession), which no client can send. A
+// session begun by a portal link acts as its tenant without a key; it may not rotate the
+// key nor mint links, and a read-only one is refused every request but a read.
 // /metrics answers only the admin key or Config.MetricsToken unless Config.MetricsPublic.
 package httpapi

@@ -32,6 +32,16 @@
 // did (X-Forwarded-Proto: https), they are Secure and named with the __Host- prefix.
 // Sessions last 12 hours; expired rows are removed at each sign-in.
 //
+// A portal link (herald.PortalLink, minted through the API) signs its visitor in to one
+// tenant with no key, once: GET /links/{token} redeems it in the store, which marks it
+// used in the same transaction that stores the session. That session acts as its tenant
+// (the API decides what it may do, and refuses every write of a read-only one); its
+// cookie is SameSite=Lax, as the visitor arrives from the provider's site. With
+// Config.FrameAncestors the portal may be framed by exactly those origins, and every
+// session cookie is SameSite=None; Secure; Partitioned, so it works in a third-party
+// iframe where third-party cookies are blocked. Branding (the installation's, under a
+// tenant's) names the portal, sets its logo and, through /brand.css, its accent colour.
+//
 // Every response carries a strict Content-Security-Policy (no inline script or style:
 // the charts are SVG drawn with classes), and every form is checked with
 // net/http.CrossOriginProtection, which refuses a cross-origin POST.
