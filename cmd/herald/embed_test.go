@@ -72,7 +72,8 @@ iframe { width: 100%%; height: 1100px; border: 1px solid #cdd5dc; border-radius:
 // third-party cookies blocked, so the session works only because its cookie is
 // partitioned. Inside the frame the customer creates an endpoint and sees its ping,
 // sends a test, rotates the secret, retries a failed delivery; following the link a
-// second time shows the expired page.
+// second time shows the expired page. A read-only link's session is shown no button
+// that changes anything.
 func TestEmbeddedPortalInBrowser(t *testing.T) {
 	if os.Getenv("HERALD_TEST_CHROMIUM") == "" {
 		t.Skip("set HERALD_TEST_CHROMIUM to a Chromium binary (e.g. /usr/bin/chromium) to run the portal's browser tests")
@@ -180,6 +181,35 @@ func TestEmbeddedPortalInBrowser(t *testing.T) {
 	back, err := chromedp.Run(frame.ctx, chromedp.Evaluate[string](`document.getElementById("return").href`))
 	if err != nil || back != pr.URL+"/settings" {
 		t.Errorf("the expired page links back to %q (%v), want %s/settings", back, err, pr.URL)
+	}
+
+	// A read-only link: the same pages, with no button that changes anything.
+	var readOnly struct {
+		URL string `json:"url"`
+	}
+	if code := api(t, heraldURL, http.MethodPost, "/api/v1/tenants/"+team.ID+"/portal-links", testAdminKey,
+		map[string]any{"read_only": true}, &readOnly); code != http.StatusCreated {
+		t.Fatalf("mint a read-only link: %d", code)
+	}
+	if _, err := chromedp.Run(top.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.getElementById("herald").src = %q`, readOnly.URL))); err != nil {
+		t.Fatalf("point the frame at a read-only link: %v", err)
+	}
+	frame.do("wait for the read-only dashboard", chromedp.WaitVisible(chromedp.CSS(".read-only-note")))
+	frame.open(hookPath)
+	shown, err := chromedp.Run(frame.ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main button, main a.button, main a[href$='/edit'], main a[href$='/delete']")]
+		.filter(e => e.checkVisibility()).map(e => e.textContent.trim())`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, label := range shown {
+		switch label {
+		case "Filter", "Clear", "Search", "Apply", "Copy":
+		default:
+			t.Errorf("a read-only session is shown %q", label)
+		}
+	}
+	if !strings.Contains(frame.text(), "Globex alerts") {
+		t.Errorf("the read-only session does not see the webhook:\n%s", frame.text())
 	}
 
 	if os.Getenv("HERALD_TEST_UPDATE_DOCS") != "" {
