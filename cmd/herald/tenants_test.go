@@ -56,3 +56,35 @@ func TestClientTenantsRotateKey(t *testing.T) {
 		t.Errorf("another tenant rotating the key: error %v, want 404 NOT_FOUND", err)
 	}
 }
+
+// TestClientTenantsPortalLink mints a portal link with the CLI; it signs a browser in once.
+func TestClientTenantsPortalLink(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir())
+	var tenant struct {
+		ID     string `json:"id"`
+		APIKey string `json:"api_key"`
+	}
+	if code := api(t, srv.URL, "POST", "/api/v1/tenants", testAdminKey, map[string]any{"name": "Links"}, &tenant); code != 201 {
+		t.Fatalf("create tenant: %d", code)
+	}
+	out := mustCLI(t, srv, tenant.APIKey, "tenants", "portal-link", tenant.ID, "--ttl", "5m", "--read-only", "--return-url", "https://app.example.com/")
+	link := field(t, out, "URL")
+	if !strings.HasPrefix(link, srv.URL+"/links/") || !contains(out, "EXPIRES") {
+		t.Fatalf("portal-link:\n%s", out)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i, want := range []int{http.StatusSeeOther, http.StatusGone} {
+		resp, err := noRedirect.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("following the link, time %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
+	if _, _, err := cli(t, srv, tenant.APIKey, "tenants", "portal-link", tenant.ID, "--ttl", "25h"); err == nil || !contains(err.Error(), "422") {
+		t.Errorf("a 25h link: error %v, want 422", err)
+	}
+}
