@@ -2,8 +2,10 @@ package portal
 
 import (
 	"html/template"
+	"math"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/heraldhq/herald"
@@ -104,5 +106,33 @@ func (p *portal) serveBrandCSS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	// The status is sent: a failed write means the browser went away.
-	_, _ = w.Write([]byte(":root { --accent: #" + accent + "; }\n"))
+	_, _ = w.Write([]byte(":root { --accent: #" + accent + "; --accent-text: " + textOn(accent) + "; }\n"))
+}
+
+// textOn is the colour of text on a background of hex colour c (3 or 6 digits): white on
+// dark colours, near-black on light ones, whichever contrasts more (WCAG relative
+// luminance), so a light brand colour keeps its buttons readable.
+func textOn(c string) string {
+	if len(c) == 3 {
+		c = string([]byte{c[0], c[0], c[1], c[1], c[2], c[2]})
+	}
+	var lum float64
+	for i, weight := range []float64{0.2126, 0.7152, 0.0722} {
+		v, err := strconv.ParseUint(c[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return "#ffffff" // accentParam admits only hex digits
+		}
+		x := float64(v) / 255
+		if x <= 0.04045 {
+			x /= 12.92
+		} else {
+			x = math.Pow((x+0.055)/1.055, 2.4)
+		}
+		lum += weight * x
+	}
+	// Contrast with white is 1.05/(L+0.05), with #1b1f24 (L≈0.014) (L+0.05)/0.064.
+	if 1.05/(lum+0.05) >= (lum+0.05)/0.064 {
+		return "#ffffff"
+	}
+	return "#1b1f24"
 }

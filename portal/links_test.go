@@ -62,7 +62,8 @@ func TestPortalLinkSignsInOnce(t *testing.T) {
 		}
 	}
 	wantPage(t, "the dashboard after the link", b.get("/"), http.StatusOK, "Team Link", "Acme Cloud",
-		`href="https://app.example.com/settings"`, "← Back to Acme Cloud")
+		`href="https://app.example.com/settings"`, "← Back to Acme Cloud",
+		"Signed in from Acme Cloud until", "This view reaches only the webhooks and deliveries of Team Link")
 	if page := b.get("/"); strings.Contains(page.body, `action="/logout"`) {
 		t.Error("a link's session is offered to sign out, into a sign-in form that wants a key it never had")
 	}
@@ -215,7 +216,9 @@ func TestBranding(t *testing.T) {
 
 	// The accent stylesheet holds a colour and nothing else.
 	css := b.get("/brand.css?accent=0a7")
-	wantPage(t, "the accent stylesheet", css, http.StatusOK, ":root { --accent: #0a7; }")
+	wantPage(t, "the accent stylesheet", css, http.StatusOK, ":root { --accent: #0a7; --accent-text: #1b1f24; }")
+	wantPage(t, "a dark accent", b.get("/brand.css?accent=0b5cad"), http.StatusOK, ":root { --accent: #0b5cad; --accent-text: #ffffff; }")
+	wantPage(t, "a light accent", b.get("/brand.css?accent=ffd400"), http.StatusOK, ":root { --accent: #ffd400; --accent-text: #1b1f24; }")
 	if ct := css.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/css") {
 		t.Errorf("brand.css Content-Type %q", ct)
 	}

@@ -144,6 +144,14 @@ func (v *viewer) ReadOnly() bool { return v.session != nil && v.session.ReadOnly
 // rather than a sign-out.
 func (v *viewer) Link() bool { return v.session != nil && v.session.Link }
 
+// SessionExpires is when the viewer's session ends.
+func (v *viewer) SessionExpires() time.Time {
+	if v.session == nil {
+		return time.Time{}
+	}
+	return v.session.ExpiresAt
+}
+
 // ReturnURL is where a portal link's visitor goes back to, "" for none.
 func (v *viewer) ReturnURL() string {
 	if v.session == nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -57,7 +58,7 @@ header { background: #0a7a55; color: #fff; padding: 14px 20px; font-weight: 700;
 nav { flex: 0 0 180px; } nav a { display: block; padding: 8px 10px; color: #1b1f24; text-decoration: none; border-radius: 6px; }
 nav a.current { background: #d6efe5; font-weight: 600; }
 main { flex: 1; min-width: 0; } h1 { font-size: 22px; margin: 0 0 12px; }
-iframe { width: 100%%; height: 1100px; border: 1px solid #cdd5dc; border-radius: 8px; background: #fff; }
+iframe { width: 100%%; height: 640px; border: 1px solid #cdd5dc; border-radius: 8px; background: #fff; }
 @media (max-width: 640px) { .layout { display: block; padding: 10px; } nav { display: none; } }
 </style></head><body>
 <header>Acme Cloud</header>
@@ -132,7 +133,9 @@ func TestEmbeddedPortalInBrowser(t *testing.T) {
 		t.Fatalf("the test result is not shown:\n%s", page)
 	}
 	rc.waitFor(t, 2, 10*time.Second)
-	top.screenshot("embedded")
+	frame.openUntil("/webhooks", "100%")
+	embeddedScreenshots(t, top, frame)
+	frame.open(hookPath)
 
 	// Rotate the secret.
 	frame.do("rotate the secret", chromedp.Click(chromedp.CSS("#rotate")), chromedp.WaitVisible(chromedp.CSS("#secret-value")))
@@ -253,6 +256,49 @@ func (b *browserSession) frame(base string) *browserSession {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// embeddedScreenshots saves the provider's page with the portal in its frame as
+// portal-embedded-desktop.png and portal-embedded-phone.png. After each resize it waits
+// until the frame has laid itself out at the new width and painted, since the frame's
+// process catches up with the page's on its own time.
+func embeddedScreenshots(t *testing.T, top, frame *browserSession) {
+	t.Helper()
+	const painted = `new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))`
+	for _, size := range []struct {
+		label         string
+		width, height int64
+	}{{"desktop", 1280, 760}, {"phone", 390, 800}} {
+		top.do("resize for "+size.label, chromedp.EmulateViewport(size.width, size.height))
+		ctx, cancel := context.WithTimeout(frame.ctx, 15*time.Second)
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`window.innerWidth < %d && document.readyState === "complete"`, size.width)))
+		if err == nil {
+			_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.scrollTo(0, 0), true`))
+		}
+		if err == nil {
+			_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](painted, chromedp.EvalAwaitPromise))
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("the frame never laid itself out at %s width: %v", size.label, err)
+		}
+		ctx, cancel = context.WithTimeout(top.ctx, 15*time.Second)
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](painted, chromedp.EvalAwaitPromise))
+		var shot []byte
+		if err == nil {
+			// The viewport is as tall as the page, so the capture needs no resize,
+			// which the frame's process would paint late.
+			shot, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("screenshot at %s width: %v", size.label, err)
+		}
+		if err := os.WriteFile(filepath.Join(top.artifacts, "portal-embedded-"+size.label+".png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	top.do("restore the desktop size", chromedp.EmulateViewport(1280, 800))
 }
 
 // costAnomalySample is the catalog's sample payload of cost.anomaly.
