@@ -234,10 +234,10 @@ const claimLockClass = 0x68726c64
 
 // dueInOrder lists due, unleased deliveries of enabled webhooks, oldest due first, up to
 // $2 of them at $1. It walks deliveries_due in order and stops at its limit.
-const dueInOrder = `
+var dueInOrder = `
 	SELECT d.id, d.webhook_id, d.tenant_id FROM deliveries d
 	WHERE d.status = 'pending' AND d.next_attempt_at <= $1
-		AND (d.lease_until IS NULL OR d.lease_until <= $1)
+		AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$1") + `)
 		AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
 	ORDER BY d.next_attempt_at, d.id
 	LIMIT $2`
@@ -247,12 +247,12 @@ const dueInOrder = `
 // them, but it costs
 // one seek into deliveries_webhook_due per enabled webhook instead of a walk through a
 // backlog that belongs to webhooks the claim cannot take.
-const dueByWebhook = `
+var dueByWebhook = `
 	SELECT c.id, c.webhook_id, w.tenant_id FROM webhooks w
 	CROSS JOIN LATERAL (
 		SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d
 		WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1
-			AND (d.lease_until IS NULL OR d.lease_until <= $1)
+			AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$1") + `)
 		ORDER BY d.next_attempt_at, d.id
 		LIMIT $3) c
 	WHERE w.enabled AND NOT (w.id = ANY($2)) AND NOT (w.tenant_id = ANY($5))
@@ -263,25 +263,41 @@ const dueByWebhook = `
 const claimColumns = deliveryColumns + `,
 	e.id, e.tenant_id, e.type, e.data, e.timestamp, e.created_at, e.traceparent, ` + webhookColumns
 
-// leaseDue leases, to $3 until $4, up to $5 of the deliveries $1 that are still due at $2
-// and unleased, oldest due first, skipping those another transaction has locked (another
-// claim is taking them), and loads them.
-const leaseDue = `
+// leaseDue leases, to $3 of the process $6 until $4, up to $5 of the deliveries $1 that
+// are still due at $2 and unleased, oldest due first, skipping those another
+// transaction has locked (another claim is taking them, or an attempt is being
+// recorded), and loads them. The lease is a row of leases, replacing one that expired
+// or whose process died; the delivery's row is locked, not written.
+var leaseDue = `
 	WITH picked AS (
-		SELECT id FROM deliveries
-		WHERE id = ANY($1) AND status = 'pending' AND next_attempt_at <= $2
-			AND (lease_until IS NULL OR lease_until <= $2)
-		ORDER BY next_attempt_at, id
+		SELECT d.* FROM deliveries d
+		WHERE d.id = ANY($1) AND d.status = 'pending' AND d.next_attempt_at <= $2
+			AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$2") + `)
+		ORDER BY d.next_attempt_at, d.id
 		LIMIT $5
 		FOR NO KEY UPDATE SKIP LOCKED
 	), leased AS (
-		UPDATE deliveries d SET lease_owner = $3, lease_until = $4
-		FROM picked WHERE d.id = picked.id
-		RETURNING d.*
+		` + upsertLease + `
+		SELECT id, webhook_id, $3, $6, $4 FROM picked
+		` + onLeaseConflict("$2") + `
+		RETURNING l.delivery_id
 	)
 	SELECT ` + claimColumns + `
-	FROM leased d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
+	FROM picked d JOIN leased ON leased.delivery_id = d.id
+		JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
 	ORDER BY d.next_attempt_at, d.id`
+
+// upsertLease begins the statement that writes leases: an INSERT … SELECT, with
+// onLeaseConflict after it.
+const upsertLease = `INSERT INTO leases AS l (delivery_id, webhook_id, owner, process, until)`
+
+// onLeaseConflict replaces a delivery's lease only if it no longer holds at now: a
+// concurrent lease of the same delivery is waited for, and then kept.
+func onLeaseConflict(now string) string {
+	return `ON CONFLICT (delivery_id) DO UPDATE SET webhook_id = excluded.webhook_id, owner = excluded.owner,
+			process = excluded.process, until = excluded.until
+		WHERE NOT (` + livingLease(now) + `)`
+}
 
 // relaxCommit lets tx commit without waiting for its WAL to reach disk. Only leases and
 // attempt records use it: if the database crashes and loses one, the delivery is sent
@@ -314,7 +330,7 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 		if err := relaxCommit(ctx, tx); err != nil {
 			return err
 		}
-		claims, err = s.lease(ctx, tx, leaseDue, ids, r.Now, r.Owner, r.LeaseUntil, limit)
+		claims, err = s.lease(ctx, tx, leaseDue, ids, r.Now, r.Owner, r.LeaseUntil, limit, s.process)
 		return err
 	})
 	if err != nil {
@@ -466,7 +482,7 @@ func (c *capper) pickCapped(ctx context.Context, tx pgx.Tx, rows []dueRow, want 
 
 // reserve takes the claim lock of each of webhooks, without waiting, and then counts the
 // leases of those it got: each one's room is the cap minus its deliveries under an
-// unexpired lease. A webhook whose lock another claim holds gets no room. The count runs
+// unexpired lease of a living process. A webhook whose lock another claim holds gets no room. The count runs
 // after the lock is held, so it sees the leases of every claim that held it before.
 func (c *capper) reserve(ctx context.Context, tx pgx.Tx, webhooks []string) error {
 	rows, err := tx.Query(ctx, "SELECT id FROM unnest($1::text[]) AS id WHERE pg_try_advisory_xact_lock($2, hashtext(id))",
@@ -481,9 +497,9 @@ func (c *capper) reserve(ctx context.Context, tx pgx.Tx, webhooks []string) erro
 	for _, id := range locked {
 		c.room[id] = c.perWebhook
 	}
-	rows, err = tx.Query(ctx, `SELECT webhook_id, count(*) FROM deliveries
-		WHERE webhook_id = ANY($1) AND lease_owner IS NOT NULL AND lease_until > $2
-		GROUP BY webhook_id`, locked, c.now)
+	rows, err = tx.Query(ctx, `SELECT l.webhook_id, count(*) FROM leases l
+		WHERE l.webhook_id = ANY($1) AND `+livingLease("$2")+`
+		GROUP BY l.webhook_id`, locked, c.now)
 	if err != nil {
 		return err
 	}
@@ -533,45 +549,66 @@ func (s *Store) lease(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]
 	}
 	for id, why := range unreadable {
 		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
-			lease_owner = NULL, lease_until = NULL, last_error = $2 WHERE id = $1`, id, why); err != nil {
+			last_error = $2 WHERE id = $1`, id, why); err != nil {
+			return nil, err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM leases WHERE delivery_id = $1", id); err != nil {
 			return nil, err
 		}
 	}
 	return claims, nil
 }
 
-// leaseOne leases the delivery $1 to $2 until $3, whatever its status, and loads it.
-const leaseOne = `
-	WITH leased AS (
-		UPDATE deliveries d SET lease_owner = $2, lease_until = $3 WHERE d.id = $1
-		RETURNING d.*
-	)
+// loadOne loads the delivery $1 as a claim.
+const loadOne = `
 	SELECT ` + claimColumns + `
-	FROM leased d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id`
+	FROM deliveries d JOIN events e ON e.id = d.event_id JOIN webhooks w ON w.id = d.webhook_id
+	WHERE d.id = $1`
 
 // ClaimDelivery leases one delivery whatever its status or due time. ECONFLICT if anyone,
-// owner included, holds an unexpired lease on it. A claim taking the delivery at the same
-// moment is waited for, and its lease then seen.
+// owner included, holds an unexpired lease on it, unless its process is dead. A claim
+// taking the delivery at the same moment is waited for, and its lease then seen. A
+// delivery whose event's data was purged is refused (herald.ErrPurged); one whose own
+// attempts' bodies were, but not its event's, goes again and is no longer purged.
 func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*herald.Claim, error) {
 	now, leaseUntil = stored(now), stored(leaseUntil)
 	var claim herald.Claim
 	err := s.inTx(ctx, "claim delivery "+id, func(ctx context.Context, tx pgx.Tx) error {
-		var holder *string
-		var until *time.Time
-		err := tx.QueryRow(ctx, "SELECT lease_owner, lease_until FROM deliveries WHERE id = $1 FOR NO KEY UPDATE", id).Scan(&holder, &until)
+		// The lock first, then, in statements of their own that see what the claim
+		// waited for committed, the lease and the event.
+		var webhookID string
+		var purged bool
+		err := tx.QueryRow(ctx, "SELECT webhook_id, purged_at IS NOT NULL FROM deliveries WHERE id = $1 FOR NO KEY UPDATE", id).
+			Scan(&webhookID, &purged)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("delivery", id)
 		}
 		if err != nil {
 			return err
 		}
-		if holder != nil && until != nil && until.After(now) {
-			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
+		var held, dataGone bool
+		err = tx.QueryRow(ctx, `SELECT
+				EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND `+livingLease("$2")+`),
+				EXISTS (SELECT 1 FROM events e WHERE e.id = d.event_id AND e.purged_at IS NOT NULL)
+			FROM deliveries d WHERE d.id = $1`, id, now).Scan(&held, &dataGone)
+		if err != nil {
+			return err
 		}
-		claims, err := s.lease(ctx, tx, leaseOne, id, owner, leaseUntil)
-		if sqlState(err) == "P0001" && strings.Contains(err.Error(), herald.PurgedMarker) { // migration 00003's trigger
+		switch {
+		case held:
+			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
+		case dataGone:
 			return herald.ErrPurged(id)
 		}
+		b := &pgx.Batch{}
+		b.Queue(upsertLease+" VALUES ($1, $2, $3, $4, $5) "+onLeaseConflict("$6"), id, webhookID, owner, s.process, leaseUntil, now)
+		if purged {
+			b.Queue("UPDATE deliveries SET purged_at = NULL WHERE id = $1", id)
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		claims, err := s.lease(ctx, tx, loadOne, id)
 		if err != nil {
 			return err
 		}
@@ -604,18 +641,17 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		// is one batch, so the hot row of a busy webhook is held as briefly as can be.
 		var st herald.AttemptState
 		var webhookID, status string
-		var holder *string
 		err := tx.QueryRow(ctx, `
 			WITH w AS (
 				SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks
 				WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $1)
 				FOR NO KEY UPDATE)
 			SELECT w.id, w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since,
-				d.status, d.attempt_count, d.lease_owner
-			FROM w, LATERAL (SELECT status, attempt_count, lease_owner FROM deliveries
+				d.status, d.attempt_count
+			FROM w, LATERAL (SELECT status, attempt_count FROM deliveries
 				WHERE id = $1 AND webhook_id = w.id FOR NO KEY UPDATE) d`, r.Attempt.DeliveryID).
 			Scan(&webhookID, &st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures,
-				&st.Webhook.FailingSince, &status, &st.AttemptCount, &holder)
+				&st.Webhook.FailingSince, &status, &st.AttemptCount)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("delivery", r.Attempt.DeliveryID)
 		}
@@ -623,8 +659,8 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 			return err
 		}
 		st.DeliveryStatus, st.Webhook.FailingSince = herald.DeliveryStatus(status), utcPtr(st.Webhook.FailingSince)
-		if holder != nil {
-			st.LeaseOwner = *holder
+		if st.LeaseOwner, err = leaseHolder(ctx, tx, r.Attempt.DeliveryID); err != nil {
+			return err
 		}
 		c := herald.DecideAttempt(r, st, s.now())
 		out = c.Outcome
@@ -642,6 +678,18 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		return herald.AttemptOutcome{}, err
 	}
 	return out, nil
+}
+
+// leaseHolder returns the owner of the delivery's lease, expired or not, or "". Its
+// caller has locked the delivery, which every lease takes too; this statement, run after
+// that lock, sees the lease of a claim the lock waited for.
+func leaseHolder(ctx context.Context, tx pgx.Tx, deliveryID string) (string, error) {
+	var holder string
+	err := tx.QueryRow(ctx, "SELECT owner FROM leases WHERE delivery_id = $1", deliveryID).Scan(&holder)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return holder, err
 }
 
 // queueAttempt queues, in one batch, the writes of what DecideAttempt decided.
@@ -670,15 +718,14 @@ func queueAttempt(c *herald.AttemptChange, webhookID string) (*pgx.Batch, error)
 	if c.KeepOutcome {
 		b.Queue("UPDATE deliveries SET attempt_count = $2, updated_at = $3 WHERE id = $1", a.DeliveryID, c.AttemptCount, a.At)
 	} else {
-		lease := "lease_owner = NULL, lease_until = NULL"
-		if !c.ReleaseLease {
-			lease = "lease_owner = lease_owner" // another owner's lease is theirs to drop
-		}
 		b.Queue(`
 			UPDATE deliveries SET status = $2, attempt_count = $3, next_attempt_at = $4, last_error = $5,
-				updated_at = $6, `+lease+`
+				updated_at = $6
 			WHERE id = $1`,
 			a.DeliveryID, string(c.Status), c.AttemptCount, c.NextAttemptAt, c.LastError, a.At)
+		if c.ReleaseLease { // another owner's lease is theirs to drop
+			b.Queue("DELETE FROM leases WHERE delivery_id = $1", a.DeliveryID)
+		}
 	}
 	b.Queue(`UPDATE webhooks SET last_delivery_status = $2, last_delivery_at = $3, consecutive_failures = $4,
 			failing_since = $5
@@ -704,7 +751,7 @@ func queueAttempt(c *herald.AttemptChange, webhookID string) (*pgx.Batch, error)
 func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 	now := s.now()
 	return s.inTx(ctx, "release claims of "+owner, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1", owner)
+		tag, err := tx.Exec(ctx, "DELETE FROM leases WHERE owner = $1", owner)
 		if err != nil || tag.RowsAffected() == 0 {
 			return err
 		}

@@ -39,6 +39,11 @@ type Store struct {
 	closing context.Context
 	close   context.CancelFunc
 
+	// process names this store in the processes table and in every lease it takes;
+	// heartbeat keeps it alive and closes heartbeatDone when the store closes.
+	process       string
+	heartbeatDone chan struct{}
+
 	announcements chan struct{} // see announce
 	announceMu    sync.Mutex
 	announceDue   time.Time // the earliest due time not yet announced
@@ -70,7 +75,14 @@ func Open(ctx context.Context, url string, cipher herald.Cipher) (*Store, error)
 	}
 	closing, closeFn := context.WithCancel(context.Background())
 	s := &Store{pool: pool, cipher: cipher, clock: herald.SystemClock{}, closing: closing, close: closeFn,
-		announcements: make(chan struct{}, 1)}
+		process: newProcessID(), heartbeatDone: make(chan struct{}), announcements: make(chan struct{}, 1)}
+	conn, err := s.register(ctx)
+	if err != nil {
+		closeFn()
+		pool.Close()
+		return nil, fmt.Errorf("open postgres store: %w", dbError(err))
+	}
+	go s.heartbeat(conn)
 	go s.announceLoop()
 	return s, nil
 }
@@ -161,10 +173,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.read(ctx, "ping", s.pool.Ping)
 }
 
-// Close closes the pool, waiting for connections in use to be released, and ends every
+// Close ends this process's registration, so that any lease it still holds expires at
+// once, closes the pool, waiting for connections in use to be released, and ends every
 // Listen.
 func (s *Store) Close() error {
 	s.close()
+	<-s.heartbeatDone
 	s.pool.Close()
 	return nil
 }

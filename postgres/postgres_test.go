@@ -181,7 +181,7 @@ func TestOpenConcurrently(t *testing.T) {
 		"SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()").Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if want := 10 + 1; tables != want { // Herald's tables and goose's
+	if want := 12 + 1; tables != want { // Herald's tables and goose's
 		t.Errorf("the schema has %d tables, want %d", tables, want)
 	}
 	if n, err := postgres.Migrate(t.Context(), u.String()); err != nil || n != 0 {

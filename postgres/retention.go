@@ -13,19 +13,20 @@ import (
 // purgeableDelivery holds of a delivery, aliased d, that retention may remove its
 // attempts' bodies: finished, unpurged, last active before $1 and not leased at $2. The
 // first three terms are deliveries_purgeable's, so the walk uses it.
-const purgeableDelivery = `d.purged_at IS NULL AND d.status <> 'pending' AND d.updated_at < $1
-	AND (d.lease_until IS NULL OR d.lease_until <= $2)`
+var purgeableDelivery = `d.purged_at IS NULL AND d.status <> 'pending' AND d.updated_at < $1
+	AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$2") + `)`
 
 // eventDeliveriesDone holds of an event, aliased e, whose deliveries all let it lose
 // its data: purged, finished, last active before $1 and not leased at $2.
-const eventDeliveriesDone = `NOT EXISTS (
+var eventDeliveriesDone = `NOT EXISTS (
 	SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND (d.purged_at IS NULL OR d.status = 'pending'
-		OR d.updated_at >= $1 OR d.lease_until > $2))`
+		OR d.updated_at >= $1
+		OR EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$2") + `)))`
 
 // purgeableEvent holds of an event, aliased e, that retention may remove its data:
 // unpurged, created before $1, and every delivery of it purged, finished, last active
 // before $1 and not leased at $2.
-const purgeableEvent = `e.purged_at IS NULL AND e.created_at < $1 AND ` + eventDeliveriesDone
+var purgeableEvent = `e.purged_at IS NULL AND e.created_at < $1 AND ` + eventDeliveriesDone
 
 // PurgePayloads removes one batch of old payloads; see herald.Store. It chooses the
 // rows without locking them, then removes them in two short transactions whose

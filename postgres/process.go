@@ -1,0 +1,190 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald"
+)
+
+// Liveness timings. A process that dies on a host that lives (a crash, a SIGKILL, an
+// OOM kill) loses its connection, and with it its advisory lock, at once: the next
+// heartbeat of any survivor, within heartbeatEvery, finds it dead. A process whose host
+// goes silent keeps its connection open on the server until TCP gives up on it, so it
+// is found dead aliveFor after its last heartbeat instead.
+const (
+	heartbeatEvery = time.Second
+	aliveFor       = 10 * time.Second
+	// orphanSweepEvery is how often a process removes the leases of deliveries deleted
+	// while leased, which no attempt record or release removes.
+	orphanSweepEvery = time.Minute
+)
+
+// processID is what the store's leases name it by in the processes table.
+func newProcessID() string { return herald.NewID("proc_") }
+
+// livingLease holds of a lease, aliased l, that it still holds at the time $n (the
+// caller's clock): it is not past its until, and its process is alive by the database's
+// clock. A dead process's leases are expired, whatever their until.
+func livingLease(now string) string {
+	return `l.until > ` + now + ` AND EXISTS (SELECT 1 FROM processes p WHERE p.id = l.process AND p.alive_until > now())`
+}
+
+// register opens the connection that keeps this process alive, takes its advisory lock
+// and inserts its row. The lock comes first: a survivor that sees the row sees the lock.
+func (s *Store) register(ctx context.Context) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.lockAndInsert(ctx, conn); err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx)) // the registration's error is the one to report
+		return nil, fmt.Errorf("register process: %w", err)
+	}
+	return conn, nil
+}
+
+// lockAndInsert takes a free advisory lock key on conn and inserts (or, after the
+// connection was lost and found again, replaces) this process's row with it.
+func (s *Store) lockAndInsert(ctx context.Context, conn *pgx.Conn) error {
+	for {
+		key := rand.Int64N(1<<62) + 1 // positive, so pg_locks' halves rebuild it simply
+		var got bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+			return err
+		}
+		if !got {
+			continue // another process's key: draw again
+		}
+		_, err := conn.Exec(ctx, `INSERT INTO processes (id, lock_key, alive_until, started_at)
+			VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond', now())
+			ON CONFLICT (id) DO UPDATE SET lock_key = excluded.lock_key, alive_until = excluded.alive_until`,
+			s.process, key, aliveFor.Microseconds())
+		if isUniqueViolation(err) {
+			_, _ = conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key) // a stale row holds the key: draw again
+			continue
+		}
+		return err
+	}
+}
+
+// heartbeat keeps this process alive and finds the dead ones, every heartbeatEvery, on
+// conn, a connection of its own that holds the process's advisory lock, until the store
+// closes; then it removes the process's row. When conn is lost, or the row is gone, it
+// registers again on a new connection: meanwhile survivors may have taken its leases
+// over, and an attempt in flight then finds, when recorded, that its lease is gone.
+func (s *Store) heartbeat(conn *pgx.Conn) {
+	defer close(s.heartbeatDone)
+	timer := time.NewTimer(heartbeatEvery)
+	defer timer.Stop()
+	lastSweep := time.Now()
+	backoff := minBackoff
+	for {
+		select {
+		case <-s.closing.Done():
+			if conn != nil {
+				s.unregister(conn)
+			}
+			return
+		case <-timer.C:
+		}
+		if conn == nil {
+			c, err := s.register(s.closing)
+			if err != nil {
+				backoff = min(2*backoff, maxBackoff)
+				timer.Reset(backoff)
+				continue
+			}
+			conn, backoff = c, minBackoff
+		}
+		sweep := time.Since(lastSweep) >= orphanSweepEvery
+		err := s.beat(conn, sweep)
+		switch {
+		case err == nil:
+			if sweep {
+				lastSweep = time.Now()
+			}
+		case errors.Is(err, errUnregistered), connectionLost(err), conn.IsClosed():
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = conn.Close(closeCtx) // broken or not, it is replaced
+			cancel()
+			conn = nil
+		}
+		// Any other error (a deadlock with a claim over a dead process's lease, say)
+		// is met again, or not, at the next beat.
+		timer.Reset(heartbeatEvery)
+	}
+}
+
+// errUnregistered says a process's row is gone: found dead by a survivor (its
+// heartbeat stalled past aliveFor), or the table emptied by a crash of the database.
+var errUnregistered = errors.New("process no longer registered")
+
+// beat moves this process's alive_until forward, removes the processes found dead and
+// their leases, and, when it removed any, tells every dispatcher that work is due now.
+// With sweep it also removes the leases of deliveries deleted while leased.
+func (s *Store) beat(conn *pgx.Conn, sweep bool) error {
+	ctx, cancel := context.WithTimeout(s.closing, connectTimeout)
+	defer cancel()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer rollback(ctx, tx)
+	tag, err := tx.Exec(ctx, `UPDATE processes SET alive_until = now() + $2::bigint * interval '1 microsecond' WHERE id = $1`,
+		s.process, aliveFor.Microseconds())
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errUnregistered
+	}
+	// The dead: their advisory lock is free, or their heartbeat stopped. pg_locks shows
+	// an advisory lock on a bigint key as its high and low 32 bits.
+	var dead int
+	err = tx.QueryRow(ctx, `
+		WITH dead AS (
+			DELETE FROM processes p
+			WHERE p.alive_until <= now() OR NOT EXISTS (
+				SELECT 1 FROM pg_locks l
+				WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+					AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+					AND (l.classid::bigint << 32 | l.objid::bigint) = p.lock_key)
+			RETURNING p.id
+		), freed AS (
+			DELETE FROM leases WHERE process IN (SELECT id FROM dead) RETURNING 1
+		)
+		SELECT (SELECT count(*) FROM dead) + (SELECT count(*) FROM freed)`).Scan(&dead)
+	if err != nil {
+		return err
+	}
+	if dead > 0 {
+		if err := notify(ctx, tx, s.now()); err != nil {
+			return err
+		}
+	}
+	if sweep {
+		if _, err := tx.Exec(ctx, "DELETE FROM leases l WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = l.delivery_id)"); err != nil {
+			return err
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// unregister removes this process's row, so its leases are expired at once, and closes
+// conn, which frees its lock. Leases are released by the dispatcher before; any left
+// (attempts cut short) are taken over by the survivors now rather than after aliveFor.
+func (s *Store) unregister(conn *pgx.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// An error leaves the row to be found dead when the connection closes below.
+	_, _ = conn.Exec(ctx, "DELETE FROM processes WHERE id = $1", s.process)
+	_ = conn.Close(ctx) // closing frees the lock; an error there changes nothing
+}
