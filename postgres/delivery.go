@@ -232,11 +232,15 @@ func (s *Store) Attempts(ctx context.Context, f herald.AttemptFilter) ([]herald.
 // no two claims count one webhook's leases at once. The constant is "hrld" in ASCII.
 const claimLockClass = 0x68726c64
 
-// dueInOrder lists due, unleased deliveries of enabled webhooks, oldest due first, up to
-// $2 of them at $1. It walks deliveries_due in order and stops at its limit.
+// dueInOrder lists due, unleased deliveries of enabled webhooks but those in $3 and of
+// tenants but those in $4, oldest due first, up to $2 of them at $1. It walks
+// deliveries_due in order and stops at its limit. The skip lists come first, so the
+// deliveries of webhooks the caller has no room for (those it is busy sending, at the
+// head of the queue) cost no look-up of their lease or webhook.
 var dueInOrder = `
 	SELECT d.id, d.webhook_id, d.tenant_id FROM deliveries d
 	WHERE d.status = 'pending' AND d.next_attempt_at <= $1
+		AND NOT (d.webhook_id = ANY($3)) AND NOT (d.tenant_id = ANY($4))
 		AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$1") + `)
 		AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
 	ORDER BY d.next_attempt_at, d.id
@@ -268,14 +272,20 @@ const claimColumns = deliveryColumns + `,
 // transaction has locked (another claim is taking them, or an attempt is being
 // recorded), and loads them. The lease is a row of leases, replacing one that expired
 // or whose process died; the delivery's row is locked, not written.
+//
+// The rows are locked by primary key and checked once locked, as they are now: a
+// condition on status and due time beside the ids would let a planner without
+// statistics read the whole backlog through deliveries_due to find them.
 var leaseDue = `
-	WITH picked AS (
-		SELECT d.* FROM deliveries d
-		WHERE d.id = ANY($1) AND d.status = 'pending' AND d.next_attempt_at <= $2
+	WITH locked AS (
+		SELECT d.* FROM deliveries d WHERE d.id = ANY($1)
+		FOR NO KEY UPDATE SKIP LOCKED
+	), picked AS (
+		SELECT d.* FROM locked d
+		WHERE d.status = 'pending' AND d.next_attempt_at <= $2
 			AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$2") + `)
 		ORDER BY d.next_attempt_at, d.id
 		LIMIT $5
-		FOR NO KEY UPDATE SKIP LOCKED
 	), leased AS (
 		` + upsertLease + `
 		SELECT id, webhook_id, $3, $6, $4 FROM picked
@@ -299,14 +309,12 @@ func onLeaseConflict(now string) string {
 		WHERE NOT (` + livingLease(now) + `)`
 }
 
-// relaxCommit lets tx commit without waiting for its WAL to reach disk. Only leases and
-// attempt records use it: if the database crashes and loses one, the delivery is sent
-// again (a repeat, which receivers deduplicate), never lost, while every attempt stops
-// paying for an fsync. Publishes, which are acknowledged as durable, never use it.
-func relaxCommit(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, "SET LOCAL synchronous_commit = off")
-	return err
-}
+// relaxCommit lets a transaction commit without waiting for its WAL to reach disk.
+// Only leases and attempt records use it: if the database crashes and loses one, the
+// delivery is sent again (a repeat, which receivers deduplicate), never lost, while
+// every attempt stops paying for an fsync. Publishes, which are acknowledged as
+// durable, never use it.
+const relaxCommit = "SET LOCAL synchronous_commit = off"
 
 // ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
 // oldest due first, skipping those leased by anyone until after Now and those of
@@ -322,12 +330,12 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 	r.Now, r.LeaseUntil = stored(r.Now), stored(r.LeaseUntil)
 	var claims []herald.Claim
 	err := s.inTx(ctx, "claim deliveries", func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, relaxCommit); err != nil {
+			return err
+		}
 		ids, limit, err := pickDue(ctx, tx, r)
 		if err != nil || len(ids) == 0 {
 			claims = []herald.Claim{}
-			return err
-		}
-		if err := relaxCommit(ctx, tx); err != nil {
 			return err
 		}
 		claims, err = s.lease(ctx, tx, leaseDue, ids, r.Now, r.Owner, r.LeaseUntil, limit, s.process)
@@ -372,7 +380,11 @@ func pickDue(ctx context.Context, tx pgx.Tx, r herald.ClaimRequest) (ids []strin
 	// Twice the limit and some: enough for a claim whose first rows are partly leased,
 	// skipped or capped, little enough to cost nothing.
 	budget := 2*r.Limit + 64
-	rows, err := dueRows(ctx, tx, dueInOrder, r.Now, budget)
+	skipWebhooks := r.SkipWebhooks
+	if skipWebhooks == nil {
+		skipWebhooks = []string{}
+	}
+	rows, err := dueRows(ctx, tx, dueInOrder, r.Now, budget, skipWebhooks, skipTenants)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -628,83 +640,116 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 // reads the delivery and its webhook, and writes what herald.DecideAttempt makes of
 // them: an attempt without an ID gets one, without At the current time.
 //
-// It locks the webhook, then the delivery: the order in which every writer that takes
-// both locks them (disabling a webhook fails its deliveries; deleting one deletes them),
-// so that recording never deadlocks with them. The locks are FOR NO KEY UPDATE, which a
-// publish's foreign key checks do not wait for; only disabling the webhook takes the
-// stronger lock that a publish does wait for.
+// Attempts recorded at the same moment share one transaction (see recorder): each is
+// applied as if alone, in the order they came, and all commit together.
 func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (herald.AttemptOutcome, error) {
-	var out herald.AttemptOutcome
-	err := s.inTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
-		// One round trip locks the webhook, then the delivery: the webhook's row is
-		// locked while the statement starts, and everything else this transaction does
-		// is one batch, so the hot row of a busy webhook is held as briefly as can be.
-		var st herald.AttemptState
-		var webhookID, status string
-		err := tx.QueryRow(ctx, `
-			WITH w AS (
-				SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks
-				WHERE id = (SELECT webhook_id FROM deliveries WHERE id = $1)
-				FOR NO KEY UPDATE)
-			SELECT w.id, w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since,
-				d.status, d.attempt_count
-			FROM w, LATERAL (SELECT status, attempt_count FROM deliveries
-				WHERE id = $1 AND webhook_id = w.id FOR NO KEY UPDATE) d`, r.Attempt.DeliveryID).
-			Scan(&webhookID, &st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures,
-				&st.Webhook.FailingSince, &status, &st.AttemptCount)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("delivery", r.Attempt.DeliveryID)
-		}
-		if err != nil {
-			return err
-		}
-		st.DeliveryStatus, st.Webhook.FailingSince = herald.DeliveryStatus(status), utcPtr(st.Webhook.FailingSince)
-		if st.LeaseOwner, err = leaseHolder(ctx, tx, r.Attempt.DeliveryID); err != nil {
-			return err
-		}
-		c := herald.DecideAttempt(r, st, s.now())
-		out = c.Outcome
-		b, err := queueAttempt(&c, webhookID)
-		if err != nil {
-			return err
-		}
-		err = tx.SendBatch(ctx, b).Close()
-		if isUniqueViolation(err) {
-			return conflict("attempt", c.Attempt.ID)
-		}
+	return s.records.record(ctx, &pendingRecord{r: r})
+}
+
+// recordBatch applies the attempts of jobs in tx, in turn, each as herald.DecideAttempt
+// decides it from what the ones before it left, setting each one's outcome or error. It
+// returns an error only for what fails the transaction.
+//
+// One round trip locks the webhooks, then the deliveries, in id order: the order in
+// which every writer that takes both locks them (disabling a webhook fails its
+// deliveries; deleting one deletes them), so that recording never deadlocks with them
+// nor with another batch. The locks are FOR NO KEY UPDATE, which a publish's foreign
+// key checks do not wait for; only disabling a webhook takes the stronger lock that a
+// publish does wait for. The leases are read in a statement after the deliveries are
+// locked, so that it sees those of the claims the lock waited for.
+func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecord) error {
+	ids := make([]string, 0, len(jobs))
+	for _, j := range jobs {
+		ids = append(ids, j.r.Attempt.DeliveryID)
+		j.out, j.err = herald.AttemptOutcome{}, nil
+	}
+	hooks := map[string]*herald.WebhookHealth{}
+	type deliveryState struct {
+		webhookID, status string
+		count             int
+	}
+	deliveries := map[string]*deliveryState{}
+	holders := map[string]string{}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks
+		WHERE id IN (SELECT webhook_id FROM deliveries WHERE id = ANY($1))
+		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		var id string
+		var h herald.WebhookHealth
+		_, err := pgx.ForEachRow(rows, []any{&id, &h.Enabled, &h.DisabledReason, &h.ConsecutiveFailures, &h.FailingSince}, func() error {
+			hh := h
+			hh.FailingSince = utcPtr(h.FailingSince)
+			hooks[id] = &hh
+			return nil
+		})
 		return err
 	})
-	if err != nil {
-		return herald.AttemptOutcome{}, err
+	b.Queue(`SELECT id, webhook_id, status, attempt_count FROM deliveries WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids).
+		Query(func(rows pgx.Rows) error {
+			var id string
+			var d deliveryState
+			_, err := pgx.ForEachRow(rows, []any{&id, &d.webhookID, &d.status, &d.count}, func() error {
+				dd := d
+				deliveries[id] = &dd
+				return nil
+			})
+			return err
+		})
+	b.Queue("SELECT delivery_id, owner FROM leases WHERE delivery_id = ANY($1)", ids).Query(func(rows pgx.Rows) error {
+		var id, owner string
+		_, err := pgx.ForEachRow(rows, []any{&id, &owner}, func() error {
+			holders[id] = owner
+			return nil
+		})
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
 	}
-	return out, nil
+
+	w := &pgx.Batch{}
+	w.Queue(relaxCommit)
+	now := s.now()
+	for _, j := range jobs {
+		d := deliveries[j.r.Attempt.DeliveryID]
+		var h *herald.WebhookHealth
+		if d != nil {
+			h = hooks[d.webhookID]
+		}
+		if h == nil {
+			j.err = notFound("delivery", j.r.Attempt.DeliveryID)
+			continue
+		}
+		c := herald.DecideAttempt(j.r, herald.AttemptState{DeliveryStatus: herald.DeliveryStatus(d.status),
+			AttemptCount: d.count, LeaseOwner: holders[j.r.Attempt.DeliveryID], Webhook: *h}, now)
+		if err := queueAttempt(w, &c, d.webhookID); err != nil {
+			j.err = err
+			continue
+		}
+		j.out, j.attemptID = c.Outcome, c.Attempt.ID
+		// What the next attempt of the batch sees.
+		*h, d.count = c.Webhook, c.AttemptCount
+		if !c.KeepOutcome {
+			d.status = string(c.Status)
+		}
+		if c.ReleaseLease {
+			delete(holders, j.r.Attempt.DeliveryID)
+		}
+	}
+	return tx.SendBatch(ctx, w).Close()
 }
 
-// leaseHolder returns the owner of the delivery's lease, expired or not, or "". Its
-// caller has locked the delivery, which every lease takes too; this statement, run after
-// that lock, sees the lease of a claim the lock waited for.
-func leaseHolder(ctx context.Context, tx pgx.Tx, deliveryID string) (string, error) {
-	var holder string
-	err := tx.QueryRow(ctx, "SELECT owner FROM leases WHERE delivery_id = $1", deliveryID).Scan(&holder)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return holder, err
-}
-
-// queueAttempt queues, in one batch, the writes of what DecideAttempt decided.
-func queueAttempt(c *herald.AttemptChange, webhookID string) (*pgx.Batch, error) {
+// queueAttempt queues in b the writes of what DecideAttempt decided.
+func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error {
 	a := &c.Attempt
 	reqHeaders, err := jsonText(a.RequestHeaders)
 	if err != nil {
-		return nil, fmt.Errorf("record attempt: %w", err)
+		return fmt.Errorf("record attempt: %w", err)
 	}
 	respHeaders, err := jsonText(a.ResponseHeaders)
 	if err != nil {
-		return nil, fmt.Errorf("record attempt: %w", err)
+		return fmt.Errorf("record attempt: %w", err)
 	}
-	b := &pgx.Batch{}
-	b.Queue("SET LOCAL synchronous_commit = off") // see relaxCommit
 	b.Queue(`
 		INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
 			error, request_headers, response_headers, response_body, trace_id)
@@ -743,7 +788,7 @@ func queueAttempt(c *herald.AttemptChange, webhookID string) (*pgx.Batch, error)
 	case c.NextAttemptAt != nil:
 		queueNotice(b, *c.NextAttemptAt)
 	}
-	return b, nil
+	return nil
 }
 
 // ReleaseClaims drops the leases owner holds so others can take the deliveries now, and

@@ -10,7 +10,21 @@
 // in any number of processes never wait for each other and never lease one delivery
 // twice. A claim with a per-webhook cap also takes a transaction advisory lock on each
 // webhook it leases from, without waiting, so the cap, which counts every process's
-// leases, holds while several processes claim at the same moment.
+// leases, holds while several processes claim at the same moment. A lease is a row of
+// the UNLOGGED table leases, not a change to the delivery, so claiming rewrites none of
+// the deliveries' indexes.
+//
+// Every store registers its process in the UNLOGGED table processes, holds a session
+// advisory lock for it on a connection of its own, and renews it every second by the
+// database's clock. A lease holds only while its process lives: when a process dies its
+// connection closes and its lock is freed, and the next heartbeat of any survivor, within
+// a second, removes it and announces its work; a process whose host went silent is
+// dead ten seconds after its last heartbeat. Its leases, however long, then neither
+// hold their deliveries nor count against a webhook's cap.
+//
+// Attempts recorded at the same moment share one transaction, each applied as if
+// alone and in turn, so that a busy dispatcher pays for a transaction per batch of
+// attempts rather than per attempt.
 //
 // Writers that lock both a webhook and its deliveries lock the webhook first, so they do
 // not deadlock; serialization failures and deadlocks that happen anyway (SQLSTATE 40001,

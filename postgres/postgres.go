@@ -44,6 +44,8 @@ type Store struct {
 	process       string
 	heartbeatDone chan struct{}
 
+	records recorder // see RecordAttempt
+
 	announcements chan struct{} // see announce
 	announceMu    sync.Mutex
 	announceDue   time.Time // the earliest due time not yet announced
@@ -76,6 +78,7 @@ func Open(ctx context.Context, url string, cipher herald.Cipher) (*Store, error)
 	closing, closeFn := context.WithCancel(context.Background())
 	s := &Store{pool: pool, cipher: cipher, clock: herald.SystemClock{}, closing: closing, close: closeFn,
 		process: newProcessID(), heartbeatDone: make(chan struct{}), announcements: make(chan struct{}, 1)}
+	s.records.store = s
 	conn, err := s.register(ctx)
 	if err != nil {
 		closeFn()

@@ -1,0 +1,77 @@
+package postgres_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald"
+)
+
+// TestConcurrentRecordsActAsOne records, all at once, the failed attempts of forty
+// deliveries of one webhook that is disabled after thirty consecutive failures. Records
+// made at the same moment share transactions, and each must still be applied as if
+// alone, in turn: every failure counts, exactly one attempt disables the webhook, and
+// it is the thirtieth.
+func TestConcurrentRecordsActAsOne(t *testing.T) {
+	t.Parallel()
+	s := open(t, freshSchema(t))
+	ctx := t.Context()
+	w := addWebhooks(t, s, 1)[0]
+	const n, disableAt = 40, 30
+	if _, err := s.Publish(ctx, events(n, at)); err != nil {
+		t.Fatal(err)
+	}
+	now := at.Add(time.Minute)
+	cs, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: "w1", Now: now, LeaseUntil: now.Add(time.Minute), Limit: n})
+	if err != nil || len(cs) != n {
+		t.Fatalf("claimed %d, %v; want %d", len(cs), err, n)
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		disabled []string
+	)
+	for i, c := range cs {
+		wg.Go(func() {
+			out, err := s.RecordAttempt(ctx, &herald.AttemptRecord{
+				Owner:                "w1",
+				Attempt:              herald.Attempt{DeliveryID: c.Delivery.ID, At: now.Add(time.Duration(i) * time.Millisecond), StatusCode: 500},
+				Status:               herald.StatusPending,
+				NextAttemptAt:        now.Add(time.Hour),
+				DisableAfterFailures: disableAt,
+			})
+			if err != nil {
+				t.Errorf("record attempt of %s: %v", c.Delivery.ID, err)
+				return
+			}
+			if out.Number != 1 {
+				t.Errorf("attempt of %s numbered %d, want 1", c.Delivery.ID, out.Number)
+			}
+			if out.WebhookDisabled {
+				mu.Lock()
+				disabled = append(disabled, out.DisabledReason)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(disabled) != 1 || disabled[0] != "30 consecutive failed attempts" {
+		t.Errorf("attempts that disabled the webhook said %q, want one saying 30 consecutive failed attempts", disabled)
+	}
+	got, err := s.Webhook(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Enabled || got.ConsecutiveFailures != n {
+		t.Errorf("webhook enabled %v with %d consecutive failures, want disabled with all %d", got.Enabled, got.ConsecutiveFailures, n)
+	}
+	var pending, leased int
+	if err := s.Pool().QueryRow(ctx, "SELECT (SELECT count(*) FROM deliveries WHERE status = 'pending'), (SELECT count(*) FROM leases)").
+		Scan(&pending, &leased); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 0 || leased != 0 {
+		t.Errorf("%d deliveries pending and %d leased after every attempt was recorded and the webhook disabled, want none", pending, leased)
+	}
+}
