@@ -23,6 +23,11 @@ const (
 	// orphanSweepEvery is how often a process removes the leases of deliveries deleted
 	// while leased, which no attempt record or release removes.
 	orphanSweepEvery = time.Minute
+	// leasesVacuumEvery is how often a process vacuums leases. Every delivery inserts
+	// and deletes a lease, thousands a second, so the table is mostly dead rows unless
+	// vacuumed far more often than autovacuum's defaults do (once a minute at best, or
+	// never where it is off), and every claim that counts leases reads them.
+	leasesVacuumEvery = 5 * time.Second
 )
 
 // processID is what the store's leases name it by in the processes table.
@@ -84,7 +89,7 @@ func (s *Store) heartbeat(conn *pgx.Conn) {
 	defer close(s.heartbeatDone)
 	timer := time.NewTimer(heartbeatEvery)
 	defer timer.Stop()
-	lastSweep := time.Now()
+	lastSweep, lastVacuum := time.Now(), time.Now()
 	backoff := minBackoff
 	for {
 		select {
@@ -106,19 +111,21 @@ func (s *Store) heartbeat(conn *pgx.Conn) {
 		}
 		sweep := time.Since(lastSweep) >= orphanSweepEvery
 		err := s.beat(conn, sweep)
-		switch {
-		case err == nil:
-			if sweep {
-				lastSweep = time.Now()
-			}
-		case errors.Is(err, errUnregistered), connectionLost(err), conn.IsClosed():
+		if err == nil && sweep {
+			lastSweep = time.Now()
+		}
+		if err == nil && time.Since(lastVacuum) >= leasesVacuumEvery {
+			lastVacuum = time.Now()
+			err = s.vacuumLeases(conn)
+		}
+		// Any error but these (a deadlock with a claim over a dead process's lease,
+		// say) is met again, or not, at the next beat.
+		if err != nil && (errors.Is(err, errUnregistered) || connectionLost(err) || conn.IsClosed()) {
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = conn.Close(closeCtx) // broken or not, it is replaced
 			cancel()
 			conn = nil
 		}
-		// Any other error (a deadlock with a claim over a dead process's lease, say)
-		// is met again, or not, at the next beat.
 		timer.Reset(heartbeatEvery)
 	}
 }
@@ -176,6 +183,15 @@ func (s *Store) beat(conn *pgx.Conn, sweep bool) error {
 		}
 	}
 	return tx.Commit(ctx)
+}
+
+// vacuumLeases vacuums and analyzes leases, unless another process is doing so. A
+// failure is met again, or not, at the next one.
+func (s *Store) vacuumLeases(conn *pgx.Conn) error {
+	ctx, cancel := context.WithTimeout(s.closing, connectTimeout)
+	defer cancel()
+	_, err := conn.Exec(ctx, "VACUUM (SKIP_LOCKED, ANALYZE) leases")
+	return err
 }
 
 // unregister removes this process's row, so its leases are expired at once, and closes
