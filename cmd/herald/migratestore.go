@@ -110,12 +110,7 @@ func copyTable(ctx context.Context, src *sql.Tx, dst pgx.Tx, table string) (int6
 	if err != nil {
 		return 0, err
 	}
-	rows, err := src.QueryContext(ctx, "SELECT * FROM "+table)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	columns, err := rows.Columns()
+	columns, err := sourceColumns(ctx, src, table)
 	if err != nil {
 		return 0, err
 	}
@@ -124,6 +119,11 @@ func copyTable(ctx context.Context, src *sql.Tx, dst pgx.Tx, table string) (int6
 			return 0, fmt.Errorf("column %s has no counterpart in PostgreSQL: is the schema older than the SQLite one?", c)
 		}
 	}
+	rows, err := src.QueryContext(ctx, "SELECT "+strings.Join(columns, ", ")+" FROM "+table)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
 	copied, err := dst.CopyFrom(ctx, pgx.Identifier{table}, columns, &rowSource{rows: rows, columns: columns, types: types})
 	if err != nil {
 		return 0, err
@@ -139,6 +139,31 @@ func copyTable(ctx context.Context, src *sql.Tx, dst pgx.Tx, table string) (int6
 		return 0, fmt.Errorf("SQLite has %d rows, PostgreSQL %d after copying %d", want, got, copied)
 	}
 	return got, nil
+}
+
+// notCopied are SQLite columns that hold the state of a running process, not data:
+// PostgreSQL keeps leases in a table of their own, tied to the living processes, and a
+// lease of the stopped SQLite server means nothing there.
+var notCopied = map[string]bool{"lease_owner": true, "lease_until": true}
+
+// sourceColumns returns the columns of table in SQLite that are copied.
+func sourceColumns(ctx context.Context, src *sql.Tx, table string) ([]string, error) {
+	rows, err := src.QueryContext(ctx, "SELECT * FROM "+table+" LIMIT 0")
+	if err != nil {
+		return nil, err
+	}
+	all, err := rows.Columns()
+	_ = rows.Close() // a read of no rows: what can fail is reported by Columns
+	if err != nil {
+		return nil, err
+	}
+	var columns []string
+	for _, c := range all {
+		if !notCopied[c] {
+			columns = append(columns, c)
+		}
+	}
+	return columns, nil
 }
 
 // columnTypes returns the PostgreSQL data type of each of table's columns.
