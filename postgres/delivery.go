@@ -710,6 +710,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 	w := &pgx.Batch{}
 	w.Queue(relaxCommit)
 	now := s.now()
+	lastAt := map[string]time.Time{} // webhooks attempted → when their last attempt was
 	for _, j := range jobs {
 		d := deliveries[j.r.Attempt.DeliveryID]
 		var h *herald.WebhookHealth
@@ -727,6 +728,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 			continue
 		}
 		j.out, j.attemptID = c.Outcome, c.Attempt.ID
+		lastAt[d.webhookID] = c.Attempt.At
 		// What the next attempt of the batch sees.
 		*h, d.count = c.Webhook, c.AttemptCount
 		if !c.KeepOutcome {
@@ -736,10 +738,14 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 			delete(holders, j.r.Attempt.DeliveryID)
 		}
 	}
+	for id, at := range lastAt {
+		queueHealth(w, id, hooks[id], at)
+	}
 	return tx.SendBatch(ctx, w).Close()
 }
 
-// queueAttempt queues in b the writes of what DecideAttempt decided.
+// queueAttempt queues in b the writes of what DecideAttempt decided, but the webhook's
+// health, which a batch writes once per webhook (see queueHealth).
 func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error {
 	a := &c.Attempt
 	reqHeaders, err := jsonText(a.RequestHeaders)
@@ -772,9 +778,6 @@ func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error
 			b.Queue("DELETE FROM leases WHERE delivery_id = $1", a.DeliveryID)
 		}
 	}
-	b.Queue(`UPDATE webhooks SET last_delivery_status = $2, last_delivery_at = $3, consecutive_failures = $4,
-			failing_since = $5
-		WHERE id = $1`, webhookID, c.Webhook.LastDeliveryStatus, a.At, c.Webhook.ConsecutiveFailures, c.Webhook.FailingSince)
 	if c.Disable != "" {
 		// Disabling takes the lock that publishes wait for (see publish), so none adds
 		// a delivery that the failing of pending ones does not see.
@@ -789,6 +792,15 @@ func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error
 		queueNotice(b, *c.NextAttemptAt)
 	}
 	return nil
+}
+
+// queueHealth queues the write of a webhook's health h and last delivery at lastAt:
+// once per batch, not once per attempt, since every attempt of a busy webhook would
+// otherwise make a new version of its row.
+func queueHealth(b *pgx.Batch, webhookID string, h *herald.WebhookHealth, lastAt time.Time) {
+	b.Queue(`UPDATE webhooks SET last_delivery_status = $2, last_delivery_at = $3, consecutive_failures = $4,
+			failing_since = $5
+		WHERE id = $1`, webhookID, h.LastDeliveryStatus, lastAt, h.ConsecutiveFailures, h.FailingSince)
 }
 
 // ReleaseClaims drops the leases owner holds so others can take the deliveries now, and
