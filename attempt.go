@@ -123,6 +123,8 @@ type WebhookHealth struct {
 	ConsecutiveFailures int
 	FailingSince        *time.Time // nil unless failing
 	LastDeliveryStatus  string     // "success", "failed" or ""
+	LastError           string     // the latest failed attempt's error while failing
+	LastSuccessAt       *time.Time // the latest successful attempt's time
 }
 
 // AttemptState is what a store holds, when an attempt is recorded, of its delivery and
@@ -131,7 +133,9 @@ type AttemptState struct {
 	DeliveryStatus DeliveryStatus
 	AttemptCount   int
 	LeaseOwner     string // "" when nobody holds a lease
-	Webhook        WebhookHealth
+	// NextAttemptAt is when the delivery's next attempt was due; nil once finished.
+	NextAttemptAt *time.Time
+	Webhook       WebhookHealth
 }
 
 // AttemptChange is what recording one attempt writes, as DecideAttempt decides it. A
@@ -204,21 +208,26 @@ func DecideAttempt(r *AttemptRecord, st AttemptState, now time.Time) AttemptChan
 			due = due.UTC().Truncate(time.Microsecond)
 			c.NextAttemptAt = &due
 		}
+		if scheduled := st.NextAttemptAt; keepsSchedule(r, st, a) {
+			// An attempt made before the retry already scheduled (a manual retry)
+			// neither delays that retry nor, by using up the schedule, cancels it.
+			c.Status, c.NextAttemptAt = StatusPending, scheduled
+		}
 		if c.Status != StatusSuccess {
-			c.LastError = a.Error
-			if c.LastError == "" && a.StatusCode != 0 {
-				c.LastError = fmt.Sprintf("HTTP %d %s", a.StatusCode, http.StatusText(a.StatusCode))
-			}
+			c.LastError = AttemptError(a)
 		}
 	}
 
 	h := st.Webhook
 	if a.Success {
 		h.LastDeliveryStatus = "success"
-		h.ConsecutiveFailures, h.FailingSince = 0, nil
+		h.ConsecutiveFailures, h.FailingSince, h.LastError = 0, nil, ""
+		at := a.At
+		h.LastSuccessAt = &at
 	} else {
 		h.LastDeliveryStatus = "failed"
 		h.ConsecutiveFailures++
+		h.LastError = AttemptError(a)
 		if h.FailingSince == nil {
 			since := a.At
 			h.FailingSince = &since
@@ -244,6 +253,33 @@ func DecideAttempt(r *AttemptRecord, st AttemptState, now time.Time) AttemptChan
 	}
 	c.Webhook = h
 	return c
+}
+
+// keepsSchedule reports whether the failed attempt a, made while the delivery was pending
+// with a retry scheduled after a began, leaves that retry as it was: when the attempt's
+// own rules would schedule the next one later, or give up, save for a webhook it
+// disables. A scheduled attempt was due when it began, so this holds only for attempts
+// made out of turn (a manual retry).
+func keepsSchedule(r *AttemptRecord, st AttemptState, a *Attempt) bool {
+	scheduled := st.NextAttemptAt
+	if a.Success || r.DisableReason != "" || st.DeliveryStatus != StatusPending ||
+		scheduled == nil || !scheduled.After(a.At) {
+		return false
+	}
+	return r.Status == StatusFailed || r.Status == "" || r.NextAttemptAt.After(*scheduled)
+}
+
+// AttemptError is what went wrong in a failed attempt, as a delivery's and a webhook's
+// last error show it: its error, or else its HTTP status ("HTTP 500 Internal Server
+// Error"); "" for an attempt that succeeded.
+func AttemptError(a *Attempt) string {
+	if a.Success {
+		return ""
+	}
+	if a.Error != "" || a.StatusCode == 0 {
+		return a.Error
+	}
+	return fmt.Sprintf("HTTP %d %s", a.StatusCode, http.StatusText(a.StatusCode))
 }
 
 // storedAttempt is a as it is stored: with an id and a time (now, UTC, to the

@@ -79,6 +79,22 @@ func TestDecideAttempt(t *testing.T) {
 		{name: "the 24th attempt pushes out the 4th", r: herald.AttemptRecord{Owner: "p1", Attempt: ok},
 			st:     herald.AttemptState{DeliveryStatus: herald.StatusFailed, AttemptCount: 23, Webhook: enabled},
 			status: herald.StatusSuccess, release: true, last: "success", dropAttempts: [2]int{4, 4}},
+		{name: "manual retry before the scheduled one keeps it", r: herald.AttemptRecord{Owner: "p1", Attempt: bad, Status: herald.StatusPending, NextAttemptAt: t0.Add(time.Hour)},
+			st:     herald.AttemptState{DeliveryStatus: herald.StatusPending, AttemptCount: 2, NextAttemptAt: &retryAt, LeaseOwner: "p1", Webhook: failing},
+			status: herald.StatusPending, next: &retryAt, lastError: "HTTP 503 Service Unavailable", release: true, failures: 5, since: &earlier, last: "failed"},
+		{name: "manual retry that uses up the schedule keeps the scheduled one", r: herald.AttemptRecord{Owner: "p1", Attempt: bad, Status: herald.StatusFailed},
+			st:     herald.AttemptState{DeliveryStatus: herald.StatusPending, AttemptCount: 7, NextAttemptAt: &retryAt, LeaseOwner: "p1", Webhook: failing},
+			status: herald.StatusPending, next: &retryAt, lastError: "HTTP 503 Service Unavailable", release: true, failures: 5, since: &earlier, last: "failed"},
+		{name: "manual retry may bring the next attempt forward", r: herald.AttemptRecord{Owner: "p1", Attempt: bad, Status: herald.StatusPending, NextAttemptAt: t0.Add(time.Second)},
+			st:     herald.AttemptState{DeliveryStatus: herald.StatusPending, AttemptCount: 2, NextAttemptAt: &retryAt, LeaseOwner: "p1", Webhook: failing},
+			status: herald.StatusPending, next: ptr(t0.Add(time.Second)), lastError: "HTTP 503 Service Unavailable", release: true, failures: 5, since: &earlier, last: "failed"},
+		{name: "a due attempt is rescheduled by its own rules", r: herald.AttemptRecord{Owner: "p1", Attempt: bad, Status: herald.StatusPending, NextAttemptAt: t0.Add(time.Hour)},
+			st:     herald.AttemptState{DeliveryStatus: herald.StatusPending, AttemptCount: 2, NextAttemptAt: &earlier, LeaseOwner: "p1", Webhook: failing},
+			status: herald.StatusPending, next: ptr(t0.Add(time.Hour)), lastError: "HTTP 503 Service Unavailable", release: true, failures: 5, since: &earlier, last: "failed"},
+		{name: "manual retry answered 410 Gone fails it anyway", r: herald.AttemptRecord{Owner: "p1", Attempt: bad, Status: herald.StatusFailed, DisableReason: "endpoint answered 410 Gone"},
+			st:     herald.AttemptState{DeliveryStatus: herald.StatusPending, AttemptCount: 2, NextAttemptAt: &retryAt, LeaseOwner: "p1", Webhook: enabled},
+			status: herald.StatusFailed, lastError: "HTTP 503 Service Unavailable", release: true, failures: 1, since: &t0, last: "failed",
+			disable: "endpoint answered 410 Gone", failPending: "webhook disabled: endpoint answered 410 Gone"},
 		{name: "the 23rd attempt pushes out none", r: herald.AttemptRecord{Owner: "p1", Attempt: ok},
 			st:     herald.AttemptState{DeliveryStatus: herald.StatusFailed, AttemptCount: 22, Webhook: enabled},
 			status: herald.StatusSuccess, release: true, last: "success"},
@@ -113,6 +129,41 @@ func TestDecideAttempt(t *testing.T) {
 				t.Errorf("drop attempts %v, want %v", c.DropAttempts, tt.dropAttempts)
 			}
 		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestDecideAttemptHealth: a webhook's health keeps the last error while it fails and
+// when it last succeeded, and Webhook.Health says which state that makes it.
+func TestDecideAttemptHealth(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	yesterday := t0.Add(-24 * time.Hour)
+	st := herald.AttemptState{DeliveryStatus: herald.StatusPending, Webhook: herald.WebhookHealth{Enabled: true, LastSuccessAt: &yesterday}}
+	bad := herald.Attempt{DeliveryID: "del_1", At: t0, StatusCode: 500}
+
+	c := herald.DecideAttempt(&herald.AttemptRecord{Attempt: bad}, st, t0)
+	if c.Webhook.LastError != "HTTP 500 Internal Server Error" || !sameTime(c.Webhook.LastSuccessAt, &yesterday) {
+		t.Fatalf("after a 500: last error %q, last success %v; want the HTTP status and yesterday", c.Webhook.LastError, c.Webhook.LastSuccessAt)
+	}
+	w := herald.Webhook{Enabled: true, ConsecutiveFailures: c.Webhook.ConsecutiveFailures, LastError: c.Webhook.LastError,
+		FailingSince: c.Webhook.FailingSince, LastSuccessAt: c.Webhook.LastSuccessAt}
+	if h := w.Health(); h.State != herald.HealthFailing || h.ConsecutiveFailures != 1 || h.LastError != c.Webhook.LastError || !sameTime(h.FailingSince, &t0) {
+		t.Errorf("health after a 500 = %+v, want failing once since %v with its error", h, t0)
+	}
+	w.Enabled = false
+	if h := w.Health(); h.State != herald.HealthDisabled {
+		t.Errorf("disabled webhook's state = %q, want disabled", h.State)
+	}
+
+	ok := herald.Attempt{DeliveryID: "del_1", At: t0.Add(time.Minute), StatusCode: 204, Success: true}
+	c = herald.DecideAttempt(&herald.AttemptRecord{Attempt: ok}, herald.AttemptState{DeliveryStatus: herald.StatusPending, Webhook: c.Webhook}, t0)
+	if c.Webhook.LastError != "" || !sameTime(c.Webhook.LastSuccessAt, &ok.At) {
+		t.Errorf("after a success: last error %q, last success %v; want none and %v", c.Webhook.LastError, c.Webhook.LastSuccessAt, ok.At)
+	}
+	if h := (&herald.Webhook{Enabled: true}).Health(); h.State != herald.HealthHealthy {
+		t.Errorf("new webhook's state = %q, want healthy", h.State)
 	}
 }
 

@@ -95,9 +95,49 @@ type Webhook struct {
 	PreviousSecret          string    `json:"-"`
 	PreviousSecretExpiresAt time.Time `json:"-"`
 
-	// Health, kept by RecordAttempt for the auto-disable rules.
+	// Health, kept by RecordAttempt for the auto-disable rules and shown by Health.
 	ConsecutiveFailures int        `json:"-"`
 	FailingSince        *time.Time `json:"-"`
+	LastError           string     `json:"-"` // of the latest failed attempt while failing
+	LastSuccessAt       *time.Time `json:"-"` // when an attempt last succeeded
+}
+
+// HealthState is how a webhook's deliveries are going, as shown to its owner.
+type HealthState string
+
+// Health states. A webhook is failing from its first failed attempt to its next
+// successful one, and disabled whenever it is not enabled, whatever its attempts did.
+const (
+	HealthHealthy  HealthState = "healthy"
+	HealthFailing  HealthState = "failing"
+	HealthDisabled HealthState = "disabled"
+)
+
+// Health is how a webhook stands: its state and what it rests on.
+type Health struct {
+	State               HealthState
+	ConsecutiveFailures int
+	LastError           string     // "" unless failing, or disabled while failing
+	FailingSince        *time.Time // nil unless failing, or disabled while failing
+	LastSuccessAt       *time.Time // nil before the first successful attempt
+}
+
+// Health returns how w stands now.
+func (w *Webhook) Health() Health {
+	h := Health{
+		State:               HealthHealthy,
+		ConsecutiveFailures: w.ConsecutiveFailures,
+		LastError:           w.LastError,
+		FailingSince:        w.FailingSince,
+		LastSuccessAt:       w.LastSuccessAt,
+	}
+	switch {
+	case !w.Enabled:
+		h.State = HealthDisabled
+	case w.ConsecutiveFailures > 0:
+		h.State = HealthFailing
+	}
+	return h
 }
 
 // Signing returns how the webhook signs, SigningHMAC or SigningEd25519, which follows
@@ -127,6 +167,18 @@ const (
 	StatusSuccess DeliveryStatus = "success"
 	StatusFailed  DeliveryStatus = "failed"
 )
+
+// StatusRetrying selects, in a DeliveryFilter, the pending deliveries with at least one
+// failed attempt: waiting for a retry, not for their first try. It is never stored;
+// Delivery.Retrying tells it of one delivery.
+const StatusRetrying DeliveryStatus = "retrying"
+
+// Retrying reports whether d is pending after a failed attempt (see StatusRetrying).
+// A successful attempt finishes a delivery, so a pending one with attempts has failed
+// at least its latest.
+func (d *Delivery) Retrying() bool {
+	return d.Status == StatusPending && d.AttemptCount > 0
+}
 
 // Delivery is one event to one webhook. Its id never changes across retries.
 type Delivery struct {
