@@ -85,7 +85,11 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 	if f.EventID != "" {
 		add("d.event_id = $%d", f.EventID)
 	}
-	if f.Status != "" {
+	switch f.Status {
+	case "":
+	case herald.StatusRetrying:
+		conds = append(conds, "d.status = 'pending' AND d.attempt_count > 0")
+	default:
 		add("d.status = $%d", string(f.Status))
 	}
 	if f.EventType != "" {
@@ -667,29 +671,33 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 	type deliveryState struct {
 		webhookID, status string
 		count             int
+		next              *time.Time
 	}
 	deliveries := map[string]*deliveryState{}
 	holders := map[string]string{}
 	b := &pgx.Batch{}
-	b.Queue(`SELECT id, enabled, disabled_reason, consecutive_failures, failing_since FROM webhooks
+	b.Queue(`SELECT id, enabled, disabled_reason, consecutive_failures, failing_since, last_success_at FROM webhooks
 		WHERE id IN (SELECT webhook_id FROM deliveries WHERE id = ANY($1))
 		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
 		var id string
 		var h herald.WebhookHealth
-		_, err := pgx.ForEachRow(rows, []any{&id, &h.Enabled, &h.DisabledReason, &h.ConsecutiveFailures, &h.FailingSince}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&id, &h.Enabled, &h.DisabledReason, &h.ConsecutiveFailures, &h.FailingSince,
+			&h.LastSuccessAt}, func() error {
 			hh := h
-			hh.FailingSince = utcPtr(h.FailingSince)
+			hh.FailingSince, hh.LastSuccessAt = utcPtr(h.FailingSince), utcPtr(h.LastSuccessAt)
 			hooks[id] = &hh
 			return nil
 		})
 		return err
 	})
-	b.Queue(`SELECT id, webhook_id, status, attempt_count FROM deliveries WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids).
+	b.Queue(`SELECT id, webhook_id, status, attempt_count, next_attempt_at FROM deliveries WHERE id = ANY($1)
+		ORDER BY id FOR NO KEY UPDATE`, ids).
 		Query(func(rows pgx.Rows) error {
 			var id string
 			var d deliveryState
-			_, err := pgx.ForEachRow(rows, []any{&id, &d.webhookID, &d.status, &d.count}, func() error {
+			_, err := pgx.ForEachRow(rows, []any{&id, &d.webhookID, &d.status, &d.count, &d.next}, func() error {
 				dd := d
+				dd.next = utcPtr(d.next)
 				deliveries[id] = &dd
 				return nil
 			})
@@ -722,7 +730,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 			continue
 		}
 		c := herald.DecideAttempt(j.r, herald.AttemptState{DeliveryStatus: herald.DeliveryStatus(d.status),
-			AttemptCount: d.count, LeaseOwner: holders[j.r.Attempt.DeliveryID], Webhook: *h}, now)
+			AttemptCount: d.count, LeaseOwner: holders[j.r.Attempt.DeliveryID], NextAttemptAt: d.next, Webhook: *h}, now)
 		if err := queueAttempt(w, &c, d.webhookID); err != nil {
 			j.err = err
 			continue
@@ -732,7 +740,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 		// What the next attempt of the batch sees.
 		*h, d.count = c.Webhook, c.AttemptCount
 		if !c.KeepOutcome {
-			d.status = string(c.Status)
+			d.status, d.next = string(c.Status), c.NextAttemptAt
 		}
 		if c.ReleaseLease {
 			delete(holders, j.r.Attempt.DeliveryID)
@@ -799,8 +807,9 @@ func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error
 // otherwise make a new version of its row.
 func queueHealth(b *pgx.Batch, webhookID string, h *herald.WebhookHealth, lastAt time.Time) {
 	b.Queue(`UPDATE webhooks SET last_delivery_status = $2, last_delivery_at = $3, consecutive_failures = $4,
-			failing_since = $5
-		WHERE id = $1`, webhookID, h.LastDeliveryStatus, lastAt, h.ConsecutiveFailures, h.FailingSince)
+			failing_since = $5, last_error = $6, last_success_at = $7
+		WHERE id = $1`, webhookID, h.LastDeliveryStatus, lastAt, h.ConsecutiveFailures, h.FailingSince,
+		h.LastError, h.LastSuccessAt)
 }
 
 // ReleaseClaims drops the leases owner holds so others can take the deliveries now, and

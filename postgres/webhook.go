@@ -69,12 +69,12 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
-				consecutive_failures, failing_since)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+				consecutive_failures, failing_since, last_error, last_success_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, stored(w.CreatedAt), stored(w.UpdatedAt),
 			w.LastDeliveryStatus, storedPtr(w.LastDeliveryAt), secret, previous, previousUntil,
-			w.ConsecutiveFailures, storedPtr(w.FailingSince))
+			w.ConsecutiveFailures, storedPtr(w.FailingSince), w.LastError, storedPtr(w.LastSuccessAt))
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -114,7 +114,8 @@ func jsonText(v any) (string, error) {
 const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.events::text, w.enabled,
 	w.format, w.rate_limit, w.headers::text, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
-	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since`
+	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
+	w.last_success_at`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
@@ -128,7 +129,7 @@ func (r *webhookRow) dest() []any {
 	return []any{&r.w.ID, &r.w.TenantID, &r.w.Name, &r.w.Description, &r.w.URL, &r.events,
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.w.CreatedAt,
 		&r.w.UpdatedAt, &r.w.LastDeliveryStatus, &r.w.LastDeliveryAt, &r.secret, &r.previous,
-		&r.previousUntil, &r.w.ConsecutiveFailures, &r.w.FailingSince}
+		&r.previousUntil, &r.w.ConsecutiveFailures, &r.w.FailingSince, &r.w.LastError, &r.w.LastSuccessAt}
 }
 
 // webhook finishes a scanned row: decodes JSON, puts times in UTC and opens the secrets.
@@ -139,6 +140,7 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 	w.UpdatedAt = w.UpdatedAt.UTC()
 	w.LastDeliveryAt = utcPtr(w.LastDeliveryAt)
 	w.FailingSince = utcPtr(w.FailingSince)
+	w.LastSuccessAt = utcPtr(w.LastSuccessAt)
 	if r.previousUntil != nil {
 		w.PreviousSecretExpiresAt = r.previousUntil.UTC()
 	}
@@ -262,7 +264,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		}
 		health := ""
 		if !wasEnabled && w.Enabled {
-			health = ", consecutive_failures = 0, failing_since = NULL"
+			health = ", consecutive_failures = 0, failing_since = NULL, last_error = ''"
 		}
 		err = tx.QueryRow(ctx, `
 			UPDATE webhooks SET name = $2, description = $3, url = $4, events = $5, enabled = $6,

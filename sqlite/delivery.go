@@ -84,7 +84,11 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 	if f.EventID != "" {
 		add("d.event_id = ?", f.EventID)
 	}
-	if f.Status != "" {
+	switch f.Status {
+	case "":
+	case herald.StatusRetrying:
+		conds = append(conds, "d.status = 'pending' AND d.attempt_count > 0")
+	default:
 		add("d.status = ?", string(f.Status))
 	}
 	if f.EventType != "" {
@@ -534,8 +538,8 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 
 // The statements of an attempt's record.
 const (
-	attemptStateQuery = `SELECT d.webhook_id, d.status, d.attempt_count,
-			w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since
+	attemptStateQuery = `SELECT d.webhook_id, d.status, d.attempt_count, d.next_attempt_at,
+			w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since, w.last_success_at
 		FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`
 	insertAttemptQuery = `
 		INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
@@ -548,7 +552,7 @@ const (
 	recordSucceededQuery = "UPDATE deliveries SET attempt_count = ?, updated_at = ? WHERE id = ?"
 	updateHealthQuery    = `
 		UPDATE webhooks SET last_delivery_status = ?, last_delivery_at = ?, consecutive_failures = ?,
-			failing_since = ?
+			failing_since = ?, last_error = ?, last_success_at = ?
 		WHERE id = ?`
 	dropAttemptsQuery = "DELETE FROM attempts WHERE delivery_id = ? AND number BETWEEN ? AND ?"
 )
@@ -564,16 +568,17 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	err := s.inRepeatableTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
 		var st herald.AttemptState
 		var webhookID, status string
-		var since sql.NullInt64
-		err := s.queryRow(ctx, tx, attemptStateQuery, r.Attempt.DeliveryID).Scan(&webhookID, &status, &st.AttemptCount,
-			&st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures, &since)
+		var next, since, lastSuccess sql.NullInt64
+		err := s.queryRow(ctx, tx, attemptStateQuery, r.Attempt.DeliveryID).Scan(&webhookID, &status, &st.AttemptCount, &next,
+			&st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures, &since, &lastSuccess)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery", r.Attempt.DeliveryID)
 		}
 		if err != nil {
 			return err
 		}
-		st.DeliveryStatus, st.LeaseOwner, st.Webhook.FailingSince = herald.DeliveryStatus(status), holder, fromNullMicros(since)
+		st.DeliveryStatus, st.LeaseOwner, st.NextAttemptAt = herald.DeliveryStatus(status), holder, fromNullMicros(next)
+		st.Webhook.FailingSince, st.Webhook.LastSuccessAt = fromNullMicros(since), fromNullMicros(lastSuccess)
 		c := herald.DecideAttempt(r, st, s.now())
 		out = c.Outcome
 		return s.applyAttempt(ctx, tx, &c, webhookID)
@@ -629,11 +634,8 @@ func (s *Store) applyAttempt(ctx context.Context, tx *sql.Tx, c *herald.AttemptC
 	if err != nil {
 		return err
 	}
-	var since sql.NullInt64
-	if c.Webhook.FailingSince != nil {
-		since = sql.NullInt64{Int64: micros(*c.Webhook.FailingSince), Valid: true}
-	}
-	if _, err := s.exec(ctx, tx, updateHealthQuery, c.Webhook.LastDeliveryStatus, at, c.Webhook.ConsecutiveFailures, since, webhookID); err != nil {
+	if _, err := s.exec(ctx, tx, updateHealthQuery, c.Webhook.LastDeliveryStatus, at, c.Webhook.ConsecutiveFailures,
+		nullMicros(c.Webhook.FailingSince), c.Webhook.LastError, nullMicros(c.Webhook.LastSuccessAt), webhookID); err != nil {
 		return err
 	}
 	if c.Disable != "" {

@@ -63,12 +63,12 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
-				consecutive_failures, failing_since)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				consecutive_failures, failing_since, last_error, last_success_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt),
 			w.LastDeliveryStatus, nullMicros(w.LastDeliveryAt), secret, previous, previousUntil,
-			w.ConsecutiveFailures, nullMicros(w.FailingSince))
+			w.ConsecutiveFailures, nullMicros(w.FailingSince), w.LastError, nullMicros(w.LastSuccessAt))
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -99,23 +99,24 @@ func webhookJSON(w *herald.Webhook) (events, headers string, err error) {
 const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.events, w.enabled,
 	w.format, w.rate_limit, w.headers, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
-	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since`
+	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
+	w.last_success_at`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
-	w                       herald.Webhook
-	secret, previous        []byte
-	created, updated        int64
-	events, headers, format string
-	lastAt, previousUntil   sql.NullInt64
-	failingSince            sql.NullInt64
+	w                         herald.Webhook
+	secret, previous          []byte
+	created, updated          int64
+	events, headers, format   string
+	lastAt, previousUntil     sql.NullInt64
+	failingSince, lastSuccess sql.NullInt64
 }
 
 func (r *webhookRow) dest() []any {
 	return []any{&r.w.ID, &r.w.TenantID, &r.w.Name, &r.w.Description, &r.w.URL, &r.events,
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.created,
 		&r.updated, &r.w.LastDeliveryStatus, &r.lastAt, &r.secret, &r.previous, &r.previousUntil,
-		&r.w.ConsecutiveFailures, &r.failingSince}
+		&r.w.ConsecutiveFailures, &r.failingSince, &r.w.LastError, &r.lastSuccess}
 }
 
 // webhook finishes a scanned row: decodes JSON and times and opens the secrets.
@@ -126,6 +127,7 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 	w.UpdatedAt = fromMicros(r.updated)
 	w.LastDeliveryAt = fromNullMicros(r.lastAt)
 	w.FailingSince = fromNullMicros(r.failingSince)
+	w.LastSuccessAt = fromNullMicros(r.lastSuccess)
 	if r.previousUntil.Valid {
 		w.PreviousSecretExpiresAt = fromMicros(r.previousUntil.Int64)
 	}
@@ -254,7 +256,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 			return failPending(ctx, tx, w.ID, reason, now)
 		case !wasEnabled && w.Enabled:
 			_, err = tx.ExecContext(ctx,
-				"UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL WHERE id = ?", w.ID)
+				"UPDATE webhooks SET consecutive_failures = 0, failing_since = NULL, last_error = '' WHERE id = ?", w.ID)
 			return err
 		}
 		return nil

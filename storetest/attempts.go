@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -211,6 +212,74 @@ func testRecordAttempt(t *testing.T, open func(t *testing.T) herald.Store) {
 		}
 		if got := getWebhook(t, st, w.ID); !got.Enabled || got.ConsecutiveFailures != 2 {
 			t.Errorf("webhook: enabled %v, %d failures; want enabled with 2", got.Enabled, got.ConsecutiveFailures)
+		}
+	})
+
+	t.Run("HealthKeepsLastErrorAndSuccess", func(t *testing.T) {
+		st := open(t)
+		tenant := addTenant(t, st)
+		w := addWebhook(t, st, tenant)
+		id := publishEvent(t, st, tenant, "drift.detected", t0)[0]
+		health := func(what string, wantError string, wantSuccess *time.Time) *herald.Webhook {
+			t.Helper()
+			got := getWebhook(t, st, w.ID)
+			if got.LastError != wantError {
+				t.Errorf("%s: last error %q, want %q", what, got.LastError, wantError)
+			}
+			wantTime(t, what+": last success", got.LastSuccessAt, wantSuccess)
+			return got
+		}
+		health("new webhook", "", nil)
+		fail(t, st, "w1", id, t0, t0.Add(time.Minute))
+		health("after a failure", "HTTP 500", nil)
+		succeeded := t0.Add(time.Minute)
+		succeed(t, st, "w1", id, succeeded)
+		health("after a success", "", &succeeded)
+		id2 := publishEvent(t, st, tenant, "drift.detected", t0.Add(time.Hour))[0]
+		a := attempt(id2, t0.Add(time.Hour), false)
+		a.Error = ""
+		record(t, st, herald.AttemptRecord{Owner: "w1", Attempt: a, Status: herald.StatusFailed})
+		got := health("after a 500 without an error", "HTTP 500 Internal Server Error", &succeeded)
+		if h := got.Health(); h.State != herald.HealthFailing || h.ConsecutiveFailures != 1 {
+			t.Errorf("health = %+v, want failing once", h)
+		}
+
+		// Enabling a disabled webhook resets its health, last error included; when it
+		// last succeeded stays true.
+		got.Enabled, got.DisabledReason = false, "by hand"
+		ok(t, st.UpdateWebhook(t.Context(), got), "disable")
+		got = getWebhook(t, st, w.ID)
+		got.Enabled = true
+		ok(t, st.UpdateWebhook(t.Context(), got), "enable")
+		if got := health("after enabling", "", &succeeded); got.Health().State != herald.HealthHealthy {
+			t.Errorf("state after enabling = %q, want healthy", got.Health().State)
+		}
+	})
+
+	t.Run("ManualRetryKeepsSchedule", func(t *testing.T) {
+		st := open(t)
+		tenant := addTenant(t, st)
+		addWebhook(t, st, tenant)
+		id := publishEvent(t, st, tenant, "drift.detected", t0)[0]
+		claim(t, st, "w1", t0, 1)
+		scheduled := t0.Add(time.Hour)
+		fail(t, st, "w1", id, t0, scheduled)
+
+		// A manual retry that fails would, by its own schedule, come back later, or
+		// not at all: the retry scheduled before it stays.
+		for i, next := range []time.Time{t0.Add(2 * time.Hour), {}} {
+			at := t0.Add(time.Duration(i+1) * time.Minute)
+			_, err := st.ClaimDelivery(t.Context(), id, "manual", at, at.Add(30*time.Second))
+			ok(t, err, "claim for a manual retry")
+			fail(t, st, "manual", id, at, next)
+			d := getDelivery(t, st, id)
+			if d.Status != herald.StatusPending || d.AttemptCount != i+2 {
+				t.Errorf("after manual retry %d: %s with %d attempts, want pending with %d", i+1, d.Status, d.AttemptCount, i+2)
+			}
+			wantTime(t, fmt.Sprintf("next attempt after manual retry %d", i+1), d.NextAttemptAt, &scheduled)
+		}
+		if got := claim(t, st, "w1", scheduled, 1); !slices.Equal(got, []string{id}) {
+			t.Errorf("claimed %v at the scheduled time, want %s", got, id)
 		}
 	})
 

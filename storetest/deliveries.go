@@ -34,6 +34,7 @@ func testDeliveries(t *testing.T, open func(t *testing.T) herald.Store) {
 		succeed(t, st, "w1", e1wa1, t0.Add(time.Minute))
 		fail(t, st, "w1", e1wa2, t0.Add(time.Minute), t0.Add(2*time.Minute))
 		fail(t, st, "w1", e1wa2, t0.Add(2*time.Minute), time.Time{})
+		fail(t, st, "w1", e2wa1, t0.Add(time.Hour), t0.Add(3*time.Hour)) // pending, retrying
 		// e1's two deliveries share a creation time: newest first falls back to the id.
 		e1Both := []string{max(e1wa1, e1wa2), min(e1wa1, e1wa2)}
 
@@ -49,6 +50,8 @@ func testDeliveries(t *testing.T, open func(t *testing.T) herald.Store) {
 			{"StatusPending", herald.DeliveryFilter{Status: herald.StatusPending}, []string{e3wb, e2wa1}},
 			{"StatusSuccess", herald.DeliveryFilter{Status: herald.StatusSuccess}, []string{e1wa1}},
 			{"StatusFailed", herald.DeliveryFilter{Status: herald.StatusFailed}, []string{e1wa2}},
+			{"StatusRetrying", herald.DeliveryFilter{Status: herald.StatusRetrying}, []string{e2wa1}},
+			{"RetryingOfTenant", herald.DeliveryFilter{TenantID: b, Status: herald.StatusRetrying}, []string{}},
 			{"EventType", herald.DeliveryFilter{EventType: "alert.created"}, []string{e2wa1}},
 			{"Since", herald.DeliveryFilter{Since: t0.Add(time.Hour)}, []string{e3wb, e2wa1}},
 			{"Until", herald.DeliveryFilter{Until: t0.Add(time.Hour)}, e1Both},
@@ -85,7 +88,7 @@ func testDeliveries(t *testing.T, open func(t *testing.T) herald.Store) {
 		if d := getDelivery(t, st, e1wa2); len(d.Attempts) != 2 || d.Attempts[0].Number != 1 || !d.Attempts[1].At.Equal(t0.Add(2*time.Minute)) {
 			t.Errorf("delivery %s attempts = %+v, want two, oldest first", e1wa2, d.Attempts)
 		}
-		if d := getDelivery(t, st, e2wa1); len(d.Attempts) != 0 {
+		if d := getDelivery(t, st, e3wb); len(d.Attempts) != 0 {
 			t.Errorf("a delivery without attempts has %d", len(d.Attempts))
 		}
 		_, err = st.Delivery(ctx, "del_missing")
