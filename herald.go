@@ -187,10 +187,10 @@ type Delivery struct {
 	WebhookID     string         `json:"webhook_id"`
 	TenantID      string         `json:"tenant_id"`
 	EventType     string         `json:"event_type"`
-	Status        DeliveryStatus `json:"status"`
+	Status        DeliveryStatus `json:"status" enum:"pending,success,failed" doc:"pending until an attempt succeeds or its retries run out; a pending delivery with attempts is retrying"`
 	AttemptCount  int            `json:"attempt_count"`
-	NextAttemptAt *time.Time     `json:"next_attempt_at"` // nil once finished
-	LastError     string         `json:"last_error,omitempty"`
+	NextAttemptAt *time.Time     `json:"next_attempt_at" doc:"When its next attempt is due; null once finished"` // nil once finished
+	LastError     string         `json:"last_error" doc:"What its latest failed attempt got: the error, or the HTTP status; empty unless it failed"`
 	CreatedAt     time.Time      `json:"created_at"`
 	UpdatedAt     time.Time      `json:"updated_at"`
 	// Attempts are the latest of its attempts, at most MaxEmbeddedAttempts, oldest

@@ -79,7 +79,7 @@ func (s *server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	}
 	key, ok := apiKey(ctx.Header("Authorization"), ctx.Header("X-API-Key"))
 	if !ok {
-		s.refuse(ctx, herald.Errorf(herald.EUNAUTHORIZED, "missing API key: send Authorization: Bearer <key> or X-API-Key: <key>"))
+		s.refuse(ctx, herald.Errorf(herald.EUNAUTHORIZED, "%s", missingKey(ctx.Header("Authorization"))))
 		return
 	}
 	hash := herald.HashKey(key)
@@ -175,6 +175,25 @@ func (s *server) admit(ctx huma.Context, op *huma.Operation, p principal, hash [
 		return
 	}
 	next(huma.WithValue(ctx, principalKey{}, p))
+}
+
+// missingKey says why a request with this Authorization header carries no API key: a
+// key sent without its scheme is the most common mistake, and "missing" alone would not
+// say what to fix.
+func missingKey(authorization string) string {
+	const how = "send Authorization: Bearer <key> or X-API-Key: <key>"
+	scheme, key, _ := strings.Cut(strings.TrimSpace(authorization), " ")
+	switch {
+	case scheme == "":
+		return "missing API key: " + how
+	case strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(key) == "":
+		return "the Authorization header says Bearer but has no key after it: " + how
+	case key == "":
+		return `the Authorization header has no "Bearer " before the key: send Authorization: Bearer <key>`
+	}
+	// The scheme is not echoed: a client that put its key first would see it in the
+	// answer, and in any log of it.
+	return "the Authorization header's scheme is not Bearer: " + how
 }
 
 // apiKey returns the key from an Authorization: Bearer header or, failing that, an

@@ -31,7 +31,7 @@ type listDeliveriesInput struct {
 	Page      int       `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
 	PerPage   int       `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
 	Offset    int       `query:"offset" minimum:"0" doc:"How many items to skip, in place of page (the next-page Link uses it)"`
-	Status    string    `query:"status" enum:"pending,success,failed" doc:"Only deliveries in this state"`
+	Status    string    `query:"status" enum:"pending,retrying,success,failed" doc:"Only deliveries in this state; retrying: pending after at least one failed attempt"`
 	EventType string    `query:"event_type" doc:"Only deliveries of this event type"`
 	Since     time.Time `query:"since" doc:"Only deliveries created at or after this time (RFC 3339)"`
 	Until     time.Time `query:"until" doc:"Only deliveries created before this time (RFC 3339)"`

@@ -51,6 +51,16 @@ type webhook struct {
 	UpdatedAt          time.Time         `json:"updated_at"`
 	LastDeliveryStatus string            `json:"last_delivery_status" enum:"success,failed," doc:"How its last attempt went; empty before the first"`
 	LastDeliveryAt     *time.Time        `json:"last_delivery_at" doc:"When its last attempt was made"`
+	Health             webhookHealth     `json:"health" doc:"How its deliveries are going: read state first"`
+}
+
+// webhookHealth is how a webhook stands (herald.Health).
+type webhookHealth struct {
+	State               herald.HealthState `json:"state" enum:"healthy,failing,disabled" doc:"healthy: its latest attempt succeeded, or none was made yet; failing: its latest attempts failed, from the first failure to the next success; disabled: it is not enabled (by hand, or by its format's auto-disable rule: see disabled_reason) and nothing is sent to it"`
+	ConsecutiveFailures int                `json:"consecutive_failures" doc:"Failed attempts in a row since the last success"`
+	LastError           string             `json:"last_error" doc:"What its latest failed attempt got while failing: the error, or the HTTP status (\"HTTP 500 Internal Server Error\"); empty once an attempt succeeds or it is enabled again"`
+	FailingSince        *time.Time         `json:"failing_since" doc:"When its first failed attempt in a row was made; null unless failing"`
+	LastSuccessAt       *time.Time         `json:"last_success_at" doc:"When an attempt last succeeded; null before the first"`
 }
 
 // webhookWithSecret is the webhook resource as created: with its secret, shown this once.
@@ -80,6 +90,7 @@ func toWebhook(w *herald.Webhook) webhook {
 		Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
 		RateLimit: w.RateLimit, Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
 		UpdatedAt: w.UpdatedAt, LastDeliveryStatus: w.LastDeliveryStatus, LastDeliveryAt: w.LastDeliveryAt,
+		Health: webhookHealth(w.Health()),
 	}
 }
 
@@ -186,10 +197,13 @@ type secretOutput struct {
 	}
 }
 
+// recoverWindow is the window a recover without since goes back over.
+const recoverWindow = 24 * time.Hour
+
 type recoverInput struct {
 	ID   string `path:"id" doc:"The webhook's id"`
-	Body struct {
-		Since time.Time  `json:"since" doc:"Requeue failed deliveries created at or after this time"`
+	Body *struct {
+		Since *time.Time `json:"since,omitempty" doc:"Requeue failed deliveries created at or after this time; default 24 hours before until"`
 		Until *time.Time `json:"until,omitempty" doc:"…and before this time; default now"`
 	}
 }
@@ -207,7 +221,7 @@ type webhookDeliveriesInput struct {
 	Page      int       `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
 	PerPage   int       `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
 	Offset    int       `query:"offset" minimum:"0" doc:"How many items to skip, in place of page (the next-page Link uses it)"`
-	Status    string    `query:"status" enum:"pending,success,failed" doc:"Only deliveries in this state"`
+	Status    string    `query:"status" enum:"pending,retrying,success,failed" doc:"Only deliveries in this state; retrying: pending after at least one failed attempt"`
 	EventType string    `query:"event_type" doc:"Only deliveries of this event type"`
 	Since     time.Time `query:"since" doc:"Only deliveries created at or after this time (RFC 3339)"`
 	Until     time.Time `query:"until" doc:"Only deliveries created before this time (RFC 3339)"`
@@ -276,7 +290,7 @@ func (s *server) registerWebhooks() {
 	register(s, huma.Operation{
 		OperationID: "recover-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks/{id}/recover",
 		Summary:     "Send failed deliveries again",
-		Description: "Makes the failed deliveries created in [since, until) pending again, due now. The webhook must be enabled.",
+		Description: "Makes the failed deliveries created in [since, until) pending again, due now. The webhook must be enabled. Without a body, or without since, the window is the last 24 hours.",
 		Tags:        tags, Security: security, DefaultStatus: http.StatusAccepted, MaxBodyBytes: maxBody + 1,
 		Errors: []int{400, 401, 404, 409, 422},
 	}, s.recoverWebhook)
@@ -693,9 +707,13 @@ func (s *server) recoverWebhook(ctx context.Context, in *recoverInput) (*recover
 		return nil, err
 	}
 	now := s.clock.Now().UTC()
-	since, until := in.Body.Since.UTC(), now
-	if in.Body.Until != nil {
+	until := now
+	if in.Body != nil && in.Body.Until != nil {
 		until = in.Body.Until.UTC()
+	}
+	since := until.Add(-recoverWindow)
+	if in.Body != nil && in.Body.Since != nil {
+		since = in.Body.Since.UTC()
 	}
 	if !since.Before(until) {
 		return nil, invalid("since", "since must be before until")
