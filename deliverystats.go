@@ -58,6 +58,7 @@ type FailingWebhook struct {
 	ConsecutiveFailures int
 	FailingSince        *time.Time
 	LastDeliveryAt      *time.Time
+	LastError           string // the latest failed attempt's (see Webhook.LastError)
 }
 
 // DefaultFailingLimit is how many failing webhooks DeliveryStats returns when the
@@ -96,10 +97,26 @@ type OutcomesFilter struct {
 // webhook list at most.
 const MaxOutcomeWebhooks = 100
 
-// DeliveryOutcomes counts one webhook's finished deliveries by how they ended.
+// DeliveryOutcomes counts one webhook's deliveries that were tried, by how they stand:
+// those that succeeded, those that failed for good, and those retrying after a failed
+// attempt (see StatusRetrying). A retrying delivery has not succeeded: an endpoint that
+// answers only 500s has a success rate of 0, not none.
 type DeliveryOutcomes struct {
 	Succeeded int
 	Failed    int
+	Retrying  int
+}
+
+// Tried is how many deliveries o counts.
+func (o DeliveryOutcomes) Tried() int { return o.Succeeded + o.Failed + o.Retrying }
+
+// SuccessRate is the share of o's deliveries that succeeded, as a whole percentage
+// rounded down (so 100 means every one), and 0 when none was tried.
+func (o DeliveryOutcomes) SuccessRate() int {
+	if o.Tried() == 0 {
+		return 0
+	}
+	return o.Succeeded * 100 / o.Tried()
 }
 
 // Checked returns f, or an EINVALID error when it names no webhook, more than

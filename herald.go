@@ -115,11 +115,11 @@ const (
 
 // Health is how a webhook stands: its state and what it rests on.
 type Health struct {
-	State               HealthState
-	ConsecutiveFailures int
-	LastError           string     // "" unless failing, or disabled while failing
-	FailingSince        *time.Time // nil unless failing, or disabled while failing
-	LastSuccessAt       *time.Time // nil before the first successful attempt
+	State               HealthState `json:"state"`
+	ConsecutiveFailures int         `json:"consecutive_failures"`
+	LastError           string      `json:"last_error"`      // "" unless failing, or disabled while failing
+	FailingSince        *time.Time  `json:"failing_since"`   // nil unless failing, or disabled while failing
+	LastSuccessAt       *time.Time  `json:"last_success_at"` // nil before the first successful attempt
 }
 
 // Health returns how w stands now.

@@ -90,7 +90,8 @@ type Store interface {
 	CreateWebhook(ctx context.Context, w *Webhook) error
 	// Webhook returns a webhook with its secrets opened.
 	Webhook(ctx context.Context, id string) (*Webhook, error)
-	// Webhooks returns one page of webhooks, newest first, and the total matching.
+	// Webhooks returns one page of webhooks, newest first (the failing ones first, when
+	// f.FailingFirst), and the total matching.
 	Webhooks(ctx context.Context, f WebhookFilter) ([]Webhook, int, error)
 	// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets
 	// and health, and sets UpdatedAt. Disabling a webhook fails its pending deliveries.
@@ -163,9 +164,10 @@ type Store interface {
 	// portal's dashboard). It may read every attempt of the window.
 	DeliveryStats(ctx context.Context, f StatsFilter) (*DeliveryStats, error)
 
-	// DeliveryOutcomes counts, for each webhook of f, its finished deliveries created
-	// since f.Since by outcome (the portal's webhook list), in one query for a page of
-	// webhooks; a webhook with none is absent from the map.
+	// DeliveryOutcomes counts, for each webhook of f, its deliveries created since
+	// f.Since that were tried, by how they stand (see DeliveryOutcomes; the portal's
+	// webhook list), in one query for a page of webhooks; a webhook with none is absent
+	// from the map.
 	DeliveryOutcomes(ctx context.Context, f OutcomesFilter) (map[string]DeliveryOutcomes, error)
 }
 
@@ -198,8 +200,11 @@ type Notifier interface {
 // WebhookFilter selects webhooks. Zero fields select everything.
 type WebhookFilter struct {
 	TenantID string
-	Page     int // from 1
-	PerPage  int // at most 100
+	// FailingFirst puts the webhooks whose health is failing (enabled, with a failed
+	// latest attempt) before the rest, each group newest first.
+	FailingFirst bool
+	Page         int // from 1
+	PerPage      int // at most 100
 }
 
 // DeliveryFilter selects deliveries. Zero fields select everything.

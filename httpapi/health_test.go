@@ -102,6 +102,15 @@ func TestWebhookHealth(t *testing.T) {
 		}
 	}
 
+	// A newer, healthy webhook comes first, unless failing ones are asked first.
+	newer := e.createWebhook(e.adminKey, nil)
+	for q, want := range map[string][]string{"": {newer.ID, w.ID}, "?failing_first=true": {w.ID, newer.ID}} {
+		e.must(http.StatusOK, "GET", "/api/v1/webhooks"+q, e.adminKey, nil, &list)
+		if len(list) != 2 || list[0].ID != want[0] || list[1].ID != want[1] {
+			t.Errorf("GET /api/v1/webhooks%s = %+v, want %v", q, list, want)
+		}
+	}
+
 	e.must(http.StatusOK, "PATCH", path, e.adminKey, map[string]any{"enabled": false}, nil)
 	if h := health("disabled"); h.State != "disabled" {
 		t.Errorf("a disabled webhook's state = %q, want disabled", h.State)

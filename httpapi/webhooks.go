@@ -146,6 +146,8 @@ type listWebhooksInput struct {
 	Page     int    `query:"page" minimum:"1" default:"1" doc:"Page number, from 1"`
 	PerPage  int    `query:"per_page" minimum:"1" maximum:"100" default:"20" doc:"Items per page, at most 100"`
 	TenantID string `query:"tenant_id" doc:"Admin only: only this tenant's webhooks"`
+	// FailingFirst is what a dashboard of endpoints wants: the ones to fix on top.
+	FailingFirst bool `query:"failing_first" doc:"true: the webhooks whose health is failing first, then the rest; each newest first"`
 }
 
 type listWebhooksOutput struct {
@@ -308,7 +310,8 @@ func (s *server) listWebhooks(ctx context.Context, in *listWebhooksInput) (*list
 	if err != nil {
 		return nil, err
 	}
-	ws, total, err := s.store.Webhooks(ctx, herald.WebhookFilter{TenantID: tenant, Page: in.Page, PerPage: in.PerPage})
+	ws, total, err := s.store.Webhooks(ctx, herald.WebhookFilter{TenantID: tenant, Page: in.Page, PerPage: in.PerPage,
+		FailingFirst: in.FailingFirst})
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ const (
 		SELECT count(*) FROM deliveries WHERE status = 'pending' AND ($1 = '' OR tenant_id = $1)`
 	statsFailingQuery = `
 		SELECT id, tenant_id, name, url, enabled, disabled_reason, consecutive_failures,
-			failing_since, last_delivery_at
+			failing_since, last_delivery_at, last_error
 		FROM webhooks
 		WHERE consecutive_failures > 0 AND ($1 = '' OR tenant_id = $1)
 		ORDER BY consecutive_failures DESC, id
@@ -79,7 +79,7 @@ func (s *Store) DeliveryStats(ctx context.Context, f herald.StatsFilter) (*heral
 		for rows.Next() {
 			var w herald.FailingWebhook
 			if err := rows.Scan(&w.ID, &w.TenantID, &w.Name, &w.URL, &w.Enabled, &w.DisabledReason,
-				&w.ConsecutiveFailures, &w.FailingSince, &w.LastDeliveryAt); err != nil {
+				&w.ConsecutiveFailures, &w.FailingSince, &w.LastDeliveryAt, &w.LastError); err != nil {
 				return err
 			}
 			w.FailingSince, w.LastDeliveryAt = utcPtr(w.FailingSince), utcPtr(w.LastDeliveryAt)
@@ -96,13 +96,15 @@ func (s *Store) DeliveryStats(ctx context.Context, f herald.StatsFilter) (*heral
 // statsOutcomesQuery finds each webhook's deliveries of the window by
 // deliveries_webhook_newest.
 const statsOutcomesQuery = `
-	SELECT webhook_id, count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status = 'failed')
+	SELECT webhook_id, count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status = 'failed'),
+		count(*) FILTER (WHERE status = 'pending')
 	FROM deliveries
-	WHERE webhook_id = ANY($1) AND created_at >= $2 AND status <> 'pending' AND ($3 = '' OR tenant_id = $3)
+	WHERE webhook_id = ANY($1) AND created_at >= $2 AND (status <> 'pending' OR attempt_count > 0)
+		AND ($3 = '' OR tenant_id = $3)
 	GROUP BY webhook_id`
 
-// DeliveryOutcomes counts the finished deliveries of each webhook of f created since
-// f.Since by outcome; see herald.Store. A webhook without any is left out of the map.
+// DeliveryOutcomes counts the tried deliveries of each webhook of f created since
+// f.Since by how they stand; see herald.Store. A webhook without any is left out of the map.
 func (s *Store) DeliveryOutcomes(ctx context.Context, f herald.OutcomesFilter) (map[string]herald.DeliveryOutcomes, error) {
 	f, err := f.Checked()
 	if err != nil {
@@ -119,7 +121,7 @@ func (s *Store) DeliveryOutcomes(ctx context.Context, f herald.OutcomesFilter) (
 		for rows.Next() {
 			var id string
 			var o herald.DeliveryOutcomes
-			if err := rows.Scan(&id, &o.Succeeded, &o.Failed); err != nil {
+			if err := rows.Scan(&id, &o.Succeeded, &o.Failed, &o.Retrying); err != nil {
 				return err
 			}
 			out[id] = o

@@ -186,13 +186,18 @@ func (s *Store) Webhook(ctx context.Context, id string) (*herald.Webhook, error)
 	return &w, nil
 }
 
-// Webhooks returns one page of webhooks, newest first, and the total matching.
+// Webhooks returns one page of webhooks, newest first (failing ones first when
+// f.FailingFirst), and the total matching.
 func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.Webhook, int, error) {
 	where, args := "", []any{}
 	if f.TenantID != "" {
 		where, args = " WHERE w.tenant_id = $1", append(args, f.TenantID)
 	}
 	limit, offset := page(f.Page, f.PerPage)
+	order := " ORDER BY w.created_at DESC, w.id DESC"
+	if f.FailingFirst {
+		order = " ORDER BY (w.enabled AND w.consecutive_failures > 0) DESC, w.created_at DESC, w.id DESC"
+	}
 	var rows []webhookRow
 	var total int
 	err := s.readTx(ctx, "webhooks", func(ctx context.Context, tx pgx.Tx) error {
@@ -201,7 +206,7 @@ func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.
 		}
 		n := len(args)
 		rs, err := tx.Query(ctx, "SELECT "+webhookColumns+" FROM webhooks w"+where+
-			fmt.Sprintf(" ORDER BY w.created_at DESC, w.id DESC LIMIT $%d OFFSET $%d", n+1, n+2),
+			order+fmt.Sprintf(" LIMIT $%d OFFSET $%d", n+1, n+2),
 			append(args, limit, offset)...)
 		if err != nil {
 			return err

@@ -32,7 +32,7 @@ const (
 		WHERE status = 'pending' AND (?1 = '' OR tenant_id = ?1)`
 	statsFailingQuery = `
 		SELECT id, tenant_id, name, url, enabled, disabled_reason, consecutive_failures,
-			failing_since, last_delivery_at
+			failing_since, last_delivery_at, last_error
 		FROM webhooks
 		WHERE consecutive_failures > 0 AND (?1 = '' OR tenant_id = ?1)
 		ORDER BY consecutive_failures DESC, id
@@ -100,7 +100,7 @@ func (s *Store) failingWebhooks(ctx context.Context, tx *sql.Tx, f herald.StatsF
 		var w herald.FailingWebhook
 		var failingSince, lastAt sql.NullInt64
 		if err := rows.Scan(&w.ID, &w.TenantID, &w.Name, &w.URL, &w.Enabled, &w.DisabledReason,
-			&w.ConsecutiveFailures, &failingSince, &lastAt); err != nil {
+			&w.ConsecutiveFailures, &failingSince, &lastAt, &w.LastError); err != nil {
 			return err
 		}
 		w.FailingSince, w.LastDeliveryAt = fromNullMicros(failingSince), fromNullMicros(lastAt)
@@ -109,8 +109,8 @@ func (s *Store) failingWebhooks(ctx context.Context, tx *sql.Tx, f herald.StatsF
 	return rows.Err()
 }
 
-// DeliveryOutcomes counts the finished deliveries of each webhook of f created since
-// f.Since by outcome; see herald.Store. A webhook without any is left out of the map.
+// DeliveryOutcomes counts the tried deliveries of each webhook of f created since
+// f.Since by how they stand; see herald.Store. A webhook without any is left out of the map.
 // Each webhook's deliveries of the window are found by deliveries_webhook_newest.
 func (s *Store) DeliveryOutcomes(ctx context.Context, f herald.OutcomesFilter) (map[string]herald.DeliveryOutcomes, error) {
 	f, err := f.Checked()
@@ -118,10 +118,10 @@ func (s *Store) DeliveryOutcomes(ctx context.Context, f herald.OutcomesFilter) (
 		return nil, err
 	}
 	// One placeholder per id: at most MaxOutcomeWebhooks of them.
-	query := `SELECT webhook_id, sum(status = 'success'), sum(status = 'failed')
+	query := `SELECT webhook_id, sum(status = 'success'), sum(status = 'failed'), sum(status = 'pending')
 		FROM deliveries
 		WHERE webhook_id IN (?` + strings.Repeat(", ?", len(f.WebhookIDs)-1) + `)
-			AND created_at >= ? AND status != 'pending' AND (? = '' OR tenant_id = ?)
+			AND created_at >= ? AND (status != 'pending' OR attempt_count > 0) AND (? = '' OR tenant_id = ?)
 		GROUP BY webhook_id`
 	args := make([]any, 0, len(f.WebhookIDs)+3)
 	for _, id := range f.WebhookIDs {
@@ -138,7 +138,7 @@ func (s *Store) DeliveryOutcomes(ctx context.Context, f herald.OutcomesFilter) (
 		for rows.Next() {
 			var id string
 			var o herald.DeliveryOutcomes
-			if err := rows.Scan(&id, &o.Succeeded, &o.Failed); err != nil {
+			if err := rows.Scan(&id, &o.Succeeded, &o.Failed, &o.Retrying); err != nil {
 				return err
 			}
 			out[id] = o

@@ -171,13 +171,18 @@ func (s *Store) Webhook(ctx context.Context, id string) (*herald.Webhook, error)
 	return &w, nil
 }
 
-// Webhooks returns one page of webhooks, newest first, and the total matching.
+// Webhooks returns one page of webhooks, newest first (failing ones first when
+// f.FailingFirst), and the total matching.
 func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.Webhook, int, error) {
 	where, args := "", []any{}
 	if f.TenantID != "" {
 		where, args = " WHERE w.tenant_id = ?", append(args, f.TenantID)
 	}
 	limit, offset := page(f.Page, f.PerPage)
+	order := " ORDER BY w.created_at DESC, w.id DESC"
+	if f.FailingFirst {
+		order = " ORDER BY (w.enabled AND w.consecutive_failures > 0) DESC, w.created_at DESC, w.id DESC"
+	}
 	ws := []herald.Webhook{}
 	var total int
 	err := s.readTx(ctx, "webhooks", func(tx *sql.Tx) error {
@@ -185,7 +190,7 @@ func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, "SELECT "+webhookColumns+" FROM webhooks w"+where+
-			" ORDER BY w.created_at DESC, w.id DESC LIMIT ? OFFSET ?", append(args, limit, offset)...)
+			order+" LIMIT ? OFFSET ?", append(args, limit, offset)...)
 		if err != nil {
 			return err
 		}

@@ -49,9 +49,9 @@ func testDeliveryStats(t *testing.T, open func(t *testing.T) herald.Store) {
 	window := herald.StatsFilter{Since: t0, Until: t0.Add(2 * time.Minute)}
 
 	a2Failing := herald.FailingWebhook{ID: a2.ID, TenantID: tenantA, Name: a2.Name, URL: a2.URL, Enabled: true,
-		ConsecutiveFailures: 2, FailingSince: ptr(t0.Add(20 * time.Second)), LastDeliveryAt: ptr(t0.Add(80 * time.Second))}
+		ConsecutiveFailures: 2, FailingSince: ptr(t0.Add(20 * time.Second)), LastDeliveryAt: ptr(t0.Add(80 * time.Second)), LastError: "HTTP 500"}
 	b1Failing := herald.FailingWebhook{ID: b1.ID, TenantID: tenantB, Name: b1.Name, URL: b1.URL, Enabled: true,
-		ConsecutiveFailures: 1, FailingSince: ptr(t0.Add(30 * time.Second)), LastDeliveryAt: ptr(t0.Add(30 * time.Second))}
+		ConsecutiveFailures: 1, FailingSince: ptr(t0.Add(30 * time.Second)), LastDeliveryAt: ptr(t0.Add(30 * time.Second)), LastError: "HTTP 500"}
 
 	for _, c := range []struct {
 		what   string
@@ -136,11 +136,13 @@ func testDeliveryStats(t *testing.T, open func(t *testing.T) herald.Store) {
 }
 
 // testDeliveryOutcomes checks DeliveryOutcomes on the deliveries testDeliveryStats left:
-// a1 delivered three events, a2 one delivered, one failed for good and one pending, b1
-// (tenant B) one pending; every delivery was created at t0.
+// a1 delivered three events, a2 one delivered, one failed for good and one retrying, b1
+// (tenant B) one retrying and, added here, one not tried yet; every delivery was
+// created at t0.
 func testDeliveryOutcomes(t *testing.T, st herald.Store, tenantA, tenantB, a1, a2, b1 string) {
 	t.Helper()
 	ctx := t.Context()
+	publishEvent(t, st, tenantB, "drift.detected", t0) // not tried: not counted
 	for _, c := range []struct {
 		what string
 		f    herald.OutcomesFilter
@@ -148,15 +150,15 @@ func testDeliveryOutcomes(t *testing.T, st herald.Store, tenantA, tenantB, a1, a
 	}{{
 		what: "tenant A's webhooks, B's asked for too",
 		f:    herald.OutcomesFilter{TenantID: tenantA, WebhookIDs: []string{a1, a2, b1}, Since: t0},
-		want: map[string]herald.DeliveryOutcomes{a1: {Succeeded: 3}, a2: {Succeeded: 1, Failed: 1}},
+		want: map[string]herald.DeliveryOutcomes{a1: {Succeeded: 3}, a2: {Succeeded: 1, Failed: 1, Retrying: 1}},
 	}, {
-		what: "any tenant, pending deliveries only",
+		what: "any tenant, a retrying delivery only",
 		f:    herald.OutcomesFilter{WebhookIDs: []string{b1}, Since: t0},
-		want: map[string]herald.DeliveryOutcomes{},
+		want: map[string]herald.DeliveryOutcomes{b1: {Retrying: 1}},
 	}, {
 		what: "any tenant, one webhook",
 		f:    herald.OutcomesFilter{WebhookIDs: []string{a2}, Since: t0},
-		want: map[string]herald.DeliveryOutcomes{a2: {Succeeded: 1, Failed: 1}},
+		want: map[string]herald.DeliveryOutcomes{a2: {Succeeded: 1, Failed: 1, Retrying: 1}},
 	}, {
 		what: "tenant B asking for A's webhook",
 		f:    herald.OutcomesFilter{TenantID: tenantB, WebhookIDs: []string{a1}, Since: t0},

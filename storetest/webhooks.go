@@ -119,6 +119,31 @@ func testWebhooks(t *testing.T, open func(t *testing.T) herald.Store) {
 		}
 	})
 
+	t.Run("ListFailingFirst", func(t *testing.T) {
+		st := open(t)
+		tenant := addTenant(t, st)
+		failing := func(w *herald.Webhook) { w.ConsecutiveFailures, w.FailingSince = 2, ptr(t0) }
+		w0 := addWebhook(t, st, tenant, createdAt(t0))
+		w1 := addWebhook(t, st, tenant, createdAt(t0.Add(time.Minute)), failing)
+		w2 := addWebhook(t, st, tenant, createdAt(t0.Add(2*time.Minute)), failing, disabled) // disabled: not failing
+		w3 := addWebhook(t, st, tenant, createdAt(t0.Add(3*time.Minute)))
+		w4 := addWebhook(t, st, tenant, createdAt(t0.Add(4*time.Minute)), failing)
+		for _, tc := range []struct {
+			filter herald.WebhookFilter
+			want   []string
+		}{
+			{herald.WebhookFilter{TenantID: tenant}, []string{w4.ID, w3.ID, w2.ID, w1.ID, w0.ID}},
+			{herald.WebhookFilter{TenantID: tenant, FailingFirst: true}, []string{w4.ID, w1.ID, w3.ID, w2.ID, w0.ID}},
+			{herald.WebhookFilter{TenantID: tenant, FailingFirst: true, PerPage: 2, Page: 2}, []string{w3.ID, w2.ID}},
+		} {
+			ws, _, err := st.Webhooks(t.Context(), tc.filter)
+			ok(t, err, "webhooks")
+			if !slices.Equal(webhookIDs(ws), tc.want) {
+				t.Errorf("webhooks of %+v = %v, want %v", tc.filter, webhookIDs(ws), tc.want)
+			}
+		}
+	})
+
 	t.Run("PerPageAtMost100", func(t *testing.T) {
 		st := open(t)
 		tenant := addTenant(t, st)
