@@ -176,7 +176,7 @@ const StatusRetrying DeliveryStatus = "retrying"
 // Retrying reports whether d is pending after a failed attempt (see StatusRetrying).
 // A successful attempt finishes a delivery, so a pending one with attempts has failed
 // at least its latest.
-func (d *Delivery) Retrying() bool {
+func (d Delivery) Retrying() bool {
 	return d.Status == StatusPending && d.AttemptCount > 0
 }
 

@@ -70,6 +70,13 @@ type deliveryOutput struct {
 	Body herald.Delivery
 }
 
+// retryOutput is the delivery after a manual retry, and which of its attempts the
+// retry made, so a client can say how that one went even if another follows at once.
+type retryOutput struct {
+	Attempt int `header:"Herald-Attempt" doc:"The number of the attempt this retry made: find it among the delivery's attempts"`
+	Body    herald.Delivery
+}
+
 func (s *server) registerDeliveries() {
 	tags := []string{"Deliveries"}
 	register(s, huma.Operation{
@@ -92,7 +99,7 @@ func (s *server) registerDeliveries() {
 	register(s, huma.Operation{
 		OperationID: "retry-delivery", Method: http.MethodPost, Path: "/api/v1/deliveries/{id}/retry",
 		Summary:     "Send a delivery again now",
-		Description: "Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery. 410 when retention has removed its event's data.",
+		Description: "Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery and, in Herald-Attempt, the number of the attempt it made. A retry that fails never delays the retry already scheduled: a pending delivery keeps its next_attempt_at when that is sooner. 410 when retention has removed its event's data.",
 		Tags:        tags, Security: security, Errors: []int{401, 404, 409, 410},
 	}, s.retryDelivery)
 }
@@ -177,12 +184,13 @@ func (s *server) getDelivery(ctx context.Context, in *deliveryInput) (*deliveryO
 // retryDelivery runs without the store timeout on its whole request (see register):
 // the attempt may take as long as the attempt timeout, so only the lookups before and
 // after it are bounded here.
-func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*deliveryOutput, error) {
+func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*retryOutput, error) {
 	p := caller(ctx)
 	if _, err := s.boundedDelivery(ctx, p, in.ID); err != nil {
 		return nil, err
 	}
-	if _, err := s.dispatcher.DeliverNow(ctx, in.ID); err != nil {
+	a, err := s.dispatcher.DeliverNow(ctx, in.ID)
+	if err != nil {
 		if herald.ErrorCode(err) == herald.ECONFLICT {
 			return nil, herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now: try again in a moment", in.ID)
 		}
@@ -192,7 +200,7 @@ func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*deliver
 	if err != nil {
 		return nil, err
 	}
-	return &deliveryOutput{Body: *d}, nil
+	return &retryOutput{Attempt: a.Number, Body: *d}, nil
 }
 
 // boundedDelivery is delivery under the store timeout, for a handler that runs without

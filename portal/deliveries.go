@@ -3,7 +3,6 @@ package portal
 import (
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +41,7 @@ func (p *portal) loadLog(r *http.Request, v *viewer, apiPath, action string, ext
 		q[k] = vs
 	}
 	switch herald.DeliveryStatus(l.Status) {
-	case herald.StatusPending, herald.StatusSuccess, herald.StatusFailed:
+	case herald.StatusPending, herald.StatusRetrying, herald.StatusSuccess, herald.StatusFailed:
 		q.Set("status", l.Status)
 	default:
 		l.Status = ""
@@ -123,7 +122,10 @@ type deliveryData struct {
 	Webhook  webhook
 	Flash    string
 	Error    string
-	// Attempts are the attempts the delivery keeps, oldest first: its first and last
+	// Retried is the attempt a manual retry just made, when the page follows one: the
+	// banner says how it went.
+	Retried *herald.Attempt
+	// Attempts are the attempts the delivery keeps, newest first: its first and last
 	// ones (see herald.KeepLastAttempts), so a page stays small however often it was
 	// retried. Dropped counts those in between, no longer kept.
 	Attempts []herald.Attempt
@@ -158,14 +160,24 @@ func (p *portal) showDelivery(w http.ResponseWriter, r *http.Request, v *viewer,
 		p.renderAPIError(w, r, v, err)
 		return
 	}
-	slices.Reverse(d.Attempts) // the API lists newest first
 	d.Dropped = d.Delivery.AttemptsDropped
+	if q := r.URL.Query(); q.Get("msg") == "retried" {
+		// Only the number comes from the address; what the banner says is the
+		// stored attempt's.
+		n, _ := strconv.Atoi(q.Get("attempt")) // not a number matches no attempt
+		for i := range d.Attempts {
+			if d.Attempts[i].Number == n {
+				d.Retried = &d.Attempts[i]
+			}
+		}
+	}
 	p.render(w, r, status, "delivery", v, "Delivery "+id, d)
 }
 
 func (p *portal) retryDelivery(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	if _, err := p.call(r, v, http.MethodPost, "/api/v1/deliveries/"+url.PathEscape(id)+"/retry", nil, nil, nil); err != nil {
+	h, err := p.call(r, v, http.MethodPost, "/api/v1/deliveries/"+url.PathEscape(id)+"/retry", nil, nil, nil)
+	if err != nil {
 		if herald.ErrorCode(err) == herald.ECONFLICT {
 			p.showDelivery(w, r, v, http.StatusConflict, herald.ErrorMessage(err))
 			return
@@ -173,5 +185,6 @@ func (p *portal) retryDelivery(w http.ResponseWriter, r *http.Request, v *viewer
 		p.renderAPIError(w, r, v, err)
 		return
 	}
-	http.Redirect(w, r, "/deliveries/"+url.PathEscape(id)+"?msg=retried", http.StatusSeeOther)
+	n, _ := strconv.Atoi(h.Get("Herald-Attempt")) // the API always says; 0 matches no attempt
+	http.Redirect(w, r, "/deliveries/"+url.PathEscape(id)+"?msg=retried&attempt="+strconv.Itoa(n), http.StatusSeeOther)
 }

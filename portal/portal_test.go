@@ -785,12 +785,36 @@ func TestRetryShowsTheNewAttempt(t *testing.T) {
 	if strings.Contains(p.body, "Attempt 2") {
 		t.Fatal("a second attempt before the retry")
 	}
-	e.status.Store(http.StatusOK)
-	p = b.do(http.MethodPost, "/deliveries/"+del.ID+"/retry", url.Values{})
-	if p.status != http.StatusSeeOther {
-		t.Fatalf("retry: %d\n%s", p.status, p.body)
+	before, err := e.store.Delivery(context.Background(), del.ID)
+	if err != nil || before.NextAttemptAt == nil {
+		t.Fatalf("the failed ping is not scheduled for a retry: %+v, %v", before, err)
 	}
-	wantPage(t, "after the retry", b.get(p.header.Get("Location")), 200, "A new attempt was made", "Attempt 2", "HTTP 200")
+	retry := func() page {
+		t.Helper()
+		p := b.do(http.MethodPost, "/deliveries/"+del.ID+"/retry", url.Values{})
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("retry: %d\n%s", p.status, p.body)
+		}
+		return b.get(p.header.Get("Location"))
+	}
+
+	// A retry that fails says so in red, and leaves the scheduled retry where it was
+	// (this webhook's schedule has one retry, which the manual one would use up).
+	e.status.Store(http.StatusInternalServerError)
+	p = retry()
+	wantPage(t, "after a failed retry", p, 200,
+		`<p class="error" role="status" id="retry-result">Attempt 2`, "failed: endpoint answered 500 Internal Server Error.", "The next attempt is due in ")
+	after, err := e.store.Delivery(context.Background(), del.ID)
+	if err != nil || after.Status != herald.StatusPending || after.NextAttemptAt == nil || !after.NextAttemptAt.Equal(*before.NextAttemptAt) {
+		t.Errorf("after a failed manual retry the delivery is %+v (%v), want pending, still due at %v", after, err, before.NextAttemptAt)
+	}
+
+	e.status.Store(http.StatusOK)
+	p = retry()
+	wantPage(t, "after a successful retry", p, 200, `<p class="flash" role="status" id="retry-result">Attempt 3`, "succeeded: HTTP 200")
+	if newest, oldest := strings.Index(p.body, `id="attempt-3"`), strings.Index(p.body, `id="attempt-1"`); newest < 0 || newest > oldest {
+		t.Error("the attempts are not listed newest first")
+	}
 }
 
 func TestNew(t *testing.T) {
@@ -798,4 +822,46 @@ func TestNew(t *testing.T) {
 	if _, err := portal.New(portal.Config{}); err == nil {
 		t.Fatal("portal.New without dependencies: no error")
 	}
+}
+
+// TestFailingWebhookIsObvious: a webhook whose endpoint answers 500 sorts first in the
+// list with a red "failing" pill, its last error and a success rate of 0, the dashboard
+// opens with it, and its retrying delivery reads "retrying" in the log.
+func TestFailingWebhookIsObvious(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.status.Store(http.StatusInternalServerError)
+	broken := e.addWebhook(e.adminKey, "", "Broken endpoint")
+	var del struct {
+		ID string `json:"delivery_id"`
+	}
+	e.api(e.adminKey, http.MethodPost, "/api/v1/webhooks/"+broken+"/test", nil, &del, http.StatusOK)
+	e.status.Store(http.StatusOK)
+	healthy := e.addWebhook(e.adminKey, "", "Healthy endpoint") // newer
+	e.api(e.adminKey, http.MethodPost, "/api/v1/webhooks/"+healthy+"/test", nil, nil, http.StatusOK)
+
+	b := e.browser()
+	b.signIn(e.adminKey)
+	p := b.get("/webhooks")
+	wantPage(t, "webhooks", p, http.StatusOK, `<tr class="failing">`, `<span class="badge failed">failing</span>`,
+		"endpoint answered 500 Internal Server Error", `0% <span class="muted">of 1, 1 retrying`, `<span class="badge success">healthy</span>`)
+	if i, j := strings.Index(p.body, "Broken endpoint"), strings.Index(p.body, "Healthy endpoint"); i < 0 || i > j {
+		t.Error("the failing webhook is not listed before the newer healthy one")
+	}
+	if strings.Contains(p.body, ">enabled<") {
+		t.Error("the webhook list still shows an enabled pill")
+	}
+
+	p = b.get("/")
+	wantPage(t, "dashboard", p, http.StatusOK, `id="failing-endpoints"`, "Broken endpoint", "endpoint answered 500 Internal Server Error")
+	if i, j := strings.Index(p.body, `id="failing-endpoints"`), strings.Index(p.body, "Attempts per minute"); i > j {
+		t.Error("the dashboard does not open with the failing endpoints")
+	}
+
+	p = b.get("/deliveries?status=retrying")
+	wantPage(t, "retrying deliveries", p, http.StatusOK, del.ID, `<span class="badge retrying">retrying</span>`, "next in ")
+	if strings.Count(p.body, `href="/deliveries/del_`) != 1 {
+		t.Errorf("status=retrying lists %d deliveries, want the broken webhook's one", strings.Count(p.body, `href="/deliveries/del_`))
+	}
+	wantPage(t, "its webhook's page", b.get("/webhooks/"+broken), http.StatusOK, `id="failing"`, "(1 failed in a row): the last attempt got endpoint answered 500")
 }

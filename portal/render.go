@@ -57,9 +57,10 @@ func (p *portal) parseTemplates() (map[string]*template.Template, error) {
 			}{v, sel}
 		},
 		"statuses": func() []herald.DeliveryStatus {
-			return []herald.DeliveryStatus{herald.StatusPending, herald.StatusSuccess, herald.StatusFailed}
+			return []herald.DeliveryStatus{herald.StatusPending, herald.StatusRetrying, herald.StatusSuccess, herald.StatusFailed}
 		},
-		"lastIndex": func(ticks []tick) int { return len(ticks) - 1 },
+		"attemptError": herald.AttemptError,
+		"lastIndex":    func(ticks []tick) int { return len(ticks) - 1 },
 		"lastAttempt": func(as []herald.Attempt) *herald.Attempt {
 			if len(as) == 0 {
 				return nil

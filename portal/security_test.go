@@ -329,8 +329,8 @@ func TestDeliveryPageShowsTheLastAttempts(t *testing.T) {
 	if strings.Contains(p.body, `id="attempt-35"`) || strings.Contains(p.body, `id="attempt-4"`) {
 		t.Error("the page renders attempts that are no longer kept")
 	}
-	if first, last := strings.Index(p.body, `id="attempt-1"`), strings.Index(p.body, `id="attempt-55"`); first > last {
-		t.Error("the page does not list attempts oldest first")
+	if first, last := strings.Index(p.body, `id="attempt-1"`), strings.Index(p.body, `id="attempt-55"`); first < last {
+		t.Error("the page does not list attempts newest first")
 	}
 }
 

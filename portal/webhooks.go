@@ -18,9 +18,10 @@ import (
 // webhook is the API's webhook resource, with the secret it shows once at creation.
 type webhook struct {
 	herald.Webhook
-	SigningMode string `json:"signing"`
-	PublicKey   string `json:"public_key"`
-	Secret      string `json:"secret"`
+	SigningMode string        `json:"signing"`
+	PublicKey   string        `json:"public_key"`
+	Secret      string        `json:"secret"`
+	Health      herald.Health `json:"health"`
 }
 
 // eventType is one entry of the API's catalog.
@@ -33,7 +34,7 @@ var flashes = map[string]string{
 	"enabled":  "Webhook enabled.",
 	"disabled": "Webhook disabled: events are no longer queued for it.",
 	"deleted":  "Webhook deleted.",
-	"retried":  "A new attempt was made: it is the last one below.",
+	"retried":  "A new attempt was made: it is the first one below.",
 	"sample":   "The sample was queued for the webhook: its delivery is below.",
 }
 
@@ -57,10 +58,9 @@ func tenantFilter(r *http.Request, v *viewer) string {
 
 type webhookRow struct {
 	webhook
-	// Rate is the share of the last 24 hours' finished deliveries that succeeded, as
-	// a percentage; Finished is how many finished.
-	Rate     int
-	Finished int
+	// Outcomes are the last 24 hours' deliveries that were tried; a delivery retrying
+	// after a failed attempt counts as not succeeded.
+	Outcomes herald.DeliveryOutcomes
 }
 
 type webhooksData struct {
@@ -79,7 +79,8 @@ const perPage = 20
 
 func (p *portal) webhooksPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	pageNo := pageParam(r)
-	q := url.Values{"page": {strconv.Itoa(pageNo)}, "per_page": {strconv.Itoa(perPage)}}
+	// The endpoints to fix come first, on every page, so none hides on page two.
+	q := url.Values{"page": {strconv.Itoa(pageNo)}, "per_page": {strconv.Itoa(perPage)}, "failing_first": {"true"}}
 	tenant := tenantFilter(r, v)
 	if tenant != "" {
 		q.Set("tenant_id", tenant)
@@ -117,13 +118,7 @@ func (p *portal) webhooksPage(w http.ResponseWriter, r *http.Request, v *viewer)
 		}
 	}
 	for _, wh := range hooks {
-		row := webhookRow{webhook: wh}
-		o := outcomes[wh.ID]
-		row.Finished = o.Succeeded + o.Failed
-		if row.Finished > 0 {
-			row.Rate = o.Succeeded * 100 / row.Finished
-		}
-		d.Rows = append(d.Rows, row)
+		d.Rows = append(d.Rows, webhookRow{webhook: wh, Outcomes: outcomes[wh.ID]})
 	}
 	d.PrevURL, d.NextURL = pageLinks(r, pageNo, perPage, d.Total)
 	p.render(w, r, http.StatusOK, "webhooks", v, "Webhooks", d)
