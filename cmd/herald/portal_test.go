@@ -312,12 +312,43 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Fatal("a second attempt before the retry")
 	}
 	b.screenshot("delivery")
+
+	// While it fails, the webhook says so first thing: in the list, on the dashboard.
+	list := b.openUntil("/webhooks", "failing")
+	for _, want := range []string{"endpoint answered 500 Internal Server Error", "1 retrying"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("the webhook list of a failing endpoint lacks %q:\n%s", want, list)
+		}
+	}
+	b.screenshot("webhooks-failing")
+	// Filtered to the tenant: the dashboard's numbers for all tenants, shown at sign-in,
+	// are still cached.
+	page = b.open("/?tenant_id=default")
+	if failing, figures := strings.Index(page, "Failing endpoints"), strings.Index(page, "Attempts per minute"); failing < 0 || failing > figures ||
+		!strings.Contains(page, "Ops alerts") || !strings.Contains(page, "endpoint answered 500") {
+		t.Errorf("the dashboard does not open with the failing endpoint and its error:\n%s", page)
+	}
+	b.screenshot("dashboard-failing")
+
+	// A retry that fails again says so, in red.
+	b.open(deliveryPath)
+	b.do("retry, failing", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#attempt-2")))
+	if page := b.text(); !strings.Contains(page, "Attempt 2 failed: endpoint answered 500") {
+		t.Fatalf("after a failed retry the page shows:\n%s", page)
+	}
+	banner, err := chromedp.Run(b.ctx, chromedp.AttributeValue(chromedp.CSS("#retry-result"), "class"))
+	if err != nil || banner.Value != "error" {
+		t.Errorf("the banner of a failed retry has class %q (%v), want error (red)", banner.Value, err)
+	}
+	b.screenshot("delivery-retry-failed")
+	rc.waitFor(t, 4, 5*time.Second)
+
 	rc.setStatus(http.StatusOK)
-	b.do("retry", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#attempt-2")))
-	if page := b.text(); !strings.Contains(page, "A new attempt was made") || !strings.Contains(page, "HTTP 200") {
+	b.do("retry", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#attempt-3")))
+	if page := b.text(); !strings.Contains(page, "Attempt 3 succeeded: HTTP 200") {
 		t.Fatalf("after the retry the page shows:\n%s", page)
 	}
-	rc.waitFor(t, 4, 5*time.Second)
+	rc.waitFor(t, 5, 5*time.Second)
 	b.screenshot("delivery-retried")
 
 	// A test ping's result appears in place (htmx, under the strict CSP).
