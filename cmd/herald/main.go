@@ -71,8 +71,14 @@ The API client commands take --server URL (HERALD_SERVER, default http://127.0.0
 for more.
 `
 
-// run dispatches to a subcommand. Tests call it in-process.
+// run dispatches to a subcommand. Tests call it in-process. -h on any command prints its
+// usage and is no error: the usage is what was asked for.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	return helpIsNoError(runCommand(ctx, args, stdout, stderr, getenv))
+}
+
+// runCommand runs the subcommand args name.
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command given")
