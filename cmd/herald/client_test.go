@@ -87,6 +87,9 @@ func TestClientWebhookLifecycle(t *testing.T) {
 	if !strings.HasPrefix(id, "wh_") || !strings.HasPrefix(secret, "whsec_") || !contains(out, "shown only this once") {
 		t.Fatalf("create: want a wh_ id, a whsec_ secret and the shown-once notice:\n%s", out)
 	}
+	if ping := field(t, out, "PING"); !regexp.MustCompile(`^delivered: HTTP 200 in \S+$`).MatchString(ping) {
+		t.Errorf("create: the ping's outcome reads %q, want delivered with its status", ping)
+	}
 
 	out = mustCLI(t, srv, testAdminKey, "webhooks", "list")
 	if !regexp.MustCompile(`(?m)^`+id+`\s+orders\s+standard\s+true\s+`+regexp.QuoteMeta(rc.URL)+`\s+drift.detected,alert.created\s`).MatchString(out) ||
@@ -133,8 +136,8 @@ func TestClientWebhookLifecycle(t *testing.T) {
 	rc.setStatus(http.StatusOK)
 
 	out = mustCLI(t, srv, testAdminKey, "webhooks", "deliveries", id, "--status", "success")
-	if !regexp.MustCompile(`DELIVERY\s+EVENT TYPE\s+STATUS\s+ATTEMPTS\s+LAST STATUS CODE\s+CREATED`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^del_\S+\s+ping\s+success\s+1\s+200\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(out) {
+	if !regexp.MustCompile(`DELIVERY\s+EVENT TYPE\s+STATUS\s+ATTEMPTS\s+LAST STATUS CODE\s+CREATED\s+NEXT ATTEMPT\s+LAST ERROR`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^del_\S+\s+ping\s+success\s+1\s+200\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+-\s+-$`).MatchString(out) {
 		t.Errorf("deliveries table lacks the header or a successful ping in RFC 3339 UTC:\n%s", out)
 	}
 	var ds []deliveryResource
@@ -511,5 +514,40 @@ func TestClientEd25519Webhook(t *testing.T) {
 	out = mustCLI(t, srv, testAdminKey, "webhooks", "rotate-secret", id)
 	if rotated := field(t, out, "PUBLIC KEY"); !strings.HasPrefix(rotated, "whpk_") || rotated == public || contains(out, "SECRET") {
 		t.Errorf("rotate-secret of an ed25519 webhook: want a new public key and no secret:\n%s", out)
+	}
+}
+
+// TestClientShowsFailingEndpoint: against an endpoint that answers 500, `webhooks
+// create` says the ping failed and when it is retried, and `webhooks deliveries` and
+// `webhooks get` show the retry, its next attempt and the last error.
+func TestClientShowsFailingEndpoint(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir(), "--retry-schedule", "1h")
+	rc := newReceiver(t)
+	rc.setStatus(http.StatusInternalServerError)
+
+	out := mustCLI(t, srv, testAdminKey, "webhooks", "create", "--url", rc.URL, "--name", "broken")
+	id := field(t, out, "ID")
+	if ping := field(t, out, "PING"); !regexp.MustCompile(`^failed: endpoint answered 500 Internal Server Error; next attempt \d{4}-\S+Z$`).MatchString(ping) {
+		t.Errorf("create: the ping's outcome reads %q, want failed with the error and the next attempt", ping)
+	}
+	if !contains(out, "did not accept the ping") {
+		t.Errorf("create: no word on what to do about the failed ping:\n%s", out)
+	}
+
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "deliveries", id, "--status", "retrying")
+	if !regexp.MustCompile(`(?m)^del_\S+\s+ping\s+retrying\s+1\s+500\s+\S+Z\s+\S+Z\s+endpoint answered 500 Internal Server Error$`).MatchString(out) {
+		t.Errorf("deliveries --status retrying: want the ping retrying, with its next attempt and last error:\n%s", out)
+	}
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "get", id)
+	if !strings.HasPrefix(field(t, out, "HEALTH"), "failing: 1 failed in a row since ") ||
+		field(t, out, "LAST ERROR") != "endpoint answered 500 Internal Server Error" {
+		t.Errorf("get: want the webhook failing with its last error:\n%s", out)
+	}
+
+	// Without waiting, create says nothing of the ping.
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "create", "--url", rc.URL, "--name", "unwatched", "--wait", "0")
+	if contains(out, "PING") {
+		t.Errorf("create --wait 0 reports a ping:\n%s", out)
 	}
 }

@@ -70,7 +70,7 @@ func writeDelivery(w io.Writer, d *herald.Delivery) {
 	fmt.Fprintf(w, "EVENT TYPE\t%s\n", d.EventType)
 	fmt.Fprintf(w, "WEBHOOK\t%s\n", d.WebhookID)
 	fmt.Fprintf(w, "TENANT\t%s\n", d.TenantID)
-	fmt.Fprintf(w, "STATUS\t%s\n", d.Status)
+	fmt.Fprintf(w, "STATUS\t%s\n", showStatus(d))
 	fmt.Fprintf(w, "ATTEMPTS\t%d\n", d.AttemptCount)
 	fmt.Fprintf(w, "NEXT ATTEMPT\t%s\n", showTimePtr(d.NextAttemptAt))
 	fmt.Fprintf(w, "LAST ERROR\t%s\n", cell(d.LastError))
@@ -96,13 +96,23 @@ func writeDeliveryRows(w io.Writer, ds []herald.Delivery, withWebhook bool) {
 		}
 		return ""
 	}
-	fmt.Fprintf(w, "DELIVERY\t%sEVENT TYPE\tSTATUS\tATTEMPTS\tLAST STATUS CODE\tCREATED\n", webhookColumn("WEBHOOK"))
+	fmt.Fprintf(w, "DELIVERY\t%sEVENT TYPE\tSTATUS\tATTEMPTS\tLAST STATUS CODE\tCREATED\tNEXT ATTEMPT\tLAST ERROR\n",
+		webhookColumn("WEBHOOK"))
 	for _, d := range ds {
 		last := "-"
 		if n := len(d.Attempts); n > 0 {
 			last = showStatusCode(d.Attempts[n-1].StatusCode)
 		}
-		fmt.Fprintf(w, "%s\t%s%s\t%s\t%d\t%s\t%s\n", d.ID, webhookColumn(d.WebhookID), d.EventType, d.Status,
-			d.AttemptCount, last, showTime(d.CreatedAt))
+		fmt.Fprintf(w, "%s\t%s%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.ID, webhookColumn(d.WebhookID), d.EventType, showStatus(&d),
+			d.AttemptCount, last, showTime(d.CreatedAt), showTimePtr(d.NextAttemptAt), cell(d.LastError))
 	}
+}
+
+// showStatus is a delivery's status as people read it: a pending delivery that failed
+// already is retrying, not merely pending.
+func showStatus(d *herald.Delivery) string {
+	if d.Retrying() {
+		return string(herald.StatusRetrying)
+	}
+	return string(d.Status)
 }

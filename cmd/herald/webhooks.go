@@ -22,8 +22,8 @@ var webhooksCommand = &clientGroup{
 	summary: "Manage the webhooks of a running Herald server through its API.",
 	commands: []clientSubcommand{
 		{"list", "[--tenant T] [--page N] [--per-page N]", "List webhooks, newest first.", webhooksList},
-		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']...",
-			"Register a webhook. It is sent a ping; its signing secret is printed this once.", webhooksCreate},
+		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']... [--wait 10s]",
+			"Register a webhook. It is sent a ping, whose outcome is printed; its signing secret is printed this once.", webhooksCreate},
 		{"get", "ID", "Show a webhook.", webhooksGet},
 		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']...",
 			"Change the fields given and keep the others.", webhooksUpdate},
@@ -31,8 +31,8 @@ var webhooksCommand = &clientGroup{
 		{"test", "ID", "Send a ping now, wait for it, and say how it went; fails when the ping does.", webhooksTest},
 		{"rotate-secret", "ID [--grace 24h] [--secret S]",
 			"Give a webhook a new signing secret; the old one keeps signing too for the grace period.", webhooksRotateSecret},
-		{"deliveries", "ID [--status pending|success|failed] [--event-type T] [--page N] [--per-page N]",
-			"List a webhook's deliveries, newest first.", webhooksDeliveries},
+		{"deliveries", "ID [--status pending|retrying|success|failed] [--event-type T] [--page N] [--per-page N]",
+			"List a webhook's deliveries, newest first, with each one's next attempt and last error.", webhooksDeliveries},
 	},
 }
 
@@ -58,6 +58,7 @@ type apiWebhook struct {
 	UpdatedAt          time.Time         `json:"updated_at"`
 	LastDeliveryStatus string            `json:"last_delivery_status"`
 	LastDeliveryAt     *time.Time        `json:"last_delivery_at"`
+	Health             herald.Health     `json:"health"`
 	Signing            string            `json:"signing"`
 	PublicKey          string            `json:"public_key,omitempty"`
 	Secret             string            `json:"secret,omitempty"`
@@ -69,6 +70,18 @@ func showEvents(events []string) string {
 		return "* (every type)"
 	}
 	return strings.Join(events, ",")
+}
+
+// showHealth is a webhook's health in a few words: its state, and while failing for how
+// many attempts since when.
+func showHealth(h *herald.Health) string {
+	if h.State == "" {
+		return "-" // a server from before health was reported
+	}
+	if h.State == herald.HealthFailing {
+		return fmt.Sprintf("failing: %d failed in a row since %s", h.ConsecutiveFailures, showTimePtr(h.FailingSince))
+	}
+	return string(h.State)
 }
 
 func showLastDelivery(w *apiWebhook) string {
@@ -94,6 +107,10 @@ func writeWebhook(w io.Writer, wh *apiWebhook) {
 	fmt.Fprintf(w, "ENABLED\t%t\n", wh.Enabled)
 	if !wh.Enabled {
 		fmt.Fprintf(w, "DISABLED REASON\t%s\n", cell(wh.DisabledReason))
+	}
+	fmt.Fprintf(w, "HEALTH\t%s\n", showHealth(&wh.Health))
+	if wh.Health.LastError != "" {
+		fmt.Fprintf(w, "LAST ERROR\t%s\n", cell(wh.Health.LastError))
 	}
 	rate := "none"
 	if wh.RateLimit > 0 {
@@ -178,11 +195,15 @@ func webhooksList(ctx context.Context, c *clientCommand, args []string) error {
 			fmt.Fprintln(w, "No webhooks.")
 			return
 		}
-		fmt.Fprintln(w, "ID\tNAME\tFORMAT\tENABLED\tURL\tEVENTS\tLAST DELIVERY")
+		fmt.Fprintln(w, "ID\tNAME\tFORMAT\tENABLED\tURL\tEVENTS\tLAST DELIVERY\tHEALTH")
 		for i := range list {
 			wh := &list[i]
-			fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\t%s\n", wh.ID, cell(wh.Name), wh.Format, wh.Enabled,
-				cell(wh.URL), showEvents(wh.Events), showLastDelivery(wh))
+			health := "-"
+			if wh.Health.State != "" {
+				health = string(wh.Health.State)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", wh.ID, cell(wh.Name), wh.Format, wh.Enabled,
+				cell(wh.URL), showEvents(wh.Events), showLastDelivery(wh), health)
 		}
 		moreNote(w, "webhooks", len(list), ans.header)
 	})
@@ -203,6 +224,8 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	}
 	var events string
 	var headers listFlag
+	var wait time.Duration
+	c.flags.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the ping's first attempt to say how it went; 0 not to wait (-o json never waits)")
 	c.flags.StringVar(&req.URL, "url", "", "the endpoint `URL`, http or https (required)")
 	c.flags.StringVar(&req.Name, "name", "", "a `name` to tell it by (required)")
 	c.flags.StringVar(&events, "events", "", "event `types` to send, comma-separated (default every type)")
@@ -232,13 +255,68 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	if err := ans.decode(&wh); err != nil {
 		return err
 	}
+	var ping *herald.Delivery
+	if wh.Enabled && wait > 0 && c.output != "json" {
+		// The webhook exists whatever the ping finds: its outcome is news, not an error.
+		ping = c.waitForPing(ctx, wh.ID, wait)
+	}
 	return c.show(ans.body, func(w io.Writer) {
 		writeWebhook(w, &wh)
 		if wh.Secret != "" {
 			fmt.Fprintf(w, "SECRET\t%s\n", wh.Secret)
+		}
+		if wh.Enabled && wait > 0 {
+			fmt.Fprintf(w, "PING\t%s\n", showPing(ping, wait))
+		}
+		if wh.Secret != "" {
 			fmt.Fprintf(w, "\nThe secret is shown only this once: store it now. 'herald webhooks rotate-secret %s' makes a new one.\n", wh.ID)
 		}
+		if ping != nil && ping.Status != herald.StatusSuccess {
+			fmt.Fprintf(w, "\nThe endpoint did not accept the ping. 'herald webhooks deliveries %s' shows what it answered; "+
+				"'herald webhooks test %s' sends another.\n", wh.ID, wh.ID)
+		}
 	})
+}
+
+// pingPoll is how often waitForPing asks whether the ping was attempted.
+const pingPoll = 200 * time.Millisecond
+
+// waitForPing waits up to wait for the new webhook's ping to be attempted and returns
+// its delivery then, or nil if it was not attempted in time or could not be read.
+func (c *clientCommand) waitForPing(ctx context.Context, id string, wait time.Duration) *herald.Delivery {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	q := url.Values{"event_type": {herald.PingType}, "per_page": {"1"}}
+	for {
+		ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", id)+"/deliveries", q, nil, nil)
+		var list []herald.Delivery
+		if err == nil && ans.decode(&list) == nil && len(list) == 1 && list[0].AttemptCount > 0 {
+			return &list[0]
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(pingPoll):
+		}
+	}
+}
+
+// showPing says how a new webhook's ping went.
+func showPing(d *herald.Delivery, waited time.Duration) string {
+	switch {
+	case d == nil:
+		return fmt.Sprintf("not attempted within %s: see 'herald webhooks deliveries'", waited)
+	case d.Status == herald.StatusSuccess:
+		code := "-"
+		if n := len(d.Attempts); n > 0 {
+			a := d.Attempts[n-1]
+			code = fmt.Sprintf("HTTP %d in %s", a.StatusCode, showDuration(a.DurationMS))
+		}
+		return "delivered: " + code
+	case d.NextAttemptAt != nil:
+		return fmt.Sprintf("failed: %s; next attempt %s", cell(d.LastError), showTimePtr(d.NextAttemptAt))
+	}
+	return "failed: " + cell(d.LastError)
 }
 
 func webhooksGet(ctx context.Context, c *clientCommand, args []string) error {
@@ -408,7 +486,7 @@ func webhooksRotateSecret(ctx context.Context, c *clientCommand, args []string) 
 func webhooksDeliveries(ctx context.Context, c *clientCommand, args []string) error {
 	var status, eventType string
 	var page, perPage int
-	c.flags.StringVar(&status, "status", "", "only deliveries in this `state`: pending, success or failed")
+	c.flags.StringVar(&status, "status", "", "only deliveries in this `state`: pending, retrying (pending after a failed attempt), success or failed")
 	c.flags.StringVar(&eventType, "event-type", "", "only deliveries of this event `type`")
 	c.flags.IntVar(&page, "page", 0, "page `number`, from 1")
 	c.flags.IntVar(&perPage, "per-page", 0, "deliveries per page, at most 100 (default 20)")
