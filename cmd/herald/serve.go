@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,6 +59,7 @@ type serveConfig struct {
 	metricsPublic  bool
 	maxWebhooks    int
 	portal         portalConfig
+	dev            bool
 }
 
 func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, error) {
@@ -84,6 +86,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	fs.Float64Var(&c.adminRateLimit, "admin-rate-limit", 0, "requests per second the admin key may make, in bursts of twice that; 0 (the default) is unlimited, because the admin key is the producer's publishing key and POST /api/v1/events/batch is the high-rate path")
 	fs.StringVar(&c.metricsToken, "metrics-token", "", "a bearer token that may read /metrics besides the admin key, for Prometheus (see README)")
 	fs.BoolVar(&c.metricsPublic, "metrics-public", false, "serve /metrics without a key; by default it needs the admin key or --metrics-token, since its counters show every tenant's volumes")
+	fs.BoolVar(&c.dev, "dev", false, "development mode, for trying Herald with a receiver on this machine: endpoints on loopback and private networks are allowed, the server listens on loopback only, and it prints an export line for the CLI with an admin key kept in <data-dir>/"+devKeyFile+". Never in production")
 	fs.IntVar(&c.maxWebhooks, "max-webhooks-per-tenant", 100, "most webhooks one tenant may have (409 beyond it); the default tenant, the admin's own, is exempt; 0 is no limit")
 	c.notices.flags(fs)
 	c.retention.flags(fs)
@@ -102,6 +105,12 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	}
 	if err := c.portal.validate(); err != nil {
 		return nil, err
+	}
+	if c.dev {
+		if !loopbackAddr(c.addr) {
+			return nil, fmt.Errorf("--dev allows endpoints on this machine and private networks, so it listens on loopback only: --addr %q is not a loopback address (try 127.0.0.1:8080)", c.addr)
+		}
+		c.allowPrivate = true
 	}
 	if c.maxWebhooks < 0 {
 		return nil, fmt.Errorf("--max-webhooks-per-tenant must be 0 (no limit) or more, not %d", c.maxWebhooks)
@@ -149,9 +158,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 
-	adminKeyHash, err := adminKey(ctx, store, cfg.adminKey, stdout)
+	adminKeyHash, generated, err := adminKey(ctx, store, cfg.adminKey, stdout)
 	if err != nil {
 		return err
+	}
+	var devKey string
+	if cfg.dev {
+		if devKey, err = devAdminKey(cfg.dataDir, adminKeyHash, cfg.adminKey, generated); err != nil {
+			return err
+		}
 	}
 	if err := ensureDefaultTenant(ctx, store); err != nil {
 		return err
@@ -242,6 +257,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "Herald %s listening on http://%s (store: %s)\n", herald.Version, ln.Addr(), storeName(cfg))
+	if cfg.dev {
+		devBanner(stdout, "http://"+ln.Addr().String(), devKey)
+	}
 	logger.Info("serving", "addr", ln.Addr().String(), "owner", dispatcher.Owner(), "allow_private_networks", cfg.allowPrivate)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -394,30 +412,110 @@ func openStore(ctx context.Context, cfg *serveConfig, cipher herald.Cipher) (sto
 const adminKeySetting = "admin_key_hash"
 
 // adminKey returns the hash of the admin key: the configured one, or the one generated
-// on first start, which is printed to stdout this once and only its hash is kept.
-func adminKey(ctx context.Context, store herald.Store, configured string, stdout io.Writer) ([]byte, error) {
+// on first start, which is printed to stdout this once (and returned as generated) and
+// only its hash is kept. A configured key replaces the generated one for as long as it
+// is configured, which is how a lost generated key is replaced.
+func adminKey(ctx context.Context, store herald.Store, configured string, stdout io.Writer) (hash []byte, generated string, err error) {
 	if configured != "" {
 		if len(configured) < 16 {
-			return nil, errors.New("--admin-key must be at least 16 characters")
+			return nil, "", errors.New("--admin-key must be at least 16 characters")
 		}
-		return herald.HashKey(configured), nil
+		return herald.HashKey(configured), "", nil
 	}
 	// Only the process whose key is stored first prints it: processes starting at once
 	// on one database must not each announce a key of their own.
 	key := herald.NewAPIKey(herald.PrefixAdminKey)
-	err := store.CreateSetting(ctx, adminKeySetting, herald.HashKey(key))
+	err = store.CreateSetting(ctx, adminKeySetting, herald.HashKey(key))
 	switch herald.ErrorCode(err) {
 	case "":
 		fmt.Fprintf(stdout, "\nAdmin API key (shown once, keep it safe): %s\n\n", key)
-		return herald.HashKey(key), nil
+		return herald.HashKey(key), key, nil
 	case herald.ECONFLICT:
 		hash, err := store.Setting(ctx, adminKeySetting)
 		if err != nil {
-			return nil, fmt.Errorf("read admin key: %w", err)
+			return nil, "", fmt.Errorf("read admin key: %w", err)
 		}
-		return hash, nil
+		return hash, "", nil
 	}
-	return nil, fmt.Errorf("store admin key: %w", err)
+	return nil, "", fmt.Errorf("store admin key: %w", err)
+}
+
+// devKeyFile is where --dev keeps the admin key it generated, in the data directory and
+// readable by its owner only, so that every start can print a ready-to-paste export
+// line. Only --dev writes or reads it.
+const devKeyFile = "dev-admin.key"
+
+// devAdminKey returns the admin key for --dev's export line: the configured one; or the
+// one generated now, which it keeps in devKeyFile; or else the one kept there, if it is
+// still the admin key; "" when none of these.
+func devAdminKey(dataDir string, hash []byte, configured, generated string) (string, error) {
+	file := filepath.Join(dataDir, devKeyFile)
+	switch {
+	case configured != "":
+		return configured, nil // the operator has it: nothing to keep
+	case generated != "":
+		if err := os.WriteFile(file, []byte(generated+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("--dev: keep the admin key: %w", err)
+		}
+		return generated, nil
+	}
+	data, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("--dev: read the admin key: %w", err)
+	}
+	kept := strings.TrimSpace(string(data))
+	if subtle.ConstantTimeCompare(herald.HashKey(kept), hash) != 1 {
+		return "", nil // a key replaced since, by --admin-key
+	}
+	return kept, nil
+}
+
+// devBanner says, on stdout, that --dev is on and what it allows, and prints the export
+// line that points the CLI at this server with the admin key.
+func devBanner(w io.Writer, serverURL, key string) {
+	fmt.Fprintf(w, `
+  ┌─ DEVELOPMENT MODE (--dev) ──────────────────────────────────────────────
+  │ Endpoints on this machine (localhost, 127.0.0.1) and on private networks
+  │ are allowed; the server listens on loopback only.
+  │ Never use --dev in production: without it such endpoints are refused,
+  │ so that no webhook can reach your internal services.
+  └─────────────────────────────────────────────────────────────────────────
+`)
+	if key == "" {
+		fmt.Fprintf(w, `
+Paste this into the shell you run herald commands in, with the admin key printed when
+this data directory was first used (lost it? see "Lost the admin key" in the README):
+
+    export HERALD_SERVER=%s HERALD_API_KEY=<admin key>
+
+`, serverURL)
+		return
+	}
+	fmt.Fprintf(w, `
+Paste this into the shell you run herald commands in:
+
+    export HERALD_SERVER=%s HERALD_API_KEY=%s
+
+Then open %s in a browser, or try: herald webhooks list
+
+`, serverURL, key, serverURL)
+}
+
+// loopbackAddr reports whether a listen address is on loopback only: localhost or a
+// loopback IP, with a port.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ensureDefaultTenant creates the tenant that owns what the admin creates without a
