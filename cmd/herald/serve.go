@@ -495,13 +495,14 @@ this data directory was first used (lost it? see "Lost the admin key" in the REA
 		return
 	}
 	fmt.Fprintf(w, `
-Paste this into the shell you run herald commands in:
+Paste this into the shell you run herald commands in (--dev keeps the key in the
+data directory's %s, so every start prints this line):
 
     export HERALD_SERVER=%s HERALD_API_KEY=%s
 
-Then open %s in a browser, or try: herald webhooks list
+Then open %s in a browser and sign in with that key, or try: herald webhooks list
 
-`, serverURL, key, serverURL)
+`, devKeyFile, serverURL, key, serverURL)
 }
 
 // loopbackAddr reports whether a listen address is on loopback only: localhost or a
