@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -174,5 +175,69 @@ func TestRecoverDefaultWindow(t *testing.T) {
 				t.Errorf("recover with body %v left %s %s, want %s", body, id, d.Status, want)
 			}
 		}
+	}
+}
+
+// TestOpenAPIDocumentsHealth: the description has the webhook's health with its states,
+// the retrying filter on both delivery lists, and the retry's Herald-Attempt header.
+func TestOpenAPIDocumentsHealth(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.must(http.StatusOK, "GET", "/openapi.json", "", nil, nil)
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name   string `json:"name"`
+				Schema struct {
+					Enum []string `json:"enum"`
+				} `json:"schema"`
+			} `json:"parameters"`
+			Responses map[string]struct {
+				Headers map[string]json.RawMessage `json:"headers"`
+			} `json:"responses"`
+		} `json:"paths"`
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Ref  string   `json:"$ref"`
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var health string
+	for name, s := range doc.Components.Schemas {
+		if p, ok := s.Properties["health"]; ok && strings.HasPrefix(name, "Webhook") {
+			health = strings.TrimPrefix(p.Ref, "#/components/schemas/")
+		}
+	}
+	h, ok := doc.Components.Schemas[health]
+	if !ok {
+		t.Fatalf("no webhook schema has a health property with a schema of its own (%q)", health)
+	}
+	for _, field := range []string{"state", "consecutive_failures", "last_error", "failing_since", "last_success_at"} {
+		if _, ok := h.Properties[field]; !ok {
+			t.Errorf("the health schema lacks %s", field)
+		}
+	}
+	if got := strings.Join(h.Properties["state"].Enum, ","); got != "healthy,failing,disabled" {
+		t.Errorf("health states %q, want healthy,failing,disabled", got)
+	}
+	for _, path := range []string{"/api/v1/deliveries", "/api/v1/webhooks/{id}/deliveries"} {
+		found := false
+		for _, p := range doc.Paths[path]["get"].Parameters {
+			if p.Name == "status" {
+				found = slices.Contains(p.Schema.Enum, "retrying")
+			}
+		}
+		if !found {
+			t.Errorf("GET %s does not document status=retrying", path)
+		}
+	}
+	if _, ok := doc.Paths["/api/v1/deliveries/{id}/retry"]["post"].Responses["200"].Headers["Herald-Attempt"]; !ok {
+		t.Error("the retry's Herald-Attempt header is not documented")
 	}
 }

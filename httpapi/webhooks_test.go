@@ -482,9 +482,12 @@ func TestDeliveryGetAndRetry(t *testing.T) {
 	if d.Status != herald.StatusSuccess || len(d.Attempts) != 1 || d.Attempts[0].StatusCode != 200 {
 		t.Errorf("after retry: %+v", d)
 	}
-	e.must(http.StatusOK, "POST", "/api/v1/deliveries/"+id+"/retry", e.adminKey, nil, &d)
+	r := e.must(http.StatusOK, "POST", "/api/v1/deliveries/"+id+"/retry", e.adminKey, nil, &d)
 	if len(d.Attempts) != 2 {
 		t.Errorf("a second retry of a successful delivery made %d attempts, want 2", len(d.Attempts))
+	}
+	if got := r.header.Get("Herald-Attempt"); got != "2" {
+		t.Errorf("the second retry's Herald-Attempt is %q, want 2: the attempt it made", got)
 	}
 	e.disp.deliver = func(context.Context, string) (*herald.Attempt, error) {
 		return nil, herald.Errorf(herald.ECONFLICT, "leased by someone else")
