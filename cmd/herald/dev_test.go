@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,8 +15,9 @@ import (
 var exportLine = regexp.MustCompile(`(?m)^\s*export HERALD_SERVER=(http://\S+) HERALD_API_KEY=(\S+)$`)
 
 // startDev runs `herald serve --dev` on dataDir with args and returns the server URL,
-// the admin key of its export line and its output; the server stops with the test.
-func startDev(t *testing.T, dataDir string, args ...string) (srvURL, key, out string) {
+// the admin key of its export line, its output and a function that stops it; it stops
+// with the test at the latest.
+func startDev(t *testing.T, dataDir string, args ...string) (srvURL, key, out string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
@@ -23,19 +25,23 @@ func startDev(t *testing.T, dataDir string, args ...string) (srvURL, key, out st
 		"--poll-interval", "50ms", "--log-level", "warn"}, args...)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, argv, stdout, stderr, func(string) string { return "" }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve --dev: %v\n%s", err, stderr)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve --dev: %v\n%s", err, stderr)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := exportLine.FindStringSubmatch(stdout.String()); m != nil {
-			return m[1], m[2], stdout.String()
+			return m[1], m[2], stdout.String(), stop
 		}
 		if strings.Contains(stdout.String(), "HERALD_API_KEY=<admin key>") {
-			return "", "", stdout.String()
+			return "", "", stdout.String(), stop
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("serve --dev printed no export line in 30 s:\n%s\n%s", stdout, stderr)
@@ -51,7 +57,7 @@ func TestServeDev(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	rc := newReceiver(t)
-	srvURL, key, out := startDev(t, dir)
+	srvURL, key, out, stop := startDev(t, dir)
 	if !strings.Contains(out, "DEVELOPMENT MODE (--dev)") || !strings.Contains(out, "Never use --dev in production") {
 		t.Errorf("serve --dev prints no clear banner:\n%s", out)
 	}
@@ -72,8 +78,9 @@ func TestServeDev(t *testing.T) {
 		t.Errorf("the kept dev key: %v, mode %v; want a file only its owner reads", err, info)
 	}
 
-	// A second server on the same data directory prints the same working line.
-	srv2, key2, _ := startDev(t, dir)
+	// The next start on the same data directory prints the same working line.
+	stop()
+	srv2, key2, _, _ := startDev(t, dir)
 	if key2 != key {
 		t.Errorf("the second start's key is %q, want the first's %q", key2, key)
 	}
