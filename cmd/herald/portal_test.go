@@ -432,7 +432,7 @@ func TestPortalInBrowser(t *testing.T) {
 
 	b.checkRequests()
 	if os.Getenv("HERALD_TEST_UPDATE_DOCS") != "" {
-		for shot, doc := range map[string]string{"webhooks": "portal-webhooks.png", "delivery": "portal-delivery.png"} {
+		for shot, doc := range map[string]string{"webhooks-failing": "portal-webhooks.png", "delivery-retry-failed": "portal-delivery.png"} {
 			data, err := os.ReadFile(filepath.Join(b.artifacts, "portal-"+shot+"-desktop.png"))
 			if err != nil {
 				t.Fatal(err)
