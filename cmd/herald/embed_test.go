@@ -165,7 +165,7 @@ func TestEmbeddedPortalInBrowser(t *testing.T) {
 	frame.openUntil("/deliveries/"+event.Deliveries[0].ID, "HTTP 500")
 	rc.setStatus(http.StatusOK)
 	frame.do("retry", chromedp.Click(chromedp.CSS("#retry")), chromedp.WaitVisible(chromedp.CSS("#attempt-2")))
-	if page := frame.text(); !strings.Contains(page, "A new attempt was made") || !strings.Contains(page, "HTTP 200") {
+	if page := frame.text(); !strings.Contains(page, "Attempt 2 succeeded: HTTP 200") {
 		t.Fatalf("after the retry the frame shows:\n%s", page)
 	}
 	rc.waitFor(t, 4, 5*time.Second)
