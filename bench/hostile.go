@@ -9,8 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/heraldhq/herald"
 )
 
 // HostileResult is one tenant's healthy endpoint, timed while another tenant's webhooks
@@ -84,12 +82,8 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 		func(int) map[string]any { return map[string]any{"tenant_id": healthy} }); err != nil {
 		return nil, err
 	}
-	for b.rcv.Answered() == before { // the healthy webhook's ping: the run starts on an idle dispatcher
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := b.waitAnswered(ctx, before+1); err != nil {
+		return nil, err
 	}
 
 	start := time.Now()
@@ -103,36 +97,12 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 	}
 
 	n := int(res.Rate * b.cfg.duration.Seconds())
-	interval := time.Duration(float64(time.Second) / res.Rate)
-	sem := make(chan struct{}, 512)
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	cpu := startCPU(s.meter())
-	at0 := time.Now().Add(20 * time.Millisecond)
-	for i := range n {
-		at := at0.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		if ctx.Err() != nil || firstErr.Load() != nil {
-			break
-		}
-		sem <- struct{}{}
-		id := herald.NewID(herald.PrefixEvent)
-		b.rcv.Expect(id, at, 1)
-		res.HealthyDeliveries++
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, healthy), nil); err != nil {
-				firstErr.CompareAndSwap(nil, err)
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	run, err := b.publishPaced(ctx, s, n, res.Rate, func(int) string { return healthy }, nil)
+	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+	res.HealthyDeliveries = run.expected
 	// Each wave of hung pings holds the pool for an attempt timeout; a few waves, then
 	// the healthy deliveries must be in.
 	wait := time.Minute + 4*time.Duration(res.AttemptTimeoutMS)*time.Millisecond
