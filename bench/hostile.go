@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldhq/herald"
 )
 
 // HostileResult is one tenant's healthy endpoint, timed while another tenant's webhooks
@@ -122,7 +124,7 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 // res.WebhooksCreated and, when refused, res.RefusedStatus and res.RefusedMessage.
 func (b *harness) createHostileWebhooks(ctx context.Context, base, key, hole string, res *HostileResult) error {
 	var next, created atomic.Int64
-	var refused atomic.Pointer[apiError]
+	var refused atomic.Pointer[herald.Error]
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for w := range errs {
@@ -131,7 +133,7 @@ func (b *harness) createHostileWebhooks(ctx context.Context, base, key, hole str
 				body := map[string]any{"name": fmt.Sprintf("black hole %d", i), "url": fmt.Sprintf("%s/%d", hole, i),
 					"format": "standard", "events": []string{eventType}}
 				status, err := b.do(ctx, key, base, "POST", "/api/v1/webhooks", body, nil)
-				var refusal *apiError
+				var refusal *herald.Error
 				switch {
 				case err == nil:
 					created.Add(1)
@@ -157,7 +159,7 @@ func (b *harness) createHostileWebhooks(ctx context.Context, base, key, hole str
 	}
 	res.WebhooksCreated = int(created.Load())
 	if r := refused.Load(); r != nil {
-		res.RefusedStatus, res.RefusedMessage = r.status, string(r.body)
+		res.RefusedStatus, res.RefusedMessage = herald.ErrorStatus(r.Code), r.Error()
 	}
 	return ctx.Err()
 }
