@@ -319,20 +319,9 @@ func (b *harness) call(ctx context.Context, s *heraldServers, base, method, path
 	return err
 }
 
-// apiError is a non-2xx answer of the API.
-type apiError struct {
-	method, path string
-	status       int
-	body         []byte
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("%s %s: %d %s", e.method, e.path, e.status, bytes.TrimSpace(e.body))
-}
-
 // do makes one API call to base with key, sending body as JSON (nil for none) and
 // decoding a 2xx answer into out (nil to skip). It returns the status; any status but
-// 2xx comes with an *apiError that quotes the answer.
+// 2xx comes with the *herald.Error the server answered, wrapped with the call.
 func (b *harness) do(ctx context.Context, key, base, method, path string, body, out any) (int, error) {
 	var r io.Reader
 	if body != nil {
@@ -358,7 +347,7 @@ func (b *harness) do(ctx context.Context, key, base, method, path string, body, 
 		return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, &apiError{method: method, path: path, status: resp.StatusCode, body: data}
+		return resp.StatusCode, fmt.Errorf("%s %s: %w", method, path, herald.ErrorFromResponse(resp.StatusCode, data))
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {

@@ -84,12 +84,8 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 		func(int) map[string]any { return map[string]any{"tenant_id": healthy} }); err != nil {
 		return nil, err
 	}
-	for b.rcv.Answered() == before { // the healthy webhook's ping: the run starts on an idle dispatcher
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := b.waitAnswered(ctx, before+1); err != nil {
+		return nil, err
 	}
 
 	start := time.Now()
@@ -103,36 +99,12 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 	}
 
 	n := int(res.Rate * b.cfg.duration.Seconds())
-	interval := time.Duration(float64(time.Second) / res.Rate)
-	sem := make(chan struct{}, 512)
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	cpu := startCPU(s.meter())
-	at0 := time.Now().Add(20 * time.Millisecond)
-	for i := range n {
-		at := at0.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		if ctx.Err() != nil || firstErr.Load() != nil {
-			break
-		}
-		sem <- struct{}{}
-		id := herald.NewID(herald.PrefixEvent)
-		b.rcv.Expect(id, at, 1)
-		res.HealthyDeliveries++
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, healthy), nil); err != nil {
-				firstErr.CompareAndSwap(nil, err)
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	run, err := b.publishPaced(ctx, s, n, res.Rate, func(int) string { return healthy }, nil)
+	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
+	res.HealthyDeliveries = run.expected
 	// Each wave of hung pings holds the pool for an attempt timeout; a few waves, then
 	// the healthy deliveries must be in.
 	wait := time.Minute + 4*time.Duration(res.AttemptTimeoutMS)*time.Millisecond
@@ -152,7 +124,7 @@ func (b *harness) hostile(ctx context.Context) (*HostileResult, error) {
 // res.WebhooksCreated and, when refused, res.RefusedStatus and res.RefusedMessage.
 func (b *harness) createHostileWebhooks(ctx context.Context, base, key, hole string, res *HostileResult) error {
 	var next, created atomic.Int64
-	var refused atomic.Pointer[apiError]
+	var refused atomic.Pointer[herald.Error]
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for w := range errs {
@@ -161,7 +133,7 @@ func (b *harness) createHostileWebhooks(ctx context.Context, base, key, hole str
 				body := map[string]any{"name": fmt.Sprintf("black hole %d", i), "url": fmt.Sprintf("%s/%d", hole, i),
 					"format": "standard", "events": []string{eventType}}
 				status, err := b.do(ctx, key, base, "POST", "/api/v1/webhooks", body, nil)
-				var refusal *apiError
+				var refusal *herald.Error
 				switch {
 				case err == nil:
 					created.Add(1)
@@ -187,7 +159,7 @@ func (b *harness) createHostileWebhooks(ctx context.Context, base, key, hole str
 	}
 	res.WebhooksCreated = int(created.Load())
 	if r := refused.Load(); r != nil {
-		res.RefusedStatus, res.RefusedMessage = r.status, string(r.body)
+		res.RefusedStatus, res.RefusedMessage = herald.ErrorStatus(r.Code), r.Error()
 	}
 	return ctx.Err()
 }

@@ -444,35 +444,11 @@ func (b *harness) latency(ctx context.Context) ([]LatencyResult, error) {
 func (b *harness) latencyAt(ctx context.Context, s *heraldServers, rate float64) (*LatencyResult, error) {
 	b.rcv.Reset()
 	n := int(rate * b.cfg.duration.Seconds())
-	interval := time.Duration(float64(time.Second) / rate)
 	res := &LatencyResult{Rate: rate, Events: n}
-	// Enough publishers in flight that a slow answer never holds the next publish back.
-	sem := make(chan struct{}, 512)
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	cpu := startCPU(s.meter())
-	start := time.Now().Add(20 * time.Millisecond)
-	for i := range n {
-		at := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		if time.Since(at) > 5*time.Millisecond {
-			res.Behind++
-		}
-		if ctx.Err() != nil || firstErr.Load() != nil {
-			break
-		}
-		sem <- struct{}{}
-		id := herald.NewID(herald.PrefixEvent)
-		b.rcv.Expect(id, at, 1)
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, ""), nil); err != nil {
-				firstErr.CompareAndSwap(nil, err)
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	run, err := b.publishPaced(ctx, s, n, rate, func(int) string { return "" }, nil)
+	res.Behind = run.behind
+	if err != nil {
 		return nil, fmt.Errorf("publish at %g/s: %w", rate, err)
 	}
 	if err := b.rcv.WaitReceived(ctx, n, time.Minute); err != nil {
@@ -683,7 +659,7 @@ func (b *harness) isolation(ctx context.Context) (*IsolationResult, error) {
 		}
 	}
 	b.rcv.Reset()
-	before := b.rcv.answered.Load()
+	before := b.rcv.Answered()
 	_, err = b.createWebhooks(ctx, s, res.Webhooks, func(i int) string {
 		if hangs(i) {
 			return fmt.Sprintf("/hang/%d", i)
@@ -693,45 +669,17 @@ func (b *harness) isolation(ctx context.Context) (*IsolationResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The healthy webhooks' pings are in: the run starts on an idle dispatcher.
-	for b.rcv.answered.Load()-before < int64(res.Webhooks-res.Hanging) {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
+	if err := b.waitAnswered(ctx, before+int64(res.Webhooks-res.Hanging)); err != nil {
+		return nil, err
 	}
 
 	n := int(res.Rate * b.cfg.duration.Seconds())
-	interval := time.Duration(float64(time.Second) / res.Rate)
-	sem := make(chan struct{}, 512)
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	cpu := startCPU(s.meter())
-	start := time.Now().Add(20 * time.Millisecond)
-	for i := range n {
-		at := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(at))
-		if ctx.Err() != nil || firstErr.Load() != nil {
-			break
-		}
-		sem <- struct{}{}
-		id := herald.NewID(herald.PrefixEvent)
-		if !hangs(i % res.Webhooks) {
-			b.rcv.Expect(id, at, 1)
-			res.HealthyDeliveries++
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := b.call(ctx, s, s.urls[0], "POST", "/api/v1/events", newEvent(id, tenant(i)), nil); err != nil {
-				firstErr.CompareAndSwap(nil, err)
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+	run, err := b.publishPaced(ctx, s, n, res.Rate, tenant, func(i int) bool { return !hangs(i % res.Webhooks) })
+	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
+	res.HealthyDeliveries = run.expected
 	if err := b.rcv.WaitReceived(ctx, res.HealthyDeliveries, time.Minute); err != nil {
 		return nil, err
 	}

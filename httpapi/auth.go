@@ -147,7 +147,6 @@ func (s *server) sessionPrincipal(ctx context.Context, sess *herald.Session) (pr
 // separate clients), refuses a tenant on an admin-only operation, and runs next.
 func (s *server) admit(ctx huma.Context, op *huma.Operation, p principal, hash []byte, spent bool, now time.Time, next func(huma.Context)) {
 	if p.admin {
-		p.admin = true
 		if !spent {
 			if wait, ok := s.adminRate.take("admin", now); !ok {
 				s.refuse(ctx, limited(wait, "for the admin key", s.limits.Admin, s.adminRate.burst))

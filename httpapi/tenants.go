@@ -32,8 +32,10 @@ type branding struct {
 	LogoURL string `json:"logo_url,omitempty" doc:"Logo beside the name: an https:// URL, or a base64 data: URL of a PNG, JPEG, GIF or WebP image (at most 32 KiB)" example:"https://cdn.example.com/logo.png"`
 }
 
-func (b branding) domain() herald.Branding {
-	return herald.Branding{Name: strings.TrimSpace(b.Name), Color: b.Color, LogoURL: b.LogoURL}
+// domain is b as the tenant's branding, refused unless it passes Branding.Validate.
+func (b branding) domain() (herald.Branding, error) {
+	d := herald.Branding{Name: strings.TrimSpace(b.Name), Color: b.Color, LogoURL: b.LogoURL}
+	return d, d.Validate()
 }
 
 // tenantWithKey is a tenant as created: with its API key, shown this once.
@@ -175,8 +177,8 @@ func (s *server) createTenant(ctx context.Context, in *createTenantInput) (*crea
 		return nil, err
 	}
 	if req.Branding != nil {
-		t.Branding = req.Branding.domain()
-		if err := t.Branding.Validate(); err != nil {
+		var err error
+		if t.Branding, err = req.Branding.domain(); err != nil {
 			return nil, err
 		}
 	}
@@ -224,8 +226,7 @@ func (s *server) updateTenant(ctx context.Context, in *updateTenantInput) (*tena
 		}
 	}
 	if req.Branding != nil {
-		t.Branding = req.Branding.domain()
-		if err := t.Branding.Validate(); err != nil {
+		if t.Branding, err = req.Branding.domain(); err != nil {
 			return nil, err
 		}
 	}

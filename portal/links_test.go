@@ -1,9 +1,12 @@
 package portal_test
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -226,5 +229,49 @@ func TestBranding(t *testing.T) {
 		if p := b.get("/brand.css?accent=" + url.QueryEscape(bad)); p.status != http.StatusNotFound {
 			t.Errorf("brand.css?accent=%q: %d, want 404", bad, p.status)
 		}
+	}
+}
+
+// lockedBuffer is a log destination that tests read while the server writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestPortalLinkTokenStaysOutOfTheLog: a link whose redemption fails (the store is
+// gone) is still unused, so its token, which signs anyone in, must not reach the log
+// that records the failure.
+func TestPortalLinkTokenStaysOutOfTheLog(t *testing.T) {
+	t.Parallel()
+	var logged lockedBuffer
+	e := newEnv(t, func(c *envConfig) { c.portal.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	tenant, key := e.addTenant("Team Logged")
+	link := e.mintLink(key, tenant, nil)
+	token := strings.TrimPrefix(link, herald.PortalLinkPath)
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := e.browser().get(link)
+	if p.status < 500 {
+		t.Fatalf("following a link with the store closed: %d, want a server error\n%s", p.status, p.body)
+	}
+	out := logged.String()
+	if !strings.Contains(out, herald.PortalLinkPath) {
+		t.Fatalf("the failure was not logged with its route; the log:\n%s", out)
+	}
+	if strings.Contains(out, token) {
+		t.Errorf("the log holds the unused link's token %q:\n%s", token, out)
 	}
 }

@@ -210,7 +210,7 @@ func (p *portal) securityHeaders(next http.Handler) http.Handler {
 
 // forbiddenCrossOrigin answers a request refused by the cross-origin check.
 func (p *portal) forbiddenCrossOrigin(w http.ResponseWriter, r *http.Request) {
-	p.log.WarnContext(r.Context(), "portal refused a cross-origin request", "method", r.Method, "path", r.URL.Path,
+	p.log.WarnContext(r.Context(), "portal refused a cross-origin request", "method", r.Method, "path", loggedPath(r),
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	p.renderError(w, r, nil, http.StatusForbidden, "This form was sent from another site, so it was refused. Open the page in Herald and send it again.")
 }

@@ -143,7 +143,7 @@ func (p *portal) renderAPIError(w http.ResponseWriter, r *http.Request, v *viewe
 		return
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		p.log.WarnContext(r.Context(), "portal request timed out", "path", r.URL.Path, "error", err)
+		p.log.WarnContext(r.Context(), "portal request timed out", "path", loggedPath(r), "error", err)
 		p.renderError(w, r, v, http.StatusServiceUnavailable, "The database took too long to answer. Try again in a moment.")
 		return
 	}
@@ -157,7 +157,7 @@ func (p *portal) renderAPIError(w http.ResponseWriter, r *http.Request, v *viewe
 		p.renderError(w, r, v, herald.ErrorStatus(code), herald.ErrorMessage(err))
 		return
 	}
-	p.log.ErrorContext(r.Context(), "portal request failed", "path", r.URL.Path, "error", err)
+	p.log.ErrorContext(r.Context(), "portal request failed", "path", loggedPath(r), "error", err)
 	p.renderError(w, r, v, http.StatusInternalServerError, "Something went wrong on the server. Try again; if it persists, the server's log says why.")
 }
 
@@ -262,4 +262,14 @@ func eventList(events []string) string {
 		return "All event types"
 	}
 	return strings.Join(events, ", ")
+}
+
+// loggedPath is r's path as the portal's log names it. An unused portal link's token is
+// a credential, and a link whose redemption failed is still unused, so a link's path is
+// logged without its token.
+func loggedPath(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, herald.PortalLinkPath) {
+		return herald.PortalLinkPath + "{token}"
+	}
+	return r.URL.Path
 }

@@ -92,6 +92,24 @@ func startServerEnv(t testing.TB, dataDir string, env map[string]string, args ..
 	}
 }
 
+// onlyDeliveryID returns the id of the one delivery of event eventID, read with the
+// admin key, and fails the test when the event has any other number of deliveries.
+func onlyDeliveryID(t testing.TB, baseURL, eventID string) string {
+	t.Helper()
+	var event struct {
+		Deliveries []struct {
+			ID string `json:"id"`
+		} `json:"deliveries"`
+	}
+	if code := api(t, baseURL, http.MethodGet, "/api/v1/events/"+eventID, testAdminKey, nil, &event); code != http.StatusOK {
+		t.Fatalf("GET event %s: %d", eventID, code)
+	}
+	if len(event.Deliveries) != 1 {
+		t.Fatalf("event %s has %d deliveries, want 1", eventID, len(event.Deliveries))
+	}
+	return event.Deliveries[0].ID
+}
+
 // api calls the server's API with key and a JSON body (nil for none) and decodes a
 // JSON answer into out (nil to skip). It returns the status code.
 func api(t testing.TB, baseURL, method, path, key string, body, out any) int {
