@@ -55,7 +55,7 @@ type Store interface {
 	// RotateTenantKey makes keyHash the tenant's API key. The key it replaces keeps
 	// working until previousExpiresAt, and not at all when that is zero; a key replaced
 	// by an earlier rotation stops at once. Every portal session of the tenant ends in
-	// the same transaction. ENOTFOUND for no such tenant, ECONFLICT if another tenant's
+	// the same transaction, and every portal link not yet used stops working. ENOTFOUND for no such tenant, ECONFLICT if another tenant's
 	// key, current or previous, has keyHash.
 	RotateTenantKey(ctx context.Context, id string, keyHash []byte, previousExpiresAt time.Time) error
 

@@ -51,7 +51,11 @@ func (s *Store) RotateTenantKey(ctx context.Context, id string, keyHash []byte, 
 		if tag.RowsAffected() == 0 {
 			return notFound("tenant", id)
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM portal_sessions WHERE tenant_id = $1", id)
+		if _, err := tx.Exec(ctx, "DELETE FROM portal_sessions WHERE tenant_id = $1", id); err != nil {
+			return err
+		}
+		// A link minted with the replaced key must not sign anyone in after it either.
+		_, err = tx.Exec(ctx, "UPDATE portal_links SET used_at = $1 WHERE tenant_id = $2 AND used_at IS NULL", s.now(), id)
 		return err
 	})
 }

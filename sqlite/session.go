@@ -47,7 +47,11 @@ func (s *Store) RotateTenantKey(ctx context.Context, id string, keyHash []byte, 
 		} else if n == 0 {
 			return notFound("tenant", id)
 		}
-		_, err = tx.ExecContext(ctx, "DELETE FROM portal_sessions WHERE tenant_id = ?", id)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM portal_sessions WHERE tenant_id = ?", id); err != nil {
+			return err
+		}
+		// A link minted with the replaced key must not sign anyone in after it either.
+		_, err = tx.ExecContext(ctx, "UPDATE portal_links SET used_at = ? WHERE tenant_id = ? AND used_at IS NULL", micros(s.now()), id)
 		return err
 	})
 }

@@ -112,9 +112,16 @@ func testPortalLinks(t *testing.T, open func(t *testing.T) herald.Store) {
 		s := linkSession(link.TokenHash, t0)
 		_, err := st.RedeemPortalLink(ctx, link.TokenHash, s)
 		ok(t, err, "redeem")
+		unused := &herald.PortalLink{TokenHash: herald.HashSessionID(herald.NewSessionID()), TenantID: tenant,
+			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		ok(t, st.CreatePortalLink(ctx, unused), "create a second portal link")
 		ok(t, st.RotateTenantKey(ctx, tenant, herald.HashKey("rotated"), time.Time{}), "rotate the tenant's key")
 		_, err = st.Session(ctx, s.IDHash, t0)
 		wantCode(t, err, herald.ENOTFOUND, "a link's session after its tenant's key rotation")
+		_, err = st.RedeemPortalLink(ctx, unused.TokenHash, linkSession(unused.TokenHash, t0))
+		if err == nil {
+			t.Error("a portal link minted before its tenant's key rotation still signs in after it")
+		}
 	})
 }
 
