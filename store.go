@@ -138,8 +138,10 @@ type Store interface {
 	ReleaseClaims(ctx context.Context, owner string) error
 	// Requeue makes up to limit failed deliveries of a webhook created in [since, until),
 	// oldest first, pending and due at now, and returns how many: RequeueBatch when
-	// limit is not above zero. A caller recovering more calls it again until it returns
-	// fewer than limit, so no transaction grows with the window.
+	// limit is not above zero. A caller recovering more calls it again, with the same
+	// now, until it returns fewer than limit, so no transaction grows with the window;
+	// only deliveries last changed before now are taken, so a delivery requeued by an
+	// earlier call that has failed again since is not requeued twice by one recover.
 	Requeue(ctx context.Context, webhookID string, since, until, now time.Time, limit int) (int, error)
 
 	// PurgePayloads is one batch of retention (see PurgeRequest): finished deliveries

@@ -849,7 +849,7 @@ func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now
 		// again only when that attempt is recorded or its lease runs out.
 		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, updated_at = $1
 			WHERE id IN (SELECT id FROM deliveries
-				WHERE webhook_id = $2 AND status = 'failed' AND created_at >= $3`
+				WHERE webhook_id = $2 AND status = 'failed' AND created_at >= $3 AND updated_at < $1`
 		args := []any{now, webhookID, stored(since), limit}
 		if !until.IsZero() {
 			q += " AND created_at < $5"

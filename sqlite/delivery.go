@@ -687,8 +687,8 @@ func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now
 		// again only when that attempt is recorded or its lease runs out.
 		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
 			WHERE id IN (SELECT id FROM deliveries
-				WHERE webhook_id = ? AND status = 'failed' AND created_at >= ?`
-		args := []any{micros(now), micros(now), webhookID, micros(since)}
+				WHERE webhook_id = ? AND status = 'failed' AND created_at >= ? AND updated_at < ?`
+		args := []any{micros(now), micros(now), webhookID, micros(since), micros(now)}
 		if !until.IsZero() {
 			q += " AND created_at < ?"
 			args = append(args, micros(until))

@@ -365,6 +365,13 @@ func testClaims(t *testing.T, open func(t *testing.T) herald.Store) {
 		if n != 1 {
 			t.Errorf("requeue since t0 with no end: %d, want the last failed one", n)
 		}
+		// One recover's next batch (the same now) leaves a delivery it requeued alone,
+		// even when that delivery has failed again meanwhile.
+		claim(t, st, "w1", now, 10)
+		fail(t, st, "w1", ids[0], now.Add(time.Second), time.Time{})
+		if n, err := st.Requeue(ctx, w.ID, t0, time.Time{}, now, 0); err != nil || n != 0 {
+			t.Errorf("a recover's second batch requeued %d (%v), want 0: the delivery failed again after this recover requeued it", n, err)
+		}
 		_, err = st.Requeue(ctx, "wh_missing", t0, now, now, 0)
 		wantCode(t, err, herald.ENOTFOUND, "requeue of a missing webhook")
 	})
