@@ -136,6 +136,7 @@ type server struct {
 	storeLimit time.Duration
 
 	maxWebhooks int
+	quotaMu     sync.Mutex // held from a capped tenant's webhook count to its insert
 	publicURL   string
 
 	api huma.API

@@ -10,26 +10,31 @@ import (
 	"github.com/heraldhq/herald"
 )
 
-// checkWebhookQuota refuses, with ECONFLICT, a new webhook for a tenant that has as many
-// as the server allows one tenant. The default tenant (the admin's own) is exempt.
+// reserveWebhook refuses, with ECONFLICT, a new webhook for a tenant that has as many
+// as the server allows one tenant; otherwise the caller creates it and then calls
+// done. The default tenant (the admin's own) is exempt.
 //
-// The count is read before the insert, not in its transaction, so tenants creating
-// webhooks concurrently can overshoot the limit by the number of creations in flight
-// at once: a few at most under the per-key rate limit. The limit is there to bound
-// what one tenant can make the dispatcher carry, which a few more do not change.
-func (s *server) checkWebhookQuota(ctx context.Context, tenantID string) error {
+// Creations of capped tenants in this process wait for each other from the count to
+// done, so here the limit holds exactly. Processes sharing a PostgreSQL database each
+// count on their own, so creations racing across processes can overshoot it by a few.
+// The limit is there to bound what one tenant can make the dispatcher carry, which a
+// few more do not change.
+func (s *server) reserveWebhook(ctx context.Context, tenantID string) (done func(), err error) {
 	if s.maxWebhooks <= 0 || tenantID == herald.DefaultTenantID {
-		return nil
+		return func() {}, nil
 	}
+	s.quotaMu.Lock()
 	_, total, err := s.store.Webhooks(ctx, herald.WebhookFilter{TenantID: tenantID, Page: 1, PerPage: 1})
 	if err != nil {
-		return err
+		s.quotaMu.Unlock()
+		return nil, err
 	}
 	if total >= s.maxWebhooks {
-		return herald.Errorf(herald.ECONFLICT, "tenant %q has %d webhooks, the most one tenant may have (%d): delete one first, "+
+		s.quotaMu.Unlock()
+		return nil, herald.Errorf(herald.ECONFLICT, "tenant %q has %d webhooks, the most one tenant may have (%d): delete one first, "+
 			"or ask the operator to raise --max-webhooks-per-tenant (HERALD_MAX_WEBHOOKS_PER_TENANT)", tenantID, total, s.maxWebhooks)
 	}
-	return nil
+	return s.quotaMu.Unlock, nil
 }
 
 // protectMetrics serves /metrics only to the admin key or the metrics token, sent as

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,4 +146,27 @@ func TestWebhooksPerTenantCap(t *testing.T) {
 		e.createWebhook(e.adminKey, map[string]any{"name": fmt.Sprintf("admin hook %d", i)})
 	}
 	e.createWebhook(e.createTenant("team_few"), nil)
+}
+
+// TestWebhooksPerTenantCapHoldsUnderConcurrency creates a tenant's webhooks from many
+// clients at once: exactly the limit are created, however the requests interleave.
+func TestWebhooksPerTenantCapHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	const limit, clients = 5, 20
+	e := newEnv(t, func(c *httpapi.Config) { c.MaxWebhooksPerTenant = limit })
+	key := e.createTenant("team_racing")
+	var created atomic.Int64
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Go(func() {
+			r := e.do("POST", "/api/v1/webhooks", key, map[string]any{"name": fmt.Sprintf("hook %d", i), "url": hookURL})
+			if r.code == http.StatusCreated {
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := created.Load(); n != limit {
+		t.Errorf("%d concurrent creations made %d webhooks, want exactly the limit %d", clients, n, limit)
+	}
 }

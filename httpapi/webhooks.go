@@ -329,9 +329,6 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*cr
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkWebhookQuota(ctx, tenant); err != nil {
-		return nil, err
-	}
 	now := s.clock.Now().UTC()
 	w := &herald.Webhook{
 		ID:          herald.NewID(herald.PrefixWebhook),
@@ -376,7 +373,13 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*cr
 		return nil, err
 	}
 
-	if err := s.store.CreateWebhook(ctx, w); err != nil {
+	done, err := s.reserveWebhook(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	err = s.store.CreateWebhook(ctx, w)
+	done()
+	if err != nil {
 		return nil, err
 	}
 	if w.Enabled {
