@@ -84,8 +84,12 @@ func TestClientWebhookLifecycle(t *testing.T) {
 	out := mustCLI(t, srv, testAdminKey, "webhooks", "create", "--url", rc.URL, "--name", "orders",
 		"--events", "drift.detected,alert.created", "--description", "keep me", "--header", "X-Team: core")
 	id, secret := field(t, out, "ID"), field(t, out, "SECRET")
-	if !strings.HasPrefix(id, "wh_") || !strings.HasPrefix(secret, "whsec_") || !contains(out, "shown only this once") {
-		t.Fatalf("create: want a wh_ id, a whsec_ secret and the shown-once notice:\n%s", out)
+	if !strings.HasPrefix(id, "wh_") || !strings.HasPrefix(secret, "whsec_") ||
+		!contains(out, "'herald webhooks reveal-secret "+id+"' shows it again") || contains(out, "only this once") {
+		t.Fatalf("create: want a wh_ id, a whsec_ secret and how to see it again:\n%s", out)
+	}
+	if out := mustCLI(t, srv, testAdminKey, "webhooks", "reveal-secret", id); field(t, out, "SECRET") != secret || contains(out, "PREVIOUS SECRET") {
+		t.Errorf("reveal-secret after create: want the secret printed at creation and no previous one:\n%s", out)
 	}
 	if ping := field(t, out, "PING"); !regexp.MustCompile(`^delivered: HTTP 200 in \S+$`).MatchString(ping) {
 		t.Errorf("create: the ping's outcome reads %q, want delivered with its status", ping)
@@ -127,6 +131,21 @@ func TestClientWebhookLifecycle(t *testing.T) {
 	if field(t, out, "SUCCESS") != "true" || field(t, out, "STATUS CODE") != "200" || !strings.HasPrefix(field(t, out, "DELIVERY"), "del_") {
 		t.Errorf("test against a 200 receiver:\n%s", out)
 	}
+	// A test of a subscribed type sends its sample, to this webhook.
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "test", id, "--type", "drift.detected")
+	if field(t, out, "SUCCESS") != "true" {
+		t.Errorf("test --type drift.detected against a 200 receiver:\n%s", out)
+	}
+	sent := rc.requests()
+	var sample struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(sent[len(sent)-1].Body, &sample); err != nil || sample.Type != "drift.detected" {
+		t.Errorf("test --type drift.detected: the receiver last got %s, want the drift.detected sample", sent[len(sent)-1].Body)
+	}
+	if _, _, err := cli(t, srv, testAdminKey, "webhooks", "test", id, "--type", "budget.exceeded"); err == nil || !contains(err.Error(), "does not subscribe to budget.exceeded") {
+		t.Errorf("test --type of a type it does not subscribe to: %v, want the API's event_type error", err)
+	}
 	rc.setStatus(http.StatusInternalServerError)
 	out, _, err := cli(t, srv, testAdminKey, "webhooks", "test", id)
 	if err == nil || field(t, out, "SUCCESS") != "false" || field(t, out, "STATUS CODE") != "500" {
@@ -164,9 +183,23 @@ func TestClientWebhookLifecycle(t *testing.T) {
 	if !strings.HasPrefix(rotated.Secret, "whsec_") || rotated.Secret == secret {
 		t.Errorf("rotate-secret: new secret %q, want a whsec_ secret other than %q", rotated.Secret, secret)
 	}
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "reveal-secret", id)
+	if field(t, out, "SECRET") != rotated.Secret || field(t, out, "PREVIOUS SECRET") != secret ||
+		!regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(field(t, out, "PREVIOUS SIGNS UNTIL")) {
+		t.Errorf("reveal-secret during a 1h grace: want the new secret, the old one and when it stops:\n%s", out)
+	}
 	out = mustCLI(t, srv, testAdminKey, "webhooks", "rotate-secret", id, "--grace", "0s", "--secret", "whsec_"+strings.Repeat("A", 32))
-	if field(t, out, "SECRET") != "whsec_"+strings.Repeat("A", 32) || !contains(out, "shown only this once") {
+	if field(t, out, "SECRET") != "whsec_"+strings.Repeat("A", 32) || !contains(out, "'herald webhooks reveal-secret "+id+"' shows it again") ||
+		contains(out, "only this once") {
 		t.Errorf("rotate-secret --secret:\n%s", out)
+	}
+	var revealed struct {
+		Secret         string `json:"secret"`
+		PreviousSecret string `json:"previous_secret"`
+	}
+	cliJSON(t, srv, testAdminKey, &revealed, "webhooks", "reveal-secret", id)
+	if revealed.Secret != "whsec_"+strings.Repeat("A", 32) || revealed.PreviousSecret != "" {
+		t.Errorf("reveal-secret -o json after a rotation without grace: %+v, want only the new secret", revealed)
 	}
 
 	if out := mustCLI(t, srv, testAdminKey, "webhooks", "delete", id); !contains(out, "Deleted webhook "+id) {

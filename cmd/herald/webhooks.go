@@ -23,12 +23,13 @@ var webhooksCommand = &clientGroup{
 	commands: []clientSubcommand{
 		{"list", "[--tenant T] [--page N] [--per-page N]", "List webhooks, newest first.", webhooksList},
 		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']... [--wait 10s]",
-			"Register a webhook. It is sent a ping, whose outcome is printed; its signing secret is printed this once.", webhooksCreate},
+			"Register a webhook. It is sent a ping, whose outcome is printed, and its signing secret is printed.", webhooksCreate},
 		{"get", "ID", "Show a webhook.", webhooksGet},
 		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']...",
 			"Change the fields given and keep the others.", webhooksUpdate},
 		{"delete", "ID", "Delete a webhook and its deliveries.", webhooksDelete},
-		{"test", "ID", "Send a ping now, wait for it, and say how it went; fails when the ping does.", webhooksTest},
+		{"test", "ID [--type T]", "Send a ping, or the catalog's sample of a subscribed type, to this webhook only; wait for it and say how it went; fails when the test does.", webhooksTest},
+		{"reveal-secret", "ID", "Show a webhook's signing secret again (its public key for ed25519), and the previous one while a rotation's grace lasts.", webhooksRevealSecret},
 		{"rotate-secret", "ID [--grace 24h] [--secret S]",
 			"Give a webhook a new signing secret; the old one keeps signing too for the grace period.", webhooksRotateSecret},
 		{"deliveries", "ID [--status pending|retrying|success|failed] [--event-type T] [--page N] [--per-page N]",
@@ -269,7 +270,8 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 			fmt.Fprintf(w, "PING\t%s\n", showPing(ping, wait))
 		}
 		if wh.Secret != "" {
-			fmt.Fprintf(w, "\nThe secret is shown only this once: store it now. 'herald webhooks rotate-secret %s' makes a new one.\n", wh.ID)
+			fmt.Fprintf(w, "\nStore the secret with your receiver. 'herald webhooks reveal-secret %s' shows it again; "+
+				"'herald webhooks rotate-secret %s' makes a new one.\n", wh.ID, wh.ID)
 		}
 		if ping != nil && ping.Status != herald.StatusSuccess {
 			fmt.Fprintf(w, "\nThe endpoint did not accept the ping. 'herald webhooks deliveries %s' shows what it answered; "+
@@ -403,11 +405,16 @@ func webhooksDelete(ctx context.Context, c *clientCommand, args []string) error 
 }
 
 func webhooksTest(ctx context.Context, c *clientCommand, args []string) error {
+	var eventType string
+	c.flags.StringVar(&eventType, "type", "", "send the catalog's sample of this event `type`, which the webhook subscribes to (default a ping)")
 	ids, err := c.parse(args, "ID")
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/test", nil, nil, nil)
+	req := struct {
+		EventType string `json:"event_type,omitempty"`
+	}{eventType}
+	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/test", nil, nil, req)
 	if err != nil {
 		return err
 	}
@@ -433,9 +440,45 @@ func webhooksTest(ctx context.Context, c *clientCommand, args []string) error {
 	}
 	if !res.Success {
 		// A script running `herald webhooks test ID && …` must see the endpoint fail.
-		return fmt.Errorf("the ping to webhook %s failed (delivery %s)", ids[0], res.DeliveryID)
+		what := "ping"
+		if eventType != "" {
+			what = eventType + " test"
+		}
+		return fmt.Errorf("the %s to webhook %s failed (delivery %s)", what, ids[0], res.DeliveryID)
 	}
 	return nil
+}
+
+func webhooksRevealSecret(ctx context.Context, c *clientCommand, args []string) error {
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/reveal-secret", nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Secret                  string     `json:"secret"`
+		PublicKey               string     `json:"public_key"`
+		PreviousSecret          string     `json:"previous_secret"`
+		PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	}
+	if err := ans.decode(&res); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) {
+		fmt.Fprintf(w, "WEBHOOK\t%s\n", ids[0])
+		if res.PublicKey != "" {
+			fmt.Fprintf(w, "PUBLIC KEY\t%s\n", res.PublicKey)
+			return
+		}
+		fmt.Fprintf(w, "SECRET\t%s\n", res.Secret)
+		if res.PreviousSecret != "" {
+			fmt.Fprintf(w, "PREVIOUS SECRET\t%s\n", res.PreviousSecret)
+			fmt.Fprintf(w, "PREVIOUS SIGNS UNTIL\t%s\n", showTimePtr(res.PreviousSecretExpiresAt))
+		}
+	})
 }
 
 func webhooksRotateSecret(ctx context.Context, c *clientCommand, args []string) error {
@@ -478,7 +521,7 @@ func webhooksRotateSecret(ctx context.Context, c *clientCommand, args []string) 
 			fmt.Fprintf(w, "PREVIOUS KEY\tno longer signs\n")
 		}
 		if res.Secret != "" {
-			fmt.Fprintln(w, "\nThe secret is shown only this once: store it now.")
+			fmt.Fprintf(w, "\nStore the new secret with your receiver. 'herald webhooks reveal-secret %s' shows it again.\n", ids[0])
 		}
 	})
 }
