@@ -4,9 +4,11 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald"
 )
@@ -16,6 +18,90 @@ type linkGoneData struct {
 	// Provider names the app that minted the link, "" when it is not known.
 	Provider  string
 	ReturnURL string
+	// SessionEnded is true when the page is shown for a link's session that has ended,
+	// not for the link itself.
+	SessionEnded bool
+}
+
+// linkEndedPath is the page a browser that signed in through a portal link is sent to
+// once its session has expired or was ended.
+const linkEndedPath = "/link-ended"
+
+// LinkOriginCookie is the name of the cookie that remembers, over plain HTTP, that the
+// browser signed in through a portal link, with the page that link's gone page shows.
+const LinkOriginCookie = "herald_link"
+
+// SecureLinkOriginCookie is LinkOriginCookie's name over TLS, __Host- for the reasons
+// SecureSessionCookie is.
+const SecureLinkOriginCookie = "__Host-" + LinkOriginCookie
+
+// linkOriginTTL is how long a browser remembers that it came from a portal link: far
+// beyond its session, so a portal tab left open for days still sends its visitor back
+// to the provider's app rather than to a sign-in form asking for a key.
+const linkOriginTTL = 30 * 24 * time.Hour
+
+func linkOriginName(r *http.Request) string {
+	if overTLS(r) {
+		return SecureLinkOriginCookie
+	}
+	return LinkOriginCookie
+}
+
+// setLinkOrigin remembers in the browser that it signed in through a link, and what the
+// link's gone page shows: the provider's name and the return_url. Neither is secret,
+// the page showed both to this visitor, and nothing is granted on the strength of the
+// cookie: it only chooses which page a browser without a session is sent to.
+func (p *portal) setLinkOrigin(w http.ResponseWriter, r *http.Request, d linkGoneData) {
+	v := url.Values{"provider": {d.Provider}, "return_url": {d.ReturnURL}}
+	p.setCookie(w, r, linkOriginName(r), v.Encode(), p.now().Add(linkOriginTTL), http.SameSiteLaxMode)
+}
+
+// clearLinkOrigin forgets that the browser came from a link.
+func (p *portal) clearLinkOrigin(w http.ResponseWriter, r *http.Request) {
+	p.setCookie(w, r, linkOriginName(r), "", time.Time{}, http.SameSiteLaxMode)
+}
+
+// linkOrigin reads the cookie setLinkOrigin set, and whether there is one. The browser
+// could have changed it, so the return_url is validated again as a link's is, and
+// dropped if it fails; the provider's name is only ever rendered as text.
+func linkOrigin(r *http.Request) (linkGoneData, bool) {
+	c, err := r.Cookie(linkOriginName(r))
+	if err != nil || c.Value == "" {
+		return linkGoneData{}, false
+	}
+	v, err := url.ParseQuery(c.Value)
+	if err != nil {
+		return linkGoneData{}, false
+	}
+	d := linkGoneData{Provider: v.Get("provider"), ReturnURL: v.Get("return_url"), SessionEnded: true}
+	if herald.ValidateReturnURL(d.ReturnURL) != nil {
+		d.ReturnURL = ""
+	}
+	if len(d.Provider) > maxProviderName {
+		d.Provider = ""
+	}
+	return d, true
+}
+
+// maxProviderName bounds the provider's name read back from a link-origin cookie.
+const maxProviderName = 200
+
+// linkEnded is the page a link's visitor sees once the session has ended: the page a
+// used link shows, since opening Webhooks again from the provider's app is the only
+// way back in. A browser that did not come from a link is sent to sign in.
+func (p *portal) linkEnded(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	d, ok := linkOrigin(r)
+	if !ok {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	if _, ok, _ := p.session(r); ok {
+		// A browser whose session still works has nothing to be told.
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	p.render(w, r, http.StatusGone, "link_gone", nil, "Session ended", d)
 }
 
 // followLink signs the visitor in to the tenant of a portal link, once: the store marks
@@ -33,11 +119,7 @@ func (p *portal) followLink(w http.ResponseWriter, r *http.Request) {
 	switch herald.ErrorCode(err) {
 	case "":
 	case herald.EGONE:
-		d := linkGoneData{ReturnURL: link.ReturnURL, Provider: p.branding.Name}
-		if t, err := p.store.Tenant(r.Context(), link.TenantID); err == nil {
-			d.Provider = t.Branding.Over(p.branding).Name
-		}
-		p.render(w, r, http.StatusGone, "link_gone", nil, "Link used or expired", d)
+		p.render(w, r, http.StatusGone, "link_gone", nil, "Link used or expired", p.linkGoneData(r, link))
 		return
 	case herald.ENOTFOUND:
 		p.render(w, r, http.StatusNotFound, "link_gone", nil, "Link used or expired", linkGoneData{Provider: p.branding.Name})
@@ -54,7 +136,20 @@ func (p *portal) followLink(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.setSessionCookie(w, r, id, s.ExpiresAt, http.SameSiteLaxMode)
+	p.setLinkOrigin(w, r, p.linkGoneData(r, link))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// linkGoneData is what the gone page of link shows: its return_url, and the provider's
+// name from its tenant's branding over the installation's.
+func (p *portal) linkGoneData(r *http.Request, link *herald.PortalLink) linkGoneData {
+	d := linkGoneData{ReturnURL: link.ReturnURL, Provider: p.branding.Name}
+	if t, err := p.store.Tenant(r.Context(), link.TenantID); err == nil {
+		d.Provider = t.Branding.Over(p.branding).Name
+	}
+	// A tenant that cannot be read leaves the installation's name: the page still
+	// says what happened.
+	return d
 }
 
 // brandFor is the branding v's pages show: its tenant's over the installation's.

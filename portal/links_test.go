@@ -275,3 +275,72 @@ func TestPortalLinkTokenStaysOutOfTheLog(t *testing.T) {
 		t.Errorf("the log holds the unused link's token %q:\n%s", token, out)
 	}
 }
+
+// TestLinkSessionEndsOnTheLinkPage checks that a browser whose link session expired or
+// was ended is sent to the page a used link shows, with the way back to the provider,
+// never to a sign-in form that wants a key it never had.
+func TestLinkSessionEndsOnTheLinkPage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tenant, key := e.addTenant("Team Ends")
+	hook := e.addWebhook(key, "", "Ending hook")
+	e.api(e.adminKey, http.MethodPatch, "/api/v1/tenants/"+tenant, map[string]any{"branding": map[string]string{"name": "Acme Cloud"}}, nil, http.StatusOK)
+	follow := func(b *browser) {
+		t.Helper()
+		p := b.get(e.mintLink(key, tenant, map[string]any{"return_url": "https://app.example.com/settings"}))
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("following the link: %d\n%s", p.status, p.body)
+		}
+	}
+	ended := func(what string, b *browser) {
+		t.Helper()
+		wantPage(t, what, b.get("/link-ended"), http.StatusGone,
+			"This link has been used or has expired; open Webhooks again from Acme Cloud",
+			`href="https://app.example.com/settings"`, "← Back to Acme Cloud", "Your session from that link has ended")
+	}
+
+	// The links are minted before the clock moves: the API keeps the real time.
+	b, out, keyed := e.browser(), e.browser(), e.browser()
+	for _, br := range []*browser{b, out, keyed} {
+		follow(br)
+	}
+	wantPage(t, "the webhook while the session lasts", b.get("/webhooks/"+hook), http.StatusOK, "Ending hook")
+	if p := b.get("/link-ended"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
+		t.Errorf("the ended page while the session lasts: %d to %q, want 303 to /", p.status, p.header.Get("Location"))
+	}
+
+	// Ended, not expired: the session's own sign-out.
+	if p := out.do(http.MethodPost, "/logout", url.Values{}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/link-ended" {
+		t.Errorf("a link session's sign-out: %d to %q, want 303 to /link-ended", p.status, p.header.Get("Location"))
+	}
+	ended("the ended page after sign-out", out)
+
+	// A browser that then signs in with a key is sent back to sign in, as any key's is.
+	keyed.signIn(key)
+
+	e.clock.advance(12*time.Hour + time.Second)
+	if p := b.get("/webhooks/" + hook); p.status != http.StatusSeeOther || p.header.Get("Location") != "/link-ended" {
+		t.Fatalf("a page after the link's session expired: %d to %q, want 303 to /link-ended", p.status, p.header.Get("Location"))
+	}
+	p := b.do(http.MethodPost, "/webhooks/"+hook+"/test", url.Values{}, "HX-Request", "true")
+	if p.header.Get("HX-Redirect") != "/link-ended" {
+		t.Errorf("an htmx request after expiry: %d, HX-Redirect %q, want /link-ended", p.status, p.header.Get("HX-Redirect"))
+	}
+	ended("the ended page after expiry", b)
+
+	if p := keyed.get("/webhooks"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login?next=%2Fwebhooks" {
+		t.Errorf("a key's session after expiry, in a browser that once came from a link: %d to %q, want the sign-in form",
+			p.status, p.header.Get("Location"))
+	}
+	if p := e.browser().get("/link-ended"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Errorf("the ended page in a browser that never came from a link: %d to %q, want 303 to /login", p.status, p.header.Get("Location"))
+	}
+
+	// The cookie is the browser's to change: a return_url a link could not have gets no link.
+	forged := url.Values{"provider": {"<b>Evil</b>"}, "return_url": {"javascript:alert(1)"}}.Encode()
+	p = e.browser().do(http.MethodGet, "/link-ended", nil, "Cookie", "herald_link="+forged)
+	wantPage(t, "a forged link cookie", p, http.StatusGone, "open Webhooks again from &lt;b&gt;Evil&lt;/b&gt;")
+	if strings.Contains(p.body, "javascript:") || strings.Contains(p.body, `id="return"`) {
+		t.Errorf("a forged return_url reached the page:\n%s", p.body)
+	}
+}

@@ -154,6 +154,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /static/{name}", p.serveStatic)
 	mux.HandleFunc("GET /brand.css", p.serveBrandCSS)
 	mux.HandleFunc("GET "+herald.PortalLinkPath+"{token}", p.followLink)
+	mux.HandleFunc("GET "+linkEndedPath, p.linkEnded)
 	mux.HandleFunc("GET /login", p.loginPage)
 	mux.HandleFunc("POST /login", p.login)
 	mux.HandleFunc("POST /logout", p.logout)

@@ -139,7 +139,7 @@ func (p *portal) renderError(w http.ResponseWriter, r *http.Request, v *viewer, 
 // message; a generic 500 (logged) for anything else.
 func (p *portal) renderAPIError(w http.ResponseWriter, r *http.Request, v *viewer, err error) {
 	if herald.ErrorCode(err) == herald.EUNAUTHORIZED {
-		p.toLogin(w, r)
+		p.toSignIn(w, r)
 		return
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -34,6 +34,12 @@ func cookieName(r *http.Request) string {
 // over TLS. sameSite is Strict for a key's sign-in, so no other site's page sends it, and
 // Lax for a portal link's, which arrives by a navigation from the provider's site and
 // must be sent on the redirect that follows.
+func (p *portal) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time, sameSite http.SameSite) {
+	p.setCookie(w, r, cookieName(r), value, expires, sameSite)
+}
+
+// setCookie sets (or, with value "", clears) one of the portal's cookies, HttpOnly, Path=/
+// and Secure over TLS.
 //
 // A portal that may be framed (FrameAncestors) is used inside another site's page,
 // where browsers send only SameSite=None cookies, accept those only when Secure (any
@@ -41,9 +47,9 @@ func cookieName(r *http.Request) string {
 // when Partitioned (CHIPS): a cookie jar of its own per embedding site. A partitioned
 // cookie is cleared only by a Set-Cookie that is partitioned too, so clearing sets the
 // same attributes.
-func (p *portal) setSessionCookie(w http.ResponseWriter, r *http.Request, value string, expires time.Time, sameSite http.SameSite) {
+func (p *portal) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time, sameSite http.SameSite) {
 	c := &http.Cookie{
-		Name:     cookieName(r),
+		Name:     name,
 		Value:    value,
 		Path:     "/",
 		HttpOnly: true,
@@ -235,13 +241,13 @@ func (p *portal) signedIn(h func(w http.ResponseWriter, r *http.Request, v *view
 			if _, err := r.Cookie(cookieName(r)); err == nil {
 				p.clearSessionCookie(w, r)
 			}
-			p.toLogin(w, r)
+			p.toSignIn(w, r)
 			return
 		}
 		v, err := p.identify(r, &viewer{session: s})
 		if errors.Is(err, errInvalidKey) {
 			p.endSession(w, r, s)
-			p.toLogin(w, r)
+			p.toSignIn(w, r)
 			return
 		}
 		if err != nil {
@@ -268,10 +274,15 @@ func (p *portal) endSession(w http.ResponseWriter, r *http.Request, s *herald.Se
 	p.clearSessionCookie(w, r)
 }
 
-// toLogin sends the browser to the sign-in page, which brings it back here after.
-func (p *portal) toLogin(w http.ResponseWriter, r *http.Request) {
+// toSignIn sends a browser without a valid session where it can get one: a browser
+// that came from a portal link back to the provider's app, through the page a used
+// link shows, since it has no key to sign in with; any other to the sign-in page, which
+// brings it back here after.
+func (p *portal) toSignIn(w http.ResponseWriter, r *http.Request) {
 	target := "/login"
-	if r.Method == http.MethodGet && r.URL.Path != "/" {
+	if _, ok := linkOrigin(r); ok {
+		target = linkEndedPath
+	} else if r.Method == http.MethodGet && r.URL.Path != "/" {
 		target += "?next=" + url.QueryEscape(r.URL.RequestURI())
 	}
 	if r.Header.Get("HX-Request") == "true" {
@@ -379,6 +390,10 @@ func (p *portal) login(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, nil, http.StatusInternalServerError, "Signing in failed; try again.")
 		return
 	}
+	// Signed in with a key, the browser has a sign-in form to come back to.
+	if _, ok := linkOrigin(r); ok {
+		p.clearLinkOrigin(w, r)
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -397,5 +412,9 @@ func (p *portal) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.clearSessionCookie(w, r)
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	target := "/login"
+	if _, ok := linkOrigin(r); ok {
+		target = linkEndedPath
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
