@@ -133,9 +133,13 @@ func TestEmbeddedPortalInBrowser(t *testing.T) {
 		t.Fatalf("the test result is not shown:\n%s", page)
 	}
 	rc.waitFor(t, 2, 10*time.Second)
+	// The list at desktop width, the webhook's page (the widest) at phone width; each
+	// must fit the phone's width inside the frame.
 	frame.openUntil("/webhooks", "100%")
-	embeddedScreenshots(t, top, frame)
+	embeddedScreenshot(t, top, frame, desktopFrame, "portal-embedded-desktop.png")
+	embeddedScreenshot(t, top, frame, phoneFrame, "")
 	frame.open(hookPath)
+	embeddedScreenshot(t, top, frame, phoneFrame, "portal-embedded-phone.png")
 
 	// Rotate the secret.
 	frame.do("rotate the secret", chromedp.Click(chromedp.CSS("#rotate")), chromedp.WaitVisible(chromedp.CSS("#secret-value")))
@@ -249,47 +253,70 @@ func (b *browserSession) frame(base string) *browserSession {
 	}
 }
 
-// embeddedScreenshots saves the provider's page with the portal in its frame as
-// portal-embedded-desktop.png and portal-embedded-phone.png. After each resize it waits
-// until the frame has laid itself out at the new width and painted, since the frame's
-// process catches up with the page's on its own time.
-func embeddedScreenshots(t *testing.T, top, frame *browserSession) {
+// frameSize is a size of the browser window the embedding page is shown at.
+type frameSize struct {
+	label         string
+	width, height int64
+}
+
+var (
+	desktopFrame = frameSize{"desktop", 1280, 760}
+	phoneFrame   = frameSize{"phone", 390, 800}
+)
+
+// embeddedScreenshot resizes the provider's page to size and, with file not "", saves
+// it with the portal in its frame as file in the artifacts. At phone width it fails
+// the test when the page in the frame is wider than the frame. After the resize it
+// waits until the frame has laid itself out at the new width and painted, since the
+// frame's process catches up with the page's on its own time.
+func embeddedScreenshot(t *testing.T, top, frame *browserSession, size frameSize, file string) {
 	t.Helper()
 	const painted = `new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))`
-	for _, size := range []struct {
-		label         string
-		width, height int64
-	}{{"desktop", 1280, 760}, {"phone", 390, 800}} {
-		top.do("resize for "+size.label, chromedp.EmulateViewport(size.width, size.height))
-		ctx, cancel := context.WithTimeout(frame.ctx, 15*time.Second)
-		_, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`window.innerWidth < %d && document.readyState === "complete"`, size.width)))
-		if err == nil {
-			_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.scrollTo(0, 0), true`))
-		}
-		if err == nil {
-			_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](painted, chromedp.EvalAwaitPromise))
-		}
-		cancel()
-		if err != nil {
-			t.Fatalf("the frame never laid itself out at %s width: %v", size.label, err)
-		}
-		ctx, cancel = context.WithTimeout(top.ctx, 15*time.Second)
-		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](painted, chromedp.EvalAwaitPromise))
-		var shot []byte
-		if err == nil {
-			// The viewport is as tall as the page, so the capture needs no resize,
-			// which the frame's process would paint late.
-			shot, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
-		}
-		cancel()
-		if err != nil {
-			t.Fatalf("screenshot at %s width: %v", size.label, err)
-		}
-		if err := os.WriteFile(filepath.Join(top.artifacts, "portal-embedded-"+size.label+".png"), shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	top.do("resize for "+size.label, chromedp.EmulateViewport(size.width, size.height))
+	defer top.do("restore the desktop size", chromedp.EmulateViewport(1280, 800))
+	ctx, cancel := context.WithTimeout(frame.ctx, 15*time.Second)
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`window.innerWidth < %d && document.readyState === "complete"`, size.width)))
+	if err == nil {
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.scrollTo(0, 0), true`))
 	}
-	top.do("restore the desktop size", chromedp.EmulateViewport(1280, 800))
+	if err == nil {
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](painted, chromedp.EvalAwaitPromise))
+	}
+	if err == nil && size == phoneFrame {
+		frame.fitsWidth(ctx, "the embedded "+strings.TrimPrefix(mustLocation(t, frame), frame.base))
+	}
+	cancel()
+	if err != nil {
+		t.Fatalf("the frame never laid itself out at %s width: %v", size.label, err)
+	}
+	if file == "" {
+		return
+	}
+	ctx, cancel = context.WithTimeout(top.ctx, 15*time.Second)
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](painted, chromedp.EvalAwaitPromise))
+	var shot []byte
+	if err == nil {
+		// The viewport is as tall as the page, so the capture needs no resize,
+		// which the frame's process would paint late.
+		shot, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	}
+	cancel()
+	if err != nil {
+		t.Fatalf("screenshot at %s width: %v", size.label, err)
+	}
+	if err := os.WriteFile(filepath.Join(top.artifacts, file), shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustLocation is the URL of the page b shows.
+func mustLocation(t *testing.T, b *browserSession) string {
+	t.Helper()
+	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	if err != nil {
+		t.Fatalf("read the frame's location: %v", err)
+	}
+	return loc
 }
 
 // costAnomalySample is the catalog's sample payload of cost.anomaly.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -72,6 +73,11 @@ func newBrowser(t *testing.T, base string, extra ...chromedp.ExecAllocatorOption
 	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("start Chromium at %s: %v", path, err)
+	}
+	// Scroll bars overlay the page, as on a phone: a full-page screenshot is then as
+	// wide as the page is laid out, not cut by a scroll bar's width.
+	if _, err := chromedp.Call(ctx, emulation.SetScrollbarsHidden, emulation.SetScrollbarsHiddenParams{Hidden: true}); err != nil {
+		t.Fatalf("hide the scroll bars: %v", err)
 	}
 	return b
 }
@@ -176,6 +182,9 @@ func (b *browserSession) screenshot(name string) string {
 			cancel()
 			b.t.Fatalf("resize for %s: %v", name, err)
 		}
+		if size.label == "phone" {
+			b.fitsWidth(ctx, name)
+		}
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		cancel()
 		if err != nil {
@@ -191,6 +200,40 @@ func (b *browserSession) screenshot(name string) string {
 	}
 	b.do("restore the desktop size", chromedp.EmulateViewport(1280, 800))
 	return desktop
+}
+
+// overflowing lists, for a page wider than its viewport, the innermost elements that
+// reach past its right edge, leaving out those inside a box that scrolls or clips them
+// (a code block, a wide table's wrapper); it answers [] when the page fits.
+const overflowing = `(() => {
+	// The viewport less any scroll bar: what is past it is cut off.
+	const width = document.documentElement.clientWidth;
+	if (document.documentElement.scrollWidth <= width) return [];
+	const clipped = e => {
+		for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+			if (getComputedStyle(a).overflowX !== "visible") return true;
+		}
+		return false;
+	};
+	return [...document.querySelectorAll("body *")]
+		.filter(e => e.getBoundingClientRect().right > width + 0.5 && e.checkVisibility() && !clipped(e))
+		.filter((e, _, all) => !all.some(o => o !== e && e.contains(o)))
+		.slice(0, 8)
+		.map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className && typeof e.className === "string" ? "." + e.className.trim().replace(/\s+/g, ".") : "") +
+			" right=" + Math.round(e.getBoundingClientRect().right) + " of " + width);
+})()`
+
+// fitsWidth fails the test when the page in ctx is wider than its viewport: on a phone
+// that is a page that scrolls sideways, and whatever sticks out is cut off.
+func (b *browserSession) fitsWidth(ctx context.Context, name string) {
+	b.t.Helper()
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](overflowing))
+	if err != nil {
+		b.t.Fatalf("measure %s at phone width: %v", name, err)
+	}
+	if len(wide) > 0 {
+		b.t.Errorf("%s is wider than its viewport at phone width; sticking out: %s", name, strings.Join(wide, ", "))
+	}
 }
 
 // checkRequests fails the test if any page asked for anything from a host other than
