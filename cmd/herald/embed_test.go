@@ -186,7 +186,7 @@ func TestEmbeddedPortalInBrowser(t *testing.T) {
 		URL string `json:"url"`
 	}
 	if code := api(t, heraldURL, http.MethodPost, "/api/v1/tenants/"+team.ID+"/portal-links", testAdminKey,
-		map[string]any{"read_only": true}, &readOnly); code != http.StatusCreated {
+		map[string]any{"read_only": true, "return_url": pr.URL + "/settings"}, &readOnly); code != http.StatusCreated {
 		t.Fatalf("mint a read-only link: %d", code)
 	}
 	if _, err := chromedp.Run(top.ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.getElementById("herald").src = %q`, readOnly.URL))); err != nil {
@@ -208,6 +208,21 @@ func TestEmbeddedPortalInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(frame.text(), "Globex alerts") {
 		t.Errorf("the read-only session does not see the webhook:\n%s", frame.text())
+	}
+
+	// The session ends (the tenant's key is rotated): the frame shows the page a used
+	// link shows, with the way back, not a sign-in form asking for a key.
+	if code := api(t, srv.URL, http.MethodPost, "/api/v1/tenants/"+team.ID+"/rotate-key", testAdminKey, map[string]any{}, nil); code != http.StatusOK {
+		t.Fatalf("rotate the tenant's key: %d", code)
+	}
+	frame.open("/webhooks")
+	if page := frame.text(); !strings.Contains(page, "This link has been used or has expired; open Webhooks again from Acme Cloud") ||
+		!strings.Contains(page, "Your session from that link has ended") {
+		t.Fatalf("the frame after its session ended shows:\n%s", page)
+	}
+	back, err = chromedp.Run(frame.ctx, chromedp.Evaluate[string](`document.getElementById("return").href`))
+	if err != nil || back != pr.URL+"/settings" {
+		t.Errorf("the ended session's page links back to %q (%v), want %s/settings", back, err, pr.URL)
 	}
 
 	if os.Getenv("HERALD_TEST_UPDATE_DOCS") != "" {
