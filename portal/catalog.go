@@ -72,13 +72,14 @@ func (p *portal) showEventType(w http.ResponseWriter, r *http.Request, v *viewer
 // sendSample queues the type's sample payload as a new event for one webhook only.
 //
 // Sending a sample publishes an event, and only the admin key publishes (tenant keys
-// cannot), so a tenant session is refused with 403 and never shown the form. The API
+// cannot), so for a tenant session this admin page does not exist (404) and the form
+// is never shown; a tenant sends a sample to its own webhook with the webhook's test. The API
 // has no route for this (a publication reaches every subscribed webhook), so the portal
 // publishes to the store itself, targeted at the one webhook as a test ping is. The
 // webhook is read through the API first with the session's key.
 func (p *portal) sendSample(w http.ResponseWriter, r *http.Request, v *viewer) {
 	if !v.Admin {
-		p.renderError(w, r, v, http.StatusForbidden, "Only the admin key publishes events, so only the admin can send samples.")
+		p.notFoundPage(w, r)
 		return
 	}
 	if err := parseForm(w, r); err != nil {
