@@ -717,6 +717,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 
 	w := &pgx.Batch{}
 	w.Queue(relaxCommit)
+	writes := newAttemptWrites()
 	now := s.now()
 	lastAt := map[string]time.Time{} // webhooks attempted → when their last attempt was
 	for _, j := range jobs {
@@ -731,7 +732,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 		}
 		c := herald.DecideAttempt(j.r, herald.AttemptState{DeliveryStatus: herald.DeliveryStatus(d.status),
 			AttemptCount: d.count, LeaseOwner: holders[j.r.Attempt.DeliveryID], NextAttemptAt: d.next, Webhook: *h}, now)
-		if err := queueAttempt(w, &c, d.webhookID); err != nil {
+		if err := writes.add(w, &c, d.webhookID); err != nil {
 			j.err = err
 			continue
 		}
@@ -746,15 +747,46 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 			delete(holders, j.r.Attempt.DeliveryID)
 		}
 	}
+	writes.flush(w)
 	for id, at := range lastAt {
 		queueHealth(w, id, hooks[id], at)
 	}
 	return tx.SendBatch(ctx, w).Close()
 }
 
-// queueAttempt queues in b the writes of what DecideAttempt decided, but the webhook's
-// health, which a batch writes once per webhook (see queueHealth).
-func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error {
+// attemptWrites gathers the writes of the attempts of a batch that decide a delivery's
+// outcome and nothing more, the usual case, so that a batch writes them with three
+// statements (attempts inserted, deliveries updated, leases deleted) rather than three
+// per attempt: every statement costs the database an execution of its own. An attempt
+// that does more (drops old attempts, disables its webhook, records a delivery that
+// already succeeded) or whose delivery is among those gathered is written alone, after
+// the gathered ones, so that every write lands in the order the attempts came.
+type attemptWrites struct {
+	deliveries map[string]bool // those gathered
+
+	// The attempts' columns.
+	ids, deliveryIDs, errors, reqHeaders, respHeaders, bodies, traceIDs []string
+	numbers, statusCodes                                                []int32
+	ats                                                                 []time.Time
+	durations                                                           []int64
+	successes                                                           []bool
+
+	// The deliveries' new state.
+	statuses, lastErrors []string
+	counts               []int32
+	nextAttempts         []*time.Time
+
+	released []string // deliveries whose lease is deleted
+}
+
+func newAttemptWrites() *attemptWrites {
+	return &attemptWrites{deliveries: map[string]bool{}}
+}
+
+// add gathers the writes of what DecideAttempt decided, but the webhook's health,
+// which a batch writes once per webhook (see queueHealth), or queues them in b, after
+// those gathered so far, when they cannot be gathered.
+func (g *attemptWrites) add(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error {
 	a := &c.Attempt
 	reqHeaders, err := jsonText(a.RequestHeaders)
 	if err != nil {
@@ -764,6 +796,62 @@ func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error
 	if err != nil {
 		return fmt.Errorf("record attempt: %w", err)
 	}
+	if c.KeepOutcome || c.DropAttempts != [2]int{} || c.Disable != "" || c.FailPending != "" || g.deliveries[a.DeliveryID] {
+		g.flush(b)
+		queueAttempt(b, c, webhookID, reqHeaders, respHeaders)
+		return nil
+	}
+	g.deliveries[a.DeliveryID] = true
+	g.ids, g.deliveryIDs, g.numbers, g.ats = append(g.ids, a.ID), append(g.deliveryIDs, a.DeliveryID),
+		append(g.numbers, int32(a.Number)), append(g.ats, a.At)
+	g.statusCodes, g.durations, g.successes, g.errors = append(g.statusCodes, int32(a.StatusCode)),
+		append(g.durations, a.DurationMS), append(g.successes, a.Success), append(g.errors, a.Error)
+	g.reqHeaders, g.respHeaders, g.bodies, g.traceIDs = append(g.reqHeaders, reqHeaders),
+		append(g.respHeaders, respHeaders), append(g.bodies, a.ResponseBody), append(g.traceIDs, a.TraceID)
+	g.statuses, g.counts, g.nextAttempts, g.lastErrors = append(g.statuses, string(c.Status)),
+		append(g.counts, int32(c.AttemptCount)), append(g.nextAttempts, c.NextAttemptAt), append(g.lastErrors, c.LastError)
+	if c.ReleaseLease { // another owner's lease is theirs to drop
+		g.released = append(g.released, a.DeliveryID)
+	}
+	if c.NextAttemptAt != nil {
+		queueNotice(b, *c.NextAttemptAt)
+	}
+	return nil
+}
+
+// flush queues in b the writes gathered so far, and starts gathering again.
+func (g *attemptWrites) flush(b *pgx.Batch) {
+	if len(g.ids) == 0 {
+		return
+	}
+	b.Queue(`
+		INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
+			error, request_headers, response_headers, response_body, trace_id)
+		SELECT id, delivery_id, number, at, status_code, duration_ms, success,
+			error, request_headers::jsonb, response_headers::jsonb, response_body, trace_id
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::bigint[], $7::boolean[],
+			$8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+			AS a (id, delivery_id, number, at, status_code, duration_ms, success,
+				error, request_headers, response_headers, response_body, trace_id)`,
+		g.ids, g.deliveryIDs, g.numbers, g.ats, g.statusCodes, g.durations, g.successes,
+		g.errors, g.reqHeaders, g.respHeaders, g.bodies, g.traceIDs)
+	b.Queue(`
+		UPDATE deliveries d SET status = u.status, attempt_count = u.attempt_count,
+			next_attempt_at = u.next_attempt_at, last_error = u.last_error, updated_at = u.at
+		FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::timestamptz[])
+			AS u (id, status, attempt_count, next_attempt_at, last_error, at)
+		WHERE d.id = u.id`,
+		g.deliveryIDs, g.statuses, g.counts, g.nextAttempts, g.lastErrors, g.ats)
+	if len(g.released) > 0 {
+		b.Queue("DELETE FROM leases WHERE delivery_id = ANY($1)", g.released)
+	}
+	*g = *newAttemptWrites()
+}
+
+// queueAttempt queues in b the writes of what DecideAttempt decided for one attempt,
+// alone, but the webhook's health (see queueHealth).
+func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID, reqHeaders, respHeaders string) {
+	a := &c.Attempt
 	b.Queue(`
 		INSERT INTO attempts (id, delivery_id, number, at, status_code, duration_ms, success,
 			error, request_headers, response_headers, response_body, trace_id)
@@ -799,7 +887,6 @@ func queueAttempt(b *pgx.Batch, c *herald.AttemptChange, webhookID string) error
 	case c.NextAttemptAt != nil:
 		queueNotice(b, *c.NextAttemptAt)
 	}
-	return nil
 }
 
 // queueHealth queues the write of a webhook's health h and last delivery at lastAt:

@@ -24,7 +24,15 @@
 //
 // Attempts recorded at the same moment share one transaction, each applied as if
 // alone and in turn, so that a busy dispatcher pays for a transaction per batch of
-// attempts rather than per attempt.
+// attempts rather than per attempt, and writes them with one statement per table.
+//
+// Herald does not rely on autovacuum. Every five seconds each process vacuums leases,
+// and vacuums or analyzes the tables it grows (deliveries, events, attempts,
+// idempotency_keys, webhooks) that have passed autovacuum's own thresholds since it
+// last ran, skipping a table another process is at: claims walk the due indexes, which
+// keep a delivered delivery's old version until a vacuum, and cached plans are made
+// again only when a table's statistics change. Where autovacuum runs, it gets there
+// first and this does nothing.
 //
 // Writers that lock both a webhook and its deliveries lock the webhook first, so they do
 // not deadlock; serialization failures and deadlocks that happen anyway (SQLSTATE 40001,

@@ -43,6 +43,7 @@ type Store struct {
 	// heartbeat keeps it alive and closes heartbeatDone when the store closes.
 	process       string
 	heartbeatDone chan struct{}
+	maintainDone  chan struct{} // closed when maintain returns
 
 	records recorder // see RecordAttempt
 
@@ -77,7 +78,7 @@ func Open(ctx context.Context, url string, cipher herald.Cipher) (*Store, error)
 	}
 	closing, closeFn := context.WithCancel(context.Background())
 	s := &Store{pool: pool, cipher: cipher, clock: herald.SystemClock{}, closing: closing, close: closeFn,
-		process: newProcessID(), heartbeatDone: make(chan struct{}), announcements: make(chan struct{}, 1)}
+		process: newProcessID(), heartbeatDone: make(chan struct{}), maintainDone: make(chan struct{}), announcements: make(chan struct{}, 1)}
 	s.records.store = s
 	conn, err := s.register(ctx)
 	if err != nil {
@@ -86,6 +87,7 @@ func Open(ctx context.Context, url string, cipher herald.Cipher) (*Store, error)
 		return nil, fmt.Errorf("open postgres store: %w", dbError(err))
 	}
 	go s.heartbeat(conn)
+	go s.maintain()
 	go s.announceLoop()
 	return s, nil
 }
@@ -182,6 +184,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.close()
 	<-s.heartbeatDone
+	<-s.maintainDone
 	s.pool.Close()
 	return nil
 }

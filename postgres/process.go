@@ -30,6 +30,13 @@ const (
 	leasesVacuumEvery = 5 * time.Second
 )
 
+// maintainEvery is how often a process checks whether the tables Herald grows need a
+// vacuum or new statistics; see maintainTables.
+const maintainEvery = 5 * time.Second
+
+// maintainedTables are the tables Herald grows, which its hot statements read.
+var maintainedTables = []string{"deliveries", "events", "attempts", "idempotency_keys", "webhooks"}
+
 // processID is what the store's leases name it by in the processes table.
 func newProcessID() string { return herald.NewID("proc_") }
 
@@ -192,6 +199,72 @@ func (s *Store) vacuumLeases(conn *pgx.Conn) error {
 	defer cancel()
 	_, err := conn.Exec(ctx, "VACUUM (SKIP_LOCKED, ANALYZE) leases")
 	return err
+}
+
+// maintain runs maintainTables every maintainEvery, on a connection of the pool and
+// apart from the heartbeat, which a long vacuum must not hold up, until the store
+// closes. A failure is met again, or not, at the next round.
+func (s *Store) maintain() {
+	defer close(s.maintainDone)
+	ticker := time.NewTicker(maintainEvery)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.closing.Done():
+			return
+		case <-ticker.C:
+		}
+		_ = s.maintainTables(s.closing) // see above: the next round tries again
+	}
+}
+
+// maintainTables vacuums or analyzes each of maintainedTables that needs it by
+// autovacuum's own rules: vacuum once dead rows pass 50 and a fifth of the table,
+// analyze once changes since the last analysis pass 50 and a tenth; it skips a table
+// another process is already at. Herald does not rely on autovacuum, which many servers
+// run rarely or not at all, and its hot statements degrade without it: a delivery
+// attempted leaves its old version in the due indexes, which every claim walks in order
+// until a vacuum removes it; without statistics the planner guesses; and a plan cached
+// by a connection while a table was tiny (a sequential scan, say) is kept until the
+// table's statistics change, however large the table grows. Where autovacuum runs it
+// resets the same counters first, and this finds nothing to do.
+func (s *Store) maintainTables(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	rows, err := conn.Query(ctx, `SELECT t.relname, t.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0)
+		FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid
+		WHERE t.schemaname = current_schema() AND t.relname = ANY($1)
+			AND (t.n_dead_tup > 50 + 0.2 * greatest(c.reltuples, 0)
+				OR t.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0))`, maintainedTables)
+	if err != nil {
+		return err
+	}
+	var table string
+	var vacuum bool
+	type job struct {
+		table  string
+		vacuum bool
+	}
+	var jobs []job
+	if _, err := pgx.ForEachRow(rows, []any{&table, &vacuum}, func() error {
+		jobs = append(jobs, job{table, vacuum})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		q := "ANALYZE (SKIP_LOCKED) "
+		if j.vacuum {
+			q = "VACUUM (SKIP_LOCKED, ANALYZE) "
+		}
+		if _, err := conn.Exec(ctx, q+pgx.Identifier{j.table}.Sanitize()); err != nil {
+			return fmt.Errorf("maintain %s: %w", j.table, err)
+		}
+	}
+	return nil
 }
 
 // unregister removes this process's row, so its leases are expired at once, and closes

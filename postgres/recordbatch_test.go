@@ -75,3 +75,60 @@ func TestConcurrentRecordsActAsOne(t *testing.T) {
 		t.Errorf("%d deliveries pending and %d leased after every attempt was recorded and the webhook disabled, want none", pending, leased)
 	}
 }
+
+// TestConcurrentRecordsOfOneDelivery records, all at once, twenty failed attempts of
+// one delivery. Records that share a transaction write most attempts together; two of
+// the same delivery must still each count, in turn, so the delivery ends with twenty
+// attempts numbered 1 to 20.
+func TestConcurrentRecordsOfOneDelivery(t *testing.T) {
+	t.Parallel()
+	s := open(t, freshSchema(t))
+	ctx := t.Context()
+	addWebhooks(t, s, 1)
+	rs, err := s.Publish(ctx, events(1, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rs[0].DeliveryIDs[0]
+	now := at.Add(time.Minute)
+	const n = 20
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		numbers = map[int]bool{}
+	)
+	for i := range n {
+		wg.Go(func() {
+			out, err := s.RecordAttempt(ctx, &herald.AttemptRecord{
+				Owner:         "w1",
+				Attempt:       herald.Attempt{DeliveryID: id, At: now.Add(time.Duration(i) * time.Millisecond), StatusCode: 500},
+				Status:        herald.StatusPending,
+				NextAttemptAt: now.Add(time.Hour),
+			})
+			if err != nil {
+				t.Errorf("record attempt %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			numbers[out.Number] = true
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for i := 1; i <= n; i++ {
+		if !numbers[i] {
+			t.Errorf("no attempt numbered %d among %v", i, numbers)
+		}
+	}
+	d, err := s.Delivery(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	if err := s.Pool().QueryRow(ctx, "SELECT count(DISTINCT number) FROM attempts WHERE delivery_id = $1", id).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if d.AttemptCount != n || stored != n {
+		t.Errorf("delivery counts %d attempts and stores %d, want %d and %d", d.AttemptCount, stored, n, n)
+	}
+}
