@@ -178,10 +178,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.read(ctx, "ping", s.pool.Ping)
 }
 
-// Close ends this process's registration, so that any lease it still holds expires at
-// once, closes the pool, waiting for connections in use to be released, and ends every
-// Listen.
+// Close waits for the attempt records in flight, then ends this process's registration,
+// so that any lease it still holds expires at once, closes the pool, waiting for
+// connections in use to be released, and ends every Listen.
 func (s *Store) Close() error {
+	s.records.running.Wait()
 	s.close()
 	<-s.heartbeatDone
 	<-s.maintainDone

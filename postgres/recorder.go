@@ -39,6 +39,10 @@ type recorder struct {
 	mu      sync.Mutex
 	queue   []*pendingRecord
 	writers int // batches being written
+
+	// running counts the writer goroutines, so that Close waits for the records in
+	// flight before this process unregisters and others take its leases.
+	running sync.WaitGroup
 }
 
 // record queues p and returns its outcome once its batch is committed or has failed.
@@ -46,14 +50,11 @@ func (rc *recorder) record(ctx context.Context, p *pendingRecord) (herald.Attemp
 	p.done = make(chan struct{})
 	rc.mu.Lock()
 	rc.queue = append(rc.queue, p)
-	start := rc.writers < recordWriters
-	if start {
+	if rc.writers < recordWriters {
 		rc.writers++
+		rc.running.Go(rc.write)
 	}
 	rc.mu.Unlock()
-	if start {
-		go rc.write()
-	}
 	select {
 	case <-p.done:
 		return p.out, p.err
