@@ -288,7 +288,7 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 		}
 		taken = nil
 	}
-	err := s.inRepeatableTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inClaimTx(ctx, "claim deliveries", func(ctx context.Context, tx *sql.Tx) error {
 		undo() // a repeated run starts afresh
 		s.leases.mu.Lock()
 		defer s.leases.mu.Unlock()
@@ -565,7 +565,7 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	// takes the delivery, and then the attempt is logged either way.
 	holder := s.leases.holder(r.Attempt.DeliveryID)
 	var out herald.AttemptOutcome
-	err := s.inRepeatableTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inRecordTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
 		var st herald.AttemptState
 		var webhookID, status string
 		var next, since, lastSuccess sql.NullInt64

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald"
 )
 
 // TestSharedSavepointUndoesFailureAlone queues one group of writes behind a write that
@@ -78,5 +80,90 @@ func TestSharedSavepointUndoesFailureAlone(t *testing.T) {
 	}
 	if repeated == 0 {
 		t.Errorf("no write ran twice: the writes did not share a savepoint with a failure")
+	}
+}
+
+// TestLoneRecordSharesNextCommit records an attempt while nothing else writes: the
+// record waits for company rather than commit alone, a claim meanwhile runs at once
+// without it, and the next write takes the record into its commit; the record returns
+// only then, committed.
+func TestLoneRecordSharesNextCommit(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	fillBacklog(t, s, 1, 2, false)
+	s.recordLinger = time.Hour // the test's next write, not the bound, ends the wait
+
+	claims, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: "o", Now: time.UnixMicro(10),
+		LeaseUntil: time.Now().Add(time.Hour), Limit: 1})
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("ClaimDue: %d claims, %v; want 1", len(claims), err)
+	}
+	before := s.commits.Load()
+	recorded := make(chan error, 1)
+	go func() {
+		_, err := s.RecordAttempt(ctx, &herald.AttemptRecord{Owner: "o", Status: herald.StatusSuccess,
+			Attempt: herald.Attempt{DeliveryID: claims[0].Delivery.ID, StatusCode: 200, Success: true}})
+		recorded <- err
+	}()
+	waitFor(t, "the writer to take the record", func() bool { return s.lingering.Load() })
+
+	// A claim is not held up by the waiting record, and does not end its wait.
+	more, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: "o", Now: time.UnixMicro(10),
+		LeaseUntil: time.Now().Add(time.Hour), Limit: 1})
+	if err != nil || len(more) != 1 || more[0].Delivery.ID == claims[0].Delivery.ID {
+		t.Fatalf("ClaimDue while a record waits: %+v, %v; want the other delivery", more, err)
+	}
+	select {
+	case err := <-recorded:
+		t.Fatalf("the record returned (%v) before any write came to share its commit", err)
+	default:
+	}
+
+	if err := s.PutSetting(ctx, "company", []byte("v")); err != nil {
+		t.Fatalf("PutSetting: %v", err)
+	}
+	if err := <-recorded; err != nil {
+		t.Fatalf("RecordAttempt: %v", err)
+	}
+	// The claim alone committed once; the record and the setting shared one commit.
+	if got := s.commits.Load() - before; got != 2 {
+		t.Errorf("%d commits for a claim, a record and a setting; want 2 (the record sharing the setting's)", got)
+	}
+	d, err := s.Delivery(ctx, claims[0].Delivery.ID)
+	if err != nil || d.Status != herald.StatusSuccess {
+		t.Fatalf("delivery after its record returned: %+v, %v; want it succeeded", d, err)
+	}
+}
+
+// TestLoneRecordWaitsBounded records an attempt with nothing else to write: it commits
+// alone once its wait is over.
+func TestLoneRecordWaitsBounded(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	fillBacklog(t, s, 1, 1, false)
+	claims, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: "o", Now: time.UnixMicro(10),
+		LeaseUntil: time.Now().Add(time.Hour), Limit: 1})
+	if err != nil || len(claims) != 1 {
+		t.Fatalf("ClaimDue: %d claims, %v; want 1", len(claims), err)
+	}
+	if _, err := s.RecordAttempt(ctx, &herald.AttemptRecord{Owner: "o", Status: herald.StatusSuccess,
+		Attempt: herald.Attempt{DeliveryID: claims[0].Delivery.ID, StatusCode: 200, Success: true}}); err != nil {
+		t.Fatalf("RecordAttempt: %v", err)
+	}
+	d, err := s.Delivery(ctx, claims[0].Delivery.ID)
+	if err != nil || d.Status != herald.StatusSuccess {
+		t.Fatalf("delivery after its record returned: %+v, %v; want it succeeded", d, err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous bound.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -50,6 +51,13 @@ type Store struct {
 	stop       chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
+	// commits counts the write transactions committed, for tests.
+	commits atomic.Int64
+	// recordLinger is how long lone attempt records wait for company (see linger):
+	// recordLinger, or longer in tests. The writer reads it after receiving a write.
+	recordLinger time.Duration
+	// lingering is true while attempt records wait for company, for tests.
+	lingering atomic.Bool
 
 	// hot holds the write connection's prepared statements for the queries every
 	// delivery runs (see hotQueries), by query text.
@@ -119,7 +127,7 @@ func Open(ctx context.Context, path string, cipher herald.Cipher) (*Store, error
 	s := &Store{
 		write: write, read: read, cipher: cipher, clock: herald.SystemClock{},
 		writes: make(chan *writeOp), stop: make(chan struct{}), writerDone: make(chan struct{}),
-		hot: hot, leases: leaseTable{held: map[string]lease{}},
+		hot: hot, leases: leaseTable{held: map[string]lease{}}, recordLinger: recordLinger,
 	}
 	go s.writer()
 	return s, nil
