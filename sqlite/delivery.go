@@ -666,6 +666,19 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 	return nil
 }
 
+// requeueQuery makes failed deliveries of webhook ?3 created in [?4, ?5) pending and
+// due at ?1, up to ?6 of them, oldest first; a NULL ?5 is no upper bound. Only those
+// last changed before ?2 (now) are taken, so one recover never requeues a delivery
+// twice (see herald.Store.Requeue). A delivery
+// whose event's data was purged has nothing to send and stays failed; one whose
+// attempts' bodies alone were purged is work in progress again, so no longer purged.
+const requeueQuery = `UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, updated_at = ?2, purged_at = NULL
+	WHERE id IN (SELECT d.id FROM deliveries d
+		WHERE d.webhook_id = ?3 AND d.status = 'failed' AND d.created_at >= ?4 AND d.updated_at < ?2
+			AND (?5 IS NULL OR d.created_at < ?5)
+			AND (d.purged_at IS NULL OR (SELECT e.purged_at FROM events e WHERE e.id = d.event_id) IS NULL)
+		ORDER BY d.created_at, d.id LIMIT ?6)`
+
 // Requeue makes up to limit failed deliveries of a webhook created in [since, until),
 // oldest first, pending and due at now, and returns how many. A zero until means no
 // upper bound. ENOTFOUND if the webhook does not exist.
@@ -685,16 +698,11 @@ func (s *Store) Requeue(ctx context.Context, webhookID string, since, until, now
 		}
 		// Leases stay: a delivery being sent right now (a manual retry) is claimed
 		// again only when that attempt is recorded or its lease runs out.
-		q := `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?
-			WHERE id IN (SELECT id FROM deliveries
-				WHERE webhook_id = ? AND status = 'failed' AND created_at >= ? AND updated_at < ?`
-		args := []any{micros(now), micros(now), webhookID, micros(since), micros(now)}
+		args := []any{micros(now), micros(now), webhookID, micros(since), nil}
 		if !until.IsZero() {
-			q += " AND created_at < ?"
-			args = append(args, micros(until))
+			args[4] = micros(until)
 		}
-		q += " ORDER BY created_at, id LIMIT ?)"
-		res, err := tx.ExecContext(ctx, q, append(args, limit)...)
+		res, err := tx.ExecContext(ctx, requeueQuery, append(args, limit)...)
 		if err != nil {
 			return err
 		}

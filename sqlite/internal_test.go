@@ -121,6 +121,25 @@ func TestClaimPlans(t *testing.T) {
 	}
 }
 
+// TestRequeuePlan checks that a requeue seeks the webhook's deliveries in creation
+// order, and each purged one's event by its key, whatever the range asked.
+func TestRequeuePlan(t *testing.T) {
+	s, _ := openStore(t)
+	fillBacklog(t, s, 10, 2000, false)
+	for _, until := range []any{nil, int64(100)} {
+		plan := queryPlan(t, s.write, requeueQuery, 1, 1, "wh_1", 0, until, 100)
+		if !strings.Contains(plan, "SEARCH d USING INDEX deliveries_webhook_newest (webhook_id=? AND created_at>?)") &&
+			!strings.Contains(plan, "SEARCH d USING INDEX deliveries_webhook_due (webhook_id=? AND status=?)") {
+			t.Errorf("requeue (until %v) does not seek the webhook's deliveries by index; plan:\n%s", until, plan)
+		}
+		for _, bad := range []string{"SCAN d", "SCAN e", "SCAN deliveries"} {
+			if strings.Contains(plan, bad) {
+				t.Errorf("requeue (until %v) plan has %q; plan:\n%s", until, bad, plan)
+			}
+		}
+	}
+}
+
 // BenchmarkClaimDue claims from a backlog of a million due deliveries, as a dispatcher
 // does after an outage: a claim must cost about what it costs on an empty table, also
 // when one skipped or capped webhook holds most of the backlog.

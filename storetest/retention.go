@@ -20,6 +20,10 @@ func testRetention(t *testing.T, open func(t *testing.T) herald.Store) {
 		t.Parallel()
 		testPurgedNeverSent(t, open(t))
 	})
+	t.Run("RequeueUnpurges", func(t *testing.T) {
+		t.Parallel()
+		testRequeueUnpurges(t, open(t))
+	})
 	t.Run("Batches", func(t *testing.T) {
 		t.Parallel()
 		testPurgeBatches(t, open(t))
@@ -227,6 +231,43 @@ func testPurgedNeverSent(t *testing.T, st herald.Store) {
 	if ids := claim(t, st, owner, now.Add(time.Hour), 100); len(ids) != 0 {
 		t.Errorf("claimed %v after purge and requeue, want nothing", ids)
 	}
+}
+
+// testRequeueUnpurges requeues a failed delivery whose attempts' bodies were purged
+// while its event keeps its data (another delivery of it is retrying): it is pending
+// again, sent, and its new attempt is purged in its turn.
+func testRequeueUnpurges(t *testing.T, st herald.Store) {
+	tenant := addTenant(t, st)
+	a := addWebhook(t, st, tenant)
+	b := addWebhook(t, st, tenant)
+	const owner = "retention-test"
+	ids := publishEvent(t, st, tenant, "drift.detected", t0)
+	claim(t, st, owner, t0, 100)
+	failed, retrying := deliveryOf(t, st, ids, a.ID), deliveryOf(t, st, ids, b.ID)
+	fail(t, st, owner, failed, t0.Add(time.Minute), time.Time{})
+	fail(t, st, owner, retrying, t0.Add(time.Minute), t0.Add(10*time.Hour))
+	if got := purge(t, st, t0.Add(time.Hour), t0.Add(2*time.Hour), 0); got != (herald.PurgeResult{Deliveries: 1}) {
+		t.Fatalf("purge: %+v, want the failed delivery only", got)
+	}
+	wantPurged(t, st, failed, true, "failed for good long ago")
+
+	now := t0.Add(3 * time.Hour)
+	n, err := st.Requeue(t.Context(), a.ID, t0.Add(-time.Hour), time.Time{}, now, 0)
+	ok(t, err, "requeue")
+	if n != 1 {
+		t.Fatalf("requeue made %d deliveries pending, want the purged one whose event keeps its data", n)
+	}
+	if got := claim(t, st, owner, now, 100); len(got) != 1 || got[0] != failed {
+		t.Fatalf("claimed %v after the requeue, want [%s]", got, failed)
+	}
+	succeed(t, st, owner, failed, now)
+	if d := getDelivery(t, st, failed); d.Attempts[len(d.Attempts)-1].ResponseBody == "" {
+		t.Error("the requeued delivery's new attempt lost its response body at once")
+	}
+	if got := purge(t, st, now.Add(time.Hour), now.Add(2*time.Hour), 0); got != (herald.PurgeResult{Deliveries: 1}) {
+		t.Errorf("purge after the requeued delivery succeeded: %+v, want it purged again (it was left marked purged)", got)
+	}
+	wantPurged(t, st, failed, true, "requeued, sent, then old")
 }
 
 func testPurgeBatches(t *testing.T, st herald.Store) {
