@@ -23,8 +23,8 @@ const (
 // maxGroup bounds how many write operations share one commit.
 const maxGroup = 256
 
-// recordLinger bounds how long a group made only of attempt records waits for another
-// write to share its commit. At low traffic every event otherwise pays two lone
+// recordLinger bounds how long a lone attempt record waits for another write to share
+// its commit. At low traffic every event otherwise pays two lone
 // commits, each with an fsync: its publish and its attempt's record. The record's
 // caller is the dispatcher, whose slot to the endpoint is already free, so the wait
 // delays no request; it is long enough for the next event at 100 a second to join.
@@ -38,8 +38,8 @@ type writeOp struct {
 	// repeatable says fn may run again after its first run was rolled back: it sets
 	// whatever it reports afresh on every run, and does nothing outside tx.
 	repeatable bool
-	// lingers says the operation may wait up to recordLinger for company (see linger):
-	// an attempt record.
+	// lingers says the operation, when it is alone, may wait up to recordLinger for
+	// company (see linger): an attempt record.
 	lingers bool
 	// readMostly says the operation alone usually commits nothing (a claim): it is
 	// never made to wait with a lingering group, nor does it end the wait.
@@ -126,28 +126,20 @@ func (s *Store) writer() {
 				break collect
 			}
 		}
-		if onlyLingering(group) {
+		if len(group) == 1 && group[0].lingers {
 			group = s.linger(group, linger)
 		}
 		s.commitGroup(group)
 	}
 }
 
-// onlyLingering reports whether every operation of group may wait for company.
-func onlyLingering(group []*writeOp) bool {
-	for _, w := range group {
-		if !w.lingers {
-			return false
-		}
-	}
-	return true
-}
-
-// linger waits up to s.recordLinger for a write that is not an attempt record to join
-// group, so that the records share its commit and fsync instead of paying their own,
-// and returns the group to commit. Claims that arrive meanwhile are committed at once
-// by themselves, which alone costs no sync: a claim sends the next attempts, and must
-// not wait for records. The store closing ends the wait too.
+// linger waits up to s.recordLinger for another write to join group, a lone attempt
+// record, so that the record shares its commit and fsync instead of paying its own,
+// and returns the group to commit. Any write but a claim is company, another record
+// too: records that already share a commit must not wait, or each webhook's leases
+// would be held longer at full speed. Claims that arrive meanwhile are committed at
+// once by themselves, which alone costs no sync: a claim sends the next attempts, and
+// must not wait for a record. The store closing ends the wait too.
 func (s *Store) linger(group []*writeOp, timer *time.Timer) []*writeOp {
 	timer.Reset(s.recordLinger)
 	s.lingering.Store(true)
@@ -155,7 +147,7 @@ func (s *Store) linger(group []*writeOp, timer *time.Timer) []*writeOp {
 		s.lingering.Store(false)
 		timer.Stop()
 	}()
-	for len(group) < maxGroup {
+	for {
 		select {
 		case w := <-s.writes:
 			if w.readMostly {
@@ -163,9 +155,6 @@ func (s *Store) linger(group []*writeOp, timer *time.Timer) []*writeOp {
 				continue
 			}
 			group = append(group, w)
-			if w.lingers {
-				continue
-			}
 			for len(group) < maxGroup { // company came: take whoever else is waiting
 				select {
 				case w := <-s.writes:
@@ -181,7 +170,6 @@ func (s *Store) linger(group []*writeOp, timer *time.Timer) []*writeOp {
 			return group
 		}
 	}
-	return group
 }
 
 // errNotCommitted is what an operation hears if its group ended without a commit for a

@@ -167,3 +167,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestRecordsKeepEachOtherCompany records two attempts one after the other: the second
+// ends the first one's wait, and both commit together, so records that already share
+// a commit never wait for more (each webhook's leases are held until their records
+// commit).
+func TestRecordsKeepEachOtherCompany(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	fillBacklog(t, s, 1, 2, false)
+	s.recordLinger = time.Hour // only company ends the wait
+
+	claims, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: "o", Now: time.UnixMicro(10),
+		LeaseUntil: time.Now().Add(time.Hour), Limit: 2})
+	if err != nil || len(claims) != 2 {
+		t.Fatalf("ClaimDue: %d claims, %v; want 2", len(claims), err)
+	}
+	before := s.commits.Load()
+	record := func(id string) error {
+		_, err := s.RecordAttempt(ctx, &herald.AttemptRecord{Owner: "o", Status: herald.StatusSuccess,
+			Attempt: herald.Attempt{DeliveryID: id, StatusCode: 200, Success: true}})
+		return err
+	}
+	first := make(chan error, 1)
+	go func() { first <- record(claims[0].Delivery.ID) }()
+	waitFor(t, "the writer to take the first record", func() bool { return s.lingering.Load() })
+	if err := record(claims[1].Delivery.ID); err != nil {
+		t.Fatalf("second RecordAttempt: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first RecordAttempt: %v", err)
+	}
+	if got := s.commits.Load() - before; got != 1 {
+		t.Errorf("%d commits for two records, one after the other; want 1", got)
+	}
+}
