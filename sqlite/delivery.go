@@ -669,9 +669,9 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 // requeueQuery makes failed deliveries of webhook ?3 created in [?4, ?5) pending and
 // due at ?1, up to ?6 of them, oldest first; a NULL ?5 is no upper bound. Only those
 // last changed before ?2 (now) are taken, so one recover never requeues a delivery
-// twice (see herald.Store.Requeue). A delivery
-// whose event's data was purged has nothing to send and stays failed; one whose
-// attempts' bodies alone were purged is work in progress again, so no longer purged.
+// twice (see herald.Store.Requeue). A delivery whose event's data was purged has
+// nothing to send and stays failed; one whose attempts' bodies alone were purged is
+// work in progress again, so no longer purged.
 const requeueQuery = `UPDATE deliveries SET status = 'pending', next_attempt_at = ?1, updated_at = ?2, purged_at = NULL
 	WHERE id IN (SELECT d.id FROM deliveries d
 		WHERE d.webhook_id = ?3 AND d.status = 'failed' AND d.created_at >= ?4 AND d.updated_at < ?2
