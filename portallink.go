@@ -58,3 +58,12 @@ func ValidateReturnURL(s string) error {
 	}
 	return nil
 }
+
+// Validate refuses a portal link without a token hash, a tenant, or an expiry after
+// its creation.
+func (l *PortalLink) Validate() error {
+	if len(l.TokenHash) == 0 || l.TenantID == "" || !l.ExpiresAt.After(l.CreatedAt) {
+		return Errorf(EINVALID, "a portal link needs a token hash, a tenant and an expiry after its creation")
+	}
+	return nil
+}

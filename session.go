@@ -72,3 +72,13 @@ func SessionFrom(ctx context.Context) (*Session, bool) {
 	s, ok := ctx.Value(sessionKey{}).(*Session)
 	return s, ok && s != nil
 }
+
+// Validate refuses a session a store could hold but nothing could use: it needs an id
+// hash, a key hash, and either the admin flag or a tenant, and only a tenant's session
+// can come from a link or be read-only.
+func (s *Session) Validate() error {
+	if len(s.IDHash) == 0 || len(s.KeyHash) == 0 || s.Admin != (s.TenantID == "") || (s.Admin && (s.Link || s.ReadOnly)) {
+		return Errorf(EINVALID, "a session needs an id hash, a key hash, and either the admin flag or a tenant; only a tenant's session can be a link's")
+	}
+	return nil
+}

@@ -62,7 +62,7 @@ func (s *Store) RotateTenantKey(ctx context.Context, id string, keyHash []byte, 
 
 // CreateSession stores a portal session and purges the sessions expired before it.
 func (s *Store) CreateSession(ctx context.Context, ps *herald.Session) error {
-	if err := validSession(ps); err != nil {
+	if err := ps.Validate(); err != nil {
 		return err
 	}
 	var tenant *string
@@ -117,18 +117,10 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 	})
 }
 
-// validSession refuses a session the schema would store but nothing could use.
-func validSession(ps *herald.Session) error {
-	if len(ps.IDHash) == 0 || len(ps.KeyHash) == 0 || ps.Admin != (ps.TenantID == "") || (ps.Admin && (ps.Link || ps.ReadOnly)) {
-		return herald.Errorf(herald.EINVALID, "a session needs an id hash, a key hash, and either the admin flag or a tenant; only a tenant's session can be a link's")
-	}
-	return nil
-}
-
 // CreatePortalLink stores a portal link and purges links long expired.
 func (s *Store) CreatePortalLink(ctx context.Context, l *herald.PortalLink) error {
-	if len(l.TokenHash) == 0 || l.TenantID == "" || !l.ExpiresAt.After(l.CreatedAt) {
-		return herald.Errorf(herald.EINVALID, "a portal link needs a token hash, a tenant and an expiry after its creation")
+	if err := l.Validate(); err != nil {
+		return err
 	}
 	return s.inTx(ctx, "create portal link", func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "DELETE FROM portal_links WHERE expires_at <= $1", stored(l.CreatedAt.Add(-herald.PortalLinkKept))); err != nil {
@@ -182,7 +174,7 @@ func (s *Store) RedeemPortalLink(ctx context.Context, tokenHash []byte, ps *hera
 			return nil
 		}
 		ps.Admin, ps.TenantID, ps.Link, ps.ReadOnly, ps.ReturnURL = false, l.TenantID, true, l.ReadOnly, l.ReturnURL
-		if err := validSession(ps); err != nil {
+		if err := ps.Validate(); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM portal_sessions WHERE expires_at <= $1", stored(ps.CreatedAt)); err != nil {
