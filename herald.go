@@ -53,6 +53,13 @@ type Event struct {
 	Timestamp time.Time       `json:"timestamp"`  // when it occurred, UTC, whole seconds
 	CreatedAt time.Time       `json:"created_at"` // when Herald accepted it
 
+	// Channels narrow who receives the event: a webhook with channels receives only
+	// events sharing one of them (see Webhook.Channels).
+	Channels []string `json:"channels"`
+	// OrderingKey groups the events that a webhook with OrderingKey ordering delivers
+	// one at a time, in publish order; "" for none.
+	OrderingKey string `json:"ordering_key"`
+
 	// TraceParent is the W3C traceparent of the span that published the event, or ""
 	// when tracing was off. Every attempt's span is its child, so one trace shows the
 	// publish and every attempt, whichever process sends them and however much later.
@@ -83,6 +90,14 @@ type Webhook struct {
 	RateLimit   int               `json:"rate_limit"` // attempts per second, 0 for no limit
 	Headers     map[string]string `json:"headers"`    // extra request headers
 
+	// Filter is a CEL expression over the event that must hold for the webhook to
+	// receive it; "" for none.
+	Filter string `json:"filter"`
+	// Channels, when not empty, limit the webhook to events sharing one of them.
+	Channels []string `json:"channels"`
+	// Ordering is how the webhook orders its deliveries: OrderingNone or OrderingKey.
+	Ordering Ordering `json:"ordering"`
+
 	DisabledReason     string     `json:"disabled_reason"`
 	CreatedAt          time.Time  `json:"created_at"`
 	UpdatedAt          time.Time  `json:"updated_at"`
@@ -101,6 +116,16 @@ type Webhook struct {
 	LastError           string     `json:"-"` // of the latest failed attempt while failing
 	LastSuccessAt       *time.Time `json:"-"` // when an attempt last succeeded
 }
+
+// Ordering is how a webhook orders its deliveries.
+type Ordering string
+
+// The orderings. With OrderingKey, the events sharing an ordering key are delivered one
+// at a time in publish order; with OrderingNone (the default) deliveries go in parallel.
+const (
+	OrderingNone Ordering = "none"
+	OrderingKey  Ordering = "key"
+)
 
 // HealthState is how a webhook's deliveries are going, as shown to its owner.
 type HealthState string

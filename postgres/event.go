@@ -123,17 +123,23 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		// for and read again, so no delivery is added behind the back of the disable,
 		// which fails the pending ones. Attempts being recorded (FOR NO KEY UPDATE) are
 		// not waited for.
-		b.Queue(`SELECT id, tenant_id, events::text FROM webhooks
+		b.Queue(`SELECT id, tenant_id, events::text, filter, channels::text, ordering, updated_at FROM webhooks
 			WHERE tenant_id = ANY($1) AND enabled AND (events = '[]' OR events ?| $2)
 			ORDER BY created_at, id
 			FOR KEY SHARE`, tenants, types).Query(func(rows pgx.Rows) error {
 			var w herald.Webhook
-			var tenant, subscribed string
-			_, err := pgx.ForEachRow(rows, []any{&w.ID, &tenant, &subscribed}, func() error {
-				w.Events = nil
+			var tenant, subscribed, channels, ordering string
+			dest := []any{&w.ID, &tenant, &subscribed, &w.Filter, &channels, &ordering, &w.UpdatedAt}
+			_, err := pgx.ForEachRow(rows, dest, func() error {
+				w.Events, w.Channels = nil, nil
 				if err := json.Unmarshal([]byte(subscribed), &w.Events); err != nil {
 					return fmt.Errorf("webhook %s events: %w", w.ID, err)
 				}
+				if err := json.Unmarshal([]byte(channels), &w.Channels); err != nil {
+					return fmt.Errorf("webhook %s channels: %w", w.ID, err)
+				}
+				w.Ordering = herald.Ordering(ordering)
+				w.UpdatedAt = w.UpdatedAt.UTC()
 				st.Subscribers[tenant] = append(st.Subscribers[tenant], w)
 				return nil
 			})
@@ -166,6 +172,7 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 	// Write what is new, and read the deliveries of what repeats stored events.
 	var ev struct {
 		ids, tenants, types, data, traceparents []string
+		channels, orderingKeys                  []string
 		timestamps, created                     []time.Time
 	}
 	var dl struct {
@@ -190,6 +197,11 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		ev.ids, ev.tenants, ev.types = append(ev.ids, e.ID), append(ev.tenants, e.TenantID), append(ev.types, e.Type)
 		ev.data, ev.timestamps, ev.created = append(ev.data, data), append(ev.timestamps, e.Timestamp), append(ev.created, e.CreatedAt)
 		ev.traceparents = append(ev.traceparents, herald.Storable(e.TraceParent))
+		channels, err := jsonList(e.Channels)
+		if err != nil {
+			return nil, fmt.Errorf("publish: event %s channels: %w", e.ID, err)
+		}
+		ev.channels, ev.orderingKeys = append(ev.channels, channels), append(ev.orderingKeys, e.OrderingKey)
 		for j, id := range results[i].DeliveryIDs {
 			dl.ids, dl.events, dl.webhooks = append(dl.ids, id), append(dl.events, e.ID), append(dl.webhooks, p.Targets[j])
 			dl.tenants, dl.types, dl.created = append(dl.tenants, e.TenantID), append(dl.types, e.Type), append(dl.created, e.CreatedAt)
@@ -204,9 +216,11 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 	}
 	b = &pgx.Batch{}
 	if len(ev.ids) > 0 {
-		b.Queue(`INSERT INTO events (id, tenant_id, type, data, timestamp, created_at, traceparent)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[])`,
-			ev.ids, ev.tenants, ev.types, ev.data, ev.timestamps, ev.created, ev.traceparents)
+		b.Queue(`INSERT INTO events (id, tenant_id, type, data, timestamp, created_at, traceparent, channels, ordering_key)
+			SELECT id, tenant, type, data, ts, created, tp, channels::jsonb, ordering_key
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::text[],
+				$8::text[], $9::text[]) AS u (id, tenant, type, data, ts, created, tp, channels, ordering_key)`,
+			ev.ids, ev.tenants, ev.types, ev.data, ev.timestamps, ev.created, ev.traceparents, ev.channels, ev.orderingKeys)
 	}
 	if len(dl.ids) > 0 {
 		b.Queue(`INSERT INTO deliveries (id, event_id, webhook_id, tenant_id, event_type, status,
@@ -294,10 +308,11 @@ func markRaced(err error) error {
 // Event returns one event, ENOTFOUND if there is none.
 func (s *Store) Event(ctx context.Context, id string) (*herald.Event, error) {
 	var e herald.Event
-	var data string
+	var data, channels string
 	err := s.read(ctx, "event "+id, func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, "SELECT id, tenant_id, type, data, timestamp, created_at, traceparent FROM events WHERE id = $1", id).
-			Scan(&e.ID, &e.TenantID, &e.Type, &data, &e.Timestamp, &e.CreatedAt, &e.TraceParent)
+		return s.pool.QueryRow(ctx, `SELECT id, tenant_id, type, data, timestamp, created_at, traceparent,
+			channels::text, ordering_key FROM events WHERE id = $1`, id).
+			Scan(&e.ID, &e.TenantID, &e.Type, &data, &e.Timestamp, &e.CreatedAt, &e.TraceParent, &channels, &e.OrderingKey)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("event", id)
@@ -307,5 +322,8 @@ func (s *Store) Event(ctx context.Context, id string) (*herald.Event, error) {
 	}
 	e.Data = json.RawMessage(data)
 	e.Timestamp, e.CreatedAt = e.Timestamp.UTC(), e.CreatedAt.UTC()
+	if err := json.Unmarshal([]byte(channels), &e.Channels); err != nil {
+		return nil, fmt.Errorf("event %s channels: %w", id, err)
+	}
 	return &e, nil
 }

@@ -60,7 +60,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 		}
 		previousUntil = storedPtr(&w.PreviousSecretExpiresAt)
 	}
-	events, headers, err := webhookJSON(w)
+	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}
@@ -69,12 +69,15 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
-				consecutive_failures, failing_since, last_error, last_success_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+				consecutive_failures, failing_since, last_error, last_success_at, filter, channels,
+				ordering)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+				$23, $24, $25)`,
 			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, stored(w.CreatedAt), stored(w.UpdatedAt),
 			w.LastDeliveryStatus, storedPtr(w.LastDeliveryAt), secret, previous, previousUntil,
-			w.ConsecutiveFailures, storedPtr(w.FailingSince), w.LastError, storedPtr(w.LastSuccessAt))
+			w.ConsecutiveFailures, storedPtr(w.FailingSince), w.LastError, storedPtr(w.LastSuccessAt),
+			w.Filter, channels, string(w.Ordering))
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -82,23 +85,31 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 	})
 }
 
-// webhookJSON encodes a webhook's event list and headers for their jsonb columns.
-func webhookJSON(w *herald.Webhook) (events, headers string, err error) {
-	evs := w.Events
-	if evs == nil {
-		evs = []string{}
-	}
+// webhookJSON encodes a webhook's event list, headers and channels for their jsonb
+// columns.
+func webhookJSON(w *herald.Webhook) (events, headers, channels string, err error) {
 	hs := w.Headers
 	if hs == nil {
 		hs = map[string]string{}
 	}
-	if events, err = jsonText(evs); err != nil {
-		return "", "", err
+	if events, err = jsonList(w.Events); err != nil {
+		return "", "", "", err
 	}
 	if headers, err = jsonText(hs); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return events, headers, nil
+	if channels, err = jsonList(w.Channels); err != nil {
+		return "", "", "", err
+	}
+	return events, headers, channels, nil
+}
+
+// jsonList encodes a list for a JSON column: [] for none, never null.
+func jsonList(l []string) (string, error) {
+	if l == nil {
+		l = []string{}
+	}
+	return jsonText(l)
 }
 
 // jsonText encodes v for a JSON column.
@@ -115,13 +126,14 @@ const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.event
 	w.format, w.rate_limit, w.headers::text, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
 	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
-	w.last_success_at`
+	w.last_success_at, w.filter, w.channels::text, w.ordering`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
 	w                       herald.Webhook
 	secret, previous        []byte
 	events, headers, format string
+	channels, ordering      string
 	previousUntil           *time.Time
 }
 
@@ -129,7 +141,8 @@ func (r *webhookRow) dest() []any {
 	return []any{&r.w.ID, &r.w.TenantID, &r.w.Name, &r.w.Description, &r.w.URL, &r.events,
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.w.CreatedAt,
 		&r.w.UpdatedAt, &r.w.LastDeliveryStatus, &r.w.LastDeliveryAt, &r.secret, &r.previous,
-		&r.previousUntil, &r.w.ConsecutiveFailures, &r.w.FailingSince, &r.w.LastError, &r.w.LastSuccessAt}
+		&r.previousUntil, &r.w.ConsecutiveFailures, &r.w.FailingSince, &r.w.LastError, &r.w.LastSuccessAt,
+		&r.w.Filter, &r.channels, &r.ordering}
 }
 
 // webhook finishes a scanned row: decodes JSON, puts times in UTC and opens the secrets.
@@ -152,6 +165,11 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 	if err := json.Unmarshal([]byte(r.headers), &w.Headers); err != nil {
 		return w, fmt.Errorf("webhook %s headers: %w", w.ID, err)
 	}
+	w.Channels = []string{}
+	if err := json.Unmarshal([]byte(r.channels), &w.Channels); err != nil {
+		return w, fmt.Errorf("webhook %s channels: %w", w.ID, err)
+	}
+	w.Ordering = herald.Ordering(r.ordering)
 	secret, err := s.cipher.Open(r.secret)
 	if err != nil {
 		return w, fmt.Errorf("webhook %s: open secret: %w", w.ID, err)
@@ -241,7 +259,7 @@ const nextVersion = "GREATEST($1::timestamptz, updated_at + interval '1 microsec
 // webhook fails its pending deliveries; enabling one resets its health and clears its
 // disabled reason. A w read before the webhook last changed is refused with ECONFLICT.
 func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
-	events, headers, err := webhookJSON(w)
+	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
 	}
@@ -273,11 +291,11 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		}
 		err = tx.QueryRow(ctx, `
 			UPDATE webhooks SET name = $2, description = $3, url = $4, events = $5, enabled = $6,
-				format = $7, rate_limit = $8, headers = $9, disabled_reason = $10,
-				updated_at = `+nextVersion+health+`
+				format = $7, rate_limit = $8, headers = $9, disabled_reason = $10, filter = $12,
+				channels = $13, ordering = $14, updated_at = `+nextVersion+health+`
 			WHERE id = $11 RETURNING updated_at`,
 			now, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
-			headers, reason, w.ID).Scan(&updated)
+			headers, reason, w.ID, w.Filter, channels, string(w.Ordering)).Scan(&updated)
 		if err != nil {
 			return err
 		}

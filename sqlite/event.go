@@ -27,10 +27,13 @@ const eventOwnersQuery = "SELECT id, tenant_id FROM events WHERE id IN (SELECT v
 // deliveries are 2,048 parameters, far below SQLite's limit of 32,766.
 var insertChunks = []int{256, 16, 1}
 
+// eventParams is how many parameters a row of insertEventsQuery takes.
+const eventParams = 9
+
 // insertEventsQuery and insertDeliveriesQuery are the INSERTs of n rows.
 func insertEventsQuery(n int) string {
-	return "INSERT INTO events (id, tenant_id, type, data, timestamp, created_at, traceparent) VALUES " +
-		rowsOf("(?, ?, ?, ?, ?, ?, ?)", n)
+	return "INSERT INTO events (id, tenant_id, type, data, timestamp, created_at, traceparent, channels, ordering_key) VALUES " +
+		rowsOf("(?, ?, ?, ?, ?, ?, ?, ?, ?)", n)
 }
 
 func insertDeliveriesQuery(n int) string {
@@ -224,15 +227,20 @@ func (p *publisher) loadOwners(ids []string, owners map[string]string) error {
 // flush writes the queued rows: the events, then their deliveries and idempotency keys,
 // which refer to them.
 func (p *publisher) flush() error {
-	params := make([]any, 0, len(p.events)*7)
+	params := make([]any, 0, len(p.events)*eventParams)
 	for _, e := range p.events {
 		data := string(e.Data)
 		if data == "" {
 			data = "null"
 		}
-		params = append(params, e.ID, e.TenantID, e.Type, data, micros(e.Timestamp), micros(e.CreatedAt), e.TraceParent)
+		channels, err := jsonList(e.Channels)
+		if err != nil {
+			return err
+		}
+		params = append(params, e.ID, e.TenantID, e.Type, data, micros(e.Timestamp), micros(e.CreatedAt),
+			e.TraceParent, channels, e.OrderingKey)
 	}
-	if err := p.insertRows(eventInserts, params, 7); err != nil {
+	if err := p.insertRows(eventInserts, params, eventParams); err != nil {
 		return err
 	}
 	if err := p.insertRows(deliveryInserts, p.rows, deliveryParams); err != nil {
@@ -265,13 +273,15 @@ func (p *publisher) insertRows(queries map[int]string, params []any, perRow int)
 	return nil
 }
 
-// enabledWebhooks returns the enabled webhooks of a tenant (id and events only).
+// enabledWebhooks returns the enabled webhooks of a tenant: what routing reads (id,
+// events, filter, channels, ordering) and their version (UpdatedAt).
 func (p *publisher) enabledWebhooks(tenantID string) ([]herald.Webhook, error) {
 	if ws, ok := p.subscribers[tenantID]; ok {
 		return ws, nil
 	}
 	rows, err := p.tx.QueryContext(p.ctx,
-		"SELECT id, events FROM webhooks WHERE tenant_id = ? AND enabled = 1 ORDER BY created_at, id", tenantID)
+		`SELECT id, events, filter, channels, ordering, updated_at FROM webhooks
+		WHERE tenant_id = ? AND enabled = 1 ORDER BY created_at, id`, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -279,13 +289,19 @@ func (p *publisher) enabledWebhooks(tenantID string) ([]herald.Webhook, error) {
 	var ws []herald.Webhook
 	for rows.Next() {
 		var w herald.Webhook
-		var events string
-		if err := rows.Scan(&w.ID, &events); err != nil {
+		var events, channels, ordering string
+		var updated int64
+		if err := rows.Scan(&w.ID, &events, &w.Filter, &channels, &ordering, &updated); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
 			return nil, fmt.Errorf("webhook %s events: %w", w.ID, err)
 		}
+		if err := json.Unmarshal([]byte(channels), &w.Channels); err != nil {
+			return nil, fmt.Errorf("webhook %s channels: %w", w.ID, err)
+		}
+		w.Ordering = herald.Ordering(ordering)
+		w.UpdatedAt = fromMicros(updated)
 		ws = append(ws, w)
 	}
 	if err := rows.Err(); err != nil {
@@ -319,10 +335,11 @@ func firstResult(ctx context.Context, tx *sql.Tx, eventID string) (herald.Publis
 // Event returns one event, ENOTFOUND if there is none.
 func (s *Store) Event(ctx context.Context, id string) (*herald.Event, error) {
 	var e herald.Event
-	var data string
+	var data, channels string
 	var ts, created int64
-	err := s.read.QueryRowContext(ctx, "SELECT id, tenant_id, type, data, timestamp, created_at, traceparent FROM events WHERE id = ?", id).
-		Scan(&e.ID, &e.TenantID, &e.Type, &data, &ts, &created, &e.TraceParent)
+	err := s.read.QueryRowContext(ctx, `SELECT id, tenant_id, type, data, timestamp, created_at, traceparent,
+		channels, ordering_key FROM events WHERE id = ?`, id).
+		Scan(&e.ID, &e.TenantID, &e.Type, &data, &ts, &created, &e.TraceParent, &channels, &e.OrderingKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("event", id)
 	}
@@ -332,5 +349,8 @@ func (s *Store) Event(ctx context.Context, id string) (*herald.Event, error) {
 	e.Data = json.RawMessage(data)
 	e.Timestamp = fromMicros(ts)
 	e.CreatedAt = fromMicros(created)
+	if err := json.Unmarshal([]byte(channels), &e.Channels); err != nil {
+		return nil, fmt.Errorf("event %s channels: %w", id, err)
+	}
 	return &e, nil
 }

@@ -54,7 +54,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 		}
 		previousUntil = nullMicros(&w.PreviousSecretExpiresAt)
 	}
-	events, headers, err := webhookJSON(w)
+	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}
@@ -63,12 +63,14 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
-				consecutive_failures, failing_since, last_error, last_success_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				consecutive_failures, failing_since, last_error, last_success_at, filter, channels,
+				ordering)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt),
 			w.LastDeliveryStatus, nullMicros(w.LastDeliveryAt), secret, previous, previousUntil,
-			w.ConsecutiveFailures, nullMicros(w.FailingSince), w.LastError, nullMicros(w.LastSuccessAt))
+			w.ConsecutiveFailures, nullMicros(w.FailingSince), w.LastError, nullMicros(w.LastSuccessAt),
+			w.Filter, channels, string(w.Ordering))
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -76,23 +78,31 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 	})
 }
 
-// webhookJSON encodes a webhook's event list and headers for their JSON columns.
-func webhookJSON(w *herald.Webhook) (events, headers string, err error) {
-	evs := w.Events
-	if evs == nil {
-		evs = []string{}
-	}
+// webhookJSON encodes a webhook's event list, headers and channels for their JSON
+// columns.
+func webhookJSON(w *herald.Webhook) (events, headers, channels string, err error) {
 	hs := w.Headers
 	if hs == nil {
 		hs = map[string]string{}
 	}
-	if events, err = jsonText(evs); err != nil {
-		return "", "", err
+	if events, err = jsonList(w.Events); err != nil {
+		return "", "", "", err
 	}
 	if headers, err = jsonText(hs); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return events, headers, nil
+	if channels, err = jsonList(w.Channels); err != nil {
+		return "", "", "", err
+	}
+	return events, headers, channels, nil
+}
+
+// jsonList encodes a list for a JSON column: [] for none, never null.
+func jsonList(l []string) (string, error) {
+	if l == nil {
+		l = []string{}
+	}
+	return jsonText(l)
 }
 
 // webhookColumns are read by scanWebhook, in its order, from a table aliased w.
@@ -100,7 +110,7 @@ const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.event
 	w.format, w.rate_limit, w.headers, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
 	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
-	w.last_success_at`
+	w.last_success_at, w.filter, w.channels, w.ordering`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
@@ -108,6 +118,7 @@ type webhookRow struct {
 	secret, previous          []byte
 	created, updated          int64
 	events, headers, format   string
+	channels, ordering        string
 	lastAt, previousUntil     sql.NullInt64
 	failingSince, lastSuccess sql.NullInt64
 }
@@ -116,7 +127,8 @@ func (r *webhookRow) dest() []any {
 	return []any{&r.w.ID, &r.w.TenantID, &r.w.Name, &r.w.Description, &r.w.URL, &r.events,
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.created,
 		&r.updated, &r.w.LastDeliveryStatus, &r.lastAt, &r.secret, &r.previous, &r.previousUntil,
-		&r.w.ConsecutiveFailures, &r.failingSince, &r.w.LastError, &r.lastSuccess}
+		&r.w.ConsecutiveFailures, &r.failingSince, &r.w.LastError, &r.lastSuccess, &r.w.Filter,
+		&r.channels, &r.ordering}
 }
 
 // webhook finishes a scanned row: decodes JSON and times and opens the secrets.
@@ -139,6 +151,11 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 	if err := json.Unmarshal([]byte(r.headers), &w.Headers); err != nil {
 		return w, fmt.Errorf("webhook %s headers: %w", w.ID, err)
 	}
+	w.Channels = []string{}
+	if err := json.Unmarshal([]byte(r.channels), &w.Channels); err != nil {
+		return w, fmt.Errorf("webhook %s channels: %w", w.ID, err)
+	}
+	w.Ordering = herald.Ordering(r.ordering)
 	secret, err := s.cipher.Open(r.secret)
 	if err != nil {
 		return w, fmt.Errorf("webhook %s: open secret: %w", w.ID, err)
@@ -224,7 +241,7 @@ const nextVersion = "MAX(?, updated_at + 1)"
 // webhook fails its pending deliveries; enabling one resets its health and clears its
 // disabled reason. A w read before the webhook last changed is refused with ECONFLICT.
 func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
-	events, headers, err := webhookJSON(w)
+	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
 	}
@@ -249,10 +266,11 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		}
 		err = tx.QueryRowContext(ctx, `
 			UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, enabled = ?,
-				format = ?, rate_limit = ?, headers = ?, disabled_reason = ?, updated_at = `+nextVersion+`
+				format = ?, rate_limit = ?, headers = ?, disabled_reason = ?, filter = ?,
+				channels = ?, ordering = ?, updated_at = `+nextVersion+`
 			WHERE id = ? RETURNING updated_at`,
 			w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
-			headers, reason, micros(now), w.ID).Scan(&updated)
+			headers, reason, w.Filter, channels, string(w.Ordering), micros(now), w.ID).Scan(&updated)
 		if err != nil {
 			return err
 		}

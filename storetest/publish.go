@@ -71,6 +71,7 @@ func testPublish(t *testing.T, open func(t *testing.T) herald.Store) {
 		e.Timestamp = t0.Add(-time.Hour)
 		e.Data = json.RawMessage(`{"job_id":"j_1","status":"completed","counts":[1,2,3],"nested":{"a":null}}`)
 		e.TraceParent = testTraceParent
+		e.Channels, e.OrderingKey = []string{"eu-west", "project:42"}, "job-j_1"
 		r := publish(t, st, herald.Publication{Event: e})[0]
 		if r.Deliveries != 0 || len(r.DeliveryIDs) != 0 {
 			t.Errorf("an event nobody subscribes to got %d deliveries", r.Deliveries)
@@ -84,6 +85,9 @@ func testPublish(t *testing.T, open func(t *testing.T) herald.Store) {
 		wantTime(t, "created_at", &got.CreatedAt, &e.CreatedAt)
 		if got.TraceParent != e.TraceParent {
 			t.Errorf("event traceparent = %q, want %q", got.TraceParent, e.TraceParent)
+		}
+		if !slices.Equal(got.Channels, e.Channels) || got.OrderingKey != e.OrderingKey {
+			t.Errorf("event channels, ordering key = %q, %q; want %q, %q", got.Channels, got.OrderingKey, e.Channels, e.OrderingKey)
 		}
 		// Without one it stays empty.
 		plain := publish(t, st, herald.Publication{Event: newEvent(tenant, "job.completed", t0)})[0]

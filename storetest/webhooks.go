@@ -27,6 +27,9 @@ func testWebhooks(t *testing.T, open func(t *testing.T) herald.Store) {
 			Format:      herald.FormatFrugally,
 			RateLimit:   5,
 			Headers:     map[string]string{"X-Team": "billing", "Authorization": "Bearer t"},
+			Filter:      `data.severity == "critical"`,
+			Channels:    []string{"eu-west", "billing:prod"},
+			Ordering:    herald.OrderingKey,
 			CreatedAt:   t0,
 			UpdatedAt:   t0.Add(time.Second),
 			Secret:      "whsec_" + strings.Repeat("c2VjcmV0", 4),
@@ -169,6 +172,7 @@ func testWebhooks(t *testing.T, open func(t *testing.T) herald.Store) {
 		w.Events = []string{"alert.created"}
 		w.Format, w.RateLimit = herald.FormatInfraAudit, 9
 		w.Headers = map[string]string{"X-New": "1"}
+		w.Filter, w.Channels, w.Ordering = `type == "alert.created"`, []string{"us-east"}, herald.OrderingKey
 		// What UpdateWebhook must not write:
 		w.TenantID, w.CreatedAt = "team_thief", t0.Add(-time.Hour)
 		w.Secret, w.PreviousSecret = "whsec_stolen", "whsec_stolen_too"
@@ -345,6 +349,12 @@ func checkWebhook(t *testing.T, got, want *herald.Webhook) {
 	}
 	if !maps.Equal(got.Headers, want.Headers) {
 		diff("headers", got.Headers, want.Headers)
+	}
+	if got.Filter != want.Filter || got.Ordering != want.Ordering {
+		diff("filter, ordering", []any{got.Filter, got.Ordering}, []any{want.Filter, want.Ordering})
+	}
+	if !slices.Equal(got.Channels, want.Channels) && !(len(got.Channels) == 0 && len(want.Channels) == 0) {
+		diff("channels", got.Channels, want.Channels)
 	}
 	if !got.CreatedAt.Equal(want.CreatedAt) || got.CreatedAt.Location() != time.UTC {
 		diff("created_at", got.CreatedAt, want.CreatedAt)
