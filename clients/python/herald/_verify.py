@@ -183,8 +183,12 @@ class _Headers:
             headers = {}
         self._values = {}
         if hasattr(headers, "keys"):
-            names = list(dict.fromkeys(headers.keys()))
-            for name in names:
+            seen = set()
+            for name in list(headers.keys()):
+                key = name.decode("latin-1").lower() if isinstance(name, bytes) else str(name).lower()
+                if key in seen:
+                    continue  # a repeated header, whose values _all read the first time
+                seen.add(key)
                 self._add(name, self._all(headers, name))
         else:  # a sequence of (name, value) pairs, as ASGI and WSGI give them
             for name, value in headers:

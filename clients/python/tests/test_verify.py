@@ -150,6 +150,17 @@ class HeadersTest(unittest.TestCase):
             m[k.title()] = v
         self.assertEqual(self.verify(m), {"test": 2432232314})
 
+    def test_email_message_repeated(self):
+        # A header repeated under two spellings is read once per value, not twice.
+        m = email.message.Message()
+        m["webhook-id"], m["webhook-timestamp"] = SPEC_HEADERS["webhook-id"], SPEC_HEADERS["webhook-timestamp"]
+        m["Webhook-Signature"] = "v1,bm9wZQ=="
+        m["webhook-signature"] = SPEC_HEADERS["webhook-signature"]
+        self.verify(m)
+        from herald._verify import _Headers
+
+        self.assertEqual(len(_Headers(m).values("WEBHOOK-SIGNATURE")), 2)
+
     def test_pairs(self):
         # WSGI and ASGI give a list of (name, value) pairs, ASGI in bytes.
         self.verify([(k.upper(), v) for k, v in SPEC_HEADERS.items()])
