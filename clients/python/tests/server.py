@@ -60,7 +60,8 @@ class Server:
                     found.set()
             found.set()
 
-        threading.Thread(target=read, daemon=True).start()
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
         if not found.wait(60) or self.url is None:
             self.stop()
             raise RuntimeError("herald serve did not start:\n" + "".join(self.output))
@@ -73,6 +74,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.reader.join(10)  # it reads to the end of the output, which has come
+        self.proc.stdout.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
