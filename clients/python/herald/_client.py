@@ -255,6 +255,13 @@ class Webhooks(_Resource):
         strings or datetimes; default the last 24 h). Returns ``{"requeued": N}``."""
         return self._c.request("POST", "/api/v1/webhooks/%s/recover" % _q(webhook_id), body=_fields(since=_iso(since), until=_iso(until)))
 
+    def replay(self, webhook_id, *, since, until=None, types=None, only_failed=None):
+        """Send the webhook again the events published in [since, until) (RFC 3339
+        strings or datetimes; until defaults to now), only of types if given, only
+        those whose delivery failed if only_failed. Returns ``{"replayed", "skipped"}``."""
+        body = _fields(since=_iso(since), until=_iso(until), types=types, only_failed=only_failed)
+        return self._c.request("POST", "/api/v1/webhooks/%s/replay" % _q(webhook_id), body=body)
+
     def deliveries(self, webhook_id, **params):
         """One page of the webhook's delivery log; params are the API's filters
         (``status``, ``event_type``, ``event_id``, ``since``, ``until``, ``page``,
@@ -324,6 +331,12 @@ class Deliveries(_Resource):
     def retry(self, delivery_id):
         """Send the delivery again now; returns the delivery."""
         return self._c.request("POST", "/api/v1/deliveries/%s/retry" % _q(delivery_id))
+
+
+    def skip(self, delivery_id):
+        """Give up on a pending delivery: it is not attempted again. Returns the
+        delivery."""
+        return self._c.request("POST", "/api/v1/deliveries/%s/skip" % _q(delivery_id))
 
 
 class EventTypes(_Resource):
