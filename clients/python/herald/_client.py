@@ -19,6 +19,17 @@ __all__ = ["Client", "Page"]
 _IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuses redirects: the API never answers with one, and following it would send
+    the API key to wherever it points (and turn a POST into a GET)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
 class Page(list):
     """One page of a list: the items, with ``total`` (how many match across all pages,
     from X-Total-Count; None when the server did not say), ``truncated`` (the page
@@ -107,7 +118,7 @@ class Client:
     def _once(self, method, url, data, headers):
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with _opener.open(req, timeout=self.timeout) as resp:
                 status, raw, head = resp.status, resp.read(), resp.headers
         except urllib.error.HTTPError as e:
             with e:
@@ -139,13 +150,22 @@ class Client:
         return min(exp * (0.5 + random.random() / 2), self.max_backoff)
 
     def paginate(self, path, params=None):
-        """Iterate over every item of a list, following its next links."""
+        """Iterate over every item of a list, page after page: following the next link
+        where the list gives one, else asking for the next page number until X-Total-Count
+        items have come."""
+        params = dict(params or {})
         page = self.request("GET", path, params=params)
+        number, seen = params.get("page") or 1, 0
         while True:
             yield from page
-            if not page.next_url:
+            seen += len(page)
+            if page.next_url:
+                page = self.request("GET", page.next_url)
+            elif page and page.total is not None and seen < page.total and "offset" not in params:
+                number += 1
+                page = self.request("GET", path, params=dict(params, page=number))
+            else:
                 return
-            page = self.request("GET", page.next_url)
 
 
 def _query_value(v):

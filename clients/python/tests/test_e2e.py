@@ -159,12 +159,16 @@ class EndToEndTest(unittest.TestCase):
         self.assertEqual(updated["description"], "changed by the Python client")
         self.assertEqual(sorted(updated["events"]), ["drift.detected", "drift.resolved"])
 
-        page = c.webhooks.list(per_page=1)
-        self.assertEqual(len(page), 1)
-        self.assertGreaterEqual(page.total, 1)
-        every = list(c.webhooks.iter(per_page=1))
+        more = [c.webhooks.create(name="page %d" % i, url=self.receiver.url + "/pages", events=["drift.resolved"]) for i in range(4)]
+        page = c.webhooks.list(per_page=2)
+        self.assertEqual(len(page), 2)
+        self.assertGreaterEqual(page.total, 5)
+        every = [w["id"] for w in c.webhooks.iter(per_page=2)]
         self.assertEqual(len(every), page.total)
-        self.assertIn(wh["id"], [w["id"] for w in every])
+        self.assertEqual(len(set(every)), len(every))
+        self.assertTrue({wh["id"]} | {m["id"] for m in more} <= set(every))
+        for m in more:
+            c.webhooks.delete(m["id"])
 
         deliveries = c.webhooks.deliveries(wh["id"])
         self.assertEqual(len(deliveries), 1)  # the creation ping
@@ -175,6 +179,12 @@ class EndToEndTest(unittest.TestCase):
         self.receiver.wait_for("/managed", 2)
         self.assertGreaterEqual(len(c.deliveries.attempts(d["id"])), 2)
         self.assertIn(d["id"], [x["id"] for x in c.deliveries.list(webhook_id=wh["id"])])
+        # Deliveries page by their next link.
+        for _ in range(2):
+            c.events.publish(type="drift.resolved", data={"drift_id": 9, "resolved_by": 1, "resolved_at": "2024-01-15T15:00:00Z"})
+        first = c.deliveries.list(per_page=1)
+        self.assertTrue(first.next_url, "no next link on a page of 1 of %s deliveries" % first.total)
+        self.assertEqual(len([x["id"] for x in c.deliveries.iter(per_page=1)]), first.total)
 
         types = c.event_types.list()
         self.assertIn("drift.detected", [t.get("type", t.get("name")) for t in types])
@@ -248,6 +258,29 @@ class EndToEndTest(unittest.TestCase):
             Client(self.server.url, "hk_wrong").webhooks.list()
         self.assertEqual(caught.exception.status, 401)
         self.assertNotIn("hk_wrong", str(caught.exception))
+
+        # A redirect is an error, not followed: it would carry the API key elsewhere.
+        target = Receiver()
+        self.addCleanup(target.stop)
+
+        class Redirect(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(307)
+                self.send_header("Location", target.url + "/stolen")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        redirector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        self.addCleanup(redirector.server_close)
+        threading.Thread(target=redirector.serve_forever, daemon=True).start()
+        self.addCleanup(redirector.shutdown)
+        with self.assertRaises(HeraldError) as caught:
+            Client("http://127.0.0.1:%d" % redirector.server_address[1], ADMIN_KEY).webhooks.list()
+        self.assertEqual(caught.exception.status, 307)
+        self.assertEqual(target.requests, {})
 
         unreachable = Client("http://127.0.0.1:9", ADMIN_KEY, max_retries=1, backoff=0.01)
         with self.assertRaises(HeraldError) as caught:
