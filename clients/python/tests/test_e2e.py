@@ -258,6 +258,8 @@ class EndToEndTest(unittest.TestCase):
             Client(self.server.url, "hk_wrong").webhooks.list()
         self.assertEqual(caught.exception.status, 401)
         self.assertNotIn("hk_wrong", str(caught.exception))
+        self.assertNotIn("hk_wrong", repr(caught.exception))
+        self.assertNotIn(ADMIN_KEY, repr(c))
 
         # A redirect is an error, not followed: it would carry the API key elsewhere.
         target = Receiver()
