@@ -42,13 +42,35 @@ SPEC_BODY = b'{"test": 2432232314}'
 SPEC_NOW = 1614265330
 
 
+# Reasons the shared file may spell otherwise than this package's errors do.
+REASON_ALIASES = {"stale_timestamp": "timestamp_out_of_tolerance"}
+
+
 def load_vectors(path):
+    """The vectors of path, in one shape: both files' spellings are read (a list or
+    {"vectors": [...]}; secret or secrets; now or timestamp as the verifier's clock;
+    valid, or an empty error, for a request that verifies)."""
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
     vectors = doc["vectors"] if isinstance(doc, dict) else doc
     if len(vectors) < 10:
         raise AssertionError("%s holds %d vectors: too few to be the shared file" % (path, len(vectors)))
-    return vectors
+    out = []
+    for v in vectors:
+        error = "" if v.get("valid") else (v.get("error") or "")
+        if v.get("valid") is False and not error:
+            raise AssertionError("%s: vector %r is invalid without a reason" % (path, v["name"]))
+        out.append({
+            "name": v["name"],
+            "format": v["format"],
+            "secrets": v["secrets"] if "secrets" in v else [v["secret"]],
+            "body": v["body"],
+            "headers": v["headers"],
+            "now": v["now"] if "now" in v else v["timestamp"],
+            "tolerance_seconds": v.get("tolerance_seconds", 300),
+            "error": REASON_ALIASES.get(error, error),
+        })
+    return out
 
 
 class VectorsTest(unittest.TestCase):
@@ -71,7 +93,7 @@ class VectorsTest(unittest.TestCase):
                 v["headers"],
                 v["secrets"],
                 v["format"],
-                tolerance=v.get("tolerance_seconds", 300),
+                tolerance=v["tolerance_seconds"],
                 now=v["now"],
             )
 
