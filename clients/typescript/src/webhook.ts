@@ -213,7 +213,7 @@ export class Webhook<F extends Format = "standard"> {
     if (id === "") throw new MissingHeaderError("no webhook-id header");
     const tsHeader = h("webhook-timestamp")[0] ?? "";
     if (tsHeader === "") throw new MissingHeaderError("no webhook-timestamp header");
-    if (!/^[+-]?\d{1,18}$/.test(tsHeader)) {
+    if (!/^[+-]?\d{1,19}$/.test(tsHeader) || BigInt(tsHeader) > 9223372036854775807n || BigInt(tsHeader) < -9223372036854775808n) {
       throw new MissingHeaderError(`webhook-timestamp ${JSON.stringify(tsHeader)} is not a number of Unix seconds`);
     }
     const ts = Number(tsHeader);
@@ -230,7 +230,7 @@ export class Webhook<F extends Format = "standard"> {
         `webhook-signature has ${entries.length} entries; a sender signs with at most a few keys, and more than ${maxSignatureEntries} are refused`,
       );
     }
-    const msg = concat(utf8.encode(`${id}.${ts}.`), body);
+    const msg = concat(utf8.encode(`${id}.${BigInt(tsHeader)}.`), body);
     const keys = await this.#importedKeys();
     let checked = false;
     const versions: string[] = [];
@@ -261,12 +261,12 @@ export class Webhook<F extends Format = "standard"> {
   #checkTimestamp(ts: number): void {
     const tolerance = this.#tolerance;
     if (tolerance < 0) return;
-    const age = Math.round(this.#now() / 1000 - ts);
-    if (age > tolerance) {
-      throw new StaleTimestampError(`webhook-timestamp is ${duration(age)} in the past, more than the ${duration(tolerance)} tolerance`);
+    const ageMs = this.#now() - ts * 1000;
+    if (ageMs > tolerance * 1000) {
+      throw new StaleTimestampError(`webhook-timestamp is ${duration(Math.round(ageMs / 1000))} in the past, more than the ${duration(tolerance)} tolerance`);
     }
-    if (age < -tolerance) {
-      throw new StaleTimestampError(`webhook-timestamp is ${duration(-age)} in the future, more than the ${duration(tolerance)} tolerance`);
+    if (ageMs < -tolerance * 1000) {
+      throw new StaleTimestampError(`webhook-timestamp is ${duration(Math.round(-ageMs / 1000))} in the future, more than the ${duration(tolerance)} tolerance`);
     }
   }
 
@@ -408,7 +408,8 @@ type HeaderReader = (name: string) => string[];
 
 /** headerReader returns a case-insensitive lookup of a header's values. */
 function headerReader(headers: HeadersLike): HeaderReader {
-  if (typeof (headers as Headers).get === "function" && typeof (headers as Headers).has === "function") {
+  if (!(headers instanceof Map) && typeof (headers as Headers).get === "function" && typeof (headers as Headers).has === "function") {
+    // A fetch Headers, whose get is case-insensitive and joins repeated headers with ", ".
     const hs = headers as Headers;
     return (name) => {
       const v = hs.get(name);

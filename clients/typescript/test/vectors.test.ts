@@ -123,3 +123,39 @@ test("a re-serialised body gets a hint", async () => {
     return true;
   });
 });
+
+test("repeated webhook-signature headers, as Node and fetch join them, are one list", async () => {
+  const v = vectors.find((x) => x.name === "standard rotation: two v1 entries, verified with the old secret")!;
+  const [a, b] = v.headers["webhook-signature"]!.split(" ");
+  const wh = new Webhook(v.secret, { now: () => v.timestamp * 1000 });
+  const base = { ...v.headers };
+  delete base["webhook-signature"];
+  const h = new Headers(base);
+  h.append("webhook-signature", a!);
+  h.append("webhook-signature", b!); // get() answers "a, b"
+  await wh.verify(v.body, h);
+  await wh.verify(v.body, { ...base, "webhook-signature": [a!, b!] }); // IncomingHttpHeaders with an array
+  await wh.verify(v.body, { ...base, "webhook-signature": `${a}, ${b}` }); // Node's req.headers joins with ", "
+  await wh.verify(v.body, new Map(Object.entries({ ...base, "Webhook-Signature": `${a} ${b}` })));
+});
+
+test("the tolerance is exact to the millisecond, in both directions", async () => {
+  const v = vectors.find((x) => x.name === "standard webhooks specification vector")!;
+  const at = (ms: number) => new Webhook(v.secret, { now: () => ms }).verify(v.body, v.headers);
+  const ts = v.timestamp * 1000;
+  await at(ts + 300_000);
+  await at(ts - 300_000);
+  await assert.rejects(at(ts + 300_001), /in the past/);
+  await assert.rejects(at(ts - 300_001), /in the future/);
+});
+
+test("a malformed webhook-timestamp is a missing header", async () => {
+  const v = vectors.find((x) => x.name === "standard webhooks specification vector")!;
+  const wh = new Webhook(v.secret, { now: () => v.timestamp * 1000 });
+  for (const ts of ["1614265330.5", "soon", "99999999999999999999"]) {
+    await assert.rejects(wh.verify(v.body, { ...v.headers, "webhook-timestamp": ts }), (err: unknown) => {
+      assert.ok(err instanceof WebhookVerificationError && err.reason === "missing_header", `${ts}: ${err}`);
+      return true;
+    });
+  }
+});
