@@ -727,6 +727,7 @@ export interface components {
             type: string;
         };
         EventWithDeliveries: {
+            channels: string[];
             /** Format: date-time */
             created_at: string;
             data: unknown;
@@ -740,6 +741,7 @@ export interface components {
             /** @description true when deliveries holds only the newest: list the rest with GET /api/v1/deliveries?event_id=… */
             deliveries_truncated: boolean;
             id: string;
+            ordering_key: string;
             tenant_id: string;
             /** Format: date-time */
             timestamp: string;
