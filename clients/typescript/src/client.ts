@@ -35,6 +35,22 @@ export type Tenant = Schemas["Tenant"];
 export type CreatedTenant = Tenant & { api_key?: string };
 /** A portal link: a one-time URL that signs a tenant in to the portal. */
 export type PortalLink = Schemas["PortalLink"];
+/** The body of POST /api/v1/webhooks/{id}/replay: which past events to send again. */
+export interface ReplayRequest {
+  /** Events published at or after this time (RFC 3339). */
+  since: string;
+  /** Events published before this time (RFC 3339); default now. */
+  until?: string;
+  /** Only these event types; default every type the webhook subscribes to. */
+  types?: string[];
+  /** Only events whose delivery to this webhook failed. */
+  only_failed?: boolean;
+}
+/** What a replay answers: how many events were queued again, and how many skipped. */
+export interface ReplayResult {
+  replayed: number;
+  skipped: number;
+}
 
 /** Options of a Herald client. */
 export interface HeraldOptions {
@@ -177,6 +193,13 @@ export class Webhooks {
   recover(id: string, body: Schemas["RecoverInputBody"] = {}, opts?: RequestOptions): Promise<Schemas["RecoverOutputBody"]> {
     return this.t.json("POST", `/api/v1/webhooks/${seg(id)}/recover`, { body, ...opts });
   }
+  /**
+   * Sends the webhook the events of a time range again, as new deliveries: 202 with how
+   * many were queued and how many skipped.
+   */
+  replay(id: string, body: ReplayRequest, opts?: RequestOptions): Promise<ReplayResult> {
+    return this.t.json("POST", `/api/v1/webhooks/${seg(id)}/replay`, { body, ...opts });
+  }
   /** A page of the webhook's delivery log. */
   deliveries(id: string, query?: ListQuery<"list-webhook-deliveries">, opts?: RequestOptions): Promise<Page<Delivery>> {
     return this.t.page(`/api/v1/webhooks/${seg(id)}/deliveries`, query, opts);
@@ -232,6 +255,10 @@ export class Deliveries {
   /** A page of every attempt kept, newest first. */
   attempts(id: string, query?: ListQuery<"list-delivery-attempts">, opts?: RequestOptions): Promise<Page<Attempt>> {
     return this.t.page(`/api/v1/deliveries/${seg(id)}/attempts`, query, opts);
+  }
+  /** Gives up on a pending delivery: no more attempts. Returns the delivery. */
+  skip(id: string, opts?: RequestOptions): Promise<Delivery> {
+    return this.t.json("POST", `/api/v1/deliveries/${seg(id)}/skip`, opts);
   }
   /** Sends the delivery again now. */
   retry(id: string, opts?: RequestOptions): Promise<Delivery> {
@@ -363,7 +390,8 @@ class Transport {
     for (let attempt = 0; ; attempt++) {
       let res: Response;
       try {
-        res = await this.#fetch(this.#base + path, { method, headers, body, signal: this.#signal(call.signal) });
+        // Redirects are not followed: they would carry the API key to another address.
+        res = await this.#fetch(this.#base + path, { method, headers, body, redirect: "manual", signal: this.#signal(call.signal) });
       } catch (err) {
         if (call.signal?.aborted) throw err;
         if (safe && attempt < this.#maxRetries) {
@@ -371,6 +399,16 @@ class Transport {
           continue;
         }
         throw new HeraldError({ status: 0, code: "network", message: `${request}: ${(err as Error)?.message ?? err}`, request, cause: err });
+      }
+      if (res.type === "opaqueredirect" || (res.status >= 300 && res.status < 400)) {
+        await res.body?.cancel().catch(() => {});
+        const to = res.headers.get("Location");
+        throw new HeraldError({
+          status: res.status,
+          code: "REDIRECT",
+          message: `${request}: ${res.status} redirect${to ? ` to ${to}` : ""} not followed, as it would carry the API key there: is baseUrl Herald's own address?`,
+          request,
+        });
       }
       if (res.ok) return res;
       const retryAfter = parseRetryAfter(res.headers.get("Retry-After"));

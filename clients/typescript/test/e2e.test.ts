@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { inspect } from "node:util";
 import { after, before, describe, test } from "node:test";
 
 import {
@@ -227,6 +228,20 @@ describe("producing", () => {
     const unauth = await bad.events.publish({ type: "ping", data: {} }).catch((e: unknown) => e);
     assert.ok(unauth instanceof HeraldError && unauth.status === 401 && unauth.code === "UNAUTHORIZED", String(unauth));
 
+    assert.ok(!inspect(h, { depth: 10, showHidden: true }).includes(adminKey), "the client shows its API key");
+    assert.ok(!inspect(unauth).includes("hk_admin_not-the-key"), "the error shows the API key");
+
+    // A redirect is an error, not followed: it would carry the API key elsewhere.
+    const target = await new Receiver().start();
+    receivers.set("redirect-target", target);
+    const redirector = createServer((_req, res) => res.writeHead(307, { Location: target.url }).end());
+    await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve));
+    const port = (redirector.address() as { port: number }).port;
+    const redirected = await new Herald({ baseUrl: `http://127.0.0.1:${port}`, apiKey: adminKey }).webhooks.list().catch((e: unknown) => e);
+    redirector.close();
+    assert.ok(redirected instanceof HeraldError && redirected.status === 307 && redirected.code === "REDIRECT", String(redirected));
+    assert.equal(target.requests.length, 0, "the redirect was followed");
+
     assert.throws(() => new Herald({ baseUrl: "localhost:8080", apiKey: adminKey }), /baseUrl/);
     assert.throws(() => new Herald({ baseUrl: server.url, apiKey: "" }), /apiKey/);
   });
@@ -293,6 +308,41 @@ describe("producing", () => {
     const extra = await h.webhooks.create({ name: "to delete", url: receivers.get("frugally")!.url, format: "frugally", tenant_id: "team_xyz" });
     await h.webhooks.delete(extra.id);
     await assert.rejects(h.webhooks.get(extra.id), (e: unknown) => e instanceof HeraldError && e.status === 404);
+  });
+});
+
+describe("this round's routes", () => {
+  /** hasRoute reports whether the server's OpenAPI document has method path. */
+  async function hasRoute(method: string, path: string): Promise<boolean> {
+    const doc = (await (await fetch(server.url + "/openapi.json")).json()) as { paths: Record<string, Record<string, unknown>> };
+    return method.toLowerCase() in (doc.paths[path] ?? {});
+  }
+
+  test("replay sends a webhook past events again", async (t) => {
+    if (!(await hasRoute("POST", "/api/v1/webhooks/{id}/replay"))) return t.skip("this herald has no POST /api/v1/webhooks/{id}/replay yet");
+    const r = await new Receiver().start();
+    receivers.set("replayed", r);
+    const wh = await h.webhooks.create({ name: "replayed", url: r.url, events: ["drift.resolved"], format: "standard" });
+    const since = new Date(Date.now() - 5000).toISOString().replace(/\.\d+Z$/, "Z");
+    const data = { drift_id: 7, resolved_by: 1, resolved_at: "2024-01-15T15:00:00Z" };
+    const ids = new Set<string>();
+    for (let i = 0; i < 2; i++) ids.add((await h.events.publish({ type: "drift.resolved", data })).id);
+    await r.waitFor(3); // the ping and the two events
+    const res = await h.webhooks.replay(wh.id, { since, types: ["drift.resolved"] });
+    assert.equal(res.replayed, 2, JSON.stringify(res));
+    const again = (await r.waitFor(5)).slice(3);
+    assert.deepEqual(new Set(again.map((q) => String(q.headers["webhook-id"]))), ids);
+    for (const q of again) assert.deepEqual((await new Webhook(wh.secret!).verify(q.body, q.headers)).data, data);
+  });
+
+  test("skip gives up on a pending delivery", async (t) => {
+    if (!(await hasRoute("POST", "/api/v1/deliveries/{id}/skip"))) return t.skip("this herald has no POST /api/v1/deliveries/{id}/skip yet");
+    const wh = await h.webhooks.create({ name: "unreachable", url: "http://127.0.0.1:9/never", events: ["drift.resolved"], format: "infraaudit" });
+    const ev = await h.events.publish({ type: "drift.resolved", data: { drift_id: 8, resolved_by: 1, resolved_at: "2024-01-15T15:00:00Z" } });
+    const [delivery] = (await h.webhooks.deliveries(wh.id, { event_id: ev.id })).items;
+    const skipped = await h.deliveries.skip(delivery!.id);
+    assert.equal(skipped.id, delivery!.id);
+    assert.notEqual(skipped.status, "pending");
   });
 });
 
