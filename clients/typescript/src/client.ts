@@ -2,7 +2,6 @@ import { HeraldError, type ErrorBody } from "./errors.js";
 import type { components, operations } from "./schema.js";
 
 type Schemas = components["schemas"];
-type JSONBody<O> = O extends { requestBody?: { content: { "application/json": infer B } } } ? B : never;
 type Query<O> = O extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
 
 /** A webhook registration, as the API returns it. */
@@ -529,6 +528,3 @@ function newEventID(): string {
   for (let i = 0; i < 16; i++) r += crockford[rnd[i]! % 32];
   return "evt_" + ts + r;
 }
-
-// JSONBody is exported for users typing their own calls against the generated schema.
-export type { JSONBody };
