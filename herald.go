@@ -212,6 +212,7 @@ type Delivery struct {
 	WebhookID     string         `json:"webhook_id"`
 	TenantID      string         `json:"tenant_id"`
 	EventType     string         `json:"event_type"`
+	OrderingKey   string         `json:"ordering_key" doc:"The event's ordering key when its webhook orders by key: deliveries of one key go one at a time, in publish order; empty otherwise"`
 	Status        DeliveryStatus `json:"status" enum:"pending,success,failed" doc:"pending until an attempt succeeds or its retries run out; a pending delivery with attempts is retrying"`
 	AttemptCount  int            `json:"attempt_count"`
 	NextAttemptAt *time.Time     `json:"next_attempt_at" doc:"When its next attempt is due; null once finished"` // nil once finished

@@ -136,6 +136,13 @@ type Store interface {
 	RecordAttempt(ctx context.Context, r *AttemptRecord) (AttemptOutcome, error)
 	// ReleaseClaims drops the leases owner holds so others can take the deliveries now.
 	ReleaseClaims(ctx context.Context, owner string) error
+	// SkipDelivery gives a pending delivery up by hand at now: it is failed, with
+	// SkippedByHand as its last error and no attempt, which releases its ordering key
+	// (see BlockedKey). ECONFLICT if it is not pending or an attempt of it is under way.
+	SkipDelivery(ctx context.Context, id string, now time.Time) (*Delivery, error)
+	// BlockedKeys lists the ordering keys of a webhook whose head has failed attempts,
+	// oldest head first, at most MaxBlockedKeys.
+	BlockedKeys(ctx context.Context, webhookID string) ([]BlockedKey, error)
 	// Requeue makes up to limit failed deliveries of a webhook created in [since, until),
 	// oldest first, pending and due at now, and returns how many: RequeueBatch when
 	// limit is not above zero. A caller recovering more calls it again, with the same

@@ -15,7 +15,7 @@ import (
 
 // deliveryColumns are read by deliveryRow, in its order, from a table aliased d.
 const deliveryColumns = `d.id, d.event_id, d.webhook_id, d.tenant_id, d.event_type, d.status,
-	d.attempt_count, d.next_attempt_at, d.last_error, d.created_at, d.updated_at`
+	d.attempt_count, d.next_attempt_at, d.last_error, d.created_at, d.updated_at, d.ordering_key`
 
 // deliveryRow holds a delivery as scanned.
 type deliveryRow struct {
@@ -25,7 +25,7 @@ type deliveryRow struct {
 
 func (r *deliveryRow) dest() []any {
 	return []any{&r.d.ID, &r.d.EventID, &r.d.WebhookID, &r.d.TenantID, &r.d.EventType, &r.status,
-		&r.d.AttemptCount, &r.d.NextAttemptAt, &r.d.LastError, &r.d.CreatedAt, &r.d.UpdatedAt}
+		&r.d.AttemptCount, &r.d.NextAttemptAt, &r.d.LastError, &r.d.CreatedAt, &r.d.UpdatedAt, &r.d.OrderingKey}
 }
 
 func (r *deliveryRow) delivery() herald.Delivery {
@@ -236,6 +236,21 @@ func (s *Store) Attempts(ctx context.Context, f herald.AttemptFilter) ([]herald.
 // no two claims count one webhook's leases at once. The constant is "hrld" in ASCII.
 const claimLockClass = 0x68726c64
 
+// headOnly keeps a delivery d only if it is the head of its ordering key (see
+// herald.BlockedKey): no pending delivery of its webhook and key comes before it in
+// publish order, leased or not, due or not. Only keyed deliveries look, and they look in
+// deliveries_ordering, which holds the pending keyed deliveries alone.
+//
+// Every statement that leases checks it in its own snapshot (leaseDue checks again what
+// pickDue chose), and a head stays pending until the transaction that records its last
+// attempt or skips it commits, so no snapshot shows a key with no head in flight and its
+// next delivery claimable while the head could still be sent.
+const headOnly = `(d.ordering_key = '' OR NOT EXISTS (
+		SELECT 1 FROM deliveries o
+		WHERE o.webhook_id = d.webhook_id AND o.ordering_key = d.ordering_key
+			AND o.status = 'pending' AND o.ordering_key <> ''
+			AND (o.created_at, o.id) < (d.created_at, d.id)))`
+
 // dueInOrder lists due, unleased deliveries of enabled webhooks but those in $3 and of
 // tenants but those in $4, oldest due first, up to $2 of them at $1. It walks
 // deliveries_due in order and stops at its limit. The skip lists come first, so the
@@ -247,6 +262,7 @@ var dueInOrder = `
 		AND NOT (d.webhook_id = ANY($3)) AND NOT (d.tenant_id = ANY($4))
 		AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$1") + `)
 		AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = d.webhook_id AND w.enabled)
+		AND ` + headOnly + `
 	ORDER BY d.next_attempt_at, d.id
 	LIMIT $2`
 
@@ -261,6 +277,7 @@ var dueByWebhook = `
 		SELECT d.id, d.webhook_id, d.next_attempt_at FROM deliveries d
 		WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.next_attempt_at <= $1
 			AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$1") + `)
+			AND ` + headOnly + `
 		ORDER BY d.next_attempt_at, d.id
 		LIMIT $3) c
 	WHERE w.enabled AND NOT (w.id = ANY($2)) AND NOT (w.tenant_id = ANY($5))
@@ -288,6 +305,7 @@ var leaseDue = `
 		SELECT d.* FROM locked d
 		WHERE d.status = 'pending' AND d.next_attempt_at <= $2
 			AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = d.id AND ` + livingLease("$2") + `)
+			AND ` + headOnly + `
 		ORDER BY d.next_attempt_at, d.id
 		LIMIT $5
 	), leased AS (
@@ -575,6 +593,13 @@ func (s *Store) lease(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]
 	return claims, nil
 }
 
+// keyHeadQuery finds the head of the ordering key of delivery $1 (webhook $2, key $3,
+// created $4) when that is another delivery: the first pending one before it.
+const keyHeadQuery = `SELECT o.id FROM deliveries o
+	WHERE o.webhook_id = $2 AND o.ordering_key = $3 AND o.status = 'pending' AND o.ordering_key <> ''
+		AND (o.created_at, o.id) < ($4, $1::text COLLATE "C")
+	ORDER BY o.created_at, o.id LIMIT 1`
+
 // loadOne loads the delivery $1 as a claim.
 const loadOne = `
 	SELECT ` + claimColumns + `
@@ -592,10 +617,12 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 	err := s.inTx(ctx, "claim delivery "+id, func(ctx context.Context, tx pgx.Tx) error {
 		// The lock first, then, in statements of their own that see what the claim
 		// waited for committed, the lease and the event.
-		var webhookID string
+		var webhookID, status, key string
 		var purged bool
-		err := tx.QueryRow(ctx, "SELECT webhook_id, purged_at IS NOT NULL FROM deliveries WHERE id = $1 FOR NO KEY UPDATE", id).
-			Scan(&webhookID, &purged)
+		var created time.Time
+		err := tx.QueryRow(ctx, `SELECT webhook_id, purged_at IS NOT NULL, status, ordering_key, created_at
+			FROM deliveries WHERE id = $1 FOR NO KEY UPDATE`, id).
+			Scan(&webhookID, &purged, &status, &key, &created)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("delivery", id)
 		}
@@ -615,6 +642,16 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)
 		case dataGone:
 			return herald.ErrPurged(id)
+		}
+		if status == string(herald.StatusPending) && key != "" {
+			var head string
+			err := tx.QueryRow(ctx, keyHeadQuery, id, webhookID, key, created).Scan(&head)
+			switch {
+			case err == nil:
+				return herald.ErrNotHead(id, key, head)
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
 		}
 		b := &pgx.Batch{}
 		b.Queue(upsertLease+" VALUES ($1, $2, $3, $4, $5) "+onLeaseConflict("$6"), id, webhookID, owner, s.process, leaseUntil, now)

@@ -17,7 +17,7 @@ import (
 
 // deliveryColumns are read by scanDelivery, in its order, from a table aliased d.
 const deliveryColumns = `d.id, d.event_id, d.webhook_id, d.tenant_id, d.event_type, d.status,
-	d.attempt_count, d.next_attempt_at, d.last_error, d.created_at, d.updated_at`
+	d.attempt_count, d.next_attempt_at, d.last_error, d.created_at, d.updated_at, d.ordering_key`
 
 // deliveryRow holds a delivery as scanned.
 type deliveryRow struct {
@@ -29,7 +29,7 @@ type deliveryRow struct {
 
 func (r *deliveryRow) dest() []any {
 	return []any{&r.d.ID, &r.d.EventID, &r.d.WebhookID, &r.d.TenantID, &r.d.EventType, &r.status,
-		&r.d.AttemptCount, &r.next, &r.d.LastError, &r.created, &r.updated}
+		&r.d.AttemptCount, &r.next, &r.d.LastError, &r.created, &r.updated, &r.d.OrderingKey}
 }
 
 func (r *deliveryRow) delivery() herald.Delivery {
@@ -233,18 +233,32 @@ func (s *Store) Attempts(ctx context.Context, f herald.AttemptFilter) ([]herald.
 	return as, total, nil
 }
 
+// headOnly keeps a delivery d only if it is the head of its ordering key (see
+// herald.BlockedKey): no pending delivery of its webhook and key comes before it in
+// publish order, leased or not, due or not. Only keyed deliveries look, and they look in
+// deliveries_ordering, which holds the pending keyed deliveries alone.
+const headOnly = `(d.ordering_key = '' OR NOT EXISTS (
+		SELECT 1 FROM deliveries p INDEXED BY deliveries_ordering
+		WHERE p.webhook_id = d.webhook_id AND p.ordering_key = d.ordering_key
+			AND p.status = 'pending' AND p.ordering_key <> ''
+			AND (p.created_at, p.id) < (d.created_at, d.id)))`
+
+// headOnlyX is headOnly of a delivery aliased x.
+var headOnlyX = strings.ReplaceAll(headOnly, "d.", "x.")
+
 // dueInOrder lists due deliveries of enabled webhooks, oldest due first, but for those
 // in the JSON list ?3 (leased now). It walks deliveries_due in order and stops at its
 // limit, looking each row's webhook up by primary key. The plan is pinned (INDEXED BY,
 // and CROSS JOIN to keep deliveries the outer loop): with the statistics of a few
 // webhooks and many deliveries, SQLite would otherwise loop over the webhooks and sort
 // all their pending deliveries, a second per claim at 200,000.
-const dueInOrder = `
+var dueInOrder = `
 	SELECT d.id, d.webhook_id, d.tenant_id FROM deliveries d INDEXED BY deliveries_due
 		CROSS JOIN webhooks w ON w.id = d.webhook_id
 	WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
 		AND d.id NOT IN (SELECT value FROM json_each(?3))
 		AND w.enabled = 1
+		AND `+headOnly+`
 	ORDER BY d.next_attempt_at
 	LIMIT ?2`
 
@@ -253,7 +267,7 @@ const dueInOrder = `
 // of its webhook, but it costs one seek into deliveries_webhook_due per enabled webhook
 // instead of a walk through a backlog that belongs to webhooks the claim cannot take.
 // ?6 lists the leased deliveries, left out.
-const dueByWebhook = `
+var dueByWebhook = `
 	SELECT d.id, d.webhook_id, d.tenant_id FROM webhooks w
 		CROSS JOIN deliveries d
 	WHERE w.enabled = 1 AND w.id NOT IN (SELECT value FROM json_each(?2))
@@ -262,6 +276,7 @@ const dueByWebhook = `
 			SELECT x.id FROM deliveries x INDEXED BY deliveries_webhook_due
 			WHERE x.webhook_id = w.id AND x.status = 'pending' AND x.next_attempt_at <= ?1
 				AND x.id NOT IN (SELECT value FROM json_each(?6))
+				AND `+headOnlyX+`
 			ORDER BY x.next_attempt_at
 			LIMIT ?3)
 	ORDER BY d.next_attempt_at, d.rowid
@@ -482,8 +497,16 @@ func failUnreadable(ctx context.Context, tx *sql.Tx, unreadable map[string]strin
 
 // claimDeliveryQuery reads what ClaimDelivery checks: the delivery's webhook, and
 // whether its attempts' bodies and its event's data were purged.
-const claimDeliveryQuery = `SELECT d.webhook_id, d.purged_at IS NOT NULL, e.purged_at IS NOT NULL
+const claimDeliveryQuery = `SELECT d.webhook_id, d.purged_at IS NOT NULL, e.purged_at IS NOT NULL,
+		d.status, d.ordering_key, d.created_at
 	FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`
+
+// keyHeadQuery finds the head of the ordering key of delivery ?1 (webhook ?2, key ?3,
+// created ?4) when that is another delivery: the first pending one before it.
+const keyHeadQuery = `SELECT p.id FROM deliveries p INDEXED BY deliveries_ordering
+	WHERE p.webhook_id = ?2 AND p.ordering_key = ?3 AND p.status = 'pending' AND p.ordering_key <> ''
+		AND (p.created_at, p.id) < (?4, ?1)
+	ORDER BY p.created_at, p.id LIMIT 1`
 
 // ClaimDelivery leases one delivery whatever its status or due time. ECONFLICT if
 // anyone holds an unexpired lease on it; ErrPurged if its event's data is gone. A
@@ -493,9 +516,10 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 	var claim herald.Claim
 	var mine *lease // the lease this call took, to undo if its write is not committed
 	err := s.inTx(ctx, "claim delivery "+id, func(ctx context.Context, tx *sql.Tx) error {
-		var webhookID string
+		var webhookID, status, key string
 		var purged, eventPurged bool
-		err := tx.QueryRowContext(ctx, claimDeliveryQuery, id).Scan(&webhookID, &purged, &eventPurged)
+		var created int64
+		err := tx.QueryRowContext(ctx, claimDeliveryQuery, id).Scan(&webhookID, &purged, &eventPurged, &status, &key, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery", id)
 		}
@@ -504,6 +528,16 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 		}
 		if purged && eventPurged {
 			return herald.ErrPurged(id)
+		}
+		if status == string(herald.StatusPending) && key != "" {
+			var head string
+			err := tx.QueryRowContext(ctx, keyHeadQuery, id, webhookID, key, created).Scan(&head)
+			switch {
+			case err == nil:
+				return herald.ErrNotHead(id, key, head)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
 		}
 		if !s.leases.tryTake(id, webhookID, owner, now, leaseUntil) {
 			return herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now; try again shortly", id)

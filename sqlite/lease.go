@@ -103,3 +103,11 @@ func (l *leaseTable) unexpired(now time.Time) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// leasedNow reports whether a delivery is under a lease that has not expired at now.
+func (l *leaseTable) leasedNow(id string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	le, ok := l.held[id]
+	return ok && le.until.After(now)
+}
