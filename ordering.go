@@ -1,6 +1,9 @@
 package herald
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Per-key ordering: a webhook whose ordering is "key" receives the events that share an
 // ordering key one at a time, in publish order. Each of its deliveries carries the
@@ -33,9 +36,23 @@ type BlockedKey struct {
 }
 
 // ErrNotHead is what a store returns for a manual retry of a pending delivery that
-// waits behind its key's head: sending it first would break the key's order.
-func ErrNotHead(id, key, head string) *Error {
-	return Errorf(ECONFLICT, "delivery %q waits behind delivery %q, the head of its ordering key %q: retry or skip that one first", id, head, key)
+// waits behind its key's head: sending it first would break the key's order. It is an
+// ECONFLICT *Error (errors.As finds it) that IsNotHead tells from other conflicts.
+func ErrNotHead(id, key, head string) error {
+	return notHeadError{Errorf(ECONFLICT,
+		"delivery %q waits behind delivery %q, the head of its ordering key %q: retry or skip that one first", id, head, key)}
+}
+
+// notHeadError marks the conflict of ErrNotHead.
+type notHeadError struct{ err *Error }
+
+func (e notHeadError) Error() string { return e.err.Error() }
+func (e notHeadError) Unwrap() error { return e.err }
+
+// IsNotHead reports whether err is, or wraps, an ErrNotHead.
+func IsNotHead(err error) bool {
+	var e notHeadError
+	return errors.As(err, &e)
 }
 
 // DecideSkip says whether a delivery of status st, under an unexpired lease or not, may

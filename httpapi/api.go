@@ -239,6 +239,7 @@ func New(cfg Config) http.Handler {
 	s.registerEvents()
 	s.registerWebhooks()
 	s.registerDeliveries()
+	s.registerOrdering()
 	s.registerEventTypes()
 	s.registerTenants()
 	s.registerOperations(s.protectMetrics(cfg.Metrics, cfg.MetricsPublic, cfg.MetricsToken))

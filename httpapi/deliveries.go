@@ -99,7 +99,7 @@ func (s *server) registerDeliveries() {
 	register(s, huma.Operation{
 		OperationID: "retry-delivery", Method: http.MethodPost, Path: "/api/v1/deliveries/{id}/retry",
 		Summary:     "Send a delivery again now",
-		Description: "Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery and, in Herald-Attempt, the number of the attempt it made. A retry that fails never delays the retry already scheduled: a pending delivery keeps its next_attempt_at when that is sooner. 410 when retention has removed its event's data.",
+		Description: "Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery and, in Herald-Attempt, the number of the attempt it made. A retry that fails never delays the retry already scheduled: a pending delivery keeps its next_attempt_at when that is sooner. 410 when retention has removed its event's data. 409 when an attempt is under way, or when the delivery is pending behind the head of its ordering key (the error names the head: retry or skip that one first); a finished delivery may always be sent again, outside its key's order.",
 		Tags:        tags, Security: security, Errors: []int{401, 404, 409, 410},
 	}, s.retryDelivery)
 }
@@ -191,7 +191,7 @@ func (s *server) retryDelivery(ctx context.Context, in *deliveryInput) (*retryOu
 	}
 	a, err := s.dispatcher.DeliverNow(ctx, in.ID)
 	if err != nil {
-		if herald.ErrorCode(err) == herald.ECONFLICT {
+		if herald.ErrorCode(err) == herald.ECONFLICT && !herald.IsNotHead(err) {
 			return nil, herald.Errorf(herald.ECONFLICT, "delivery %q is being sent right now: try again in a moment", in.ID)
 		}
 		return nil, err

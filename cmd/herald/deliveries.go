@@ -12,10 +12,11 @@ import (
 // deliveriesCommand is `herald deliveries`: one delivery, read or sent again.
 var deliveriesCommand = &clientGroup{
 	name:    "deliveries",
-	summary: "Show or retry one delivery (one event to one webhook) of a running Herald server.",
+	summary: "Show, retry or skip one delivery (one event to one webhook) of a running Herald server.",
 	commands: []clientSubcommand{
 		{"get", "ID", "Show a delivery and each of its attempts.", deliveriesGet},
 		{"retry", "ID", "Send a delivery again now, whatever its state, and show it; fails when the new attempt does.", deliveriesRetry},
+		{"skip", "ID", "Give a pending delivery up without sending it (failed, \"skipped by hand\"), releasing its ordering key, and show it.", deliveriesSkip},
 	},
 }
 
@@ -63,6 +64,22 @@ func deliveriesRetry(ctx context.Context, c *clientCommand, args []string) error
 	return nil
 }
 
+func deliveriesSkip(ctx context.Context, c *clientCommand, args []string) error {
+	ids, err := c.parse(args, "ID")
+	if err != nil {
+		return err
+	}
+	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/deliveries", ids[0])+"/skip", nil, nil, nil)
+	if err != nil {
+		return err
+	}
+	var d herald.Delivery
+	if err := ans.decode(&d); err != nil {
+		return err
+	}
+	return c.show(ans.body, func(w io.Writer) { writeDelivery(w, &d) })
+}
+
 // writeDelivery writes a delivery as NAME value lines, then a table of its attempts.
 func writeDelivery(w io.Writer, d *herald.Delivery) {
 	fmt.Fprintf(w, "ID\t%s\n", d.ID)
@@ -70,6 +87,9 @@ func writeDelivery(w io.Writer, d *herald.Delivery) {
 	fmt.Fprintf(w, "EVENT TYPE\t%s\n", d.EventType)
 	fmt.Fprintf(w, "WEBHOOK\t%s\n", d.WebhookID)
 	fmt.Fprintf(w, "TENANT\t%s\n", d.TenantID)
+	if d.OrderingKey != "" {
+		fmt.Fprintf(w, "ORDERING KEY\t%s\n", d.OrderingKey)
+	}
 	fmt.Fprintf(w, "STATUS\t%s\n", showStatus(d))
 	fmt.Fprintf(w, "ATTEMPTS\t%d\n", d.AttemptCount)
 	fmt.Fprintf(w, "NEXT ATTEMPT\t%s\n", showTimePtr(d.NextAttemptAt))
