@@ -66,3 +66,26 @@ func DecideSkip(id string, st DeliveryStatus, leased bool) error {
 	}
 	return nil
 }
+
+// KeyedWebhooks returns the ids of the subscribers in st that order by key: the
+// webhooks whose deliveries carry their event's ordering key.
+func KeyedWebhooks(st *PublishState) map[string]bool {
+	keyed := map[string]bool{}
+	for _, ws := range st.Subscribers {
+		for _, w := range ws {
+			if w.Ordering == OrderingKey {
+				keyed[w.ID] = true
+			}
+		}
+	}
+	return keyed
+}
+
+// DeliveryOrderingKey is the ordering key of a delivery of e to a webhook: e's key when
+// the webhook orders by key (keyed), "" when it does not, so its deliveries never wait.
+func DeliveryOrderingKey(e *Event, keyed bool) string {
+	if !keyed {
+		return ""
+	}
+	return e.OrderingKey
+}

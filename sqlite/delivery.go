@@ -258,7 +258,7 @@ var dueInOrder = `
 	WHERE d.status = 'pending' AND d.next_attempt_at <= ?1
 		AND d.id NOT IN (SELECT value FROM json_each(?3))
 		AND w.enabled = 1
-		AND `+headOnly+`
+		AND ` + headOnly + `
 	ORDER BY d.next_attempt_at
 	LIMIT ?2`
 
@@ -276,7 +276,7 @@ var dueByWebhook = `
 			SELECT x.id FROM deliveries x INDEXED BY deliveries_webhook_due
 			WHERE x.webhook_id = w.id AND x.status = 'pending' AND x.next_attempt_at <= ?1
 				AND x.id NOT IN (SELECT value FROM json_each(?6))
-				AND `+headOnlyX+`
+				AND ` + headOnlyX + `
 			ORDER BY x.next_attempt_at
 			LIMIT ?3)
 	ORDER BY d.next_attempt_at, d.rowid

@@ -38,8 +38,8 @@ func insertEventsQuery(n int) string {
 
 func insertDeliveriesQuery(n int) string {
 	return `INSERT INTO deliveries (id, event_id, webhook_id, tenant_id, event_type, status,
-			attempt_count, next_attempt_at, last_error, created_at, updated_at) VALUES ` +
-		rowsOf("(?, ?, ?, ?, ?, 'pending', 0, ?, '', ?, ?)", n)
+			attempt_count, next_attempt_at, last_error, created_at, updated_at, ordering_key) VALUES ` +
+		rowsOf("(?, ?, ?, ?, ?, 'pending', 0, ?, '', ?, ?, ?)", n)
 }
 
 // rowsOf repeats a VALUES row n times.
@@ -105,7 +105,7 @@ type publisher struct {
 }
 
 // deliveryParams is how many parameters one row of insertDeliveriesQuery takes.
-const deliveryParams = 8
+const deliveryParams = 9
 
 // publishAll reads what herald.PlanPublish needs, applies it, and queues and flushes the
 // rows of what is new.
@@ -119,6 +119,7 @@ func (p *publisher) publishAll(ps []herald.Publication) ([]herald.PublishResult,
 	if err != nil {
 		return nil, err
 	}
+	keyed := herald.KeyedWebhooks(st)
 	results := make([]herald.PublishResult, len(plans))
 	for i := range plans {
 		plan := &plans[i]
@@ -136,7 +137,8 @@ func (p *publisher) publishAll(ps []herald.Publication) ([]herald.PublishResult,
 			ids := make([]string, 0, len(plan.Targets))
 			for _, webhookID := range plan.Targets {
 				id := herald.NewID(herald.PrefixDelivery)
-				p.rows = append(p.rows, id, e.ID, webhookID, e.TenantID, e.Type, created, created, created)
+				p.rows = append(p.rows, id, e.ID, webhookID, e.TenantID, e.Type, created, created, created,
+					herald.DeliveryOrderingKey(&e, keyed[webhookID]))
 				ids = append(ids, id)
 			}
 			p.events = append(p.events, e)

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"Webhooks", testWebhooks},
 		{"Publish", testPublish},
 		{"Claims", testClaims},
+		{"Ordering", testOrdering},
 		{"RecordAttempt", testRecordAttempt},
 		{"Deliveries", testDeliveries},
 		{"DisableRaces", testDisableRaces},
