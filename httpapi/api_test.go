@@ -64,6 +64,8 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/deliveries/{id}":             {"get"},
 		"/api/v1/deliveries/{id}/retry":       {"post"},
 		"/api/v1/deliveries/{id}/attempts":    {"get"},
+		"/api/v1/deliveries/{id}/skip":        {"post"},
+		"/api/v1/webhooks/{id}/blocked-keys":  {"get"},
 		"/healthz":                            {"get"},
 		"/readyz":                             {"get"},
 		"/metrics":                            {"get"},

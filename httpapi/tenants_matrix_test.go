@@ -112,9 +112,11 @@ func TestTenantIsolationMatrix(t *testing.T) {
 			{id("/api/v1/deliveries?webhook_id={wh}"), nil, 200},
 			{id("/api/v1/deliveries?event_id={evt}"), nil, 200},
 		},
-		"GET /api/v1/deliveries/{id}":          {{id("/api/v1/deliveries/{del}"), nil, 404}},
-		"GET /api/v1/deliveries/{id}/attempts": {{id("/api/v1/deliveries/{del}/attempts"), nil, 404}},
-		"POST /api/v1/deliveries/{id}/retry":   {{id("/api/v1/deliveries/{del}/retry"), nil, 404}},
+		"GET /api/v1/deliveries/{id}":            {{id("/api/v1/deliveries/{del}"), nil, 404}},
+		"GET /api/v1/deliveries/{id}/attempts":   {{id("/api/v1/deliveries/{del}/attempts"), nil, 404}},
+		"POST /api/v1/deliveries/{id}/retry":     {{id("/api/v1/deliveries/{del}/retry"), nil, 404}},
+		"POST /api/v1/deliveries/{id}/skip":      {{id("/api/v1/deliveries/{del}/skip"), nil, 404}},
+		"GET /api/v1/webhooks/{id}/blocked-keys": {{id("/api/v1/webhooks/{wh}/blocked-keys"), nil, 404}},
 
 		"GET /api/v1/event-types": {{"/api/v1/event-types", nil, 200}},
 		"POST /api/v1/event-types": {
