@@ -178,6 +178,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.Handle("GET /deliveries", p.signedIn(p.deliveriesPage))
 	mux.Handle("GET /deliveries/{id}", p.signedIn(p.deliveryPage))
 	mux.Handle("POST /deliveries/{id}/retry", p.signedIn(p.retryDelivery))
+	mux.Handle("POST /deliveries/{id}/skip", p.signedIn(p.skipDelivery))
 	mux.Handle("GET /catalog", p.signedIn(p.catalogPage))
 	mux.Handle("GET /catalog/{type}", p.signedIn(p.eventTypePage))
 	mux.Handle("POST /catalog/{type}/send", p.signedIn(p.sendSample))

@@ -36,6 +36,7 @@ var flashes = map[string]string{
 	"deleted":  "Webhook deleted.",
 	"retried":  "A new attempt was made: it is the first one below.",
 	"sample":   "The sample was queued for the webhook: its delivery is below.",
+	"skipped":  "The delivery was skipped: its ordering key goes on with the next one.",
 }
 
 func flash(r *http.Request) string {
@@ -579,6 +580,8 @@ type webhookData struct {
 	// Verify is how to verify the webhook's requests, with receivers to paste; nil
 	// for a format receivercode does not know.
 	Verify *receivercode.Guide
+	// BlockedKeys are the ordering keys waiting for a head that keeps failing.
+	BlockedKeys []herald.BlockedKey
 }
 
 func (p *portal) webhookPage(w http.ResponseWriter, r *http.Request, v *viewer) {
@@ -600,6 +603,10 @@ func (p *portal) showWebhook(w http.ResponseWriter, r *http.Request, v *viewer, 
 	}
 	d := &webhookData{Webhook: *wh, Flash: flash(r), Log: log,
 		RecoverSince: p.now().Add(-24 * time.Hour).Format(localTimeLayout)}
+	if err := p.loadBlockedKeys(r, v, d); err != nil {
+		p.renderAPIError(w, r, v, err)
+		return
+	}
 	for _, t := range log.Types {
 		if t.Type != herald.PingType && len(t.Sample) > 0 && wh.Subscribes(t.Type) {
 			d.TestTypes = append(d.TestTypes, t.Type)
