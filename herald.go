@@ -215,7 +215,7 @@ type Delivery struct {
 	OrderingKey   string         `json:"ordering_key" doc:"The event's ordering key when its webhook orders by key: deliveries of one key go one at a time, in publish order; empty otherwise"`
 	Status        DeliveryStatus `json:"status" enum:"pending,success,failed" doc:"pending until an attempt succeeds or its retries run out; a pending delivery with attempts is retrying"`
 	AttemptCount  int            `json:"attempt_count"`
-	NextAttemptAt *time.Time     `json:"next_attempt_at" doc:"When its next attempt is due; null once finished"` // nil once finished
+	NextAttemptAt *time.Time     `json:"next_attempt_at" doc:"When its next attempt is due; null once finished, and while it waits behind an earlier delivery of its ordering key"` // nil once finished, or while it waits for its key
 	LastError     string         `json:"last_error" doc:"What its latest failed attempt got: the error, or the HTTP status; empty unless it failed"`
 	CreatedAt     time.Time      `json:"created_at"`
 	UpdatedAt     time.Time      `json:"updated_at"`

@@ -589,6 +589,9 @@ func (s *Store) lease(ctx context.Context, tx pgx.Tx, q string, args ...any) ([]
 		if _, err := tx.Exec(ctx, "DELETE FROM leases WHERE delivery_id = $1", id); err != nil {
 			return nil, err
 		}
+		if err := unparkNext(ctx, tx, []string{id}, []time.Time{s.now()}); err != nil {
+			return nil, err
+		}
 	}
 	return claims, nil
 }
@@ -706,9 +709,9 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 	}
 	hooks := map[string]*herald.WebhookHealth{}
 	type deliveryState struct {
-		webhookID, status string
-		count             int
-		next              *time.Time
+		webhookID, status, key string
+		count                  int
+		next                   *time.Time
 	}
 	deliveries := map[string]*deliveryState{}
 	holders := map[string]string{}
@@ -727,12 +730,12 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 		})
 		return err
 	})
-	b.Queue(`SELECT id, webhook_id, status, attempt_count, next_attempt_at FROM deliveries WHERE id = ANY($1)
+	b.Queue(`SELECT id, webhook_id, status, attempt_count, next_attempt_at, ordering_key FROM deliveries WHERE id = ANY($1)
 		ORDER BY id FOR NO KEY UPDATE`, ids).
 		Query(func(rows pgx.Rows) error {
 			var id string
 			var d deliveryState
-			_, err := pgx.ForEachRow(rows, []any{&id, &d.webhookID, &d.status, &d.count, &d.next}, func() error {
+			_, err := pgx.ForEachRow(rows, []any{&id, &d.webhookID, &d.status, &d.count, &d.next, &d.key}, func() error {
 				dd := d
 				dd.next = utcPtr(d.next)
 				deliveries[id] = &dd
@@ -757,6 +760,8 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 	writes := newAttemptWrites()
 	now := s.now()
 	lastAt := map[string]time.Time{} // webhooks attempted → when their last attempt was
+	var finished []string            // keyed deliveries this batch finishes, whose key moves on
+	var finishedAt []time.Time       // when, by their attempts
 	for _, j := range jobs {
 		d := deliveries[j.r.Attempt.DeliveryID]
 		var h *herald.WebhookHealth
@@ -779,12 +784,18 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 		*h, d.count = c.Webhook, c.AttemptCount
 		if !c.KeepOutcome {
 			d.status, d.next = string(c.Status), c.NextAttemptAt
+			if d.key != "" && c.Status != herald.StatusPending {
+				finished, finishedAt = append(finished, j.r.Attempt.DeliveryID), append(finishedAt, c.Attempt.At)
+			}
 		}
 		if c.ReleaseLease {
 			delete(holders, j.r.Attempt.DeliveryID)
 		}
 	}
 	writes.flush(w)
+	if len(finished) > 0 {
+		w.Queue(unparkQuery, finished, finishedAt)
+	}
 	for id, at := range lastAt {
 		queueHealth(w, id, hooks[id], at)
 	}

@@ -155,6 +155,10 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		return nil, err
 	}
 	keyed := herald.KeyedWebhooks(st)
+	keyPending, err := pendingKeys(ctx, tx, plans, keyed)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]herald.PublishResult, len(plans))
 	var repeats []string // stored events repeated, whose deliveries to load
 	for i := range plans {
@@ -179,6 +183,7 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 	var dl struct {
 		ids, events, webhooks, tenants, types, keys []string
 		created                                     []time.Time
+		next                                        []*time.Time
 	}
 	var ik struct {
 		tenants, keys, events []string
@@ -206,7 +211,17 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 		for j, id := range results[i].DeliveryIDs {
 			dl.ids, dl.events, dl.webhooks = append(dl.ids, id), append(dl.events, e.ID), append(dl.webhooks, p.Targets[j])
 			dl.tenants, dl.types, dl.created = append(dl.tenants, e.TenantID), append(dl.types, e.Type), append(dl.created, e.CreatedAt)
-			dl.keys = append(dl.keys, herald.DeliveryOrderingKey(e, keyed[p.Targets[j]]))
+			key := herald.DeliveryOrderingKey(e, keyed[p.Targets[j]])
+			dl.keys = append(dl.keys, key)
+			// Behind a pending delivery of its key, it waits unscheduled (see unparkNext).
+			next := &e.CreatedAt
+			if k := [2]string{p.Targets[j], key}; key != "" {
+				if keyPending[k] {
+					next = nil
+				}
+				keyPending[k] = true
+			}
+			dl.next = append(dl.next, next)
 			if due.IsZero() || e.CreatedAt.Before(due) {
 				due = e.CreatedAt
 			}
@@ -227,10 +242,10 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 	if len(dl.ids) > 0 {
 		b.Queue(`INSERT INTO deliveries (id, event_id, webhook_id, tenant_id, event_type, status,
 				attempt_count, next_attempt_at, last_error, created_at, updated_at, ordering_key)
-			SELECT id, event_id, webhook_id, tenant_id, event_type, 'pending', 0, created, '', created, created, ordering_key
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
-				AS u (id, event_id, webhook_id, tenant_id, event_type, created, ordering_key)`,
-			dl.ids, dl.events, dl.webhooks, dl.tenants, dl.types, dl.created, dl.keys)
+			SELECT id, event_id, webhook_id, tenant_id, event_type, 'pending', 0, next, '', created, created, ordering_key
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::timestamptz[])
+				AS u (id, event_id, webhook_id, tenant_id, event_type, created, ordering_key, next)`,
+			dl.ids, dl.events, dl.webhooks, dl.tenants, dl.types, dl.created, dl.keys, dl.next)
 	}
 	if len(ik.keys) > 0 {
 		// A key is taken over only past its window: if another publish took it since

@@ -38,6 +38,9 @@ func (s *Store) SkipDelivery(ctx context.Context, id string, now time.Time) (*he
 			updated_at = $3 WHERE id = $1`, id, herald.SkippedByHand, now); err != nil {
 			return err
 		}
+		if err := unparkNext(ctx, tx, []string{id}, []time.Time{now}); err != nil {
+			return err
+		}
 		return notify(ctx, tx, now)
 	})
 	if err != nil {
@@ -90,4 +93,84 @@ func (s *Store) BlockedKeys(ctx context.Context, webhookID string) ([]herald.Blo
 		return nil, err
 	}
 	return keys, nil
+}
+
+// pendingKeys says, of each webhook and ordering key the new deliveries of plans carry,
+// whether a delivery of it is pending already, so a new one waits unscheduled behind it
+// (see unparkNext). One query, and none when no delivery carries a key.
+func pendingKeys(ctx context.Context, tx pgx.Tx, plans []herald.PublishPlan, keyed map[string]bool) (map[[2]string]bool, error) {
+	pending := map[[2]string]bool{}
+	var webhooks, keys []string
+	seen := map[[2]string]bool{}
+	for i := range plans {
+		p := &plans[i]
+		if !p.New() {
+			continue
+		}
+		for _, w := range p.Targets {
+			k := [2]string{w, herald.DeliveryOrderingKey(&p.Event, keyed[w])}
+			if k[1] != "" && !seen[k] {
+				seen[k] = true
+				webhooks, keys = append(webhooks, k[0]), append(keys, k[1])
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return pending, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT u.webhook_id, u.ordering_key FROM unnest($1::text[], $2::text[]) AS u (webhook_id, ordering_key)
+		WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = u.webhook_id AND d.ordering_key = u.ordering_key
+			AND d.status = 'pending' AND d.ordering_key <> '')`, webhooks, keys)
+	if err != nil {
+		return nil, err
+	}
+	var k [2]string
+	_, err = pgx.ForEachRow(rows, []any{&k[0], &k[1]}, func() error {
+		pending[k] = true
+		return nil
+	})
+	return pending, err
+}
+
+// unparkQuery makes the new head of the ordering key of each delivery in $1, which just
+// finished, due at the matching time of $2 if it waits unscheduled (see
+// herald.Delivery.NextAttemptAt): the first pending delivery of the key.
+const unparkQuery = `UPDATE deliveries d SET next_attempt_at = u.at
+	FROM (SELECT (SELECT o.id FROM deliveries o
+				WHERE o.webhook_id = f.webhook_id AND o.ordering_key = f.ordering_key
+					AND o.status = 'pending' AND o.ordering_key <> ''
+				ORDER BY o.created_at, o.id LIMIT 1) AS id, min(x.at) AS at
+			FROM unnest($1::text[], $2::timestamptz[]) AS x (id, at) JOIN deliveries f ON f.id = x.id
+			WHERE f.ordering_key <> ''
+			GROUP BY 1) u
+	WHERE d.id = u.id AND d.next_attempt_at IS NULL`
+
+// unparkNext makes due at ats the deliveries of the ordering keys of ids that come
+// next, now that ids are finished (at the matching time of ats). Deliveries published
+// behind a pending one of their key wait with no due time, so that claims, which walk
+// the due deliveries in order, never read a key's backlog; this gives the next one its
+// turn. The claim's head rule, not this, keeps the order: this only keeps a key moving.
+// A publish committing while its key's head finishes may leave its delivery waiting
+// with no pending one before it; unparkStranded, run with the maintenance, starts those.
+func unparkNext(ctx context.Context, tx pgx.Tx, ids []string, ats []time.Time) error {
+	_, err := tx.Exec(ctx, unparkQuery, ids, ats)
+	return err
+}
+
+// unparkStranded makes due at now the keyed deliveries that wait unscheduled with no
+// pending delivery of their key before them (see unparkNext), and notifies when it did.
+func (s *Store) unparkStranded(ctx context.Context) error {
+	return s.inTx(ctx, "start stranded ordering keys", func(ctx context.Context, tx pgx.Tx) error {
+		now := s.now()
+		tag, err := tx.Exec(ctx, `UPDATE deliveries d SET next_attempt_at = $1
+			WHERE d.status = 'pending' AND d.ordering_key <> '' AND d.next_attempt_at IS NULL
+				AND NOT EXISTS (SELECT 1 FROM deliveries o
+					WHERE o.webhook_id = d.webhook_id AND o.ordering_key = d.ordering_key
+						AND o.status = 'pending' AND o.ordering_key <> ''
+						AND (o.created_at, o.id) < (d.created_at, d.id))`, now)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err
+		}
+		return notify(ctx, tx, now)
+	})
 }

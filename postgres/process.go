@@ -215,6 +215,7 @@ func (s *Store) maintain() {
 		case <-ticker.C:
 		}
 		_ = s.maintainTables(s.closing) // see above: the next round tries again
+		_ = s.unparkStranded(s.closing) // likewise
 	}
 }
 

@@ -491,6 +491,9 @@ func failUnreadable(ctx context.Context, tx *sql.Tx, unreadable map[string]strin
 			last_error = ? WHERE id = ?`, why, id); err != nil {
 			return err
 		}
+		if err := unparkNext(ctx, tx, id, time.Now().UTC()); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -572,7 +575,7 @@ func (s *Store) ClaimDelivery(ctx context.Context, id, owner string, now, leaseU
 
 // The statements of an attempt's record.
 const (
-	attemptStateQuery = `SELECT d.webhook_id, d.status, d.attempt_count, d.next_attempt_at,
+	attemptStateQuery = `SELECT d.webhook_id, d.ordering_key, d.status, d.attempt_count, d.next_attempt_at,
 			w.enabled, w.disabled_reason, w.consecutive_failures, w.failing_since, w.last_success_at
 		FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.id = ?`
 	insertAttemptQuery = `
@@ -601,9 +604,9 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 	var out herald.AttemptOutcome
 	err := s.inRecordTx(ctx, "record attempt of "+r.Attempt.DeliveryID, func(ctx context.Context, tx *sql.Tx) error {
 		var st herald.AttemptState
-		var webhookID, status string
+		var webhookID, key, status string
 		var next, since, lastSuccess sql.NullInt64
-		err := s.queryRow(ctx, tx, attemptStateQuery, r.Attempt.DeliveryID).Scan(&webhookID, &status, &st.AttemptCount, &next,
+		err := s.queryRow(ctx, tx, attemptStateQuery, r.Attempt.DeliveryID).Scan(&webhookID, &key, &status, &st.AttemptCount, &next,
 			&st.Webhook.Enabled, &st.Webhook.DisabledReason, &st.Webhook.ConsecutiveFailures, &since, &lastSuccess)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("delivery", r.Attempt.DeliveryID)
@@ -615,7 +618,13 @@ func (s *Store) RecordAttempt(ctx context.Context, r *herald.AttemptRecord) (her
 		st.Webhook.FailingSince, st.Webhook.LastSuccessAt = fromNullMicros(since), fromNullMicros(lastSuccess)
 		c := herald.DecideAttempt(r, st, s.now())
 		out = c.Outcome
-		return s.applyAttempt(ctx, tx, &c, webhookID)
+		if err := s.applyAttempt(ctx, tx, &c, webhookID); err != nil {
+			return err
+		}
+		if key != "" && !c.KeepOutcome && c.Status != herald.StatusPending {
+			return unparkNext(ctx, tx, r.Attempt.DeliveryID, c.Attempt.At)
+		}
+		return nil
 	})
 	if herald.ErrorCode(err) == herald.ENOTFOUND {
 		s.leases.drop(r.Attempt.DeliveryID, r.Owner) // deleted meanwhile: nothing left to lease

@@ -102,6 +102,36 @@ type publisher struct {
 	events []herald.Event // events to insert, in order
 	rows   []any          // the deliveries' INSERT parameters, deliveryParams per row
 	keys   []any          // the idempotency keys' upsert parameters, 4 per key
+
+	// keyPending says, per webhook and ordering key, that a delivery of the key is
+	// pending: stored, or queued by this batch.
+	keyPending map[[2]string]bool
+}
+
+// dueAt is when a new delivery of webhookID with ordering key key, created at created,
+// is due: then, unless a delivery of its key is pending before it, in which case it
+// waits unscheduled (nil) until that one finishes (see unparkNext).
+func (p *publisher) dueAt(webhookID, key string, created int64) (any, error) {
+	if key == "" {
+		return created, nil
+	}
+	k := [2]string{webhookID, key}
+	pending, ok := p.keyPending[k]
+	if !ok {
+		err := p.tx.QueryRowContext(p.ctx, `SELECT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_ordering
+			WHERE webhook_id = ? AND ordering_key = ? AND status = 'pending' AND ordering_key <> '')`, webhookID, key).Scan(&pending)
+		if err != nil {
+			return nil, err
+		}
+		if p.keyPending == nil {
+			p.keyPending = map[[2]string]bool{}
+		}
+	}
+	p.keyPending[k] = true
+	if pending {
+		return nil, nil
+	}
+	return created, nil
 }
 
 // deliveryParams is how many parameters one row of insertDeliveriesQuery takes.
@@ -137,8 +167,12 @@ func (p *publisher) publishAll(ps []herald.Publication) ([]herald.PublishResult,
 			ids := make([]string, 0, len(plan.Targets))
 			for _, webhookID := range plan.Targets {
 				id := herald.NewID(herald.PrefixDelivery)
-				p.rows = append(p.rows, id, e.ID, webhookID, e.TenantID, e.Type, created, created, created,
-					herald.DeliveryOrderingKey(&e, keyed[webhookID]))
+				key := herald.DeliveryOrderingKey(&e, keyed[webhookID])
+				due, err := p.dueAt(webhookID, key, created)
+				if err != nil {
+					return nil, err
+				}
+				p.rows = append(p.rows, id, e.ID, webhookID, e.TenantID, e.Type, due, created, created, key)
 				ids = append(ids, id)
 			}
 			p.events = append(p.events, e)

@@ -28,14 +28,35 @@ func (s *Store) SkipDelivery(ctx context.Context, id string, now time.Time) (*he
 		if err := herald.DecideSkip(id, herald.DeliveryStatus(status), leased); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?,
-			updated_at = ? WHERE id = ?`, herald.SkippedByHand, micros(now), id)
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?,
+			updated_at = ? WHERE id = ?`, herald.SkippedByHand, micros(now), id); err != nil {
+			return err
+		}
+		return unparkNext(ctx, tx, id, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return s.Delivery(ctx, id)
+}
+
+// unparkQuery makes the new head of the ordering key of delivery ?1, which just
+// finished, due at ?2 if it waits unscheduled (see herald.Delivery.NextAttemptAt): the
+// first pending delivery of the key, whatever the order its publishes committed in.
+const unparkQuery = `UPDATE deliveries SET next_attempt_at = ?2 WHERE next_attempt_at IS NULL AND id = (
+		SELECT o.id FROM deliveries f
+			JOIN deliveries o INDEXED BY deliveries_ordering ON o.webhook_id = f.webhook_id AND o.ordering_key = f.ordering_key
+		WHERE f.id = ?1 AND f.ordering_key <> '' AND o.status = 'pending' AND o.ordering_key <> ''
+		ORDER BY o.created_at, o.id LIMIT 1)`
+
+// unparkNext makes due at at the delivery of id's ordering key that comes next, now
+// that id is finished. Deliveries published behind a pending one of their key wait
+// with no due time, so that claims, which walk the due deliveries in order, never read
+// a key's backlog; this is what gives the next one its turn. The claim's head rule, not
+// this, keeps the order: this only keeps a key moving.
+func unparkNext(ctx context.Context, tx *sql.Tx, id string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, unparkQuery, id, micros(at))
+	return err
 }
 
 // blockedKeysQuery lists the heads of webhook ?1's ordering keys that have failed

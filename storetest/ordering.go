@@ -74,6 +74,42 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 		}
 	})
 
+	t.Run("WaitingDeliveriesHaveNoDueTime", func(t *testing.T) {
+		st := open(t)
+		tenant := addTenant(t, st)
+		addWebhook(t, st, tenant, orderedByKey)
+		head := publishKeyed(t, st, tenant, "a", t0)[0]
+		e1, e2 := newEvent(tenant, "drift.detected", t0.Add(time.Second)), newEvent(tenant, "drift.detected", t0.Add(2*time.Second))
+		e1.OrderingKey, e2.OrderingKey = "a", "a"
+		rs := publish(t, st, herald.Publication{Event: e1}, herald.Publication{Event: e2})
+		next, last := rs[0].DeliveryIDs[0], rs[1].DeliveryIDs[0]
+		wantTime(t, "the head's due time", getDelivery(t, st, head).NextAttemptAt, ptr(t0))
+		for _, id := range []string{next, last} {
+			if d := getDelivery(t, st, id); d.NextAttemptAt != nil || d.Status != herald.StatusPending {
+				t.Errorf("delivery behind the head: %s, next attempt %v; want pending with none", d.Status, d.NextAttemptAt)
+			}
+		}
+		now := t0.Add(time.Minute)
+		claim(t, st, "w1", now, 10)
+		succeed(t, st, "w1", head, now)
+		wantTime(t, "the new head's due time", getDelivery(t, st, next).NextAttemptAt, ptr(now))
+		if d := getDelivery(t, st, last); d.NextAttemptAt != nil {
+			t.Errorf("the last one got a due time %v while one before it is pending", d.NextAttemptAt)
+		}
+		b, err := st.Backlog(t.Context(), now)
+		ok(t, err, "backlog")
+		if b.Pending != 2 {
+			t.Errorf("backlog counts %d pending, want 2: waiting deliveries are pending", b.Pending)
+		}
+		// Skipping finishes a head too.
+		_, err = st.SkipDelivery(t.Context(), next, now)
+		ok(t, err, "skip")
+		wantTime(t, "after the skip, the last one's due time", getDelivery(t, st, last).NextAttemptAt, ptr(now))
+		if got := claim(t, st, "w1", now, 10); !slices.Equal(got, []string{last}) {
+			t.Errorf("claimed %v, want [last]", got)
+		}
+	})
+
 	t.Run("OnlyOrderedWebhooksWait", func(t *testing.T) {
 		st := open(t)
 		tenant := addTenant(t, st)
