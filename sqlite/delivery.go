@@ -316,7 +316,7 @@ func (s *Store) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.C
 		if claims, unreadable, err = s.claims(ctx, tx, ids); err != nil {
 			return err
 		}
-		if err := failUnreadable(ctx, tx, unreadable); err != nil {
+		if err := failUnreadable(ctx, tx, unreadable, r.Now); err != nil {
 			return err
 		}
 		taken = make(map[string]lease, len(claims))
@@ -485,13 +485,13 @@ func (s *Store) claims(ctx context.Context, tx *sql.Tx, ids []string) (
 }
 
 // failUnreadable fails the deliveries of webhooks claims could not read, saying why.
-func failUnreadable(ctx context.Context, tx *sql.Tx, unreadable map[string]string) error {
+func failUnreadable(ctx context.Context, tx *sql.Tx, unreadable map[string]string, now time.Time) error {
 	for id, why := range unreadable {
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'failed', next_attempt_at = NULL,
 			last_error = ? WHERE id = ?`, why, id); err != nil {
 			return err
 		}
-		if err := unparkNext(ctx, tx, id, time.Now().UTC()); err != nil {
+		if err := unparkNext(ctx, tx, id, now); err != nil {
 			return err
 		}
 	}
