@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -38,7 +39,9 @@ func (s *server) registerOrdering() {
 		Summary: "Give a pending delivery up by hand",
 		Description: "Marks a pending delivery failed, with last_error \"skipped by hand\", without sending it, and answers " +
 			"with the delivery. When it is the head of an ordering key, the key's next delivery is sent at once. " +
-			"409 when the delivery is not pending, or an attempt of it is under way. " + orderingDoc,
+			"An attempt under way is waited for, up to 5 seconds, and the skip then applies only if the delivery is " +
+			"still pending: giving it up while it is sent would let the key's next delivery overtake it. " +
+			"409 when the delivery is not pending, or its attempt is still under way after 5 seconds. " + orderingDoc,
 		Tags: []string{"Deliveries"}, Security: security, Errors: []int{401, 404, 409},
 	}, s.skipDelivery)
 }
@@ -55,13 +58,37 @@ func (s *server) listBlockedKeys(ctx context.Context, in *blockedKeysInput) (*bl
 	return &blockedKeysOutput{Body: keys}, nil
 }
 
+// skipWaitsForAttempt is how long a skip waits for an attempt under way to be recorded.
+const skipWaitsForAttempt = 5 * time.Second
+
 func (s *server) skipDelivery(ctx context.Context, in *deliveryInput) (*deliveryOutput, error) {
 	d, err := s.delivery(ctx, caller(ctx), in.ID)
 	if err != nil {
 		return nil, err
 	}
-	if d, err = s.store.SkipDelivery(ctx, d.ID, s.clock.Now()); err != nil {
-		return nil, err
+	// A conflict while the delivery is still pending is an attempt under way: wait for
+	// its record, since its answer may finish the delivery, rather than race it.
+	give := time.Now().Add(skipWaitsForAttempt)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-time.Second).Before(give) {
+		give = dl.Add(-time.Second)
+	}
+	for {
+		skipped, err := s.store.SkipDelivery(ctx, d.ID, s.clock.Now())
+		if err == nil {
+			d = skipped
+			break
+		}
+		if herald.ErrorCode(err) != herald.ECONFLICT || time.Now().After(give) {
+			return nil, err
+		}
+		if now, rerr := s.store.Delivery(ctx, d.ID); rerr != nil || now.Status != herald.StatusPending {
+			return nil, err // finished meanwhile: the conflict says how
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(25 * time.Millisecond): // polling for the record, not waiting it out
+		}
 	}
 	if d.OrderingKey != "" {
 		s.dispatcher.Wake() // the key's next delivery is claimable now

@@ -107,3 +107,45 @@ func TestBlockedKeysAndSkip(t *testing.T) {
 		t.Error("the OpenAPI document lacks skip or blocked-keys")
 	}
 }
+
+// TestSkipWaitsForAttemptUnderWay: a skip that arrives while the delivery is being
+// sent waits for the attempt's record, then gives the delivery up if it is still
+// pending, or answers 409 if the attempt finished it.
+func TestSkipWaitsForAttemptUnderWay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	_, ids := orderedWebhook(t, e, herald.DefaultTenantID, "vm-2", 2)
+	for i, outcome := range []herald.DeliveryStatus{herald.StatusPending, herald.StatusSuccess} {
+		id := ids[i]
+		now := time.Now().UTC()
+		if _, err := e.store.ClaimDelivery(ctx, id, "d", now, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan response, 1)
+		go func() { done <- e.do("POST", "/api/v1/deliveries/"+id+"/skip", e.adminKey, nil) }()
+		select {
+		case r := <-done:
+			t.Fatalf("skip answered %d while the attempt was under way", r.code)
+		case <-time.After(200 * time.Millisecond):
+		}
+		rec := &herald.AttemptRecord{Owner: "d", Status: outcome, Attempt: herald.Attempt{DeliveryID: id, At: now, StatusCode: 200, Success: true}}
+		if outcome == herald.StatusPending {
+			rec.NextAttemptAt = now.Add(time.Hour)
+			rec.Attempt.StatusCode, rec.Attempt.Success, rec.Attempt.Error = 500, false, "endpoint answered 500"
+		}
+		if _, err := e.store.RecordAttempt(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		r := <-done
+		switch outcome {
+		case herald.StatusPending:
+			var d herald.Delivery
+			if r.code != http.StatusOK || json.Unmarshal(r.body, &d) != nil || d.Status != herald.StatusFailed {
+				t.Errorf("skip after a failed attempt: %d %s; want 200 and the delivery failed", r.code, r.body)
+			}
+		case herald.StatusSuccess:
+			checkError(t, r, http.StatusConflict, herald.ECONFLICT)
+		}
+	}
+}
