@@ -513,6 +513,7 @@ func TestClientHelp(t *testing.T) {
 		{[]string{"webhooks", "deliveries", "-h"}, "Usage: herald webhooks deliveries ID"},
 		{[]string{"deliveries", "get", "-h"}, "Usage: herald deliveries get ID"},
 		{[]string{"deliveries", "retry", "--help"}, "Usage: herald deliveries retry ID"},
+		{[]string{"deliveries", "skip", "--help"}, "Usage: herald deliveries skip ID"},
 		{[]string{"events", "publish", "-h"}, "Usage: herald events publish --type T --data FILE|-"},
 		{[]string{"events", "get", "-h"}, "Usage: herald events get ID"},
 		{[]string{"event-types", "list", "-h"}, "Usage: herald event-types list"},

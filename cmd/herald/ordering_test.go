@@ -216,3 +216,26 @@ func TestPostgresOrderingChaos(t *testing.T) {
 	t.Logf("ordering chaos: %d keys x %d events over 3 processes in %s, one SIGKILLed at %d; %d requests to the ordered webhook, %d repeats; the other's keys out of order: %d",
 		keys, perKey, took.Round(time.Millisecond), atKill, requests, repeats, len(func() map[string]string { _, d := unordered.firstReceipts(); return d }()))
 }
+
+// TestClientDeliveriesSkip gives a retrying delivery up with `herald deliveries skip`,
+// and a second skip fails saying why.
+func TestClientDeliveriesSkip(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, t.TempDir(), "--retry-schedule", "1h")
+	rc := newReceiver(t)
+	rc.setStatus(http.StatusInternalServerError)
+	out := mustCLI(t, srv, testAdminKey, "webhooks", "create", "--url", rc.URL, "--name", "broken")
+	var ds []deliveryResource
+	cliJSON(t, srv, testAdminKey, &ds, "webhooks", "deliveries", field(t, out, "ID"), "--status", "retrying")
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries retrying, want the failed ping", len(ds))
+	}
+	out = mustCLI(t, srv, testAdminKey, "deliveries", "skip", ds[0].ID)
+	if field(t, out, "STATUS") != "failed" || field(t, out, "LAST ERROR") != herald.SkippedByHand {
+		t.Errorf("skip: want the delivery failed, %q:\n%s", herald.SkippedByHand, out)
+	}
+	_, errOut, err := cli(t, srv, testAdminKey, "deliveries", "skip", ds[0].ID)
+	if err == nil || !contains(errOut+err.Error(), "only a pending delivery can be skipped") {
+		t.Errorf("second skip: error %v, stderr %q; want the conflict saying why", err, errOut)
+	}
+}
