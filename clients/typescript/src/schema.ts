@@ -75,9 +75,29 @@ export interface paths {
         put?: never;
         /**
          * Send a delivery again now
-         * @description Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery and, in Herald-Attempt, the number of the attempt it made. A retry that fails never delays the retry already scheduled: a pending delivery keeps its next_attempt_at when that is sooner. 410 when retention has removed its event's data.
+         * @description Makes a new attempt now whatever the delivery's state, waits for it, and answers with the delivery and, in Herald-Attempt, the number of the attempt it made. A retry that fails never delays the retry already scheduled: a pending delivery keeps its next_attempt_at when that is sooner. 410 when retention has removed its event's data. 409 when an attempt is under way, or when the delivery is pending behind the head of its ordering key (the error names the head: retry or skip that one first); a finished delivery may always be sent again, outside its key's order.
          */
         post: operations["retry-delivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/deliveries/{id}/skip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Give a pending delivery up by hand
+         * @description Marks a pending delivery failed, with last_error "skipped by hand", without sending it, and answers with the delivery. When it is the head of an ordering key, the key's next delivery is sent at once. An attempt under way is waited for, up to 5 seconds, and the skip then applies only if the delivery is still pending: giving it up while it is sent would let the key's next delivery overtake it. 409 when the delivery is not pending, or its attempt is still under way after 5 seconds. A webhook whose ordering is "key" delivers the events that share an ordering_key one at a time, in publish order: each waits until the one before it has succeeded, has run out of retries, or was skipped by hand. The head of a key is its first pending delivery.
+         */
+        post: operations["skip-delivery"];
         delete?: never;
         options?: never;
         head?: never;
@@ -324,6 +344,26 @@ export interface paths {
         patch: operations["patch-webhook"];
         trace?: never;
     };
+    "/api/v1/webhooks/{id}/blocked-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a webhook's blocked ordering keys
+         * @description The ordering keys whose head delivery has failed at least one attempt, oldest head first, at most 100: each with its head delivery, the head's attempts, last error and next attempt, and how many deliveries wait behind it. Retry the head (POST /api/v1/deliveries/{id}/retry) to try it now, or skip it (POST /api/v1/deliveries/{id}/skip) to give it up and release the key. A webhook whose ordering is "key" delivers the events that share an ordering_key one at a time, in publish order: each waits until the one before it has succeeded, has run out of retries, or was skipped by hand. The head of a key is its first pending delivery.
+         */
+        get: operations["list-blocked-keys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks/{id}/deliveries": {
         parameters: {
             query?: never;
@@ -566,6 +606,38 @@ export interface components {
              */
             status: number;
         };
+        BlockedKey: {
+            /**
+             * Format: int64
+             * @description How many attempts the head has made, all failed
+             */
+            attempt_count: number;
+            /**
+             * Format: date-time
+             * @description When the head was published
+             */
+            created_at: string;
+            /** @description The head's event */
+            event_id: string;
+            /** @description The head's event type */
+            event_type: string;
+            /** @description The key's head: the delivery the others wait for */
+            head_delivery_id: string;
+            /** @description The ordering key */
+            key: string;
+            /** @description What the head's latest attempt got: the error, or the HTTP status */
+            last_error: string;
+            /**
+             * Format: date-time
+             * @description When the head is tried again
+             */
+            next_attempt_at: string | null;
+            /**
+             * Format: int64
+             * @description How many pending deliveries of the key wait behind the head
+             */
+            waiting: number;
+        };
         Branding: {
             /**
              * @description Accent colour of links and buttons: #rgb or #rrggbb
@@ -682,9 +754,11 @@ export interface components {
             last_error: string;
             /**
              * Format: date-time
-             * @description When its next attempt is due; null once finished
+             * @description When its next attempt is due; null once finished, and while it waits behind an earlier delivery of its ordering key
              */
             next_attempt_at: string | null;
+            /** @description The event's ordering key when its webhook orders by key: deliveries of one key go one at a time, in publish order; empty otherwise */
+            ordering_key: string;
             /**
              * @description pending until an attempt succeeds or its retries run out; a pending delivery with attempts is retrying
              * @enum {string}
@@ -1268,6 +1342,83 @@ export interface operations {
             };
             /** @description Gone */
             410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    "skip-delivery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The delivery's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Delivery"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2825,6 +2976,74 @@ export interface operations {
             };
             /** @description Request Entity Too Large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    "list-blocked-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockedKey"][];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not Found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
