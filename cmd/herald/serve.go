@@ -283,6 +283,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	})
 	g.Go(func() error { return dispatcher.Run(gctx) })
 	g.Go(func() error { return notices.Run(gctx) })
+	g.Go(func() error { notices.WatchCertificates(gctx, time.Hour, dispatcher.Wake); return nil })
 	g.Go(func() error { return runRetention(gctx, &cfg.retention, store, logger) })
 	g.Go(func() error {
 		<-gctx.Done()
