@@ -18,6 +18,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,11 +35,11 @@ import (
 
 // authReceiver is an endpoint that answers 204 when the request's Authorization header
 // is one of want() and 401 otherwise, recording every header it got.
-func authReceiver(t *testing.T, want func() []string) (*httptest.Server, func() []string) {
+func authReceiver(t *testing.T, want func() []string, ca ...*pki) (*httptest.Server, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var got []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		mu.Lock()
 		got = append(got, h)
@@ -48,6 +52,7 @@ func authReceiver(t *testing.T, want func() []string) (*httptest.Server, func() 
 		}
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
+	start(t, srv, ca)
 	t.Cleanup(srv.Close)
 	return srv, func() []string {
 		mu.Lock()
@@ -118,11 +123,11 @@ type tokenServer struct {
 	form   atomic.Value
 }
 
-func newTokenServer(t *testing.T) *tokenServer {
+func newTokenServer(t *testing.T, ca ...*pki) *tokenServer {
 	t.Helper()
 	ts := &tokenServer{}
 	ts.ttl.Store(3600)
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil || r.Form.Get("grant_type") != "client_credentials" {
 			http.Error(w, `{"error":"unsupported_grant_type"}`, http.StatusBadRequest)
 			return
@@ -142,8 +147,25 @@ func newTokenServer(t *testing.T) *tokenServer {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"access_token":"tok-%d","token_type":"Bearer","expires_in":%d}`, n, ts.ttl.Load())
 	}))
+	start(t, ts.Server, ca)
 	t.Cleanup(ts.Close)
 	return ts
+}
+
+// start starts srv, over TLS with a certificate from ca when one is given.
+func start(t *testing.T, srv *httptest.Server, ca []*pki) {
+	t.Helper()
+	if len(ca) == 0 {
+		srv.Start()
+		return
+	}
+	certPEM, keyPEM := ca[0].issue("127.0.0.1", true)
+	pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
+	srv.StartTLS()
 }
 
 func (ts *tokenServer) current() []string {
@@ -466,18 +488,124 @@ func (p *forwardProxy) counts() (connects, absolute []string) {
 func TestEgressProxyCarriesDeliveriesAndTokenRequests(t *testing.T) {
 	t.Parallel()
 	proxy := newForwardProxy(t)
-	proxyURL, err := egress.ParseProxy(proxy.URL)
+	hosts := deliverThroughProxy(t, proxy.URL, false)
+	connects, absolute := proxy.counts()
+	checkProxied(t, hosts, connects, absolute)
+}
+
+// TestEgressProxyTinyproxy delivers through Debian's tinyproxy to https endpoints (mTLS,
+// and OAuth2 with an https token endpoint), counting the CONNECTs its log shows.
+func TestEgressProxyTinyproxy(t *testing.T) {
+	t.Parallel()
+	bin := os.Getenv("HERALD_TEST_TINYPROXY")
+	if bin == "" {
+		t.Skip("set HERALD_TEST_TINYPROXY to a tinyproxy binary (e.g. /usr/bin/tinyproxy) to test through a real forward proxy")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // tinyproxy binds it next; a race with another bind only fails this test
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "tinyproxy.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("Port %d\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nLogLevel Connect\nMaxClients 20\n", port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var log syncLog
+	cmd := exec.Command(bin, "-d", "-c", conf)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start tinyproxy: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tinyproxy does not listen on %s: %v\n%s", addr, err, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tinyproxy's log:\n%s", log.String())
+		}
+	})
+	// Every endpoint over https, so through CONNECT tunnels: tinyproxy closes a client's
+	// connection after each plain-http request without saying so, and a request sent
+	// at once on that connection (a delivery right after its token request) can find it
+	// closed. That is tinyproxy's doing, and such an attempt is retried like any other;
+	// the test proxy above covers plain http.
+	hosts := deliverThroughProxy(t, "http://"+addr, true)
+	var connects, absolute []string
+	for _, line := range strings.Split(log.String(), "\n") {
+		_, req, ok := strings.Cut(line, "): ")
+		if !ok || !strings.Contains(line, "Request (file descriptor") {
+			continue
+		}
+		method, rest, _ := strings.Cut(req, " ")
+		target, _, _ := strings.Cut(rest, " ")
+		switch {
+		case method == http.MethodConnect:
+			connects = append(connects, target)
+		case strings.HasPrefix(target, "http://"):
+			u, _ := url.Parse(target)
+			absolute = append(absolute, u.Host)
+		}
+	}
+	checkProxied(t, hosts, connects, absolute)
+}
+
+// syncLog collects a child process's output.
+type syncLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// proxiedHosts are the host:port of the endpoints deliverThroughProxy reached.
+type proxiedHosts struct {
+	tls, plain, token string
+	allTLS            bool // the plain and token endpoints are https too
+}
+
+// deliverThroughProxy delivers to an mtls https endpoint and to an OAuth2 http one,
+// through the proxy at proxyURL, and fails t unless both succeed with their auth.
+func deliverThroughProxy(t *testing.T, proxyURL string, allTLS bool) proxiedHosts {
+	t.Helper()
+	u, err := egress.ParseProxy(proxyURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ca := newPKI(t)
 	tlsSrv, cns := mtlsReceiver(t, ca)
-	tr := (&egress.Guard{AllowPrivate: true}).ProxyTransport(proxyURL)
+	tr := (&egress.Guard{AllowPrivate: true}).ProxyTransport(u)
 	tr.TLSClientConfig = &tls.Config{RootCAs: ca.pool}
 	e := newEnvWith(t, dispatch.Config{Client: &http.Client{Transport: tr}})
 
-	ts := newTokenServer(t)
-	plain, got := authReceiver(t, ts.current)
+	var tlsCA []*pki
+	if allTLS {
+		tlsCA = []*pki{ca}
+	}
+	ts := newTokenServer(t, tlsCA...)
+	plain, got := authReceiver(t, ts.current, tlsCA...)
 	viaToken := e.webhook(plain.URL, herald.FormatStandard)
 	e.withAuth(viaToken, oauth2Auth(ts.URL))
 	viaTLS := e.webhook(tlsSrv.URL, herald.FormatStandard)
@@ -488,19 +616,34 @@ func TestEgressProxyCarriesDeliveriesAndTokenRequests(t *testing.T) {
 	e.deliverDue(t0)
 	for _, id := range ids {
 		if d := e.delivery(id); d.Status != herald.StatusSuccess {
-			t.Fatalf("delivery to %s through the proxy: %s (%s), want success", d.WebhookID, d.Status, d.LastError)
+			t.Fatalf("delivery to %s through the proxy: %s (%s), want success (mtls %s)", d.WebhookID, d.Status, d.LastError, viaTLS.ID)
 		}
-	}
-	connects, absolute := proxy.counts()
-	tlsHost := strings.TrimPrefix(tlsSrv.URL, "https://")
-	if len(connects) != 1 || connects[0] != tlsHost {
-		t.Errorf("proxy CONNECTs %q, want one to %s", connects, tlsHost)
-	}
-	wantAbs := map[string]bool{strings.TrimPrefix(plain.URL, "http://"): true, strings.TrimPrefix(ts.URL, "http://"): true}
-	if len(absolute) != 2 || !wantAbs[absolute[0]] || !wantAbs[absolute[1]] || absolute[0] == absolute[1] {
-		t.Errorf("proxy absolute-URI requests to %q, want one to the token endpoint and one to the endpoint", absolute)
 	}
 	if len(got()) != 1 || len(cns()) != 1 || cns()[0] != "client-proxy" {
 		t.Errorf("endpoints got %d plain and %q TLS requests, want one each with the client certificate", len(got()), cns())
+	}
+	host := func(u string) string { return strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://") }
+	return proxiedHosts{tls: host(tlsSrv.URL), plain: host(plain.URL), token: host(ts.URL), allTLS: allTLS}
+}
+
+// checkProxied fails t unless the proxy saw one CONNECT, to the https endpoint, and
+// one absolute-URI request to each of the plain endpoint and the token endpoint.
+func checkProxied(t *testing.T, h proxiedHosts, connects, absolute []string) {
+	t.Helper()
+	want := map[string]bool{h.plain: true, h.token: true}
+	if h.allTLS {
+		slices.Sort(connects)
+		wantConnects := []string{h.tls, h.plain, h.token}
+		slices.Sort(wantConnects)
+		if !slices.Equal(connects, wantConnects) || len(absolute) != 0 {
+			t.Errorf("proxy CONNECTs %q and absolute-URI requests %q, want one CONNECT to each of %q", connects, absolute, wantConnects)
+		}
+		return
+	}
+	if len(connects) != 1 || connects[0] != h.tls {
+		t.Errorf("proxy CONNECTs %q, want one to %s", connects, h.tls)
+	}
+	if len(absolute) != 2 || !want[absolute[0]] || !want[absolute[1]] || absolute[0] == absolute[1] {
+		t.Errorf("proxy absolute-URI requests to %q, want one to the token endpoint %s and one to the endpoint %s", absolute, h.token, h.plain)
 	}
 }
