@@ -110,6 +110,10 @@ type Webhook struct {
 	PreviousSecret          string    `json:"-"`
 	PreviousSecretExpiresAt time.Time `json:"-"`
 
+	// Auth is how Herald authenticates to the endpoint, nil for no authentication
+	// beyond the signature. Sealed at rest like Secret; see EndpointAuth.Public.
+	Auth *EndpointAuth `json:"-"`
+
 	// Health, kept by RecordAttempt for the auto-disable rules and shown by Health.
 	ConsecutiveFailures int        `json:"-"`
 	FailingSince        *time.Time `json:"-"`

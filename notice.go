@@ -14,8 +14,8 @@ type Notice struct {
 	Type string
 	// TenantID owns the webhook the notice is about; WebhookID is that webhook.
 	TenantID, WebhookID string
-	// Data is the notice's payload: WebhookDisabledData, WebhookEnabledData or
-	// DeliveryExhaustedData as JSON. It never holds a secret.
+	// Data is the notice's payload: WebhookDisabledData, WebhookEnabledData,
+	// DeliveryExhaustedData or CertificateExpiringData as JSON. It never holds a secret.
 	Data json.RawMessage
 	// At is when the thing happened, UTC.
 	At time.Time
@@ -29,7 +29,7 @@ const (
 )
 
 // NoticeTypes lists every notice type.
-var NoticeTypes = []string{NoticeWebhookDisabled, NoticeWebhookEnabled, NoticeDeliveryExhausted}
+var NoticeTypes = []string{NoticeWebhookDisabled, NoticeWebhookEnabled, NoticeDeliveryExhausted, NoticeCertificateExpiring}
 
 // OpsTenantID is the reserved tenant that owns the operator webhook, which notices are
 // delivered to. Notices about its own webhooks are never raised again to it, so a

@@ -332,6 +332,7 @@ type SealedSecrets struct {
 	ID       string
 	Secret   []byte
 	Previous []byte
+	Auth     []byte // the sealed EndpointAuth, nil for none
 }
 
 // Resealed is a webhook's secrets sealed anew, with what they were when read (Was), so
@@ -369,6 +370,12 @@ func ResealRows(c Cipher, rows []SealedSecrets) ([]Resealed, error) {
 		}
 		if r.Previous != nil && !current(r.Previous) {
 			if n.Previous, err = reseal(r.ID, "previous secret", r.Previous); err != nil {
+				return nil, err
+			}
+			n.Values++
+		}
+		if r.Auth != nil && !current(r.Auth) {
+			if n.Auth, err = reseal(r.ID, "endpoint auth", r.Auth); err != nil {
 				return nil, err
 			}
 			n.Values++

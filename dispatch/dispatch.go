@@ -92,6 +92,8 @@ type Dispatcher struct {
 	freed   chan struct{}
 	metrics *metrics
 	tracer  trace.Tracer
+	// endpoints holds the TLS clients and token caches of webhooks with auth.
+	endpoints *endpoints
 
 	// slots bounds the requests in flight to Concurrency and shares them between
 	// tenants. A slot is taken after the webhook's own, so a delivery waiting for a hung
@@ -174,6 +176,7 @@ func New(cfg Config) *Dispatcher {
 		tracer:    newTracer(cfg.TracerProvider),
 		perTenant: make(map[string]int),
 		perHook:   make(map[string]*hookState),
+		endpoints: newEndpoints(cfg.Client),
 	}
 }
 

@@ -67,7 +67,10 @@ func newEnvWith(t *testing.T, cfg dispatch.Config) *env {
 		t.Fatalf("create tenant: %v", err)
 	}
 	clock := &fakeClock{now: t0}
-	cfg.Store, cfg.Client, cfg.Clock = store, &http.Client{}, clock
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{}
+	}
+	cfg.Store, cfg.Clock = store, clock
 	cfg.Rand = func() float64 { return 0.5 } // no jitter unless a test says so
 	d := dispatch.New(cfg)
 	return &env{t: t, store: store, clock: clock, d: d}

@@ -56,7 +56,7 @@ func (d *Dispatcher) send(ctx context.Context, c *herald.Claim, policy wire.Poli
 	a.RequestHeaders = req.Header.Clone()
 
 	start := time.Now()
-	resp, err := d.cfg.Client.Do(req)
+	resp, err := d.do(req, &c.Webhook, a, policy.Timeout) // with the webhook's auth
 	if err != nil {
 		a.DurationMS = time.Since(start).Milliseconds()
 		a.Error = describe(ctx, err, policy.Timeout)
@@ -159,7 +159,10 @@ func joinNotes(notes ...string) string {
 // URL or the ephemeral ports of the connection.
 func describe(ctx context.Context, err error, timeout time.Duration) string {
 	var netErr net.Error
+	var authErr *authError
 	switch {
+	case errors.As(err, &authErr):
+		return authErr.msg // worded already: the token endpoint's answer, say
 	case ctx.Err() != nil && !errors.Is(context.Cause(ctx), errAttemptTimeout):
 		// Not the endpoint's doing: the attempt was stopped from outside.
 		return stopped(ctx, timeout)

@@ -34,24 +34,25 @@ const (
 
 // webhook is the webhook resource. The secret is never part of it.
 type webhook struct {
-	ID                 string            `json:"id" doc:"The webhook's id" example:"wh_01JD5Z8K3M4N5P6Q7R8S9T0V1W"`
-	TenantID           string            `json:"tenant_id" doc:"The tenant that owns it"`
-	Name               string            `json:"name"`
-	Description        string            `json:"description"`
-	URL                string            `json:"url" doc:"Where deliveries are POSTed"`
-	Events             []string          `json:"events" doc:"Subscribed event types; empty or [\"*\"] means every type"`
-	Enabled            bool              `json:"enabled"`
-	Format             herald.Format     `json:"format" enum:"infraaudit,frugally,standard" doc:"The wire format: envelope, signature headers, retries"`
-	Signing            string            `json:"signing" enum:"hmac-sha256,ed25519" doc:"How requests are signed: HMAC-SHA256 under the shared secret, or ed25519 (standard only)"`
-	PublicKey          string            `json:"public_key,omitempty" doc:"ed25519 only: the whpk_ public key receivers verify v1a signatures with"`
-	RateLimit          int               `json:"rate_limit" doc:"Attempts per second at most; 0 for no limit"`
-	Headers            map[string]string `json:"headers" doc:"Extra request headers sent with every delivery: at most 32, of at most 8 KiB in all (names plus values)"`
-	DisabledReason     string            `json:"disabled_reason" doc:"Why it is disabled, when it is"`
-	CreatedAt          time.Time         `json:"created_at"`
-	UpdatedAt          time.Time         `json:"updated_at"`
-	LastDeliveryStatus string            `json:"last_delivery_status" enum:"success,failed," doc:"How its last attempt went; empty before the first"`
-	LastDeliveryAt     *time.Time        `json:"last_delivery_at" doc:"When its last attempt was made"`
-	Health             webhookHealth     `json:"health" doc:"How its deliveries are going: read state first"`
+	ID                 string             `json:"id" doc:"The webhook's id" example:"wh_01JD5Z8K3M4N5P6Q7R8S9T0V1W"`
+	TenantID           string             `json:"tenant_id" doc:"The tenant that owns it"`
+	Name               string             `json:"name"`
+	Description        string             `json:"description"`
+	URL                string             `json:"url" doc:"Where deliveries are POSTed"`
+	Events             []string           `json:"events" doc:"Subscribed event types; empty or [\"*\"] means every type"`
+	Enabled            bool               `json:"enabled"`
+	Format             herald.Format      `json:"format" enum:"infraaudit,frugally,standard" doc:"The wire format: envelope, signature headers, retries"`
+	Signing            string             `json:"signing" enum:"hmac-sha256,ed25519" doc:"How requests are signed: HMAC-SHA256 under the shared secret, or ed25519 (standard only)"`
+	PublicKey          string             `json:"public_key,omitempty" doc:"ed25519 only: the whpk_ public key receivers verify v1a signatures with"`
+	RateLimit          int                `json:"rate_limit" doc:"Attempts per second at most; 0 for no limit"`
+	Headers            map[string]string  `json:"headers" doc:"Extra request headers sent with every delivery: at most 32, of at most 8 KiB in all (names plus values)"`
+	DisabledReason     string             `json:"disabled_reason" doc:"Why it is disabled, when it is"`
+	CreatedAt          time.Time          `json:"created_at"`
+	UpdatedAt          time.Time          `json:"updated_at"`
+	LastDeliveryStatus string             `json:"last_delivery_status" enum:"success,failed," doc:"How its last attempt went; empty before the first"`
+	LastDeliveryAt     *time.Time         `json:"last_delivery_at" doc:"When its last attempt was made"`
+	Health             webhookHealth      `json:"health" doc:"How its deliveries are going: read state first"`
+	Auth               *herald.PublicAuth `json:"auth,omitempty" doc:"How Herald authenticates to the endpoint, without its secrets; absent for none"`
 }
 
 // webhookHealth is how a webhook stands (herald.Health).
@@ -90,7 +91,7 @@ func toWebhook(w *herald.Webhook) webhook {
 		Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
 		RateLimit: w.RateLimit, Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
 		UpdatedAt: w.UpdatedAt, LastDeliveryStatus: w.LastDeliveryStatus, LastDeliveryAt: w.LastDeliveryAt,
-		Health: webhookHealth(w.Health()),
+		Health: webhookHealth(w.Health()), Auth: w.Auth.Public(),
 	}
 }
 
@@ -106,6 +107,7 @@ type createWebhookRequest struct {
 	TenantID    string            `json:"tenant_id,omitempty" doc:"Admin only: the owning tenant; default the default tenant"`
 	RateLimit   int               `json:"rate_limit,omitempty" minimum:"0" doc:"Attempts per second at most; 0 for no limit"`
 	Headers     map[string]string `json:"headers,omitempty" doc:"Extra request headers for every delivery: at most 32, of at most 8 KiB in all (names plus values)"`
+	Auth        *authRequest      `json:"auth,omitempty" doc:"How Herald authenticates to the endpoint: basic, bearer, OAuth2 client credentials or mutual TLS. Sealed at rest; its secrets are never returned"`
 }
 
 // updateWebhookRequest changes the fields given, for PUT and PATCH alike.
@@ -118,6 +120,7 @@ type updateWebhookRequest struct {
 	Format      *herald.Format     `json:"format,omitempty" enum:"infraaudit,frugally,standard"`
 	RateLimit   *int               `json:"rate_limit,omitempty" minimum:"0"`
 	Headers     *map[string]string `json:"headers,omitempty" doc:"Replaces the extra headers: at most 32, of at most 8 KiB in all (names plus values)"`
+	Auth        *authRequest       `json:"auth,omitempty" doc:"Replaces the auth, secrets included; {\"type\":\"none\"} removes it"`
 }
 
 type webhookIDInput struct {
@@ -372,6 +375,14 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*cr
 	if w.Secret, err = newSecret(w.Format, req.Signing, req.Secret); err != nil {
 		return nil, err
 	}
+	if req.Auth != nil {
+		if w.Auth, err = s.checkAuth(ctx, req.Auth); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkAuthFits(w); err != nil {
+		return nil, err
+	}
 
 	done, err := s.reserveWebhook(ctx, tenant)
 	if err != nil {
@@ -487,6 +498,14 @@ func (s *server) updateWebhook(ctx context.Context, in *updateWebhookInput) (*we
 			return nil, err
 		}
 		w.Format = *req.Format
+	}
+	if req.Auth != nil {
+		if w.Auth, err = s.checkAuth(ctx, req.Auth); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkAuthFits(w); err != nil {
+		return nil, err
 	}
 	wasEnabled := w.Enabled
 	if req.Enabled != nil && *req.Enabled != w.Enabled {

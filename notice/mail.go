@@ -281,6 +281,25 @@ func text(n herald.Notice, w *herald.Webhook, every time.Duration) (subject, bod
 		line("POST /api/v1/webhooks/%s/recover {\"since\": \"<RFC 3339 time>\"}.", d.WebhookID)
 		line("")
 		line("Herald emails about failed deliveries to one endpoint at most once every %s.", shortDuration(every))
+	case herald.NoticeCertificateExpiring:
+		var d herald.CertificateExpiringData
+		if err := json.Unmarshal(n.Data, &d); err != nil {
+			return "", "", fmt.Errorf("read the %s notice: %w", n.Type, err)
+		}
+		subject = fmt.Sprintf("Herald: the client certificate of your webhook endpoint %s expires soon", named(d.Name, d.WebhookID))
+		line("The client certificate Herald presents to your webhook endpoint %s expires", named(d.Name, d.WebhookID))
+		line("on %s. After that the endpoint will refuse Herald's TLS handshake.", when(d.ExpiresAt))
+		line("")
+		line("Endpoint:     %s", d.URL)
+		line("Webhook:      %s", d.WebhookID)
+		line("Certificate:  %s", oneLine(d.Subject))
+		line("")
+		line("Give the webhook a new certificate and key before then:")
+		line("")
+		line("    PATCH /api/v1/webhooks/%s", d.WebhookID)
+		line(`    {"auth": {"type": "mtls", "certificate": "<PEM>", "private_key": "<PEM>"}}`)
+		line("")
+		line("(or `herald webhooks update %s --auth-mtls-cert FILE --auth-mtls-key FILE`).", d.WebhookID)
 	default:
 		return "", "", fmt.Errorf("no email for notices of type %q", n.Type)
 	}

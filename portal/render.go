@@ -43,13 +43,14 @@ type page struct {
 
 func (p *portal) parseTemplates() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"when":      formatTime,
-		"whenp":     func(t *time.Time) string { return formatTimePtr(t) },
-		"ago":       func(t *time.Time) string { return ago(p.now(), t) },
-		"pretty":    prettyJSON,
-		"headers":   headerLines,
-		"eventList": eventList,
-		"has":       func(list []string, s string) bool { return slices.Contains(list, s) },
+		"when":       formatTime,
+		"whenp":      func(t *time.Time) string { return formatTimePtr(t) },
+		"ago":        func(t *time.Time) string { return ago(p.now(), t) },
+		"pretty":     prettyJSON,
+		"headers":    headerLines,
+		"eventList":  eventList,
+		"authMethod": authMethod,
+		"has":        func(list []string, s string) bool { return slices.Contains(list, s) },
 		"tenantFilter": func(v *viewer, sel string) any {
 			return struct {
 				V   *viewer

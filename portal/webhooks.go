@@ -22,6 +22,8 @@ type webhook struct {
 	PublicKey   string        `json:"public_key"`
 	Secret      string        `json:"secret"`
 	Health      herald.Health `json:"health"`
+	// Auth shadows the embedded webhook's (never in JSON): the API shows it without secrets.
+	Auth *herald.PublicAuth `json:"auth"`
 }
 
 // eventType is one entry of the API's catalog.
@@ -179,6 +181,7 @@ type webhookForm struct {
 	Headers     string
 	TenantID    string
 	Signing     string
+	Auth        authForm
 	Types       []eventType
 	Formats     []herald.Format
 	Error       string
@@ -218,7 +221,7 @@ func (p *portal) editWebhookPage(w http.ResponseWriter, r *http.Request, v *view
 	f := &webhookForm{
 		ID: wh.ID, Name: wh.Name, URL: wh.URL, Description: wh.Description, Format: string(wh.Format),
 		AllEvents: len(wh.Events) == 0 || slices.Contains(wh.Events, "*"), Events: wh.Events,
-		RateLimit: strconv.Itoa(wh.RateLimit), TenantID: wh.TenantID,
+		RateLimit: strconv.Itoa(wh.RateLimit), TenantID: wh.TenantID, Auth: authForm{Current: wh.Auth},
 	}
 	names := make([]string, 0, len(wh.Headers))
 	for k := range wh.Headers {
@@ -291,6 +294,10 @@ func readWebhookForm(r *http.Request) (*webhookForm, map[string]any) {
 	body := map[string]any{
 		"name": f.Name, "url": f.URL, "description": f.Description, "events": events,
 		"rate_limit": rate, "headers": headers,
+	}
+	var auth map[string]any
+	if f.Auth, auth = readAuthForm(r.PostForm, r.PathValue("id") != ""); auth != nil {
+		body["auth"] = auth
 	}
 	if f.Format != "" {
 		body["format"] = f.Format

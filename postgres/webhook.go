@@ -64,20 +64,24 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}
+	auth, err := herald.SealAuth(s.cipher, w.Auth)
+	if err != nil {
+		return fmt.Errorf("create webhook: seal auth: %w", err)
+	}
 	return s.inTx(ctx, "create webhook", func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
 			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
 				consecutive_failures, failing_since, last_error, last_success_at, filter, channels,
-				ordering)
+				ordering, auth)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-				$23, $24, $25)`,
+				$23, $24, $25, $26)`,
 			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, stored(w.CreatedAt), stored(w.UpdatedAt),
 			w.LastDeliveryStatus, storedPtr(w.LastDeliveryAt), secret, previous, previousUntil,
 			w.ConsecutiveFailures, storedPtr(w.FailingSince), w.LastError, storedPtr(w.LastSuccessAt),
-			w.Filter, channels, string(w.Ordering))
+			w.Filter, channels, string(w.Ordering), auth)
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -126,12 +130,12 @@ const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.event
 	w.format, w.rate_limit, w.headers::text, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
 	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
-	w.last_success_at, w.filter, w.channels::text, w.ordering`
+	w.last_success_at, w.filter, w.channels::text, w.ordering, w.auth`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
 	w                       herald.Webhook
-	secret, previous        []byte
+	secret, previous, auth  []byte
 	events, headers, format string
 	channels, ordering      string
 	previousUntil           *time.Time
@@ -142,7 +146,7 @@ func (r *webhookRow) dest() []any {
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.w.CreatedAt,
 		&r.w.UpdatedAt, &r.w.LastDeliveryStatus, &r.w.LastDeliveryAt, &r.secret, &r.previous,
 		&r.previousUntil, &r.w.ConsecutiveFailures, &r.w.FailingSince, &r.w.LastError, &r.w.LastSuccessAt,
-		&r.w.Filter, &r.channels, &r.ordering}
+		&r.w.Filter, &r.channels, &r.ordering, &r.auth}
 }
 
 // webhook finishes a scanned row: decodes JSON, puts times in UTC and opens the secrets.
@@ -181,6 +185,9 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 			return w, fmt.Errorf("webhook %s: open previous secret: %w", w.ID, err)
 		}
 		w.PreviousSecret = string(previous)
+	}
+	if w.Auth, err = herald.OpenAuth(s.cipher, r.auth); err != nil {
+		return w, fmt.Errorf("webhook %s: open auth: %w", w.ID, err)
 	}
 	return w, nil
 }
@@ -254,14 +261,18 @@ func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.
 // UpdateWebhook can check even when two writes fall in one microsecond.
 const nextVersion = "GREATEST($1::timestamptz, updated_at + interval '1 microsecond')"
 
-// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets,
-// health and last delivery (which RecordAttempt keeps), and sets UpdatedAt. Disabling a
+// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets
+// (its Auth is written, sealed), health and last delivery (which RecordAttempt keeps), and sets UpdatedAt. Disabling a
 // webhook fails its pending deliveries; enabling one resets its health and clears its
 // disabled reason. A w read before the webhook last changed is refused with ECONFLICT.
 func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
+	}
+	auth, err := herald.SealAuth(s.cipher, w.Auth)
+	if err != nil {
+		return fmt.Errorf("update webhook: seal auth: %w", err)
 	}
 	now := s.now()
 	var updated time.Time // the version read, then the one written
@@ -292,10 +303,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		err = tx.QueryRow(ctx, `
 			UPDATE webhooks SET name = $2, description = $3, url = $4, events = $5, enabled = $6,
 				format = $7, rate_limit = $8, headers = $9, disabled_reason = $10, filter = $12,
-				channels = $13, ordering = $14, updated_at = `+nextVersion+health+`
+				channels = $13, ordering = $14, auth = $15, updated_at = `+nextVersion+health+`
 			WHERE id = $11 RETURNING updated_at`,
 			now, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
-			headers, reason, w.ID, w.Filter, channels, string(w.Ordering)).Scan(&updated)
+			headers, reason, w.ID, w.Filter, channels, string(w.Ordering), auth).Scan(&updated)
 		if err != nil {
 			return err
 		}

@@ -58,19 +58,23 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}
+	auth, err := herald.SealAuth(s.cipher, w.Auth)
+	if err != nil {
+		return fmt.Errorf("create webhook: seal auth: %w", err)
+	}
 	return s.inTx(ctx, "create webhook", func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
 			INSERT INTO webhooks (id, tenant_id, name, description, url, events, enabled, format,
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
 				consecutive_failures, failing_since, last_error, last_success_at, filter, channels,
-				ordering)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				ordering, auth)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt),
 			w.LastDeliveryStatus, nullMicros(w.LastDeliveryAt), secret, previous, previousUntil,
 			w.ConsecutiveFailures, nullMicros(w.FailingSince), w.LastError, nullMicros(w.LastSuccessAt),
-			w.Filter, channels, string(w.Ordering))
+			w.Filter, channels, string(w.Ordering), auth)
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -110,12 +114,12 @@ const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.event
 	w.format, w.rate_limit, w.headers, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
 	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
-	w.last_success_at, w.filter, w.channels, w.ordering`
+	w.last_success_at, w.filter, w.channels, w.ordering, w.auth`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
 	w                         herald.Webhook
-	secret, previous          []byte
+	secret, previous, auth    []byte
 	created, updated          int64
 	events, headers, format   string
 	channels, ordering        string
@@ -128,7 +132,7 @@ func (r *webhookRow) dest() []any {
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.created,
 		&r.updated, &r.w.LastDeliveryStatus, &r.lastAt, &r.secret, &r.previous, &r.previousUntil,
 		&r.w.ConsecutiveFailures, &r.failingSince, &r.w.LastError, &r.lastSuccess, &r.w.Filter,
-		&r.channels, &r.ordering}
+		&r.channels, &r.ordering, &r.auth}
 }
 
 // webhook finishes a scanned row: decodes JSON and times and opens the secrets.
@@ -167,6 +171,9 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 			return w, fmt.Errorf("webhook %s: open previous secret: %w", w.ID, err)
 		}
 		w.PreviousSecret = string(previous)
+	}
+	if w.Auth, err = herald.OpenAuth(s.cipher, r.auth); err != nil {
+		return w, fmt.Errorf("webhook %s: open auth: %w", w.ID, err)
 	}
 	return w, nil
 }
@@ -236,14 +243,18 @@ func (s *Store) Webhooks(ctx context.Context, f herald.WebhookFilter) ([]herald.
 // when two writes fall in one microsecond.
 const nextVersion = "MAX(?, updated_at + 1)"
 
-// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets,
-// health and last delivery (which RecordAttempt keeps), and sets UpdatedAt. Disabling a
+// UpdateWebhook writes every field of w except the id, tenant, creation time, secrets
+// (its Auth is written, sealed), health and last delivery (which RecordAttempt keeps), and sets UpdatedAt. Disabling a
 // webhook fails its pending deliveries; enabling one resets its health and clears its
 // disabled reason. A w read before the webhook last changed is refused with ECONFLICT.
 func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
+	}
+	auth, err := herald.SealAuth(s.cipher, w.Auth)
+	if err != nil {
+		return fmt.Errorf("update webhook: seal auth: %w", err)
 	}
 	now := s.now()
 	var updated int64 // the version read, then the one written
@@ -267,10 +278,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		err = tx.QueryRowContext(ctx, `
 			UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, enabled = ?,
 				format = ?, rate_limit = ?, headers = ?, disabled_reason = ?, filter = ?,
-				channels = ?, ordering = ?, updated_at = `+nextVersion+`
+				channels = ?, ordering = ?, auth = ?, updated_at = `+nextVersion+`
 			WHERE id = ? RETURNING updated_at`,
 			w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
-			headers, reason, w.Filter, channels, string(w.Ordering), micros(now), w.ID).Scan(&updated)
+			headers, reason, w.Filter, channels, string(w.Ordering), auth, micros(now), w.ID).Scan(&updated)
 		if err != nil {
 			return err
 		}

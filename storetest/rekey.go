@@ -27,6 +27,7 @@ func RunReseal(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"ResealsEverySecretUnderTheNewKey", testResealEverySecret},
 		{"ConcurrentRotationIsNotLost", testResealKeepsConcurrentRotation},
 		{"UnreadableSecretStopsWithItsWebhook", testResealUnreadable},
+		{"ResealsEndpointAuth", testResealAuth},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

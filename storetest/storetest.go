@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"Branding", testBranding},
 		{"EventTypes", testEventTypes},
 		{"Webhooks", testWebhooks},
+		{"EndpointAuth", testEndpointAuth},
 		{"Publish", testPublish},
 		{"Claims", testClaims},
 		{"Ordering", testOrdering},

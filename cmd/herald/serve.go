@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,8 @@ type serveConfig struct {
 	adminKey       string
 	format         string
 	allowPrivate   bool
+	egressProxy    string
+	proxyURL       *url.URL // egressProxy, parsed
 	retrySchedule  string
 	attemptTimeout time.Duration
 	encryptionKey  string
@@ -72,6 +75,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	fs.StringVar(&c.adminKey, "admin-key", "", "admin API key; generated and printed once on first start when unset")
 	fs.StringVar(&c.format, "format", string(herald.FormatStandard), "default format of new webhooks: standard, infraaudit or frugally")
 	fs.BoolVar(&c.allowPrivate, "allow-private-networks", false, "allow endpoints on loopback, private, link-local and metadata addresses")
+	fs.StringVar(&c.egressProxy, "egress-proxy", "", "forward proxy `URL` (http://host:port) every outbound request goes through: deliveries, OAuth2 token requests, the operator webhook; https by CONNECT (see README)")
 	fs.StringVar(&c.retrySchedule, "retry-schedule", "", "retry delays for every format, e.g. 1s,2s,5s (default: each format's own)")
 	fs.DurationVar(&c.attemptTimeout, "attempt-timeout", 0, "timeout of one attempt for every format (default: each format's own)")
 	fs.StringVar(&c.encryptionKey, "encryption-key", "", "32-byte key (base64 or hex) sealing secrets at rest (default: generated into <data-dir>/encryption.key)")
@@ -111,6 +115,13 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 			return nil, fmt.Errorf("--dev allows endpoints on this machine and private networks, so it listens on loopback only: --addr %q is not a loopback address (try 127.0.0.1:8080)", c.addr)
 		}
 		c.allowPrivate = true
+	}
+	if c.egressProxy != "" {
+		u, err := egress.ParseProxy(c.egressProxy)
+		if err != nil {
+			return nil, fmt.Errorf("--egress-proxy: %w", err)
+		}
+		c.proxyURL = u
 	}
 	if c.maxWebhooks < 0 {
 		return nil, fmt.Errorf("--max-webhooks-per-tenant must be 0 (no limit) or more, not %d", c.maxWebhooks)
@@ -198,7 +209,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Store:        store,
 		Notifier:     notifier,
 		Policies:     policies,
-		Client:       &http.Client{Transport: guard.Transport()},
+		Client:       &http.Client{Transport: outboundTransport(guard, cfg.proxyURL)},
 		Concurrency:  cfg.concurrency,
 		PerWebhook:   cfg.perWebhook,
 		PollInterval: cfg.pollInterval,
@@ -260,7 +271,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if cfg.dev {
 		devBanner(stdout, "http://"+ln.Addr().String(), devKey)
 	}
-	logger.Info("serving", "addr", ln.Addr().String(), "owner", dispatcher.Owner(), "allow_private_networks", cfg.allowPrivate)
+	logger.Info("serving", "addr", ln.Addr().String(), "owner", dispatcher.Owner(), "allow_private_networks", cfg.allowPrivate,
+		"egress_proxy", cfg.egressProxy != "")
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -271,6 +283,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	})
 	g.Go(func() error { return dispatcher.Run(gctx) })
 	g.Go(func() error { return notices.Run(gctx) })
+	g.Go(func() error { notices.WatchCertificates(gctx, time.Hour, dispatcher.Wake); return nil })
 	g.Go(func() error { return runRetention(gctx, &cfg.retention, store, logger) })
 	g.Go(func() error {
 		<-gctx.Done()
@@ -574,4 +587,13 @@ func policies(cfg *serveConfig) (map[herald.Format]wire.Policy, error) {
 		out[f] = p
 	}
 	return out, nil
+}
+
+// outboundTransport is the transport of every outbound HTTP request: through the egress
+// proxy when one is set, else straight through the guard.
+func outboundTransport(guard *egress.Guard, proxy *url.URL) *http.Transport {
+	if proxy == nil {
+		return guard.Transport()
+	}
+	return guard.ProxyTransport(proxy)
 }

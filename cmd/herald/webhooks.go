@@ -22,10 +22,10 @@ var webhooksCommand = &clientGroup{
 	summary: "Manage the webhooks of a running Herald server through its API.",
 	commands: []clientSubcommand{
 		{"list", "[--tenant T] [--page N] [--per-page N]", "List webhooks, newest first.", webhooksList},
-		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']... [--wait 10s]",
+		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']... " + authUsage + " [--wait 10s]",
 			"Register a webhook. It is sent a ping, whose outcome is printed, and its signing secret is printed.", webhooksCreate},
 		{"get", "ID", "Show a webhook.", webhooksGet},
-		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']...",
+		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']... " + authUsage,
 			"Change the fields given and keep the others.", webhooksUpdate},
 		{"delete", "ID", "Delete a webhook and its deliveries.", webhooksDelete},
 		{"test", "ID [--type T]", "Send a ping, or the catalog's sample of a subscribed type, to this webhook only; wait for it and say how it went; fails when the test does.", webhooksTest},
@@ -63,6 +63,7 @@ type apiWebhook struct {
 	Signing            string            `json:"signing"`
 	PublicKey          string            `json:"public_key,omitempty"`
 	Secret             string            `json:"secret,omitempty"`
+	Auth               *apiAuth          `json:"auth,omitempty"`
 }
 
 // showEvents is a subscription as people read it: every type for none or "*".
@@ -118,6 +119,7 @@ func writeWebhook(w io.Writer, wh *apiWebhook) {
 		rate = fmt.Sprintf("%d/s", wh.RateLimit)
 	}
 	fmt.Fprintf(w, "RATE LIMIT\t%s\n", rate)
+	fmt.Fprintf(w, "AUTH\t%s\n", showAuth(wh.Auth))
 	if len(wh.Headers) == 0 {
 		fmt.Fprintf(w, "HEADERS\t-\n")
 	}
@@ -222,9 +224,12 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 		TenantID    string            `json:"tenant_id,omitempty"`
 		RateLimit   int               `json:"rate_limit,omitempty"`
 		Headers     map[string]string `json:"headers,omitempty"`
+		Auth        map[string]any    `json:"auth,omitempty"`
 	}
 	var events string
 	var headers listFlag
+	var auth authFlags
+	auth.register(c.flags)
 	var wait time.Duration
 	c.flags.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the ping's first attempt to say how it went; 0 not to wait (-o json never waits)")
 	c.flags.StringVar(&req.URL, "url", "", "the endpoint `URL`, http or https (required)")
@@ -246,6 +251,9 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	req.Events = splitEvents(events)
 	var err error
 	if req.Headers, err = parseHeaders(headers); err != nil {
+		return err
+	}
+	if req.Auth, err = auth.request(c.given); err != nil {
 		return err
 	}
 	ans, err := c.api.call(ctx, http.MethodPost, "/api/v1/webhooks", nil, nil, req)
@@ -333,6 +341,8 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 	var target, name, events, enabled, format, description string
 	var rateLimit int
 	var headers listFlag
+	var auth authFlags
+	auth.register(c.flags)
 	c.flags.StringVar(&target, "url", "", "the endpoint `URL`, http or https")
 	c.flags.StringVar(&name, "name", "", "a `name` to tell it by")
 	c.flags.StringVar(&events, "events", "", "event `types` to send, comma-separated; '' or '*' for every type")
@@ -372,8 +382,13 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 		}
 		patch["headers"] = h
 	}
+	if a, err := auth.request(c.given); err != nil {
+		return err
+	} else if a != nil {
+		patch["auth"] = a
+	}
 	if len(patch) == 0 {
-		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header")
+		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header, --auth and its kin")
 	}
 	return c.showWebhook(c.api.call(ctx, http.MethodPatch, pathID("/api/v1/webhooks", ids[0]), nil, nil, patch))
 }

@@ -28,3 +28,17 @@ function selectText(node) {
   selection.removeAllRanges();
   selection.addRange(range);
 }
+
+// The webhook form's endpoint authentication: only the chosen method's fields show.
+// Without this file every method's fields show, and only the chosen one's are read.
+(function () {
+  var select = document.getElementById("auth_type");
+  if (!select) return;
+  var show = function () {
+    document.querySelectorAll(".auth-method").forEach(function (group) {
+      group.hidden = group.getAttribute("data-auth") !== select.value;
+    });
+  };
+  select.addEventListener("change", show);
+  show();
+})();
