@@ -52,9 +52,12 @@ type PublishState struct {
 	// TargetTenants maps each existing webhook named as a Target to its tenant.
 	TargetTenants map[string]string
 	// Subscribers maps each tenant publishing without a Target to its enabled webhooks,
-	// oldest first (ID and Events are enough). Webhooks that do not subscribe to a
-	// type may be among them: PlanPublish asks each.
+	// oldest first (ID, Events, Channels and Filter are enough). Webhooks that do not
+	// take an event may be among them: PlanPublish asks each (Webhook.Routes).
 	Subscribers map[string][]Webhook
+	// Matcher evaluates the subscribers' filters; when nil, no webhook with a filter
+	// receives anything, so a store that forgot it leaks no event past a filter.
+	Matcher Matcher
 }
 
 // PublishPlan is what Publish does with one publication, as PlanPublish decides it.
@@ -130,8 +133,18 @@ func PlanPublish(ps []Publication, st *PublishState) ([]PublishPlan, error) {
 			}
 			plans[i].Targets = []string{p.Target}
 		} else {
+			var match func(string) bool // made at the first filter, once per event
+			lazy := func(filter string) bool {
+				if match == nil {
+					if st.Matcher == nil {
+						return false
+					}
+					match = st.Matcher.For(&plans[i].Event)
+				}
+				return match(filter)
+			}
 			for _, w := range st.Subscribers[e.TenantID] {
-				if w.Subscribes(e.Type) {
+				if w.Routes(&e, lazy) {
 					plans[i].Targets = append(plans[i].Targets, w.ID)
 				}
 			}
