@@ -229,6 +229,8 @@ type Delivery struct {
 	// AttemptsDropped counts the attempts no longer stored (see KeepLastAttempts):
 	// AttemptsDropped(AttemptCount). Filled by reads that fill Attempts.
 	AttemptsDropped int `json:"attempts_dropped"`
+	// Channels are the event's channels, filled by Delivery and Deliveries.
+	Channels []string `json:"channels" doc:"The event's channels"`
 }
 
 // Attempt is one HTTP request of a delivery and what came of it.

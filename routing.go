@@ -3,6 +3,8 @@ package herald
 import (
 	"regexp"
 	"slices"
+	"strings"
+	"time"
 )
 
 // MaxChannels is how many channels an event or a webhook may name.
@@ -66,4 +68,105 @@ func (w *Webhook) Routes(e *Event, match func(filter string) bool) bool {
 		return true
 	}
 	return match != nil && match(w.Filter)
+}
+
+// ReplayBatch is how many events Replay examines in one call when the request does not
+// say: a short transaction, so replaying a large window holds up neither publishing nor
+// dispatching.
+const ReplayBatch = 500
+
+// ReplayRequest asks Store.Replay for one batch of a replay: new deliveries to one
+// webhook of its tenant's stored events created in [Since, Until) that it takes now
+// (Webhook.Routes with its current types, channels and filter), of Types when given,
+// and when OnlyFailed only those whose latest delivery to the webhook failed.
+type ReplayRequest struct {
+	WebhookID  string
+	Since      time.Time
+	Until      time.Time
+	Types      []string
+	OnlyFailed bool
+	// Now is when the replayed deliveries are created and due.
+	Now time.Time
+	// Limit bounds the events examined: ReplayBatch when not above zero.
+	Limit int
+	// After is where the walk resumes: the previous batch's Next, zero at first.
+	After PurgeCursor
+}
+
+// ReplayResult says what one Replay call did and where the walk stands.
+type ReplayResult struct {
+	Replayed int // deliveries created
+	Skipped  int // events the webhook takes whose data retention removed
+	// DeliveryIDs are the deliveries created, in event order.
+	DeliveryIDs []string
+	// Next is the After of the next batch.
+	Next PurgeCursor
+	// Done says the walk reached Until: no batch is left.
+	Done bool
+}
+
+// ReplayCandidate is a stored event of a replay's window as a store reads it: with its
+// data (JSON null once retention removed it) and the status of its latest delivery to
+// the webhook ("" for none).
+type ReplayCandidate struct {
+	Event        Event
+	LatestStatus DeliveryStatus
+}
+
+// ReplayDecision is what PlanReplay decides for one candidate.
+type ReplayDecision int
+
+// Replay decisions.
+const (
+	ReplayIgnore ReplayDecision = iota // not for this webhook or this request
+	ReplaySend                         // a new delivery
+	ReplaySkip                         // for it, but its data is gone
+)
+
+// PlanReplay decides, for each candidate, what a replay to w does: the one rule both
+// stores apply. Pings are never replayed; an event is sent again when w takes it now
+// (Routes, its filter evaluated by m), it is of one of r.Types (when given), and, for
+// r.OnlyFailed, its latest delivery to w failed; it is skipped instead when retention
+// removed its data.
+func PlanReplay(w *Webhook, r *ReplayRequest, cs []ReplayCandidate, m Matcher) []ReplayDecision {
+	out := make([]ReplayDecision, len(cs))
+	for i := range cs {
+		e := &cs[i].Event
+		if e.Type == PingType || (len(r.Types) > 0 && !slices.Contains(r.Types, e.Type)) {
+			continue
+		}
+		if r.OnlyFailed && cs[i].LatestStatus != StatusFailed {
+			continue
+		}
+		var match func(string) bool
+		if m != nil && w.Filter != "" {
+			match = m.For(e)
+		}
+		if !w.Routes(e, match) {
+			continue
+		}
+		if purged(e.Data) {
+			out[i] = ReplaySkip
+			continue
+		}
+		out[i] = ReplaySend
+	}
+	return out
+}
+
+// purged reports whether data is what retention leaves: JSON null, or nothing.
+func purged(data []byte) bool {
+	s := strings.TrimSpace(string(data))
+	return s == "" || s == "null"
+}
+
+// ValidateReplay checks a replay request: a webhook, a window that is not empty.
+func ValidateReplay(r *ReplayRequest) error {
+	if r.Since.IsZero() {
+		return Errorf(EINVALID, "since is required: the start of the window of events to replay")
+	}
+	if !r.Until.After(r.Since) {
+		return Errorf(EINVALID, "until (%s) must be after since (%s)", r.Until.Format(time.RFC3339), r.Since.Format(time.RFC3339))
+	}
+	return nil
 }

@@ -150,6 +150,12 @@ type Store interface {
 	// only deliveries last changed before now are taken, so a delivery requeued by an
 	// earlier call that has failed again since is not requeued twice by one recover.
 	Requeue(ctx context.Context, webhookID string, since, until, now time.Time, limit int) (int, error)
+	// Replay is one batch of a replay (see ReplayRequest and PlanReplay): it walks at
+	// most r.Limit of the webhook's tenant's events in (created_at, id) order after
+	// r.After, in one short transaction, and creates the new deliveries. The caller
+	// repeats it with each result's Next until a result is Done. ENOTFOUND for no such
+	// webhook; ECONFLICT when it is disabled.
+	Replay(ctx context.Context, r ReplayRequest) (ReplayResult, error)
 
 	// PurgePayloads is one batch of retention (see PurgeRequest): finished deliveries
 	// last active before r.Before, not leased at r.Now, lose their attempts' response
@@ -223,6 +229,7 @@ type DeliveryFilter struct {
 	EventID   string
 	Status    DeliveryStatus
 	EventType string
+	Channel   string    // of an event carrying this channel
 	Since     time.Time // created at or after
 	Until     time.Time // created before
 	Page      int       // from 1

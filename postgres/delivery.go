@@ -56,6 +56,9 @@ func (s *Store) Delivery(ctx context.Context, id string) (*herald.Delivery, erro
 		if ds, err = pgx.CollectRows(rows, scanDelivery); err != nil {
 			return err
 		}
+		if err := loadChannels(ctx, tx, ds); err != nil {
+			return err
+		}
 		return loadAttempts(ctx, tx, ds)
 	})
 	if err != nil {
@@ -95,6 +98,9 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 	if f.EventType != "" {
 		add("d.event_type = $%d", f.EventType)
 	}
+	if f.Channel != "" {
+		add(channelCondition, f.Channel)
+	}
 	if !f.Since.IsZero() {
 		add("d.created_at >= $%d", stored(f.Since))
 	}
@@ -122,6 +128,9 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 			return err
 		}
 		if ds, err = pgx.CollectRows(rows, scanDelivery); err != nil {
+			return err
+		}
+		if err := loadChannels(ctx, tx, ds); err != nil {
 			return err
 		}
 		return loadAttempts(ctx, tx, ds)

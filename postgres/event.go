@@ -85,7 +85,7 @@ func publish(ctx context.Context, tx pgx.Tx, ps []herald.Publication, now time.T
 
 	// What is stored already.
 	st := &herald.PublishState{EventTenants: map[string]string{}, Keys: map[herald.TenantKey]herald.StoredKey{},
-		TargetTenants: map[string]string{}, Subscribers: map[string][]herald.Webhook{}}
+		TargetTenants: map[string]string{}, Subscribers: map[string][]herald.Webhook{}, Matcher: filters}
 	b := &pgx.Batch{}
 	b.Queue("SELECT id, tenant_id FROM events WHERE id = ANY($1)", eventIDs).Query(func(rows pgx.Rows) error {
 		var id, tenant string

@@ -54,6 +54,9 @@ func (s *Store) Delivery(ctx context.Context, id string) (*herald.Delivery, erro
 			return err
 		}
 		ds := []herald.Delivery{r.delivery()}
+		if err := loadChannels(ctx, tx, ds); err != nil {
+			return err
+		}
 		if err := loadAttempts(ctx, tx, ds); err != nil {
 			return err
 		}
@@ -94,6 +97,9 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 	if f.EventType != "" {
 		add("d.event_type = ?", f.EventType)
 	}
+	if f.Channel != "" {
+		add(channelCondition, f.Channel)
+	}
 	if !f.Since.IsZero() {
 		add("d.created_at >= ?", micros(f.Since))
 	}
@@ -128,6 +134,9 @@ func (s *Store) Deliveries(ctx context.Context, f herald.DeliveryFilter) ([]hera
 			ds = append(ds, r.delivery())
 		}
 		if err := rows.Err(); err != nil {
+			return err
+		}
+		if err := loadChannels(ctx, tx, ds); err != nil {
 			return err
 		}
 		return loadAttempts(ctx, tx, ds)

@@ -192,7 +192,7 @@ func (p *publisher) publishAll(ps []herald.Publication) ([]herald.PublishResult,
 // idempotency keys stored already, the targets' tenants, the subscribers.
 func (p *publisher) state(ps []herald.Publication) (*herald.PublishState, error) {
 	st := &herald.PublishState{EventTenants: map[string]string{}, Keys: map[herald.TenantKey]herald.StoredKey{},
-		TargetTenants: map[string]string{}, Subscribers: map[string][]herald.Webhook{}}
+		TargetTenants: map[string]string{}, Subscribers: map[string][]herald.Webhook{}, Matcher: filters}
 	ids := make([]string, len(ps))
 	for i := range ps {
 		ids[i] = ps[i].Event.ID

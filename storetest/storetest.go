@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"Retention", testRetention},
 		{"DeliveryStats", testDeliveryStats},
 		{"Bounded", testBounded},
+		{"Routing", testRouting},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heraldhq/herald"
+)
+
+// channelCondition selects the deliveries whose event carries a channel, found by the
+// GIN index on events.channels and joined by deliveries' index on event_id.
+const channelCondition = "d.event_id IN (SELECT id FROM events WHERE channels @> jsonb_build_array($%d::text))"
+
+// loadChannels fills each delivery's Channels with its event's.
+func loadChannels(ctx context.Context, tx pgx.Tx, ds []herald.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ds))
+	for i := range ds {
+		ids[i] = ds[i].EventID
+	}
+	rows, err := tx.Query(ctx, "SELECT id, channels::text FROM events WHERE id = ANY($1)", ids)
+	if err != nil {
+		return err
+	}
+	byEvent := map[string][]string{}
+	var id, channels string
+	_, err = pgx.ForEachRow(rows, []any{&id, &channels}, func() error {
+		var cs []string
+		if err := json.Unmarshal([]byte(channels), &cs); err != nil {
+			return fmt.Errorf("event %s channels: %w", id, err)
+		}
+		byEvent[id] = cs
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range ds {
+		ds[i].Channels = byEvent[ds[i].EventID]
+		if ds[i].Channels == nil {
+			ds[i].Channels = []string{}
+		}
+	}
+	return nil
+}
+
+// replayEventsQuery reads one batch of a replay's walk: the tenant's events of the
+// window after the cursor, with the status of each one's latest delivery to the webhook.
+const replayEventsQuery = `
+	SELECT e.id, e.type, e.data::text, e.channels::text, e.ordering_key, e.timestamp, e.created_at,
+		coalesce((SELECT d.status FROM deliveries d WHERE d.event_id = e.id AND d.webhook_id = $1
+			ORDER BY d.created_at DESC, d.id DESC LIMIT 1), '')
+	FROM events e
+	WHERE e.tenant_id = $2 AND e.created_at >= $3 AND e.created_at < $4 AND (e.created_at, e.id) > ($5, $6)
+	ORDER BY e.created_at, e.id
+	LIMIT $7`
+
+// Replay is one batch of a replay; see herald.Store.
+func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.ReplayResult, error) {
+	if r.Limit <= 0 {
+		r.Limit = herald.ReplayBatch
+	}
+	now := stored(r.Now)
+	var res herald.ReplayResult
+	err := s.inTx(ctx, "replay to "+r.WebhookID, func(ctx context.Context, tx pgx.Tx) error {
+		res = herald.ReplayResult{Next: r.After}
+		var w herald.Webhook
+		var events, channels string
+		// FOR KEY SHARE orders this with a disable (FOR UPDATE), which fails what it
+		// finds pending: the replayed deliveries too, if it comes second.
+		err := tx.QueryRow(ctx, `SELECT id, tenant_id, enabled, events::text, channels::text, filter FROM webhooks
+			WHERE id = $1 FOR KEY SHARE`, r.WebhookID).
+			Scan(&w.ID, &w.TenantID, &w.Enabled, &events, &channels, &w.Filter)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("webhook", r.WebhookID)
+		}
+		if err != nil {
+			return err
+		}
+		if !w.Enabled {
+			return herald.Errorf(herald.ECONFLICT, "webhook %q is disabled: enable it before replaying events to it", w.ID)
+		}
+		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
+			return fmt.Errorf("webhook %s events: %w", w.ID, err)
+		}
+		if err := json.Unmarshal([]byte(channels), &w.Channels); err != nil {
+			return fmt.Errorf("webhook %s channels: %w", w.ID, err)
+		}
+		after := r.After.CreatedAt
+		if after.IsZero() {
+			after = r.Since.Add(-1)
+		}
+		rows, err := tx.Query(ctx, replayEventsQuery, w.ID, w.TenantID, stored(r.Since), stored(r.Until),
+			stored(after), r.After.ID, r.Limit)
+		if err != nil {
+			return err
+		}
+		var cs []herald.ReplayCandidate
+		var c herald.ReplayCandidate
+		var data, evChannels, status string
+		dest := []any{&c.Event.ID, &c.Event.Type, &data, &evChannels, &c.Event.OrderingKey, &c.Event.Timestamp, &c.Event.CreatedAt, &status}
+		_, err = pgx.ForEachRow(rows, dest, func() error {
+			e := c.Event
+			e.TenantID = w.TenantID
+			e.Data = json.RawMessage(data)
+			e.Timestamp, e.CreatedAt = e.Timestamp.UTC(), e.CreatedAt.UTC()
+			e.Channels = nil
+			if err := json.Unmarshal([]byte(evChannels), &e.Channels); err != nil {
+				return fmt.Errorf("event %s channels: %w", e.ID, err)
+			}
+			cs = append(cs, herald.ReplayCandidate{Event: e, LatestStatus: herald.DeliveryStatus(status)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var dl struct{ ids, events, types []string }
+		for i, d := range herald.PlanReplay(&w, &r, cs, filters) {
+			e := &cs[i].Event
+			switch d {
+			case herald.ReplaySkip:
+				res.Skipped++
+			case herald.ReplaySend:
+				id := herald.NewID(herald.PrefixDelivery)
+				dl.ids, dl.events, dl.types = append(dl.ids, id), append(dl.events, e.ID), append(dl.types, e.Type)
+			}
+		}
+		if len(dl.ids) > 0 {
+			_, err := tx.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, tenant_id, event_type, status,
+					attempt_count, next_attempt_at, last_error, created_at, updated_at)
+				SELECT id, event_id, $3, $4, event_type, 'pending', 0, $5, '', $5, $5
+				FROM unnest($1::text[], $2::text[], $6::text[]) AS u (id, event_id, event_type)`,
+				dl.ids, dl.events, w.ID, w.TenantID, now, dl.types)
+			if err != nil {
+				return err
+			}
+			res.Replayed, res.DeliveryIDs = len(dl.ids), dl.ids
+			if err := notify(ctx, tx, now); err != nil {
+				return err
+			}
+		}
+		if len(cs) > 0 {
+			last := cs[len(cs)-1].Event
+			res.Next = herald.PurgeCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+		res.Done = len(cs) < r.Limit
+		return nil
+	})
+	if err != nil {
+		return herald.ReplayResult{}, err
+	}
+	return res, nil
+}
