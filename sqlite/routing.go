@@ -154,4 +154,3 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 	}
 	return res, nil
 }
-

@@ -119,12 +119,12 @@ func testRouting(t *testing.T, open func(t *testing.T) herald.Store) {
 		at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 		pub := func(e herald.Event) herald.PublishResult { return publish(t, st, herald.Publication{Event: e})[0] }
 		hit1 := pub(routedEvent(tenant, "drift.detected", at(1), `{"severity":"high"}`, "prod"))
-		pub(routedEvent(tenant, "drift.detected", at(2), `{"severity":"low"}`, "prod"))    // filtered out
+		pub(routedEvent(tenant, "drift.detected", at(2), `{"severity":"low"}`, "prod"))     // filtered out
 		pub(routedEvent(tenant, "drift.detected", at(3), `{"severity":"high"}`, "staging")) // not on its channel
-		pub(routedEvent(tenant, "cost.anomaly", at(4), `{"severity":"high"}`, "prod"))     // not its type
+		pub(routedEvent(tenant, "cost.anomaly", at(4), `{"severity":"high"}`, "prod"))      // not its type
 		hit2 := pub(routedEvent(tenant, "alert.created", at(5), `{"severity":"critical"}`, "prod"))
 		pub(routedEvent(other, "drift.detected", at(6), `{"severity":"high"}`, "prod")) // another tenant
-		ping(t, st, w, at(7))                                                          // pings are never replayed
+		ping(t, st, w, at(7))                                                           // pings are never replayed
 		hit3 := pub(routedEvent(tenant, "drift.detected", at(8), `{"severity":"high"}`, "prod"))
 		late := pub(routedEvent(tenant, "drift.detected", at(20), `{"severity":"high"}`, "prod")) // after until
 
