@@ -240,6 +240,7 @@ func New(cfg Config) http.Handler {
 	s.registerWebhooks()
 	s.registerDeliveries()
 	s.registerOrdering()
+	s.registerRouting()
 	s.registerEventTypes()
 	s.registerTenants()
 	s.registerOperations(s.protectMetrics(cfg.Metrics, cfg.MetricsPublic, cfg.MetricsToken))
@@ -388,7 +389,8 @@ func register[I, O any](s *server, op huma.Operation, h func(context.Context, *I
 	// timeout, which may be longer than the store timeout: they bound their store
 	// lookups themselves, since a deadline on the whole request would cut the attempt
 	// off, leave it unrecorded and its delivery leased, and answer a false 503.
-	bounded := op.OperationID != "test-webhook" && op.OperationID != "retry-delivery"
+	// A replay bounds each of its batches instead (see replayWebhook).
+	bounded := op.OperationID != "test-webhook" && op.OperationID != "retry-delivery" && op.OperationID != "replay-webhook"
 	if len(op.Security) > 0 && !slices.Contains(op.Errors, http.StatusTooManyRequests) {
 		// Every authenticated operation is rate limited (see RateLimits).
 		op.Errors = append(slices.Clone(op.Errors), http.StatusTooManyRequests)

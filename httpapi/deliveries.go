@@ -37,6 +37,7 @@ type listDeliveriesInput struct {
 	Until     time.Time `query:"until" doc:"Only deliveries created before this time (RFC 3339)"`
 	WebhookID string    `query:"webhook_id" doc:"Only this webhook's deliveries"`
 	EventID   string    `query:"event_id" doc:"Only this event's deliveries"`
+	Channel   string    `query:"channel" doc:"Only deliveries of events on this channel"`
 	TenantID  string    `query:"tenant_id" doc:"Admin only: only this tenant's deliveries"`
 }
 
@@ -125,7 +126,7 @@ func (s *server) listAllDeliveries(ctx context.Context, in *listDeliveriesInput)
 	if err != nil {
 		return nil, err
 	}
-	f.TenantID, f.WebhookID, f.EventID, f.Offset = tenant, in.WebhookID, in.EventID, in.Offset
+	f.TenantID, f.WebhookID, f.EventID, f.Offset, f.Channel = tenant, in.WebhookID, in.EventID, in.Offset, in.Channel
 	return s.listDeliveries(ctx, f, &in.pageURL)
 }
 

@@ -23,6 +23,9 @@ type eventRequest struct {
 	TenantID  string          `json:"tenant_id,omitempty" doc:"The tenant whose webhooks receive it; default the default tenant"`
 	ID        string          `json:"id,omitempty" pattern:"^[A-Za-z0-9_.:-]{1,128}$" doc:"Your id for the event: publishing the same id again within 24 h returns the first result and sends nothing; default a new evt_ id"`
 	Timestamp string          `json:"timestamp,omitempty" format:"date-time" doc:"When it happened (RFC 3339); default now. Sent in UTC, whole seconds"`
+	// Channels and OrderingKey route the event: see routing.go.
+	Channels    []string `json:"channels,omitempty" maxItems:"10" doc:"Up to 10 channels, each 1 to 128 of a-z 0-9 . _ : -. A webhook with channels receives only events sharing one of them; one without, every event of its types" example:"[\"prod\",\"eu-west-1\"]"`
+	OrderingKey string   `json:"ordering_key,omitempty" maxLength:"256" doc:"Groups events that a webhook with ordering \"key\" delivers one at a time, in publish order: up to 256 characters" example:"customer_42"`
 }
 
 // publishResult is what publishing one event did.
@@ -337,6 +340,9 @@ func (s *server) prepareEvent(ctx context.Context, p principal, req *eventReques
 	if err := s.validateEvent(ctx, req.Type, data); err != nil {
 		return pub, err
 	}
+	if err := checkEventRouting(req); err != nil {
+		return pub, err
+	}
 
 	pub.Event = herald.Event{
 		ID:        id,
@@ -345,6 +351,9 @@ func (s *server) prepareEvent(ctx context.Context, p principal, req *eventReques
 		Data:      data,
 		Timestamp: timestamp,
 		CreatedAt: now,
+		Channels:  req.Channels,
+
+		OrderingKey: req.OrderingKey,
 	}
 	return pub, nil
 }

@@ -46,6 +46,9 @@ type webhook struct {
 	PublicKey          string             `json:"public_key,omitempty" doc:"ed25519 only: the whpk_ public key receivers verify v1a signatures with"`
 	RateLimit          int                `json:"rate_limit" doc:"Attempts per second at most; 0 for no limit"`
 	Headers            map[string]string  `json:"headers" doc:"Extra request headers sent with every delivery: at most 32, of at most 8 KiB in all (names plus values)"`
+	Filter             string             `json:"filter" doc:"A CEL expression over type, data, channels and tenant_id that an event must satisfy to be delivered; empty for none"`
+	Channels           []string           `json:"channels" doc:"When not empty, only events sharing one of these channels are delivered"`
+	Ordering           herald.Ordering    `json:"ordering" enum:"none,key" doc:"none: deliveries go in parallel; key: events sharing an ordering_key are delivered one at a time, in publish order"`
 	DisabledReason     string             `json:"disabled_reason" doc:"Why it is disabled, when it is"`
 	CreatedAt          time.Time          `json:"created_at"`
 	UpdatedAt          time.Time          `json:"updated_at"`
@@ -86,7 +89,16 @@ func toWebhook(w *herald.Webhook) webhook {
 	if headers == nil {
 		headers = map[string]string{}
 	}
+	channels := w.Channels
+	if channels == nil {
+		channels = []string{}
+	}
+	ordering := w.Ordering
+	if ordering == "" {
+		ordering = herald.OrderingNone
+	}
 	return webhook{
+		Filter: w.Filter, Channels: channels, Ordering: ordering,
 		ID: w.ID, TenantID: w.TenantID, Name: w.Name, Description: w.Description, URL: w.URL,
 		Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
 		RateLimit: w.RateLimit, Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
@@ -108,6 +120,9 @@ type createWebhookRequest struct {
 	RateLimit   int               `json:"rate_limit,omitempty" minimum:"0" doc:"Attempts per second at most; 0 for no limit"`
 	Headers     map[string]string `json:"headers,omitempty" doc:"Extra request headers for every delivery: at most 32, of at most 8 KiB in all (names plus values)"`
 	Auth        *authRequest      `json:"auth,omitempty" doc:"How Herald authenticates to the endpoint: basic, bearer, OAuth2 client credentials or mutual TLS. Sealed at rest; its secrets are never returned"`
+	Filter      string            `json:"filter,omitempty" maxLength:"4096" doc:"A CEL expression over type, data, channels and tenant_id; only events for which it is true are delivered. Compiled, cost-checked and checked against the subscribed types' schemas: 422 says where and why it is refused" example:"data.severity == \"critical\" && data.resource_type.startsWith(\"s3\")"`
+	Channels    []string          `json:"channels,omitempty" maxItems:"10" doc:"Up to 10 channels (1 to 128 of a-z 0-9 . _ : -): only events sharing one are delivered; empty for every channel" example:"[\"prod\"]"`
+	Ordering    herald.Ordering   `json:"ordering,omitempty" enum:"none,key" doc:"none (default) or key: events sharing an ordering_key are delivered one at a time, in publish order"`
 }
 
 // updateWebhookRequest changes the fields given, for PUT and PATCH alike.
@@ -121,6 +136,9 @@ type updateWebhookRequest struct {
 	RateLimit   *int               `json:"rate_limit,omitempty" minimum:"0"`
 	Headers     *map[string]string `json:"headers,omitempty" doc:"Replaces the extra headers: at most 32, of at most 8 KiB in all (names plus values)"`
 	Auth        *authRequest       `json:"auth,omitempty" doc:"Replaces the auth, secrets included; {\"type\":\"none\"} removes it"`
+	Filter      *string            `json:"filter,omitempty" maxLength:"4096" doc:"Replaces the filter; \"\" removes it"`
+	Channels    *[]string          `json:"channels,omitempty" maxItems:"10" doc:"Replaces the channels; [] for every channel"`
+	Ordering    *herald.Ordering   `json:"ordering,omitempty" enum:"none,key" doc:"none or key"`
 }
 
 type webhookIDInput struct {
@@ -230,6 +248,7 @@ type webhookDeliveriesInput struct {
 	EventType string    `query:"event_type" doc:"Only deliveries of this event type"`
 	Since     time.Time `query:"since" doc:"Only deliveries created at or after this time (RFC 3339)"`
 	Until     time.Time `query:"until" doc:"Only deliveries created before this time (RFC 3339)"`
+	Channel   string    `query:"channel" doc:"Only deliveries of events on this channel"`
 }
 
 func (s *server) registerWebhooks() {
@@ -375,6 +394,10 @@ func (s *server) createWebhook(ctx context.Context, in *createWebhookInput) (*cr
 	if w.Secret, err = newSecret(w.Format, req.Signing, req.Secret); err != nil {
 		return nil, err
 	}
+	w.Filter, w.Channels, w.Ordering = req.Filter, req.Channels, req.Ordering
+	if err := s.checkRouting(ctx, w, true); err != nil {
+		return nil, err
+	}
 	if req.Auth != nil {
 		if w.Auth, err = s.checkAuth(ctx, req.Auth); err != nil {
 			return nil, err
@@ -498,6 +521,18 @@ func (s *server) updateWebhook(ctx context.Context, in *updateWebhookInput) (*we
 			return nil, err
 		}
 		w.Format = *req.Format
+	}
+	if req.Filter != nil {
+		w.Filter = *req.Filter
+	}
+	if req.Channels != nil {
+		w.Channels = *req.Channels
+	}
+	if req.Ordering != nil {
+		w.Ordering = *req.Ordering
+	}
+	if err := s.checkRouting(ctx, w, req.Filter != nil || req.Events != nil); err != nil {
+		return nil, err
 	}
 	if req.Auth != nil {
 		if w.Auth, err = s.checkAuth(ctx, req.Auth); err != nil {
@@ -779,7 +814,7 @@ func (s *server) listWebhookDeliveries(ctx context.Context, in *webhookDeliverie
 	if err != nil {
 		return nil, err
 	}
-	f.WebhookID, f.EventID, f.Offset = w.ID, strings.TrimSpace(in.EventID), in.Offset
+	f.WebhookID, f.EventID, f.Offset, f.Channel = w.ID, strings.TrimSpace(in.EventID), in.Offset, in.Channel
 	return s.listDeliveries(ctx, f, &in.pageURL)
 }
 
