@@ -60,6 +60,8 @@ func TestOpenAPI(t *testing.T) {
 		"/api/v1/webhooks/{id}/rotate-secret": {"post"},
 		"/api/v1/webhooks/{id}/reveal-secret": {"post"},
 		"/api/v1/webhooks/{id}/recover":       {"post"},
+		"/api/v1/webhooks/{id}/replay":        {"post"},
+		"/api/v1/filters/test":                {"post"},
 		"/api/v1/deliveries":                  {"get"},
 		"/api/v1/deliveries/{id}":             {"get"},
 		"/api/v1/deliveries/{id}/retry":       {"post"},

@@ -104,6 +104,13 @@ func TestTenantIsolationMatrix(t *testing.T) {
 		"POST /api/v1/webhooks/{id}/recover": {
 			{id("/api/v1/webhooks/{wh}/recover"), map[string]any{"since": "2000-01-01T00:00:00Z"}, 404},
 		},
+		"POST /api/v1/webhooks/{id}/replay": {
+			{id("/api/v1/webhooks/{wh}/replay"), map[string]any{"since": "2000-01-01T00:00:00Z"}, 404},
+		},
+		// Evaluates a filter against the caller's own tenant and the catalog: nothing of B's.
+		"POST /api/v1/filters/test": {
+			{"/api/v1/filters/test", map[string]any{"filter": "tenant_id == \"team_b\"", "event_type": "drift.detected"}, 200},
+		},
 		"GET /api/v1/webhooks/events": {{"/api/v1/webhooks/events", nil, 200}},
 
 		"GET /api/v1/deliveries": {

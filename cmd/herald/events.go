@@ -16,7 +16,7 @@ var eventsCommand = &clientGroup{
 	name:    "events",
 	summary: "Publish events to a running Herald server, and read them back with their deliveries.",
 	commands: []clientSubcommand{
-		{"publish", "--type T --data FILE|- [--tenant T] [--id ID] [--idempotency-key K]",
+		{"publish", "--type T --data FILE|- [--tenant T] [--id ID] [--idempotency-key K] [--channel C]... [--ordering-key K]",
 			"Publish an event (admin key). A repeated --id or --idempotency-key within 24 h is a duplicate: nothing is sent again.", eventsPublish},
 		{"get", "ID", "Show an event and its deliveries.", eventsGet},
 	},
@@ -33,6 +33,17 @@ type publishRequest struct {
 	Data     json.RawMessage `json:"data"`
 	TenantID string          `json:"tenant_id,omitempty"`
 	ID       string          `json:"id,omitempty"`
+	// Channels and OrderingKey route the event (--channel, --ordering-key).
+	Channels    []string `json:"channels,omitempty"`
+	OrderingKey string   `json:"ordering_key,omitempty"`
+}
+
+// routingFlags adds --channel and --ordering-key, which fill req once parsed.
+func routingFlags(c *clientCommand, req *publishRequest) *listFlag {
+	var channels listFlag
+	c.flags.Var(&channels, "channel", "a `channel` the event is on; repeat for more")
+	c.flags.StringVar(&req.OrderingKey, "ordering-key", "", "the event's ordering `key`: webhooks with ordering key send the events sharing it one at a time, in order")
+	return &channels
 }
 
 func eventsPublish(ctx context.Context, c *clientCommand, args []string) error {
@@ -43,9 +54,11 @@ func eventsPublish(ctx context.Context, c *clientCommand, args []string) error {
 	c.flags.StringVar(&req.TenantID, "tenant", "", "the `tenant` whose webhooks receive it (default the default tenant)")
 	c.flags.StringVar(&req.ID, "id", "", "your `id` for the event (default a new evt_ id)")
 	c.flags.StringVar(&idempotencyKey, "idempotency-key", "", "a `key` that makes a repeat of this request a duplicate")
+	channels := routingFlags(c, &req)
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
+	req.Channels = *channels
 	if req.Type == "" || dataPath == "" {
 		return errors.New("events publish: --type and --data are required (--data - reads stdin)")
 	}

@@ -9,17 +9,19 @@ import (
 // runTrigger runs `herald trigger TYPE`: it publishes the catalog's sample of TYPE, or
 // the data given, through the running server, to see what subscribed endpoints receive.
 func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	c := newClientCommand("trigger", "TYPE [--tenant T] [--data FILE|-]",
+	c := newClientCommand("trigger", "TYPE [--tenant T] [--data FILE|-] [--channel C]... [--ordering-key K]",
 		"Publish an event of TYPE with the catalog's sample data, or the data given, through the running server (admin key).",
 		stdout, stderr, getenv)
 	var req publishRequest
 	var dataPath string
 	c.flags.StringVar(&req.TenantID, "tenant", "", "the `tenant` whose webhooks receive it (default the default tenant)")
 	c.flags.StringVar(&dataPath, "data", "", "`file` holding the data as JSON, or - for stdin (default the type's sample)")
+	channels := routingFlags(c, &req)
 	types, err := c.parse(args, "TYPE")
 	if err != nil {
 		return helpIsNoError(err)
 	}
+	req.Channels = *channels
 	req.Type = types[0]
 
 	_, catalog, err := eventTypes(ctx, c.api)

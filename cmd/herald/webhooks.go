@@ -22,16 +22,18 @@ var webhooksCommand = &clientGroup{
 	summary: "Manage the webhooks of a running Herald server through its API.",
 	commands: []clientSubcommand{
 		{"list", "[--tenant T] [--page N] [--per-page N]", "List webhooks, newest first.", webhooksList},
-		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']... " + authUsage + " [--wait 10s]",
+		{"create", "--url U --name N [--events a,b] [--format F] [--signing ed25519] [--tenant T] [--secret S] [--description D] [--rate-limit N] [--header 'Name: value']... " + authUsage + " [--filter CEL] [--channel C]... [--ordering none|key] [--wait 10s]",
 			"Register a webhook. It is sent a ping, whose outcome is printed, and its signing secret is printed.", webhooksCreate},
 		{"get", "ID", "Show a webhook.", webhooksGet},
-		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']... " + authUsage,
+		{"update", "ID [--url U] [--name N] [--events a,b] [--enabled true|false] [--format F] [--description D] [--rate-limit N] [--header 'Name: value']... " + authUsage + " [--filter CEL] [--channel C]... [--ordering none|key]",
 			"Change the fields given and keep the others.", webhooksUpdate},
 		{"delete", "ID", "Delete a webhook and its deliveries.", webhooksDelete},
 		{"test", "ID [--type T]", "Send a ping, or the catalog's sample of a subscribed type, to this webhook only; wait for it and say how it went; fails when the test does.", webhooksTest},
 		{"reveal-secret", "ID", "Show a webhook's signing secret again (its public key for ed25519), and the previous one while a rotation's grace lasts.", webhooksRevealSecret},
 		{"rotate-secret", "ID [--grace 24h] [--secret S]",
 			"Give a webhook a new signing secret; the old one keeps signing too for the grace period.", webhooksRotateSecret},
+		{"replay", "ID --since TIME [--until TIME] [--type T]... [--only-failed]",
+			"Send again, to this webhook only, the stored events created in the window that it takes now (its types, channels and filter). Receivers that deduplicate drop events they already handled.", webhooksReplay},
 		{"deliveries", "ID [--status pending|retrying|success|failed] [--event-type T] [--page N] [--per-page N]",
 			"List a webhook's deliveries, newest first, with each one's next attempt and last error.", webhooksDeliveries},
 	},
@@ -54,6 +56,9 @@ type apiWebhook struct {
 	Format             string            `json:"format"`
 	RateLimit          int               `json:"rate_limit"`
 	Headers            map[string]string `json:"headers"`
+	Filter             string            `json:"filter"`
+	Channels           []string          `json:"channels"`
+	Ordering           string            `json:"ordering"`
 	DisabledReason     string            `json:"disabled_reason"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
@@ -106,6 +111,7 @@ func writeWebhook(w io.Writer, wh *apiWebhook) {
 		fmt.Fprintf(w, "PUBLIC KEY\t%s\n", wh.PublicKey)
 	}
 	fmt.Fprintf(w, "EVENTS\t%s\n", showEvents(wh.Events))
+	writeRouting(w, wh)
 	fmt.Fprintf(w, "ENABLED\t%t\n", wh.Enabled)
 	if !wh.Enabled {
 		fmt.Fprintf(w, "DISABLED REASON\t%s\n", cell(wh.DisabledReason))
@@ -225,11 +231,17 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 		RateLimit   int               `json:"rate_limit,omitempty"`
 		Headers     map[string]string `json:"headers,omitempty"`
 		Auth        map[string]any    `json:"auth,omitempty"`
+		Filter      string            `json:"filter,omitempty"`
+		Channels    []string          `json:"channels,omitempty"`
+		Ordering    string            `json:"ordering,omitempty"`
 	}
 	var events string
-	var headers listFlag
+	var headers, channels listFlag
 	var auth authFlags
 	auth.register(c.flags)
+	c.flags.StringVar(&req.Filter, "filter", "", "a CEL `expression` over type, data, channels and tenant_id: only events for which it is true are sent")
+	c.flags.Var(&channels, "channel", "only events on this `channel`; repeat for more (default every channel)")
+	c.flags.StringVar(&req.Ordering, "ordering", "", "none (default) or key: events sharing an ordering key are sent one at a time, in order")
 	var wait time.Duration
 	c.flags.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the ping's first attempt to say how it went; 0 not to wait (-o json never waits)")
 	c.flags.StringVar(&req.URL, "url", "", "the endpoint `URL`, http or https (required)")
@@ -249,6 +261,7 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 		return fmt.Errorf("webhooks create: --url and --name are required (usage: %s)", c.usageLine())
 	}
 	req.Events = splitEvents(events)
+	req.Channels = channels
 	var err error
 	if req.Headers, err = parseHeaders(headers); err != nil {
 		return err
@@ -340,9 +353,13 @@ func webhooksGet(ctx context.Context, c *clientCommand, args []string) error {
 func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error {
 	var target, name, events, enabled, format, description string
 	var rateLimit int
-	var headers listFlag
+	var headers, channels listFlag
 	var auth authFlags
 	auth.register(c.flags)
+	var filterExpr, ordering string
+	c.flags.StringVar(&filterExpr, "filter", "", "a CEL `expression` events must satisfy; '' removes it")
+	c.flags.Var(&channels, "channel", "only events on this `channel`; replaces them all; repeat for more, '' for every channel")
+	c.flags.StringVar(&ordering, "ordering", "", "none or key")
 	c.flags.StringVar(&target, "url", "", "the endpoint `URL`, http or https")
 	c.flags.StringVar(&name, "name", "", "a `name` to tell it by")
 	c.flags.StringVar(&events, "events", "", "event `types` to send, comma-separated; '' or '*' for every type")
@@ -375,6 +392,15 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 	if c.given("rate-limit") {
 		patch["rate_limit"] = rateLimit
 	}
+	if c.given("filter") {
+		patch["filter"] = filterExpr
+	}
+	if c.given("ordering") {
+		patch["ordering"] = ordering
+	}
+	if c.given("channel") {
+		patch["channels"] = slices.DeleteFunc(slices.Clone([]string(channels)), func(c string) bool { return c == "" })
+	}
 	if c.given("header") {
 		h, err := parseHeaders(headers)
 		if err != nil {
@@ -388,7 +414,7 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 		patch["auth"] = a
 	}
 	if len(patch) == 0 {
-		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header, --auth and its kin")
+		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header, --auth and its kin, --filter, --channel, --ordering")
 	}
 	return c.showWebhook(c.api.call(ctx, http.MethodPatch, pathID("/api/v1/webhooks", ids[0]), nil, nil, patch))
 }
