@@ -175,6 +175,8 @@ func New(cfg Config) (http.Handler, error) {
 	mux.Handle("GET /webhooks/{id}/reveal-secret", p.signedIn(p.revealSecretPage))
 	mux.Handle("POST /webhooks/{id}/reveal-secret", p.signedIn(p.revealSecret))
 	mux.Handle("POST /webhooks/{id}/recover", p.signedIn(p.recoverWebhook))
+	mux.Handle("POST /webhooks/{id}/replay", p.signedIn(p.replayWebhook))
+	mux.Handle("POST /webhooks/filter-test", p.signedIn(p.filterTest))
 	mux.Handle("GET /deliveries", p.signedIn(p.deliveriesPage))
 	mux.Handle("GET /deliveries/{id}", p.signedIn(p.deliveryPage))
 	mux.Handle("POST /deliveries/{id}/retry", p.signedIn(p.retryDelivery))

@@ -43,6 +43,11 @@ var flashes = map[string]string{
 
 func flash(r *http.Request) string {
 	q := r.URL.Query()
+	if q.Get("msg") == "replayed" {
+		n, _ := strconv.Atoi(q.Get("n")) // not a number shows as 0
+		skipped, _ := strconv.Atoi(q.Get("s"))
+		return fmt.Sprintf("%d events replayed; %d skipped (their data was removed by retention).", n, skipped)
+	}
 	if q.Get("msg") == "requeued" {
 		n, _ := strconv.Atoi(q.Get("n")) // not a number shows as 0
 		return fmt.Sprintf("%d failed deliveries queued again.", n)
@@ -182,10 +187,16 @@ type webhookForm struct {
 	TenantID    string
 	Signing     string
 	Auth        authForm
-	Types       []eventType
-	Formats     []herald.Format
-	Error       string
-	ErrorField  string
+	// Filter, Channels (comma-separated) and Ordering route events to it.
+	Filter   string
+	Channels string
+	Ordering string
+	// FilterTest is the outcome of testing the filter against a sample, when asked.
+	FilterTest *filterTestView
+	Types      []eventType
+	Formats    []herald.Format
+	Error      string
+	ErrorField string
 }
 
 func (p *portal) catalog(r *http.Request, v *viewer) ([]eventType, error) {
@@ -222,6 +233,7 @@ func (p *portal) editWebhookPage(w http.ResponseWriter, r *http.Request, v *view
 		ID: wh.ID, Name: wh.Name, URL: wh.URL, Description: wh.Description, Format: string(wh.Format),
 		AllEvents: len(wh.Events) == 0 || slices.Contains(wh.Events, "*"), Events: wh.Events,
 		RateLimit: strconv.Itoa(wh.RateLimit), TenantID: wh.TenantID, Auth: authForm{Current: wh.Auth},
+		Filter: wh.Filter, Channels: strings.Join(wh.Channels, ", "), Ordering: string(wh.Ordering),
 	}
 	names := make([]string, 0, len(wh.Headers))
 	for k := range wh.Headers {
@@ -262,6 +274,9 @@ func readWebhookForm(r *http.Request) (*webhookForm, map[string]any) {
 		Headers:     r.PostForm.Get("headers"),
 		TenantID:    r.PostForm.Get("tenant_id"),
 		Signing:     r.PostForm.Get("signing"),
+		Filter:      strings.TrimSpace(r.PostForm.Get("filter")),
+		Channels:    r.PostForm.Get("channels"),
+		Ordering:    r.PostForm.Get("ordering"),
 	}
 	events := []string{}
 	if !f.AllEvents {
@@ -301,6 +316,10 @@ func readWebhookForm(r *http.Request) (*webhookForm, map[string]any) {
 	}
 	if f.Format != "" {
 		body["format"] = f.Format
+	}
+	body["filter"], body["channels"] = f.Filter, splitChannels(f.Channels)
+	if f.Ordering != "" {
+		body["ordering"] = f.Ordering
 	}
 	return f, body
 }
@@ -580,6 +599,7 @@ type webhookData struct {
 	Test         *testView
 	RecoverError string
 	RecoverSince string
+	ReplayError  string
 	Log          *deliveryLog
 	// TestTypes are the types a test may send besides ping: those the webhook
 	// subscribes to that have a sample.
@@ -627,7 +647,7 @@ func (p *portal) showWebhook(w http.ResponseWriter, r *http.Request, v *viewer, 
 		edit(d)
 	}
 	status := http.StatusOK
-	if d.RecoverError != "" {
+	if d.RecoverError != "" || d.ReplayError != "" {
 		status = http.StatusUnprocessableEntity
 	}
 	p.render(w, r, status, "webhook", v, wh.Name, d)
