@@ -22,6 +22,21 @@ type Matcher struct {
 // NewMatcher returns an empty Matcher.
 func NewMatcher() *Matcher { return &Matcher{} }
 
+// Shared is the process's Matcher: the stores evaluate with it, and the API adds each
+// filter it accepts, so the first event after a filter is saved does not compile it
+// inside the publish transaction.
+var Shared = NewMatcher()
+
+// Add caches f, compiled already, under its text.
+func (m *Matcher) Add(f *Filter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.compiled == nil || len(m.compiled) >= MaxCached {
+		m.compiled = map[string]*Filter{}
+	}
+	m.compiled[f.text] = f
+}
+
 // For implements herald.Matcher.
 func (m *Matcher) For(e *herald.Event) func(filter string) bool {
 	var in *Input

@@ -57,6 +57,7 @@ func (s *server) checkRouting(ctx context.Context, w *herald.Webhook, checkFilte
 	if err := f.CheckFields(s.schemasOf(w.Events)); err != nil {
 		return invalidField("filter", err)
 	}
+	filter.Shared.Add(f) // compiled now rather than by the next publish's transaction
 	return nil
 }
 
