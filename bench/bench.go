@@ -20,7 +20,7 @@ import (
 )
 
 // scenarioNames are the scenarios `herald bench` knows, in the order it runs them.
-var scenarioNames = []string{"raw", "e2e", "latency", "fanout", "backlog", "isolation", "hostile", "postgres"}
+var scenarioNames = []string{"raw", "e2e", "latency", "fanout", "filter", "backlog", "isolation", "hostile", "postgres"}
 
 // config is what `herald bench` is configured with.
 type config struct {
@@ -126,6 +126,7 @@ type Report struct {
 	E2E       *E2EResult         `json:"e2e,omitempty"`
 	Latency   []LatencyResult    `json:"latency,omitempty"`
 	FanOut    *FanOutResult      `json:"fanout,omitempty"`
+	Filter    *FilterResult      `json:"filter,omitempty"`
 	Backlog   *BacklogResult     `json:"backlog,omitempty"`
 	Isolation *IsolationResult   `json:"isolation,omitempty"`
 	Hostile   *HostileResult     `json:"hostile,omitempty"`
@@ -190,6 +191,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	run("e2e", func(ctx context.Context) (err error) { rep.E2E, err = b.endToEnd(ctx, rep.Raw); return err })
 	run("latency", func(ctx context.Context) (err error) { rep.Latency, err = b.latency(ctx); return err })
 	run("fanout", func(ctx context.Context) (err error) { rep.FanOut, err = b.fanOut(ctx); return err })
+	run("filter", func(ctx context.Context) (err error) { rep.Filter, err = b.filterFanOut(ctx); return err })
 	run("backlog", func(ctx context.Context) (err error) { rep.Backlog, err = b.backlog(ctx); return err })
 	run("isolation", func(ctx context.Context) (err error) { rep.Isolation, err = b.isolation(ctx); return err })
 	run("hostile", func(ctx context.Context) (err error) { rep.Hostile, err = b.hostile(ctx); return err })
@@ -281,6 +283,9 @@ func verdicts(r *Report) map[string]Verdict {
 	if h := r.Hostile; h != nil {
 		atMost("10_hostile_healthy_p99_ms", h.HealthyP99MS, 50)
 	}
+	if f := r.Filter; f != nil {
+		atMost("11_filter_fanout_ratio", f.Ratio, 2)
+	}
 	return v
 }
 
@@ -344,6 +349,12 @@ func writeBenchTable(w io.Writer, r *Report) {
 		row("fanout", fmt.Sprintf("1 event to %d webhooks, all received", x.Webhooks), ms(x.AllReceivedMS), "")
 		row("fanout", "deliveries/s", perSecond(x.PerSecond, "deliveries"), "")
 		row("fanout", "server CPU per delivery", cpuMS(x.ServerCPUMS), "")
+	}
+	if x := r.Filter; x != nil {
+		row("filter", fmt.Sprintf("publish 1 event to %d webhooks, no filters", x.Webhooks), ms(x.UnfilteredMS), "")
+		row("filter", fmt.Sprintf("publish 1 event to %d webhooks, a filter each", x.Webhooks), ms(x.FilteredMS), "")
+		row("filter", "  first, compiling the filters", ms(x.FirstFilteredMS), "")
+		row("filter", "  filtered to unfiltered", fmt.Sprintf("%.2f", x.Ratio), "11_filter_fanout_ratio")
 	}
 	if x := r.Backlog; x != nil {
 		row("backlog", fmt.Sprintf("%d deliveries (%d webhooks) published", x.Deliveries, x.Webhooks), perSecond(x.PublishEventsPerSecond, "events"), "")

@@ -81,6 +81,13 @@ func TestBenchSmoke(t *testing.T) {
 	for _, r := range rep.Raw.Runs {
 		positive(fmt.Sprintf("raw at %d", r.Concurrency), r.PerSecond)
 	}
+	if f := rep.Filter; f == nil {
+		t.Error("filter missing")
+	} else {
+		positive("filter unfiltered publish ms", f.UnfilteredMS)
+		positive("filter filtered publish ms", f.FilteredMS)
+		positive("filter ratio", f.Ratio)
+	}
 	if e := rep.E2E; e == nil {
 		t.Error("e2e missing")
 	} else {
