@@ -17,6 +17,7 @@ type deliveryLog struct {
 	EventID    string
 	Status     string
 	EventType  string
+	Channel    string // of the event
 	Since      string // datetime-local values, UTC
 	Until      string
 	Tenant     string
@@ -48,6 +49,9 @@ func (p *portal) loadLog(r *http.Request, v *viewer, apiPath, action string, ext
 	}
 	if l.EventType != "" {
 		q.Set("event_type", l.EventType)
+	}
+	if l.Channel = strings.TrimSpace(in.Get("channel")); l.Channel != "" {
+		q.Set("channel", l.Channel)
 	}
 	// A search by the event's id: its delivery to each webhook the log covers.
 	if l.EventID = strings.TrimSpace(in.Get("event_id")); l.EventID != "" {

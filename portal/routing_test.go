@@ -61,6 +61,12 @@ func TestRoutingForms(t *testing.T) {
 		t.Fatalf("replay: %d to %q\n%s", p.status, p.header.Get("Location"), p.body)
 	}
 	wantPage(t, "after the replay", b.get(p.header.Get("Location")), 200, "1 events replayed")
+
+	// The delivery log shows each delivery's channels and searches by one.
+	wantPage(t, "the log on prod", b.get("/deliveries?channel=prod"), 200, `value="prod"`, `class="muted channels">prod<`)
+	if page := b.get("/deliveries?channel=staging"); !strings.Contains(page.body, "No deliveries match.") {
+		t.Errorf("the log on staging lists deliveries:\n%s", page.body)
+	}
 	wantPage(t, "replay without a time", b.do(http.MethodPost, "/webhooks/"+id+"/replay", url.Values{"since": {"soon"}}),
 		http.StatusUnprocessableEntity, "Give the time to replay")
 }

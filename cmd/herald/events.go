@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/heraldhq/herald"
 )
@@ -124,6 +125,12 @@ func eventsGet(ctx context.Context, c *clientCommand, args []string) error {
 		fmt.Fprintf(w, "ID\t%s\n", ev.ID)
 		fmt.Fprintf(w, "TYPE\t%s\n", ev.Type)
 		fmt.Fprintf(w, "TENANT\t%s\n", ev.TenantID)
+		if len(ev.Channels) > 0 {
+			fmt.Fprintf(w, "CHANNELS\t%s\n", strings.Join(ev.Channels, ", "))
+		}
+		if ev.OrderingKey != "" {
+			fmt.Fprintf(w, "ORDERING KEY\t%s\n", cell(ev.OrderingKey))
+		}
 		fmt.Fprintf(w, "TIMESTAMP\t%s\n", showTime(ev.Timestamp))
 		fmt.Fprintf(w, "CREATED\t%s\n", showTime(ev.CreatedAt))
 		fmt.Fprintf(w, "DATA\t%s\n", cell(string(ev.Data)))

@@ -36,6 +36,19 @@ func TestClientRouting(t *testing.T) {
 	if field(t, out, "DELIVERIES") != "1" {
 		t.Fatalf("trigger on prod:\n%s", out)
 	}
+	evt := field(t, out, "EVENT")
+	out = mustCLI(t, srv, testAdminKey, "events", "get", evt)
+	if field(t, out, "CHANNELS") != "prod" || field(t, out, "ORDERING KEY") != "k1" {
+		t.Fatalf("events get: want its channel and ordering key:\n%s", out)
+	}
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "deliveries", id, "--channel", "staging")
+	if !strings.Contains(out, "No deliveries.") {
+		t.Fatalf("deliveries on staging: want none, the event was on prod:\n%s", out)
+	}
+	out = mustCLI(t, srv, testAdminKey, "webhooks", "deliveries", id, "--channel", "prod")
+	if strings.Contains(out, "No deliveries.") || !strings.Contains(out, "drift.detected") {
+		t.Fatalf("deliveries on prod: want the event's:\n%s", out)
+	}
 	out = mustCLI(t, srv, testAdminKey, "webhooks", "replay", id, "--since", "1h", "--type", "drift.detected")
 	if field(t, out, "REPLAYED") != "1" {
 		t.Fatalf("replay of the last hour: want the one event on prod:\n%s", out)

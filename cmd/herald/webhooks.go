@@ -34,7 +34,7 @@ var webhooksCommand = &clientGroup{
 			"Give a webhook a new signing secret; the old one keeps signing too for the grace period.", webhooksRotateSecret},
 		{"replay", "ID --since TIME [--until TIME] [--type T]... [--only-failed]",
 			"Send again, to this webhook only, the stored events created in the window that it takes now (its types, channels and filter). Receivers that deduplicate drop events they already handled.", webhooksReplay},
-		{"deliveries", "ID [--status pending|retrying|success|failed] [--event-type T] [--page N] [--per-page N]",
+		{"deliveries", "ID [--status pending|retrying|success|failed] [--event-type T] [--channel C] [--page N] [--per-page N]",
 			"List a webhook's deliveries, newest first, with each one's next attempt and last error.", webhooksDeliveries},
 	},
 }
@@ -568,10 +568,11 @@ func webhooksRotateSecret(ctx context.Context, c *clientCommand, args []string) 
 }
 
 func webhooksDeliveries(ctx context.Context, c *clientCommand, args []string) error {
-	var status, eventType string
+	var status, eventType, channel string
 	var page, perPage int
 	c.flags.StringVar(&status, "status", "", "only deliveries in this `state`: pending, retrying (pending after a failed attempt), success or failed")
 	c.flags.StringVar(&eventType, "event-type", "", "only deliveries of this event `type`")
+	c.flags.StringVar(&channel, "channel", "", "only deliveries of events on this `channel`")
 	c.flags.IntVar(&page, "page", 0, "page `number`, from 1")
 	c.flags.IntVar(&perPage, "per-page", 0, "deliveries per page, at most 100 (default 20)")
 	ids, err := c.parse(args, "ID")
@@ -584,6 +585,9 @@ func webhooksDeliveries(ctx context.Context, c *clientCommand, args []string) er
 	}
 	if eventType != "" {
 		q.Set("event_type", eventType)
+	}
+	if channel != "" {
+		q.Set("channel", channel)
 	}
 	if c.given("page") {
 		q.Set("page", strconv.Itoa(page))
