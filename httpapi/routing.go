@@ -133,8 +133,9 @@ func (s *server) registerRouting() {
 		OperationID: "replay-webhook", Method: http.MethodPost, Path: "/api/v1/webhooks/{id}/replay",
 		Summary: "Replay stored events to a webhook",
 		Description: "Creates new deliveries, to this webhook only, of the stored events created in [since, until) that it takes now: " +
-			"its current types (narrowed by types), channels and filter; pings are never replayed. Each delivery carries the event's own id, " +
-			"so a receiver that deduplicates drops events it already handled. Events whose data retention removed are counted in skipped. " +
+			"its current types (narrowed by types), channels and filter; pings are never replayed. Each delivery carries the event's own id " +
+			"(standard's webhook-id, frugally's id), so a receiver that deduplicates on it drops events it already handled; InfraAudit's " +
+			"delivery_id is new for each replayed delivery. Events whose data retention removed are counted in skipped. " +
 			"The window is walked in short transactions of 500 events, so a large one holds up neither publishing nor dispatching; " +
 			"a window too large for one request answers complete: false with resume_since. The webhook must be enabled.",
 		Tags: tags, Security: security, DefaultStatus: http.StatusAccepted, MaxBodyBytes: maxBody + 1,
