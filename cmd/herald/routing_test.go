@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 func TestClientRouting(t *testing.T) {
@@ -56,4 +60,45 @@ func TestClientRouting(t *testing.T) {
 	if _, _, err := cli(t, srv, testAdminKey, "webhooks", "replay", id); err == nil || !strings.Contains(err.Error(), "--since") {
 		t.Fatalf("replay without --since: %v", err)
 	}
+}
+
+// TestPortalFilterCheckInBrowser drives the endpoint form's live filter check in a real
+// Chromium: the verdict appears in place (htmx), without leaving the form.
+func TestPortalFilterCheckInBrowser(t *testing.T) {
+	if os.Getenv("HERALD_TEST_CHROMIUM") == "" {
+		t.Skip("set HERALD_TEST_CHROMIUM to a Chromium binary (e.g. /usr/bin/chromium) to run the portal's browser tests")
+	}
+	srv := startServer(t, t.TempDir())
+	b := newBrowser(t, srv.URL)
+	b.do("sign in", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#api_key")),
+		chromedp.SendKeys(chromedp.CSS("#api_key"), testAdminKey),
+		chromedp.Click(chromedp.CSS(`form[action="/login"] button`)), chromedp.WaitVisible(chromedp.CSS(".tiles")))
+	b.open("/webhooks/new")
+	check := func(filter, want string) {
+		t.Helper()
+		b.do("test the filter "+filter,
+			chromedp.SetValue(chromedp.CSS("#filter"), filter),
+			chromedp.SetValue(chromedp.CSS("#filter-type"), "drift.detected"),
+			chromedp.Click(chromedp.CSS("#test-filter")),
+			chromedp.WaitVisible(chromedp.CSS("#filter-verdict")))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS("#filter-result")))
+			if err == nil && strings.Contains(got, want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("filter %q: the verdict reads %q, want %q", filter, got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		loc, err := chromedp.Run(b.ctx, chromedp.Location())
+		if err != nil || loc != srv.URL+"/webhooks/new" {
+			t.Fatalf("after the check the browser is at %q (%v), want still on the form", loc, err)
+		}
+	}
+	check(`data.severity == "critical"`, "Matches the sample of drift.detected")
+	check(`data.severity == "low"`, "Does not match")
+	check(`data.sevrity == "low"`, "data.sevrity")
+	b.screenshot("webhook-filter-check")
 }
