@@ -2,6 +2,7 @@ package filter_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -163,5 +164,30 @@ func TestMatcherCaches(t *testing.T) {
 	m.For(e)(`data.n == 1`)
 	if m.Len() != 3 {
 		t.Fatalf("cache holds %d filters, want 3 (each text once)", m.Len())
+	}
+}
+
+func TestMatcherConcurrent(t *testing.T) {
+	t.Parallel()
+	m := filter.NewMatcher()
+	e := event("a.b", `{"n":1}`)
+	done := make(chan bool)
+	for g := range 4 {
+		go func() {
+			ok := true
+			for i := range 50 {
+				match := m.For(e)
+				ok = ok && match(fmt.Sprintf(`data.n == 1 && type != "x%d"`, (g*50+i)%20))
+			}
+			done <- ok
+		}()
+	}
+	for range 4 {
+		if !<-done {
+			t.Error("a concurrent match failed")
+		}
+	}
+	if m.Len() != 20 {
+		t.Errorf("cache holds %d filters, want the 20 distinct texts", m.Len())
 	}
 }
