@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -71,12 +72,12 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 	err := s.inTx(ctx, "replay to "+r.WebhookID, func(ctx context.Context, tx pgx.Tx) error {
 		res = herald.ReplayResult{Next: r.After}
 		var w herald.Webhook
-		var events, channels string
+		var events, channels, ordering string
 		// FOR KEY SHARE orders this with a disable (FOR UPDATE), which fails what it
 		// finds pending: the replayed deliveries too, if it comes second.
-		err := tx.QueryRow(ctx, `SELECT id, tenant_id, enabled, events::text, channels::text, filter FROM webhooks
+		err := tx.QueryRow(ctx, `SELECT id, tenant_id, enabled, events::text, channels::text, filter, ordering FROM webhooks
 			WHERE id = $1 FOR KEY SHARE`, r.WebhookID).
-			Scan(&w.ID, &w.TenantID, &w.Enabled, &events, &channels, &w.Filter)
+			Scan(&w.ID, &w.TenantID, &w.Enabled, &events, &channels, &w.Filter, &ordering)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return notFound("webhook", r.WebhookID)
 		}
@@ -86,6 +87,7 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		if !w.Enabled {
 			return herald.Errorf(herald.ECONFLICT, "webhook %q is disabled: enable it before replaying events to it", w.ID)
 		}
+		w.Ordering = herald.Ordering(ordering)
 		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
 			return fmt.Errorf("webhook %s events: %w", w.ID, err)
 		}
@@ -120,7 +122,13 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		if err != nil {
 			return err
 		}
-		var dl struct{ ids, events, types []string }
+		var dl struct {
+			ids, events, types, keys []string
+			next                     []*time.Time
+		}
+		// A replayed delivery of an ordering key joins its key's queue like a new
+		// event's: behind a pending one, it waits unscheduled (see unparkNext).
+		keyPending := map[string]bool{}
 		for i, d := range herald.PlanReplay(&w, &r, cs, filters) {
 			e := &cs[i].Event
 			switch d {
@@ -128,15 +136,32 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 				res.Skipped++
 			case herald.ReplaySend:
 				id := herald.NewID(herald.PrefixDelivery)
+				key := herald.DeliveryOrderingKey(e, w.Ordering == herald.OrderingKey)
+				next := &now
+				if key != "" {
+					pending, seen := keyPending[key]
+					if !seen {
+						err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries
+							WHERE webhook_id = $1 AND ordering_key = $2 AND status = 'pending' AND ordering_key <> '')`, w.ID, key).Scan(&pending)
+						if err != nil {
+							return err
+						}
+					}
+					if pending {
+						next = nil
+					}
+					keyPending[key] = true
+				}
 				dl.ids, dl.events, dl.types = append(dl.ids, id), append(dl.events, e.ID), append(dl.types, e.Type)
+				dl.keys, dl.next = append(dl.keys, key), append(dl.next, next)
 			}
 		}
 		if len(dl.ids) > 0 {
 			_, err := tx.Exec(ctx, `INSERT INTO deliveries (id, event_id, webhook_id, tenant_id, event_type, status,
-					attempt_count, next_attempt_at, last_error, created_at, updated_at)
-				SELECT id, event_id, $3, $4, event_type, 'pending', 0, $5, '', $5, $5
-				FROM unnest($1::text[], $2::text[], $6::text[]) AS u (id, event_id, event_type)`,
-				dl.ids, dl.events, w.ID, w.TenantID, now, dl.types)
+					attempt_count, next_attempt_at, last_error, created_at, updated_at, ordering_key)
+				SELECT id, event_id, $3, $4, event_type, 'pending', 0, next, '', $5, $5, ordering_key
+				FROM unnest($1::text[], $2::text[], $6::text[], $7::text[], $8::timestamptz[]) AS u (id, event_id, event_type, ordering_key, next)`,
+				dl.ids, dl.events, w.ID, w.TenantID, now, dl.types, dl.keys, dl.next)
 			if err != nil {
 				return err
 			}

@@ -78,9 +78,9 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 	err := s.inTx(ctx, "replay to "+r.WebhookID, func(ctx context.Context, tx *sql.Tx) error {
 		res = herald.ReplayResult{Next: r.After}
 		var w herald.Webhook
-		var events, channels string
-		err := tx.QueryRowContext(ctx, "SELECT id, tenant_id, enabled, events, channels, filter FROM webhooks WHERE id = ?", r.WebhookID).
-			Scan(&w.ID, &w.TenantID, &w.Enabled, &events, &channels, &w.Filter)
+		var events, channels, ordering string
+		err := tx.QueryRowContext(ctx, "SELECT id, tenant_id, enabled, events, channels, filter, ordering FROM webhooks WHERE id = ?", r.WebhookID).
+			Scan(&w.ID, &w.TenantID, &w.Enabled, &events, &channels, &w.Filter, &ordering)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("webhook", r.WebhookID)
 		}
@@ -90,6 +90,7 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		if !w.Enabled {
 			return herald.Errorf(herald.ECONFLICT, "webhook %q is disabled: enable it before replaying events to it", w.ID)
 		}
+		w.Ordering = herald.Ordering(ordering)
 		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
 			return fmt.Errorf("webhook %s events: %w", w.ID, err)
 		}
@@ -128,6 +129,9 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		}
 		rows.Close()
 		now := micros(r.Now)
+		// A replayed delivery of an ordering key joins its key's queue like a new
+		// event's: behind a pending one, it waits unscheduled (see publisher.dueAt).
+		p := &publisher{s: s, ctx: ctx, tx: tx}
 		for i, d := range herald.PlanReplay(&w, &r, cs, filters) {
 			e := &cs[i].Event
 			switch d {
@@ -135,7 +139,12 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 				res.Skipped++
 			case herald.ReplaySend:
 				id := herald.NewID(herald.PrefixDelivery)
-				if _, err := s.exec(ctx, tx, deliveryInserts[1], id, e.ID, w.ID, w.TenantID, e.Type, now, now, now); err != nil {
+				key := herald.DeliveryOrderingKey(e, w.Ordering == herald.OrderingKey)
+				due, err := p.dueAt(w.ID, key, now)
+				if err != nil {
+					return err
+				}
+				if _, err := s.exec(ctx, tx, deliveryInserts[1], id, e.ID, w.ID, w.TenantID, e.Type, due, now, now, key); err != nil {
 					return err
 				}
 				res.Replayed++

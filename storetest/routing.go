@@ -211,6 +211,40 @@ func testRouting(t *testing.T, open func(t *testing.T) herald.Store) {
 			t.Fatalf("replay of a purged event = %+v, want 0 replayed, 1 skipped", r3)
 		}
 
+		// Replayed to a webhook ordering by key, the deliveries of a key queue as new
+		// events' do: the first due now, the next unscheduled behind it; without a key,
+		// due now.
+		keyed := addWebhook(t, st, tenant, subscribed("invoice.paid"), func(w *herald.Webhook) { w.Ordering = herald.OrderingKey })
+		for m, key := range []string{"k1", "k1", ""} {
+			e := routedEvent(tenant, "invoice.paid", at(60+m), `{}`)
+			e.OrderingKey = key
+			pub(e)
+		}
+		rk, err := st.Replay(ctx, herald.ReplayRequest{WebhookID: keyed.ID, Since: at(59), Until: at(70), Now: at(70)})
+		ok(t, err, "replay to a keyed webhook")
+		if rk.Replayed != 3 {
+			t.Fatalf("replay to a keyed webhook = %+v, want 3 replayed", rk)
+		}
+		// The originals of k1 are pending: both replays of k1 wait; the unkeyed one is due.
+		for i, id := range rk.DeliveryIDs {
+			d := getDelivery(t, st, id)
+			if due := d.NextAttemptAt != nil; due != (i == 2) {
+				t.Errorf("replayed delivery %d to the keyed webhook: next_attempt_at %v, want due only without a key", i, d.NextAttemptAt)
+			}
+		}
+		late2 := addWebhook(t, st, tenant, subscribed("invoice.paid"), func(w *herald.Webhook) { w.Ordering = herald.OrderingKey })
+		rk, err = st.Replay(ctx, herald.ReplayRequest{WebhookID: late2.ID, Since: at(59), Until: at(70), Now: at(71)})
+		ok(t, err, "replay to a keyed webhook with nothing pending")
+		if rk.Replayed != 3 {
+			t.Fatalf("replay to a new keyed webhook = %+v, want 3 replayed", rk)
+		}
+		for i, id := range rk.DeliveryIDs {
+			d := getDelivery(t, st, id)
+			if due := d.NextAttemptAt != nil; due != (i != 1) {
+				t.Errorf("replayed delivery %d to a new keyed webhook: next_attempt_at %v, want the first of k1 and the unkeyed due, the second of k1 waiting", i, d.NextAttemptAt)
+			}
+		}
+
 		// A disabled webhook takes no replay; an unknown one is not found.
 		off := addWebhook(t, st, tenant, disabled)
 		_, err = st.Replay(ctx, herald.ReplayRequest{WebhookID: off.ID, Since: at(0), Until: at(50), Now: now})
