@@ -69,6 +69,7 @@ type Auth struct {
 	Certificate          string     `json:"certificate,omitempty"`            // mtls: PEM
 	PrivateKey           string     `json:"private_key,omitempty"`            // mtls: PEM; write only
 	CertificateExpiresAt *time.Time `json:"certificate_expires_at,omitempty"` // mtls; read only
+	CertificateSubject   string     `json:"certificate_subject,omitempty"`    // mtls; read only
 }
 
 // NoAuth removes a webhook's endpoint authentication, in an update.
@@ -174,8 +175,14 @@ type Replay struct {
 
 // ReplayResult counts what Replay did.
 type ReplayResult struct {
+	// Replayed is how many events were sent again, as new deliveries.
 	Replayed int `json:"replayed"`
-	Skipped  int `json:"skipped"`
+	// Skipped is how many could not be, their data removed by retention.
+	Skipped int `json:"skipped"`
+	// Complete is false when the window was too large for one request: replay the
+	// rest from ResumeSince.
+	Complete    bool       `json:"complete"`
+	ResumeSince *time.Time `json:"resume_since,omitempty"`
 }
 
 // DeliveryListOptions chooses which deliveries a list returns.
@@ -185,6 +192,8 @@ type DeliveryListOptions struct {
 	Status string
 	// EventType keeps one event type's deliveries.
 	EventType string
+	// Channel keeps the deliveries of events on this channel.
+	Channel string
 	// Since and Until bound when the deliveries were created.
 	Since, Until time.Time
 	// WebhookID, EventID and TenantID (admin key) keep one's deliveries; for
@@ -194,7 +203,7 @@ type DeliveryListOptions struct {
 
 func (o DeliveryListOptions) query() url.Values {
 	q := pageQuery(nil, o.ListOptions)
-	for name, v := range map[string]string{"status": o.Status, "event_type": o.EventType,
+	for name, v := range map[string]string{"status": o.Status, "event_type": o.EventType, "channel": o.Channel,
 		"webhook_id": o.WebhookID, "event_id": o.EventID, "tenant_id": o.TenantID} {
 		if v != "" {
 			q.Set(name, v)

@@ -1,8 +1,9 @@
 package main
 
 // The API client commands (webhooks, deliveries, events, event-types, trigger) drive a
-// running server through its HTTP API, the way a script with curl would. This file holds
-// what they share: their common flags, the HTTP client, error messages and output.
+// running server through its HTTP API, with package client, the way a producer's backend
+// would. This file holds what they share: their common flags, the client, error messages
+// and output.
 
 import (
 	"bytes"
@@ -12,7 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -20,19 +21,12 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
 )
 
 // defaultServer is the server client commands call when neither --server nor
 // HERALD_SERVER says otherwise: where `herald serve` listens by default.
 const defaultServer = "http://127.0.0.1:8080"
-
-// clientTimeout bounds one API call. `webhooks test` and `deliveries retry` wait for an
-// attempt, which the server lets take up to a minute (and 90 s to write its answer).
-const clientTimeout = 100 * time.Second
-
-// maxAnswer is the largest API answer read: a page of 100 deliveries with their attempts'
-// headers and response bodies stays well under it.
-const maxAnswer = 64 << 20
 
 // stdin is the standard input of the commands that read one (`--data -`, sign,
 // verify); tests replace it or pass their own reader.
@@ -111,7 +105,8 @@ type clientCommand struct {
 	apiKey string
 	output string
 
-	api *apiClient // set by parse
+	api    *client.Client  // set by parse
+	answer client.Response // the last answer of a call made with capture's context
 }
 
 func newClientCommand(name, synopsis, summary string, stdout, stderr io.Writer, getenv func(string) string) *clientCommand {
@@ -190,7 +185,7 @@ func (c *clientCommand) given(name string) bool {
 
 // newAPIClient makes the client of the server and key given, the flag winning over the
 // environment.
-func (c *clientCommand) newAPIClient() (*apiClient, error) {
+func (c *clientCommand) newAPIClient() (*client.Client, error) {
 	server := c.server
 	if server == "" {
 		server = c.getenv("HERALD_SERVER")
@@ -209,18 +204,35 @@ func (c *clientCommand) newAPIClient() (*apiClient, error) {
 	if key == "" {
 		return nil, errors.New("no API key: pass --api-key or set HERALD_API_KEY")
 	}
-	return &apiClient{
-		server: strings.TrimSuffix(server, "/"),
-		key:    key,
-		http:   &http.Client{Timeout: clientTimeout},
-	}, nil
+	api, err := client.New(server, key, client.WithUserAgent("herald-cli/"+herald.Version))
+	if err != nil {
+		return nil, err
+	}
+	return api, nil
 }
 
-// show writes an API answer: as the API sent it, indented, for -o json; else through
-// table, which writes tab-separated columns for people.
-func (c *clientCommand) show(answer []byte, table func(w io.Writer)) error {
+// capture returns ctx for one call whose answer, as the server sent it, show prints
+// for -o json.
+func (c *clientCommand) capture(ctx context.Context) context.Context {
+	c.answer = client.Response{}
+	return client.CaptureResponse(ctx, &c.answer)
+}
+
+// failed is the error of a call as the CLI says it: the server's error as it answered
+// it (`404 NOT_FOUND: …`), and a hint where no server answered at all.
+func failed(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (is the server running there? set --server or HERALD_SERVER)", err)
+	}
+	return err
+}
+
+// show writes the last call's answer: as the API sent it, indented, for -o json; else
+// through table, which writes tab-separated columns for people.
+func (c *clientCommand) show(table func(w io.Writer)) error {
 	if c.output == "json" {
-		return writeIndented(c.stdout, answer)
+		return writeIndented(c.stdout, c.answer.Body)
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	table(tw)
@@ -241,91 +253,16 @@ func writeIndented(w io.Writer, doc []byte) error {
 	return err
 }
 
-// apiClient calls the API of one server with one key.
-type apiClient struct {
-	server string // without a trailing slash
-	key    string
-	http   *http.Client
-}
-
-// apiAnswer is a successful API response.
-type apiAnswer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// decode decodes the answer's JSON into out.
-func (a *apiAnswer) decode(out any) error {
-	if err := json.Unmarshal(a.body, out); err != nil {
-		return fmt.Errorf("read the server's answer: %w", err)
+// pageOptions are the --page and --per-page flags of a list command, as the client
+// takes them: checked here, since the client leaves out a page number below 1.
+func (c *clientCommand) pageOptions(page, perPage int) (client.ListOptions, error) {
+	if c.given("page") && page < 1 {
+		return client.ListOptions{}, fmt.Errorf("--page %d: want 1 or more", page)
 	}
-	return nil
-}
-
-// call sends method path?query with body as JSON (nil for none) and extra header (nil for
-// none). An answer outside 2xx is returned as the *herald.Error the server answered
-// with (see callError).
-func (c *apiClient) call(ctx context.Context, method, path string, query url.Values, header http.Header, body any) (*apiAnswer, error) {
-	target := c.server + path
-	if len(query) > 0 {
-		target += "?" + query.Encode()
+	if c.given("per-page") && (perPage < 1 || perPage > 100) {
+		return client.ListOptions{}, fmt.Errorf("--per-page %d: want 1 to 100", perPage)
 	}
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encode the request: %w", err)
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, target, r)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	for name, values := range header {
-		req.Header[name] = values
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%s %s on %s: %w (is the server running there? set --server or HERALD_SERVER)", method, path, c.server, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
-	}
-	if len(data) > maxAnswer {
-		return nil, fmt.Errorf("%s %s: the answer is larger than %d MiB", method, path, maxAnswer>>20)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, callError(resp.StatusCode, data)
-	}
-	return &apiAnswer{status: resp.StatusCode, header: resp.Header, body: data}, nil
-}
-
-// callError is an error answer as the server sent it: the *herald.Error, after its
-// status and code, like `404 NOT_FOUND: webhook "wh_…" not found`.
-func callError(status int, body []byte) error {
-	e := herald.ErrorFromResponse(status, body)
-	return fmt.Errorf("%d %s: %w", status, e.Code, e)
-}
-
-// pathID is id as one path segment.
-func pathID(prefix, id string) string {
-	return prefix + "/" + url.PathEscape(id)
+	return client.ListOptions{Page: page, PerPage: perPage}, nil
 }
 
 // readData reads a JSON document from the file at path, or from stdin for "-".
@@ -396,10 +333,10 @@ func showDuration(ms int64) string {
 	return (time.Duration(ms) * time.Millisecond).String()
 }
 
-// moreNote tells people a list has more pages than the one shown.
-func moreNote(w io.Writer, what string, shown int, header http.Header) {
-	var total int
-	if _, err := fmt.Sscan(header.Get("X-Total-Count"), &total); err != nil || total <= shown {
+// moreNote tells people a list has more pages than the one shown, of total (0 when
+// the server did not say).
+func moreNote(w io.Writer, what string, shown, total int) {
+	if total <= shown {
 		return // no count (not this API) or nothing more
 	}
 	fmt.Fprintf(w, "\n%d of %d %s shown: see --page and --per-page.\n", shown, total, what)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 
 	"github.com/heraldhq/herald"
 )
@@ -30,15 +29,11 @@ func deliveriesGet(ctx context.Context, c *clientCommand, args []string) error {
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/deliveries", ids[0]), nil, nil, nil)
+	d, err := c.api.Deliveries.Get(c.capture(ctx), ids[0])
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var d herald.Delivery
-	if err := ans.decode(&d); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) { writeDelivery(w, &d) })
+	return c.show(func(w io.Writer) { writeDelivery(w, d) })
 }
 
 func deliveriesRetry(ctx context.Context, c *clientCommand, args []string) error {
@@ -46,15 +41,11 @@ func deliveriesRetry(ctx context.Context, c *clientCommand, args []string) error
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/deliveries", ids[0])+"/retry", nil, nil, nil)
+	d, err := c.api.Deliveries.Retry(c.capture(ctx), ids[0])
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var d herald.Delivery
-	if err := ans.decode(&d); err != nil {
-		return err
-	}
-	if err := c.show(ans.body, func(w io.Writer) { writeDelivery(w, &d) }); err != nil {
+	if err := c.show(func(w io.Writer) { writeDelivery(w, d) }); err != nil {
 		return err
 	}
 	if n := len(d.Attempts); n == 0 || !d.Attempts[n-1].Success {
@@ -69,15 +60,11 @@ func deliveriesSkip(ctx context.Context, c *clientCommand, args []string) error 
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/deliveries", ids[0])+"/skip", nil, nil, nil)
+	d, err := c.api.Deliveries.Skip(c.capture(ctx), ids[0])
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var d herald.Delivery
-	if err := ans.decode(&d); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) { writeDelivery(w, &d) })
+	return c.show(func(w io.Writer) { writeDelivery(w, d) })
 }
 
 // writeDelivery writes a delivery as NAME value lines, then a table of its attempts.

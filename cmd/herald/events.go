@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
-	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
 )
 
 // eventsCommand is `herald events`: publish events and read them back.
@@ -28,19 +26,8 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	return eventsCommand.run(ctx, args, stdout, stderr, getenv)
 }
 
-// publishRequest is the body of POST /api/v1/events.
-type publishRequest struct {
-	Type     string          `json:"type"`
-	Data     json.RawMessage `json:"data"`
-	TenantID string          `json:"tenant_id,omitempty"`
-	ID       string          `json:"id,omitempty"`
-	// Channels and OrderingKey route the event (--channel, --ordering-key).
-	Channels    []string `json:"channels,omitempty"`
-	OrderingKey string   `json:"ordering_key,omitempty"`
-}
-
 // routingFlags adds --channel and --ordering-key, which fill req once parsed.
-func routingFlags(c *clientCommand, req *publishRequest) *listFlag {
+func routingFlags(c *clientCommand, req *client.Event) *listFlag {
 	var channels listFlag
 	c.flags.Var(&channels, "channel", "a `channel` the event is on; repeat for more")
 	c.flags.StringVar(&req.OrderingKey, "ordering-key", "", "the event's ordering `key`: webhooks with ordering key send the events sharing it one at a time, in order")
@@ -48,7 +35,7 @@ func routingFlags(c *clientCommand, req *publishRequest) *listFlag {
 }
 
 func eventsPublish(ctx context.Context, c *clientCommand, args []string) error {
-	var req publishRequest
+	var req client.Event
 	var dataPath, idempotencyKey string
 	c.flags.StringVar(&req.Type, "type", "", "the event `type`, from the catalog (required)")
 	c.flags.StringVar(&dataPath, "data", "", "`file` holding the event's data as JSON, or - for stdin (required)")
@@ -63,37 +50,28 @@ func eventsPublish(ctx context.Context, c *clientCommand, args []string) error {
 	if req.Type == "" || dataPath == "" {
 		return errors.New("events publish: --type and --data are required (--data - reads stdin)")
 	}
-	var err error
-	if req.Data, err = readData(dataPath); err != nil {
+	data, err := readData(dataPath)
+	if err != nil {
 		return err
 	}
+	req.Data = data
 	return publish(ctx, c, req, idempotencyKey)
 }
 
 // publish publishes one event and says what came of it: its id, how many deliveries, and
-// whether it repeated an earlier one (200 rather than 202).
-func publish(ctx context.Context, c *clientCommand, req publishRequest, idempotencyKey string) error {
-	var header http.Header
-	if idempotencyKey != "" {
-		header = http.Header{"Idempotency-Key": {idempotencyKey}}
-	}
-	ans, err := c.api.call(ctx, http.MethodPost, "/api/v1/events", nil, header, req)
+// whether it repeated an earlier one. Without an idempotency key the client makes one,
+// so that its retries never publish twice.
+func publish(ctx context.Context, c *clientCommand, req client.Event, idempotencyKey string) error {
+	res, err := c.api.Events.Publish(c.capture(ctx), req, client.PublishOptions{IdempotencyKey: idempotencyKey})
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var res struct {
-		ID         string `json:"id"`
-		Deliveries int    `json:"deliveries"`
-	}
-	if err := ans.decode(&res); err != nil {
-		return err
-	}
-	duplicate := ans.status == http.StatusOK
+	duplicate := res.Duplicate
 	if duplicate && c.output == "json" {
 		// The API's JSON does not say it; stdout stays that JSON for scripts.
 		fmt.Fprintf(c.stderr, "herald: event %s is a duplicate: published before, nothing sent again\n", res.ID)
 	}
-	return c.show(ans.body, func(w io.Writer) {
+	return c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "EVENT\t%s\n", res.ID)
 		fmt.Fprintf(w, "TYPE\t%s\n", req.Type)
 		fmt.Fprintf(w, "DELIVERIES\t%d\n", res.Deliveries)
@@ -110,18 +88,11 @@ func eventsGet(ctx context.Context, c *clientCommand, args []string) error {
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/events", ids[0]), nil, nil, nil)
+	ev, err := c.api.Events.Get(c.capture(ctx), ids[0])
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var ev struct {
-		herald.Event
-		Deliveries []herald.Delivery `json:"deliveries"`
-	}
-	if err := ans.decode(&ev); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) {
+	return c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "ID\t%s\n", ev.ID)
 		fmt.Fprintf(w, "TYPE\t%s\n", ev.Type)
 		fmt.Fprintf(w, "TENANT\t%s\n", ev.TenantID)

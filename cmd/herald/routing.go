@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/client"
 )
 
 // writeRouting prints a webhook's filter, channels and ordering.
-func writeRouting(w io.Writer, wh *apiWebhook) {
+func writeRouting(w io.Writer, wh *client.Webhook) {
 	fmt.Fprintf(w, "FILTER\t%s\n", cell(wh.Filter))
 	channels := "every channel"
 	if len(wh.Channels) > 0 {
@@ -52,36 +53,22 @@ func webhooksReplay(ctx context.Context, c *clientCommand, args []string) error 
 		return errors.New("webhooks replay: --since is required")
 	}
 	now := time.Now().UTC()
-	body := map[string]any{"only_failed": onlyFailed}
-	from, err := parseWhen("since", since, now)
-	if err != nil {
+	r := client.Replay{Types: types, OnlyFailed: onlyFailed}
+	if r.Since, err = parseWhen("since", since, now); err != nil {
 		return err
 	}
-	body["since"] = from.Format(time.RFC3339Nano)
 	if until != "" {
 		to, err := parseWhen("until", until, now)
 		if err != nil {
 			return err
 		}
-		body["until"] = to.Format(time.RFC3339Nano)
+		r.Until = &to
 	}
-	if len(types) > 0 {
-		body["types"] = []string(types)
-	}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/replay", nil, nil, body)
+	res, err := c.api.Webhooks.Replay(c.capture(ctx), ids[0], r)
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var res struct {
-		Replayed    int        `json:"replayed"`
-		Skipped     int        `json:"skipped"`
-		Complete    bool       `json:"complete"`
-		ResumeSince *time.Time `json:"resume_since"`
-	}
-	if err := ans.decode(&res); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) {
+	return c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "REPLAYED\t%d\n", res.Replayed)
 		fmt.Fprintf(w, "SKIPPED\t%d (data removed by retention)\n", res.Skipped)
 		if !res.Complete && res.ResumeSince != nil {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
+
+	"github.com/heraldhq/herald/client"
 )
 
 // tenantsCommand is `herald tenants`: what a tenant does with its own account.
@@ -37,21 +38,11 @@ func tenantsRotateKey(ctx context.Context, c *clientCommand, args []string) erro
 	if grace < 0 || grace%time.Second != 0 {
 		return fmt.Errorf("--grace %s: want whole seconds, 0 or more", grace)
 	}
-	req := struct {
-		GracePeriodSeconds int64 `json:"grace_period_seconds"`
-	}{int64(grace / time.Second)}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/tenants", ids[0])+"/rotate-key", nil, nil, req)
+	res, err := c.api.Tenants.RotateKey(c.capture(ctx), ids[0], grace)
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var res struct {
-		APIKey               string     `json:"api_key"`
-		PreviousKeyExpiresAt *time.Time `json:"previous_key_expires_at"`
-	}
-	if err := ans.decode(&res); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) {
+	return c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "TENANT\t%s\n", ids[0])
 		fmt.Fprintf(w, "API KEY\t%s\n", res.APIKey)
 		if res.PreviousKeyExpiresAt != nil {
@@ -64,30 +55,25 @@ func tenantsRotateKey(ctx context.Context, c *clientCommand, args []string) erro
 }
 
 func tenantsPortalLink(ctx context.Context, c *clientCommand, args []string) error {
-	var req struct {
-		TTL       string `json:"ttl,omitempty"`
-		ReadOnly  bool   `json:"read_only,omitempty"`
-		ReturnURL string `json:"return_url,omitempty"`
-	}
-	c.flags.StringVar(&req.TTL, "ttl", "", "how long the link can be followed, at most 24h (default 15m)")
+	var req client.PortalLinkOptions
+	var ttl string
+	c.flags.StringVar(&ttl, "ttl", "", "how long the link can be followed, at most 24h (default 15m)")
 	c.flags.BoolVar(&req.ReadOnly, "read-only", false, "the session sees everything and changes nothing")
 	c.flags.StringVar(&req.ReturnURL, "return-url", "", "where \"← Back to …\" and the expired-link page send the visitor")
 	ids, err := c.parse(args, "ID")
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/tenants", ids[0])+"/portal-links", nil, nil, req)
+	if ttl != "" {
+		if req.TTL, err = time.ParseDuration(ttl); err != nil || req.TTL <= 0 {
+			return fmt.Errorf("--ttl %q: want a duration like 15m or 2h, at most 24h", ttl)
+		}
+	}
+	res, err := c.api.Tenants.PortalLink(c.capture(ctx), ids[0], req)
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var res struct {
-		URL       string    `json:"url"`
-		ExpiresAt time.Time `json:"expires_at"`
-	}
-	if err := ans.decode(&res); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) {
+	return c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "URL\t%s\n", res.URL)
 		fmt.Fprintf(w, "EXPIRES\t%s\n", showTime(res.ExpiresAt))
 		fmt.Fprintln(w, "\nThe link works once.")

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
 )
 
 // runTrigger runs `herald trigger TYPE`: it publishes the catalog's sample of TYPE, or
@@ -12,7 +15,7 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	c := newClientCommand("trigger", "TYPE [--tenant T] [--data FILE|-] [--channel C]... [--ordering-key K]",
 		"Publish an event of TYPE with the catalog's sample data, or the data given, through the running server (admin key).",
 		stdout, stderr, getenv)
-	var req publishRequest
+	var req client.Event
 	var dataPath string
 	c.flags.StringVar(&req.TenantID, "tenant", "", "the `tenant` whose webhooks receive it (default the default tenant)")
 	c.flags.StringVar(&dataPath, "data", "", "`file` holding the data as JSON, or - for stdin (default the type's sample)")
@@ -24,11 +27,11 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	req.Channels = *channels
 	req.Type = types[0]
 
-	_, catalog, err := eventTypes(ctx, c.api)
+	catalog, err := c.api.EventTypes.List(ctx)
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var entry *apiEventType
+	var entry *herald.EventType
 	for i := range catalog {
 		if catalog[i].Type == req.Type {
 			entry = &catalog[i]
@@ -39,9 +42,11 @@ func runTrigger(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return fmt.Errorf("unknown event type %q: run 'herald event-types list' to see the types", req.Type)
 	}
 	if dataPath != "" {
-		if req.Data, err = readData(dataPath); err != nil {
+		data, err := readData(dataPath)
+		if err != nil {
 			return err
 		}
+		req.Data = data
 	} else {
 		if len(entry.Sample) == 0 || string(entry.Sample) == "null" {
 			return fmt.Errorf("event type %q has no sample in the catalog: pass --data FILE", req.Type)

@@ -7,9 +7,9 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
 )
 
 // authFlags are the endpoint authentication flags of `webhooks create` and `update`.
@@ -37,7 +37,7 @@ const authUsage = "[--auth basic:USER:PASS|bearer:TOKEN|none] [--auth-oauth2-tok
 
 // request is the API's auth object for the flags given (given reports a flag set on
 // the command line), or nil when none was. One method at a time.
-func (a *authFlags) request(given func(string) bool) (map[string]any, error) {
+func (a *authFlags) request(given func(string) bool) (*client.Auth, error) {
 	oauth := given("auth-oauth2-token-url") || given("auth-oauth2-client-id") || given("auth-oauth2-client-secret") ||
 		given("auth-oauth2-scopes") || given("auth-oauth2-audience")
 	mtls := given("auth-mtls-cert") || given("auth-mtls-key")
@@ -57,13 +57,8 @@ func (a *authFlags) request(given func(string) bool) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		req := map[string]any{"type": string(herald.AuthOAuth2), "token_url": a.tokenURL, "client_id": a.clientID, "client_secret": secret}
-		if s := splitEvents(a.scopes); len(s) > 0 {
-			req["scopes"] = s
-		}
-		if a.audience != "" {
-			req["audience"] = a.audience
-		}
+		req := client.OAuth2ClientCredentials(a.tokenURL, a.clientID, secret, splitEvents(a.scopes)...)
+		req.Audience = a.audience
 		return req, nil
 	case mtls:
 		if a.cert == "" || a.key == "" {
@@ -77,18 +72,18 @@ func (a *authFlags) request(given func(string) bool) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"type": string(herald.AuthMTLS), "certificate": cert, "private_key": key}, nil
+		return client.MTLS(cert, key), nil
 	}
 	method, rest, _ := strings.Cut(a.auth, ":")
 	switch herald.AuthType(method) {
 	case herald.AuthNone:
-		return map[string]any{"type": string(herald.AuthNone)}, nil
+		return client.NoAuth(), nil
 	case herald.AuthBearer:
 		token, err := readSecret("--auth bearer:", rest)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"type": string(herald.AuthBearer), "token": token}, nil
+		return client.BearerAuth(token), nil
 	case herald.AuthBasic:
 		user, pass, ok := strings.Cut(rest, ":")
 		if !ok || user == "" {
@@ -98,7 +93,7 @@ func (a *authFlags) request(given func(string) bool) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"type": string(herald.AuthBasic), "username": user, "password": pass}, nil
+		return client.BasicAuth(user, pass), nil
 	}
 	return nil, fmt.Errorf("--auth %q: want basic:USER:PASSWORD, bearer:TOKEN or none (OAuth2 and mTLS have flags of their own)", method)
 }
@@ -144,20 +139,8 @@ func readFile(name string) ([]byte, error) {
 	return b, nil
 }
 
-// apiAuth is a webhook's auth as the API shows it.
-type apiAuth struct {
-	Type                 string     `json:"type"`
-	Username             string     `json:"username"`
-	TokenURL             string     `json:"token_url"`
-	ClientID             string     `json:"client_id"`
-	Scopes               []string   `json:"scopes"`
-	Audience             string     `json:"audience"`
-	CertificateExpiresAt *time.Time `json:"certificate_expires_at"`
-	CertificateSubject   string     `json:"certificate_subject"`
-}
-
 // showAuth is a webhook's auth in a line: the method and what identifies it.
-func showAuth(a *apiAuth) string {
+func showAuth(a *client.Auth) string {
 	if a == nil {
 		return "none"
 	}

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/client"
 )
 
 // webhooksCommand is `herald webhooks`: the webhook routes of the API.
@@ -44,33 +43,6 @@ func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	return webhooksCommand.run(ctx, args, stdout, stderr, getenv)
 }
 
-// apiWebhook is the API's webhook resource; Secret is there only when it is created.
-type apiWebhook struct {
-	ID                 string            `json:"id"`
-	TenantID           string            `json:"tenant_id"`
-	Name               string            `json:"name"`
-	Description        string            `json:"description"`
-	URL                string            `json:"url"`
-	Events             []string          `json:"events"`
-	Enabled            bool              `json:"enabled"`
-	Format             string            `json:"format"`
-	RateLimit          int               `json:"rate_limit"`
-	Headers            map[string]string `json:"headers"`
-	Filter             string            `json:"filter"`
-	Channels           []string          `json:"channels"`
-	Ordering           string            `json:"ordering"`
-	DisabledReason     string            `json:"disabled_reason"`
-	CreatedAt          time.Time         `json:"created_at"`
-	UpdatedAt          time.Time         `json:"updated_at"`
-	LastDeliveryStatus string            `json:"last_delivery_status"`
-	LastDeliveryAt     *time.Time        `json:"last_delivery_at"`
-	Health             herald.Health     `json:"health"`
-	Signing            string            `json:"signing"`
-	PublicKey          string            `json:"public_key,omitempty"`
-	Secret             string            `json:"secret,omitempty"`
-	Auth               *apiAuth          `json:"auth,omitempty"`
-}
-
 // showEvents is a subscription as people read it: every type for none or "*".
 func showEvents(events []string) string {
 	if len(events) == 0 || (len(events) == 1 && events[0] == "*") {
@@ -91,7 +63,7 @@ func showHealth(h *herald.Health) string {
 	return string(h.State)
 }
 
-func showLastDelivery(w *apiWebhook) string {
+func showLastDelivery(w *client.Webhook) string {
 	if w.LastDeliveryStatus == "" {
 		return "-"
 	}
@@ -99,7 +71,7 @@ func showLastDelivery(w *apiWebhook) string {
 }
 
 // writeWebhook writes one webhook as NAME value lines.
-func writeWebhook(w io.Writer, wh *apiWebhook) {
+func writeWebhook(w io.Writer, wh *client.Webhook) {
 	fmt.Fprintf(w, "ID\t%s\n", wh.ID)
 	fmt.Fprintf(w, "TENANT\t%s\n", wh.TenantID)
 	fmt.Fprintf(w, "NAME\t%s\n", cell(wh.Name))
@@ -181,25 +153,16 @@ func webhooksList(ctx context.Context, c *clientCommand, args []string) error {
 	if _, err := c.parse(args); err != nil {
 		return err
 	}
-	q := url.Values{}
-	if tenant != "" {
-		q.Set("tenant_id", tenant)
-	}
-	if c.given("page") {
-		q.Set("page", strconv.Itoa(page))
-	}
-	if c.given("per-page") {
-		q.Set("per_page", strconv.Itoa(perPage))
-	}
-	ans, err := c.api.call(ctx, http.MethodGet, "/api/v1/webhooks", q, nil, nil)
+	paging, err := c.pageOptions(page, perPage)
 	if err != nil {
 		return err
 	}
-	var list []apiWebhook
-	if err := ans.decode(&list); err != nil {
-		return err
+	got, err := c.api.Webhooks.List(c.capture(ctx), client.WebhookListOptions{ListOptions: paging, TenantID: tenant})
+	if err != nil {
+		return failed(err)
 	}
-	return c.show(ans.body, func(w io.Writer) {
+	list := got.Items
+	return c.show(func(w io.Writer) {
 		if len(list) == 0 {
 			fmt.Fprintln(w, "No webhooks.")
 			return
@@ -214,28 +177,13 @@ func webhooksList(ctx context.Context, c *clientCommand, args []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%t\t%s\t%s\t%s\t%s\n", wh.ID, cell(wh.Name), wh.Format, wh.Enabled,
 				cell(wh.URL), showEvents(wh.Events), showLastDelivery(wh), health)
 		}
-		moreNote(w, "webhooks", len(list), ans.header)
+		moreNote(w, "webhooks", len(list), got.Total)
 	})
 }
 
 func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error {
-	var req struct {
-		Name        string            `json:"name"`
-		URL         string            `json:"url"`
-		Events      []string          `json:"events,omitempty"`
-		Description string            `json:"description,omitempty"`
-		Secret      string            `json:"secret,omitempty"`
-		Format      string            `json:"format,omitempty"`
-		Signing     string            `json:"signing,omitempty"`
-		TenantID    string            `json:"tenant_id,omitempty"`
-		RateLimit   int               `json:"rate_limit,omitempty"`
-		Headers     map[string]string `json:"headers,omitempty"`
-		Auth        map[string]any    `json:"auth,omitempty"`
-		Filter      string            `json:"filter,omitempty"`
-		Channels    []string          `json:"channels,omitempty"`
-		Ordering    string            `json:"ordering,omitempty"`
-	}
-	var events string
+	var req client.WebhookCreate
+	var events, format string
 	var headers, channels listFlag
 	var auth authFlags
 	auth.register(c.flags)
@@ -247,7 +195,7 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	c.flags.StringVar(&req.URL, "url", "", "the endpoint `URL`, http or https (required)")
 	c.flags.StringVar(&req.Name, "name", "", "a `name` to tell it by (required)")
 	c.flags.StringVar(&events, "events", "", "event `types` to send, comma-separated (default every type)")
-	c.flags.StringVar(&req.Format, "format", "", "wire `format`: standard, infraaudit or frugally (default the server's)")
+	c.flags.StringVar(&format, "format", "", "wire `format`: standard, infraaudit or frugally (default the server's)")
 	c.flags.StringVar(&req.TenantID, "tenant", "", "the owning `tenant` (admin key; default the default tenant)")
 	c.flags.StringVar(&req.Secret, "secret", "", "your own signing `secret` (default a new whsec_ secret)")
 	c.flags.StringVar(&req.Signing, "signing", "", "hmac-sha256 (default) or ed25519 (standard format: Herald keeps the private key, you get the public key)")
@@ -262,6 +210,7 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	}
 	req.Events = splitEvents(events)
 	req.Channels = channels
+	req.Format = herald.Format(format)
 	var err error
 	if req.Headers, err = parseHeaders(headers); err != nil {
 		return err
@@ -269,21 +218,17 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	if req.Auth, err = auth.request(c.given); err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodPost, "/api/v1/webhooks", nil, nil, req)
+	wh, err := c.api.Webhooks.Create(c.capture(ctx), req)
 	if err != nil {
-		return err
-	}
-	var wh apiWebhook
-	if err := ans.decode(&wh); err != nil {
-		return err
+		return failed(err)
 	}
 	var ping *herald.Delivery
 	if wh.Enabled && wait > 0 && c.output != "json" {
 		// The webhook exists whatever the ping finds: its outcome is news, not an error.
 		ping = c.waitForPing(ctx, wh.ID, wait)
 	}
-	return c.show(ans.body, func(w io.Writer) {
-		writeWebhook(w, &wh)
+	return c.show(func(w io.Writer) {
+		writeWebhook(w, wh)
 		if wh.Secret != "" {
 			fmt.Fprintf(w, "SECRET\t%s\n", wh.Secret)
 		}
@@ -309,12 +254,11 @@ const pingPoll = 200 * time.Millisecond
 func (c *clientCommand) waitForPing(ctx context.Context, id string, wait time.Duration) *herald.Delivery {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	q := url.Values{"event_type": {herald.PingType}, "per_page": {"1"}}
+	opts := client.DeliveryListOptions{EventType: herald.PingType, ListOptions: client.ListOptions{PerPage: 1}}
 	for {
-		ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", id)+"/deliveries", q, nil, nil)
-		var list []herald.Delivery
-		if err == nil && ans.decode(&list) == nil && len(list) == 1 && list[0].AttemptCount > 0 {
-			return &list[0]
+		got, err := c.api.Webhooks.Deliveries(ctx, id, opts)
+		if err == nil && len(got.Items) == 1 && got.Items[0].AttemptCount > 0 {
+			return &got.Items[0]
 		}
 		select {
 		case <-ctx.Done():
@@ -347,7 +291,7 @@ func webhooksGet(ctx context.Context, c *clientCommand, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.showWebhook(c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", ids[0]), nil, nil, nil))
+	return c.showWebhook(c.api.Webhooks.Get(c.capture(ctx), ids[0]))
 }
 
 func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error {
@@ -373,62 +317,66 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 		return err
 	}
 	// Only the fields given: PATCH keeps the others.
-	patch := map[string]any{}
-	for field, value := range map[string]*string{"url": &target, "name": &name, "format": &format, "description": &description} {
-		if c.given(field) { // each flag is named as its field
-			patch[field] = *value
-		}
+	var u client.WebhookUpdate
+	given := false
+	if c.given("url") {
+		u.URL, given = &target, true
+	}
+	if c.given("name") {
+		u.Name, given = &name, true
+	}
+	if c.given("description") {
+		u.Description, given = &description, true
+	}
+	if c.given("format") {
+		u.Format, given = client.Ptr(herald.Format(format)), true
 	}
 	if c.given("events") {
-		patch["events"] = splitEvents(events)
+		u.Events, given = client.Ptr(splitEvents(events)), true
 	}
 	if c.given("enabled") {
 		on, err := strconv.ParseBool(enabled)
 		if err != nil {
 			return fmt.Errorf("--enabled %q: want true or false", enabled)
 		}
-		patch["enabled"] = on
+		u.Enabled, given = &on, true
 	}
 	if c.given("rate-limit") {
-		patch["rate_limit"] = rateLimit
+		u.RateLimit, given = &rateLimit, true
 	}
 	if c.given("filter") {
-		patch["filter"] = filterExpr
+		u.Filter, given = &filterExpr, true
 	}
 	if c.given("ordering") {
-		patch["ordering"] = ordering
+		u.Ordering, given = &ordering, true
 	}
 	if c.given("channel") {
-		patch["channels"] = slices.DeleteFunc(slices.Clone([]string(channels)), func(c string) bool { return c == "" })
+		u.Channels, given = client.Ptr(slices.DeleteFunc(slices.Clone([]string(channels)), func(c string) bool { return c == "" })), true
 	}
 	if c.given("header") {
 		h, err := parseHeaders(headers)
 		if err != nil {
 			return err
 		}
-		patch["headers"] = h
+		u.Headers, given = &h, true
 	}
 	if a, err := auth.request(c.given); err != nil {
 		return err
 	} else if a != nil {
-		patch["auth"] = a
+		u.Auth, given = a, true
 	}
-	if len(patch) == 0 {
+	if !given {
 		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header, --auth and its kin, --filter, --channel, --ordering")
 	}
-	return c.showWebhook(c.api.call(ctx, http.MethodPatch, pathID("/api/v1/webhooks", ids[0]), nil, nil, patch))
+	return c.showWebhook(c.api.Webhooks.Update(c.capture(ctx), ids[0], u))
 }
 
 // showWebhook prints the webhook an API call answered with.
-func (c *clientCommand) showWebhook(ans *apiAnswer, err error) error {
+func (c *clientCommand) showWebhook(wh *client.Webhook, err error) error {
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var wh apiWebhook
-	if err := ans.decode(&wh); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) { writeWebhook(w, &wh) })
+	return c.show(func(w io.Writer) { writeWebhook(w, wh) })
 }
 
 func webhooksDelete(ctx context.Context, c *clientCommand, args []string) error {
@@ -436,13 +384,12 @@ func webhooksDelete(ctx context.Context, c *clientCommand, args []string) error 
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodDelete, pathID("/api/v1/webhooks", ids[0]), nil, nil, nil)
-	if err != nil {
-		return err
+	if err := c.api.Webhooks.Delete(c.capture(ctx), ids[0]); err != nil {
+		return failed(err)
 	}
 	// The API answers 204 with no body: -o json prints nothing, and the exit status says
 	// it worked.
-	return c.show(ans.body, func(w io.Writer) { fmt.Fprintf(w, "Deleted webhook %s.\n", ids[0]) })
+	return c.show(func(w io.Writer) { fmt.Fprintf(w, "Deleted webhook %s.\n", ids[0]) })
 }
 
 func webhooksTest(ctx context.Context, c *clientCommand, args []string) error {
@@ -452,24 +399,11 @@ func webhooksTest(ctx context.Context, c *clientCommand, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := struct {
-		EventType string `json:"event_type,omitempty"`
-	}{eventType}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/test", nil, nil, req)
+	res, err := c.api.Webhooks.Test(c.capture(ctx), ids[0], eventType)
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var res struct {
-		DeliveryID string `json:"delivery_id"`
-		Success    bool   `json:"success"`
-		StatusCode int    `json:"status_code"`
-		DurationMS int64  `json:"duration_ms"`
-		Error      string `json:"error"`
-	}
-	if err := ans.decode(&res); err != nil {
-		return err
-	}
-	err = c.show(ans.body, func(w io.Writer) {
+	err = c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "DELIVERY\t%s\n", res.DeliveryID)
 		fmt.Fprintf(w, "SUCCESS\t%t\n", res.Success)
 		fmt.Fprintf(w, "STATUS CODE\t%s\n", showStatusCode(res.StatusCode))
@@ -495,20 +429,11 @@ func webhooksRevealSecret(ctx context.Context, c *clientCommand, args []string) 
 	if err != nil {
 		return err
 	}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/reveal-secret", nil, nil, nil)
+	res, err := c.api.Webhooks.RevealSecret(c.capture(ctx), ids[0])
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var res struct {
-		Secret                  string     `json:"secret"`
-		PublicKey               string     `json:"public_key"`
-		PreviousSecret          string     `json:"previous_secret"`
-		PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
-	}
-	if err := ans.decode(&res); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) {
+	return c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "WEBHOOK\t%s\n", ids[0])
 		if res.PublicKey != "" {
 			fmt.Fprintf(w, "PUBLIC KEY\t%s\n", res.PublicKey)
@@ -534,22 +459,11 @@ func webhooksRotateSecret(ctx context.Context, c *clientCommand, args []string) 
 	if grace < 0 || grace%time.Second != 0 {
 		return fmt.Errorf("--grace %s: want whole seconds, 0 or more", grace)
 	}
-	req := struct {
-		GracePeriodSeconds int64  `json:"grace_period_seconds"`
-		Secret             string `json:"secret,omitempty"`
-	}{int64(grace / time.Second), secret}
-	ans, err := c.api.call(ctx, http.MethodPost, pathID("/api/v1/webhooks", ids[0])+"/rotate-secret", nil, nil, req)
+	res, err := c.api.Webhooks.RotateSecret(c.capture(ctx), ids[0], client.RotateSecret{Grace: &grace, Secret: secret})
 	if err != nil {
-		return err
+		return failed(err)
 	}
-	var res struct {
-		Secret    string `json:"secret"`
-		PublicKey string `json:"public_key"`
-	}
-	if err := ans.decode(&res); err != nil {
-		return err
-	}
-	return c.show(ans.body, func(w io.Writer) {
+	return c.show(func(w io.Writer) {
 		fmt.Fprintf(w, "WEBHOOK\t%s\n", ids[0])
 		if res.PublicKey != "" {
 			fmt.Fprintf(w, "PUBLIC KEY\t%s\n", res.PublicKey)
@@ -579,36 +493,20 @@ func webhooksDeliveries(ctx context.Context, c *clientCommand, args []string) er
 	if err != nil {
 		return err
 	}
-	q := url.Values{}
-	if status != "" {
-		q.Set("status", status)
-	}
-	if eventType != "" {
-		q.Set("event_type", eventType)
-	}
-	if channel != "" {
-		q.Set("channel", channel)
-	}
-	if c.given("page") {
-		q.Set("page", strconv.Itoa(page))
-	}
-	if c.given("per-page") {
-		q.Set("per_page", strconv.Itoa(perPage))
-	}
-	ans, err := c.api.call(ctx, http.MethodGet, pathID("/api/v1/webhooks", ids[0])+"/deliveries", q, nil, nil)
+	paging, err := c.pageOptions(page, perPage)
 	if err != nil {
 		return err
 	}
-	var list []herald.Delivery
-	if err := ans.decode(&list); err != nil {
-		return err
+	got, err := c.api.Webhooks.Deliveries(c.capture(ctx), ids[0], client.DeliveryListOptions{ListOptions: paging, Status: status, EventType: eventType, Channel: channel})
+	if err != nil {
+		return failed(err)
 	}
-	return c.show(ans.body, func(w io.Writer) {
-		if len(list) == 0 {
+	return c.show(func(w io.Writer) {
+		if len(got.Items) == 0 {
 			fmt.Fprintln(w, "No deliveries.")
 			return
 		}
-		writeDeliveryRows(w, list, false)
-		moreNote(w, "deliveries", len(list), ans.header)
+		writeDeliveryRows(w, got.Items, false)
+		moreNote(w, "deliveries", len(got.Items), got.Total)
 	})
 }
