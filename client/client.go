@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -284,13 +287,18 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if s, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(s, 0)) * time.Second, true
+		// Clamped, so that a huge value is a long wait, not an overflow to a short one.
+		return time.Duration(min(max(s, 0), maxRetryAfter)) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
 }
+
+// maxRetryAfter is the longest Retry-After read, in seconds: a day, far beyond any wait
+// a client takes.
+const maxRetryAfter = 24 * 60 * 60
 
 // sleep waits d, or less when ctx ends first, which it then returns.
 func sleep(ctx context.Context, d time.Duration) error {
@@ -376,14 +384,84 @@ type Page[T any] struct {
 
 // list makes a GET of a list and reads its page headers.
 func list[T any](ctx context.Context, c *Client, path string, q url.Values) (*Page[T], error) {
+	p, _, err := listPage[T](ctx, c, path, q)
+	return p, err
+}
+
+// listPage is list that also returns the answer's headers.
+func listPage[T any](ctx context.Context, c *Client, path string, q url.Values) (*Page[T], http.Header, error) {
 	p := &Page[T]{}
 	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path, query: q, replayable: true}, &p.Items)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p.Total, _ = strconv.Atoi(resp.Header.Get("X-Total-Count")) // absent: 0, as documented
 	p.Truncated = resp.Header.Get("X-Page-Truncated") == "true"
-	return p, nil
+	return p, resp.Header, nil
+}
+
+// all iterates over every item of a list from the page q asks for, 100 a page unless q
+// says: it follows the server's rel="next" link where it sends one (a page can stop
+// early at its byte budget), and counts pages where it does not.
+func all[T any](ctx context.Context, c *Client, path string, q url.Values) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		q := maps.Clone(q)
+		if q == nil {
+			q = url.Values{}
+		}
+		if q.Get("per_page") == "" {
+			q.Set("per_page", "100")
+		}
+		page, _ := strconv.Atoi(q.Get("page"))
+		page = max(page, 1)
+		seen := 0
+		for {
+			p, header, err := listPage[T](ctx, c, path, q)
+			if err != nil {
+				var zero T
+				yield(zero, err)
+				return
+			}
+			for _, item := range p.Items {
+				if !yield(item, nil) {
+					return
+				}
+			}
+			seen += len(p.Items)
+			if len(p.Items) == 0 {
+				return // nothing more, whatever the headers say
+			}
+			if next, ok := nextLink(header); ok {
+				q.Del("page")
+				q.Set("offset", next.Get("offset"))
+				continue
+			}
+			if q.Has("offset") || seen >= p.Total {
+				return
+			}
+			page++
+			q.Set("page", strconv.Itoa(page))
+		}
+	}
+}
+
+// linkNext finds the target of a rel="next" Link.
+var linkNext = regexp.MustCompile(`<([^>]*)>\s*;\s*rel="?next"?`)
+
+// nextLink returns the query of the answer's rel="next" link, when it has one with an
+// offset.
+func nextLink(h http.Header) (url.Values, bool) {
+	for _, v := range h.Values("Link") {
+		m := linkNext.FindStringSubmatch(v)
+		if m == nil {
+			continue
+		}
+		u, err := url.Parse(m[1])
+		if err == nil && u.Query().Get("offset") != "" {
+			return u.Query(), true
+		}
+	}
+	return nil, false
 }
 
 // Ptr returns a pointer to v: for the optional fields of an update, like

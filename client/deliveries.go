@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"iter"
 	"net/http"
 
 	"github.com/heraldhq/herald"
@@ -14,6 +15,12 @@ type DeliveriesService struct{ c *Client }
 // List returns a page of deliveries, newest first.
 func (s *DeliveriesService) List(ctx context.Context, opts DeliveryListOptions) (*Page[herald.Delivery], error) {
 	return list[herald.Delivery](ctx, s.c, pathOf("deliveries"), opts.query())
+}
+
+// All iterates over every delivery from the page opts asks for (the first by default),
+// fetching pages as it goes; it stops at the first error, which it yields.
+func (s *DeliveriesService) All(ctx context.Context, opts DeliveryListOptions) iter.Seq2[herald.Delivery, error] {
+	return all[herald.Delivery](ctx, s.c, pathOf("deliveries"), opts.query())
 }
 
 // Get returns a delivery with its latest attempts.

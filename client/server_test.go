@@ -301,6 +301,29 @@ func TestAgainstHeraldServe(t *testing.T) {
 		}
 	}
 
+	// Iterating goes through every page: deliveries follow the server's next links,
+	// webhooks count pages.
+	deliveries := map[string]bool{}
+	for d, err := range c.Deliveries.All(ctx, client.DeliveryListOptions{ListOptions: client.ListOptions{PerPage: 10}}) {
+		if err != nil {
+			t.Fatalf("Deliveries.All: %v", err)
+		}
+		deliveries[d.ID] = true
+	}
+	if want := len(subs) * (len(seeds) + 1); len(deliveries) != want {
+		t.Errorf("Deliveries.All, 10 a page: %d distinct deliveries, want %d", len(deliveries), want)
+	}
+	var hooks []string
+	for wh, err := range c.Webhooks.All(ctx, client.WebhookListOptions{ListOptions: client.ListOptions{PerPage: 2}}) {
+		if err != nil {
+			t.Fatalf("Webhooks.All: %v", err)
+		}
+		hooks = append(hooks, wh.ID)
+	}
+	if len(hooks) != len(subs) {
+		t.Errorf("Webhooks.All, 2 a page: %v, want the %d webhooks", hooks, len(subs))
+	}
+
 	// What the server recorded agrees with what arrived.
 	for id, typ := range ids {
 		ev, err := c.Events.Get(ctx, id)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"iter"
 	"net/http"
 	"time"
 
@@ -70,6 +71,12 @@ func (s *TenantsService) Create(ctx context.Context, t TenantCreate) (*TenantWit
 // List returns a page of tenants (admin key).
 func (s *TenantsService) List(ctx context.Context, opts ListOptions) (*Page[herald.Tenant], error) {
 	return list[herald.Tenant](ctx, s.c, pathOf("tenants"), pageQuery(nil, opts))
+}
+
+// All iterates over every tenant from the page opts asks for (the first by default),
+// fetching pages as it goes; it stops at the first error, which it yields.
+func (s *TenantsService) All(ctx context.Context, opts ListOptions) iter.Seq2[herald.Tenant, error] {
+	return all[herald.Tenant](ctx, s.c, pathOf("tenants"), pageQuery(nil, opts))
 }
 
 // Get returns a tenant.

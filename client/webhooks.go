@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"iter"
 	"net/http"
 	"net/url"
 	"time"
@@ -136,6 +137,19 @@ type WebhookListOptions struct {
 	ListOptions
 	// TenantID keeps one tenant's webhooks (admin key).
 	TenantID string
+	// FailingFirst puts the webhooks whose health is failing first, then the rest.
+	FailingFirst bool
+}
+
+func (o WebhookListOptions) query() url.Values {
+	q := pageQuery(nil, o.ListOptions)
+	if o.TenantID != "" {
+		q.Set("tenant_id", o.TenantID)
+	}
+	if o.FailingFirst {
+		q.Set("failing_first", "true")
+	}
+	return q
 }
 
 // TestResult is how a test request to a webhook went.
@@ -223,11 +237,13 @@ type WebhooksService struct{ c *Client }
 
 // List returns a page of webhooks, newest first.
 func (s *WebhooksService) List(ctx context.Context, opts WebhookListOptions) (*Page[Webhook], error) {
-	q := pageQuery(nil, opts.ListOptions)
-	if opts.TenantID != "" {
-		q.Set("tenant_id", opts.TenantID)
-	}
-	return list[Webhook](ctx, s.c, pathOf("webhooks"), q)
+	return list[Webhook](ctx, s.c, pathOf("webhooks"), opts.query())
+}
+
+// All iterates over every webhook from the page opts asks for (the first by default),
+// fetching pages as it goes; it stops at the first error, which it yields.
+func (s *WebhooksService) All(ctx context.Context, opts WebhookListOptions) iter.Seq2[Webhook, error] {
+	return all[Webhook](ctx, s.c, pathOf("webhooks"), opts.query())
 }
 
 // Create registers a webhook. The answer holds its signing secret, shown this once
