@@ -273,6 +273,9 @@ func TestErrorsAreTheAPIsOne(t *testing.T) {
 		t.Errorf("404: %v, want %q", err, want)
 	}
 	_, err = c.Webhooks.Get(context.Background(), "wh_x")
+	if err != nil && strings.Contains(err.Error(), "hk_test") {
+		t.Errorf("an error holds the API key: %v", err)
+	}
 	if want := "502 INTERNAL: the server answered 502 Bad Gateway: <html>no upstream</html>"; err == nil || err.Error() != want {
 		t.Errorf("behind a failing proxy: %v, want %q", err, want)
 	}
@@ -290,8 +293,8 @@ func TestRequestsCarryKeyAndEscapedIDs(t *testing.T) {
 	if r.URL.EscapedPath() != "/api/v1/tenants/a%2Fb" {
 		t.Errorf("path %q, want the id as one escaped segment", r.URL.EscapedPath())
 	}
-	if r.Header.Get("Authorization") != "Bearer hk_test" {
-		t.Errorf("Authorization %q", r.Header.Get("Authorization"))
+	if r.Header.Get("Authorization") != "Bearer hk_test" || strings.Contains(r.URL.String(), "hk_test") {
+		t.Errorf("Authorization %q, URL %s: want the key in the header only", r.Header.Get("Authorization"), r.URL)
 	}
 	if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, "billing/2 herald-go/") {
 		t.Errorf("User-Agent %q, want the caller's then the client's", ua)
