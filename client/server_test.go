@@ -335,3 +335,181 @@ func TestAgainstHeraldServe(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCallAgainstHeraldServe makes each call the seed test does not, against a real
+// `herald serve`, and checks that the typed answers hold what the server did.
+func TestEveryCallAgainstHeraldServe(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	base := startHerald(t)
+	admin, err := client.New(base, adminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The catalog grows a type, once.
+	schema := json.RawMessage(`{"type":"object","required":["amount"],"properties":{"amount":{"type":"integer"}}}`)
+	et, err := admin.EventTypes.Create(ctx, herald.EventType{Type: "invoice.paid", Description: "An invoice was paid", Schema: schema, Sample: json.RawMessage(`{"amount":100}`)})
+	if err != nil || et.Type != "invoice.paid" {
+		t.Fatalf("EventTypes.Create: %v, %+v", err, et)
+	}
+	if _, err := admin.EventTypes.Create(ctx, *et); herald.ErrorCode(err) != herald.ECONFLICT {
+		t.Errorf("creating invoice.paid again: %v, want CONFLICT", err)
+	}
+
+	// A tenant with its own key, which sees only its own.
+	tn, err := admin.Tenants.Create(ctx, client.TenantCreate{ID: "team_1", Name: "Team one", Branding: &herald.Branding{Name: "Acme"}})
+	if err != nil || tn.ID != "team_1" || tn.APIKey == "" || tn.Branding.Name != "Acme" {
+		t.Fatalf("Tenants.Create: %v, %+v", err, tn)
+	}
+	if _, err := admin.Tenants.Create(ctx, client.TenantCreate{ID: "team_2", Name: "Team two"}); err != nil {
+		t.Fatal(err)
+	}
+	var tenants []string
+	for tt, err := range admin.Tenants.All(ctx, client.ListOptions{PerPage: 1}) {
+		if err != nil {
+			t.Fatalf("Tenants.All: %v", err)
+		}
+		tenants = append(tenants, tt.ID)
+	}
+	if !slicesHave(tenants, "team_1", "team_2") {
+		t.Errorf("Tenants.All, 1 a page: %v, want team_1 and team_2 among them", tenants)
+	}
+	renamed, err := admin.Tenants.Update(ctx, "team_1", client.TenantUpdate{Name: client.Ptr("Team 1")})
+	if err != nil || renamed.Name != "Team 1" || renamed.Branding.Name != "Acme" {
+		t.Errorf("Tenants.Update of the name: %v, %+v; want the name changed and the branding kept", err, renamed)
+	}
+	tenant, err := client.New(base, tn.APIKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := admin.Tenants.Get(ctx, "team_1"); err != nil || got.Name != "Team 1" {
+		t.Errorf("Tenants.Get: %v, %+v", err, got)
+	}
+	if _, err := tenant.Tenants.Get(ctx, "team_2"); herald.ErrorCode(err) != herald.EFORBIDDEN {
+		t.Errorf("a tenant's key reading tenants: %v, want FORBIDDEN", err)
+	}
+
+	// A webhook of the tenant, updated, tested, its secret rotated and read again.
+	e := newEndpoint(t)
+	wh, err := tenant.Webhooks.Create(ctx, client.WebhookCreate{Name: "billing", URL: e.URL, Events: []string{"invoice.paid"}, Format: herald.FormatStandard})
+	if err != nil || wh.TenantID != "team_1" || wh.Signing != "hmac-sha256" {
+		t.Fatalf("the tenant creates a webhook: %v, %+v", err, wh)
+	}
+	up, err := tenant.Webhooks.Update(ctx, wh.ID, client.WebhookUpdate{Description: client.Ptr("payments"), RateLimit: client.Ptr(5), Headers: &map[string]string{"X-Env": "test"}})
+	if err != nil || up.Description != "payments" || up.RateLimit != 5 || up.Headers["X-Env"] != "test" || up.Name != "billing" {
+		t.Errorf("Webhooks.Update: %v, %+v; want the fields given changed, the others kept", err, up)
+	}
+	test, err := tenant.Webhooks.Test(ctx, wh.ID, "invoice.paid")
+	if err != nil || !test.Success || test.StatusCode != http.StatusNoContent || test.DeliveryID == "" {
+		t.Errorf("Webhooks.Test with invoice.paid: %v, %+v", err, test)
+	}
+	if _, err := tenant.Webhooks.Test(ctx, wh.ID, "drift.detected"); herald.ErrorCode(err) != herald.EINVALID {
+		t.Errorf("Webhooks.Test with a type it does not subscribe to: %v, want VALIDATION_FAILED", err)
+	}
+	rotated, err := tenant.Webhooks.RotateSecret(ctx, wh.ID, client.RotateSecret{Grace: client.Ptr(time.Hour)})
+	if err != nil || rotated.Secret == "" || rotated.Secret == wh.Secret {
+		t.Fatalf("Webhooks.RotateSecret: %v, %+v", err, rotated)
+	}
+	secrets, err := tenant.Webhooks.RevealSecret(ctx, wh.ID)
+	if err != nil || secrets.Secret != rotated.Secret || secrets.PreviousSecret != wh.Secret || secrets.PreviousSecretExpiresAt == nil {
+		t.Errorf("Webhooks.RevealSecret during the grace: %v, %+v; want the new secret and the old one", err, secrets)
+	}
+
+	// A batch: one accepted, one refused by the schema, one repeating the first's id.
+	results, err := admin.Events.PublishBatch(ctx, []client.Event{
+		{ID: "inv_1", Type: "invoice.paid", TenantID: "team_1", Data: map[string]int{"amount": 5}},
+		{ID: "inv_2", Type: "invoice.paid", TenantID: "team_1", Data: map[string]string{"amount": "five"}},
+		{ID: "inv_1", Type: "invoice.paid", TenantID: "team_1", Data: map[string]int{"amount": 5}},
+	})
+	if err != nil || len(results) != 3 {
+		t.Fatalf("PublishBatch: %v, %+v", err, results)
+	}
+	if r := results[0]; r.Published == nil || r.Published.ID != "inv_1" || r.Published.Deliveries != 1 || r.Published.Duplicate {
+		t.Errorf("batch item 1: %+v %+v, want inv_1 published to 1 webhook", r, r.Published)
+	}
+	if r := results[1]; r.Err == nil || r.Err.Code != herald.EINVALID || r.Published != nil {
+		t.Errorf("batch item 2: %+v, want VALIDATION_FAILED", r)
+	}
+	if r := results[2]; r.Published == nil || !r.Published.Duplicate {
+		t.Errorf("batch item 3: %+v, want a duplicate of inv_1", r)
+	}
+
+	// Its delivery, its attempts, a retry.
+	page, err := tenant.Webhooks.Deliveries(ctx, wh.ID, client.DeliveryListOptions{EventType: "invoice.paid"})
+	if err != nil || len(page.Items) != 2 || page.Total != 2 {
+		t.Fatalf("Webhooks.Deliveries of invoice.paid: %v, %+v; want the test's and inv_1's", err, page)
+	}
+	var dlv string
+	for _, d := range page.Items {
+		if d.EventID == "inv_1" {
+			dlv = d.ID
+		}
+	}
+	e.waitFor(t, 2) // the test's request and inv_1's
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d, err := tenant.Deliveries.Get(ctx, dlv)
+		if err != nil {
+			t.Fatalf("Deliveries.Get: %v", err)
+		}
+		if d.Status == herald.StatusSuccess {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery %s still %s after 30 s", dlv, d.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	again, err := tenant.Deliveries.Retry(ctx, dlv)
+	if err != nil || again.AttemptCount != 2 || len(again.Attempts) != 2 || !again.Attempts[1].Success {
+		t.Errorf("Deliveries.Retry: %v, %+v; want a second, successful attempt", err, again)
+	}
+	attempts, err := tenant.Deliveries.Attempts(ctx, dlv, client.ListOptions{})
+	if err != nil || len(attempts.Items) != 2 || attempts.Total != 2 {
+		t.Errorf("Deliveries.Attempts: %v, %+v; want both", err, attempts)
+	}
+	listed, err := admin.Deliveries.List(ctx, client.DeliveryListOptions{EventID: "inv_1"})
+	if err != nil || len(listed.Items) != 1 || listed.Items[0].ID != dlv {
+		t.Errorf("Deliveries.List of inv_1: %v, %+v", err, listed)
+	}
+	if n, err := tenant.Webhooks.Recover(ctx, wh.ID, nil, nil); err != nil || n != 0 {
+		t.Errorf("Webhooks.Recover with nothing failed: %d, %v; want 0", n, err)
+	}
+
+	// A portal link, a key rotation, and the end of it all.
+	link, err := tenant.Tenants.PortalLink(ctx, "team_1", client.PortalLinkOptions{TTL: 5 * time.Minute, ReadOnly: true})
+	if err != nil || !strings.HasPrefix(link.URL, base+"/") || time.Until(link.ExpiresAt) > 5*time.Minute+time.Second {
+		t.Errorf("Tenants.PortalLink: %v, %+v", err, link)
+	}
+	key, err := admin.Tenants.RotateKey(ctx, "team_1", 0)
+	if err != nil || key.APIKey == "" || key.PreviousKeyExpiresAt != nil {
+		t.Fatalf("Tenants.RotateKey with no grace: %v, %+v", err, key)
+	}
+	if _, err := tenant.Webhooks.Get(ctx, wh.ID); herald.ErrorCode(err) != herald.EUNAUTHORIZED {
+		t.Errorf("the replaced key: %v, want UNAUTHORIZED", err)
+	}
+	if err := admin.Webhooks.Delete(ctx, wh.ID); err != nil {
+		t.Errorf("Webhooks.Delete: %v", err)
+	}
+	if _, err := admin.Webhooks.Get(ctx, wh.ID); herald.ErrorCode(err) != herald.ENOTFOUND {
+		t.Errorf("a deleted webhook: %v, want NOT_FOUND", err)
+	}
+	if err := admin.Tenants.Delete(ctx, "team_2"); err != nil {
+		t.Errorf("Tenants.Delete: %v", err)
+	}
+}
+
+// slicesHave reports whether all of want are in got.
+func slicesHave(got []string, want ...string) bool {
+	for _, w := range want {
+		found := false
+		for _, g := range got {
+			found = found || g == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
