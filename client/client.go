@@ -62,7 +62,8 @@ type Client struct {
 type Option func(*Client)
 
 // WithHTTPClient makes the Client send its requests with hc, for its transport, proxy,
-// TLS or timeout. The default is an http.Client with DefaultTimeout.
+// TLS or timeout. The default is an http.Client with DefaultTimeout that follows no
+// redirect.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) { c.http = hc }
 }
@@ -106,7 +107,7 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	c := &Client{
 		base:       u,
 		key:        apiKey,
-		http:       &http.Client{Timeout: DefaultTimeout},
+		http:       &http.Client{Timeout: DefaultTimeout, CheckRedirect: refuseRedirect},
 		userAgent:  "herald-go/" + herald.Version,
 		maxRetries: DefaultMaxRetries,
 		maxWait:    30 * time.Second,
@@ -122,6 +123,11 @@ func New(baseURL, apiKey string, opts ...Option) (*Client, error) {
 	c.Tenants = &TenantsService{c}
 	return c, nil
 }
+
+// refuseRedirect answers a redirect with itself: the API never redirects, and following
+// one would carry the API key, and a publish, wherever it points (to http:// even).
+// The 3xx comes back as an error that names where it pointed.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // BaseURL is the server's URL the Client calls, without a trailing slash.
 func (c *Client) BaseURL() string { return c.base.String() }
@@ -214,6 +220,9 @@ func (c *Client) do(ctx context.Context, r *request, out any) (*Response, error)
 			return resp, nil
 		}
 		apiErr := &StatusError{Status: resp.StatusCode, Err: herald.ErrorFromResponse(resp.StatusCode, resp.Body)}
+		if loc := resp.Header.Get("Location"); resp.StatusCode >= 300 && resp.StatusCode <= 399 && loc != "" {
+			apiErr.Err.Details = "it redirects to " + loc + ", which is not followed: give that server's URL"
+		}
 		if retry < c.maxRetries && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 			wait, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now())
 			if !ok {

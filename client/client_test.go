@@ -303,3 +303,19 @@ func TestRequestsCarryKeyAndEscapedIDs(t *testing.T) {
 		t.Errorf("captured %d %q %v, want the answer as sent", resp.StatusCode, resp.Body, resp.Header)
 	}
 }
+
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	t.Parallel()
+	elsewhere := newScript(t) // no step: any request that reaches it fails the test
+	s := newScript(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	})
+	_, err := newClient(t, s.URL).Events.Publish(context.Background(), client.Event{Type: "t", Data: 1})
+	var se *client.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusTemporaryRedirect || !strings.Contains(err.Error(), "redirects to "+elsewhere.URL) {
+		t.Errorf("a redirect: %v, want a 307 error naming where it points", err)
+	}
+	if n := len(elsewhere.requests()); n != 0 {
+		t.Errorf("the redirect was followed: %d requests elsewhere", n)
+	}
+}
