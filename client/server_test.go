@@ -198,7 +198,8 @@ func seedExamples(t *testing.T) map[string]json.RawMessage {
 // endpoint got with package webhook; then checks that a changed body, a wrong secret and
 // (standard, the one format with a signed timestamp) a stale timestamp each fail with
 // their own error. The Standard Webhooks and ed25519 test vectors are checked by
-// package webhook (TestVerifyStandard, TestSignStandard).
+// TestSharedVectors, and by package webhook's own tests (TestVerifyStandard,
+// TestSignStandardVectors).
 func TestAgainstHeraldServe(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
