@@ -3,7 +3,7 @@
 //
 //	c, err := client.New("https://herald.example.com", os.Getenv("HERALD_API_KEY"))
 //	wh, err := c.Webhooks.Create(ctx, client.WebhookCreate{Name: "billing", URL: "https://example.com/hooks"})
-//	res, err := c.Events.Publish(ctx, client.Event{Type: "invoice.paid", Data: invoice})
+//	res, err := c.Events.Publish(ctx, client.Event{Type: "drift.resolved", Data: resolved})
 //
 // A Client has one service per resource: Webhooks, Events (single and batch),
 // Deliveries, EventTypes and Tenants (with portal links). Every call takes a context and
