@@ -48,8 +48,10 @@ func (s *DeliveriesService) Retry(ctx context.Context, id string) (*herald.Deliv
 	return &out, nil
 }
 
-// Skip gives up on a pending delivery, so that an ordering webhook moves on to the next
-// event of its key, and returns it.
+// Skip gives a pending delivery up without sending it (failed, "skipped by hand"), so
+// that an ordering webhook moves on to the next event of its key, and returns it. It is
+// not retried after a failure that may have reached the server: a second skip of the
+// same delivery is a conflict.
 func (s *DeliveriesService) Skip(ctx context.Context, id string) (*herald.Delivery, error) {
 	var out herald.Delivery
 	if _, err := s.c.do(ctx, &request{method: http.MethodPost, path: pathOf("deliveries", id, "skip")}, &out); err != nil {

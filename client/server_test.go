@@ -474,6 +474,9 @@ func TestEveryCallAgainstHeraldServe(t *testing.T) {
 	if err != nil || len(listed.Items) != 1 || listed.Items[0].ID != dlv {
 		t.Errorf("Deliveries.List of inv_1: %v, %+v", err, listed)
 	}
+	if keys, err := tenant.Webhooks.BlockedKeys(ctx, wh.ID); err != nil || len(keys) != 0 {
+		t.Errorf("Webhooks.BlockedKeys of a webhook that does not order: %v, %+v; want none", err, keys)
+	}
 	if n, err := tenant.Webhooks.Recover(ctx, wh.ID, nil, nil); err != nil || n != 0 {
 		t.Errorf("Webhooks.Recover with nothing failed: %d, %v; want 0", n, err)
 	}

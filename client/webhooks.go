@@ -353,3 +353,15 @@ func (s *WebhooksService) Replay(ctx context.Context, id string, r Replay) (*Rep
 	}
 	return &out, nil
 }
+
+// BlockedKeys returns the webhook's ordering keys whose head delivery has failed at least
+// one attempt, oldest head first, at most 100: each with its head delivery and how many
+// wait behind it. Retry the head (DeliveriesService.Retry) to try it now, or skip it
+// (DeliveriesService.Skip) to release the key.
+func (s *WebhooksService) BlockedKeys(ctx context.Context, id string) ([]herald.BlockedKey, error) {
+	var out []herald.BlockedKey
+	if _, err := s.c.do(ctx, &request{method: http.MethodGet, path: pathOf("webhooks", id, "blocked-keys"), replayable: true}, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
