@@ -397,13 +397,29 @@ func TestEveryCallAgainstHeraldServe(t *testing.T) {
 	if err != nil || wh.TenantID != "team_1" || wh.Signing != "hmac-sha256" {
 		t.Fatalf("the tenant creates a webhook: %v, %+v", err, wh)
 	}
-	up, err := tenant.Webhooks.Update(ctx, wh.ID, client.WebhookUpdate{Description: client.Ptr("payments"), RateLimit: client.Ptr(5), Headers: &map[string]string{"X-Env": "test"}})
+	up, err := tenant.Webhooks.Update(ctx, wh.ID, client.WebhookUpdate{Description: client.Ptr("payments"), RateLimit: client.Ptr(5),
+		Headers: &map[string]string{"X-Env": "test"}, Auth: client.BearerAuth("tok_for_the_endpoint")})
 	if err != nil || up.Description != "payments" || up.RateLimit != 5 || up.Headers["X-Env"] != "test" || up.Name != "billing" {
 		t.Errorf("Webhooks.Update: %v, %+v; want the fields given changed, the others kept", err, up)
+	}
+	if up != nil && (up.Auth == nil || up.Auth.Type != "bearer" || up.Auth.Token != "") {
+		t.Errorf("Webhooks.Update with a bearer auth: auth read back %+v, want bearer without its token", up.Auth)
 	}
 	test, err := tenant.Webhooks.Test(ctx, wh.ID, "invoice.paid")
 	if err != nil || !test.Success || test.StatusCode != http.StatusNoContent || test.DeliveryID == "" {
 		t.Errorf("Webhooks.Test with invoice.paid: %v, %+v", err, test)
+	}
+	tested := false
+	for _, r := range e.waitFor(t, 2) { // the ping and the test, in either order
+		if strings.Contains(string(r.body), `"invoice.paid"`) {
+			tested = true
+			if r.header.Get("Authorization") != "Bearer tok_for_the_endpoint" {
+				t.Errorf("the test request's Authorization %q, want the bearer auth given", r.header.Get("Authorization"))
+			}
+		}
+	}
+	if !tested {
+		t.Error("the endpoint got no invoice.paid test request")
 	}
 	if _, err := tenant.Webhooks.Test(ctx, wh.ID, "drift.detected"); herald.ErrorCode(err) != herald.EINVALID {
 		t.Errorf("Webhooks.Test with a type it does not subscribe to: %v, want VALIDATION_FAILED", err)
@@ -447,7 +463,7 @@ func TestEveryCallAgainstHeraldServe(t *testing.T) {
 			dlv = d.ID
 		}
 	}
-	e.waitFor(t, 2) // the test's request and inv_1's
+	e.waitFor(t, 3) // the ping, the test's request and inv_1's
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		d, err := tenant.Deliveries.Get(ctx, dlv)
