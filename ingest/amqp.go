@@ -113,8 +113,6 @@ func (r *reader) amqpSession(ctx context.Context, b *backoff) error {
 		}
 		if dl != nil {
 			r.dead.Inc()
-		} else {
-			r.ingested.Inc()
 		}
 	}
 }

@@ -302,7 +302,8 @@ type deadLetter struct {
 // publish publishes one message's body, retrying a failure of the store with backoff
 // until it succeeds or ctx ends; stillWorking, when set, is called before each retry so
 // the broker holds the message meanwhile. It returns a deadLetter for a message that can
-// never be published, nil for one committed; an error only when ctx ended.
+// never be published, nil for one committed (counting it when its event is new); an
+// error only when ctx ended.
 func (r *reader) publish(ctx context.Context, body []byte, key string, stillWorking func()) (*deadLetter, error) {
 	if len(key) > 255 {
 		sum := sha256.Sum256([]byte(key))
@@ -310,8 +311,11 @@ func (r *reader) publish(ctx context.Context, body []byte, key string, stillWork
 	}
 	b := r.newBackoff()
 	for {
-		_, err := r.pub.Publish(ctx, body, key)
+		res, err := r.pub.Publish(ctx, body, key)
 		if err == nil {
+			if !res.Duplicate {
+				r.ingested.Inc()
+			}
 			return nil, nil
 		}
 		switch code := herald.ErrorCode(err); code {
@@ -412,9 +416,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	return &metrics{
 		ingested: counter("herald_ingest_messages_ingested_total",
-			"Messages read from a queue whose event is committed (new, or a repeat of an id or a message already published), then acknowledged; by source (scheme:subject, queue or stream)."),
+			"Messages read from a queue that became a new event (committed; a repeat of an id or of a message published before is not counted), by source (scheme:subject, queue or stream)."),
 		dead: counter("herald_ingest_messages_dead_lettered_total",
-			"Messages refused for good (invalid, too large, unknown type) and sent to the source's dead-letter destination, then acknowledged."),
+			"Messages refused for good (invalid, too large, unknown type) and sent to the source's dead-letter destination, then acknowledged; counted once the broker confirms, so a confirmation lost with its connection goes uncounted."),
 		redelivered: counter("herald_ingest_messages_redelivered_total",
 			"Messages the broker delivered again, after a lost connection, a restart or an acknowledgement that did not arrive."),
 		reconnects: counter("herald_ingest_reconnects_total",

@@ -158,8 +158,6 @@ func (r *reader) natsSession(ctx context.Context, nc *nats.Conn, js jetstream.Je
 				return fmt.Errorf("publish a dead letter to %q: %w", r.src.Dead, err)
 			}
 			r.dead.Inc()
-		} else {
-			r.ingested.Inc()
 		}
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err = msg.DoubleAck(actx)
@@ -200,7 +198,6 @@ func (r *reader) natsCore(ctx context.Context, nc *nats.Conn, deadLetter func(*n
 			return err
 		}
 		if dl == nil {
-			r.ingested.Inc()
 			continue
 		}
 		if err := deadLetter(natsDeadLetter(r.src.Dead, msg.Subject, msg.Header, msg.Data, dl), key); err != nil {

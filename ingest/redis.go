@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,15 +37,19 @@ func (r *reader) runRedis(ctx context.Context) error {
 	// answer was lost would add a second dead letter. The loop below reads what is still
 	// pending instead.
 	opt.MaxRetries = -1
+	// The client replaces a lost connection by itself, often before a command fails;
+	// reads are one at a time, so every connection after the first replaces one.
+	var connected atomic.Bool
+	opt.OnConnect = func(context.Context, *redis.Conn) error {
+		if connected.Swap(true) {
+			r.reconnects.Inc()
+		}
+		return nil
+	}
 	client := redis.NewClient(opt)
 	defer func() { _ = client.Close() }() // nothing is left to flush
 	b := r.newBackoff()
-	first := true
 	for {
-		if !first {
-			r.reconnects.Inc()
-		}
-		first = false
 		err := r.redisSession(ctx, client, b)
 		if ctx.Err() != nil {
 			return nil
@@ -159,7 +164,6 @@ func (r *reader) redisHandle(ctx context.Context, c *redis.Client, stream, group
 		if err := c.XAck(ctx, stream, group, m.ID).Err(); err != nil {
 			return fmt.Errorf("acknowledge %s: %w", m.ID, err)
 		}
-		r.ingested.Inc()
 		return nil
 	}
 	fields := make(map[string]any, len(m.Values)+3)
