@@ -101,8 +101,9 @@ func (h *heraldEnv) events(t *testing.T) (total, distinct int) {
 	return total, distinct
 }
 
-// run starts ingest of rawURL, stopped at the test's end.
-func (h *heraldEnv) run(t *testing.T, rawURL string) {
+// run starts ingest of rawURL and returns what stops it and waits for it to end, also
+// called at the test's end.
+func (h *heraldEnv) run(t *testing.T, rawURL string) (stop func()) {
 	t.Helper()
 	src, err := ingest.ParseSource(rawURL)
 	if err != nil {
@@ -119,17 +120,22 @@ func (h *heraldEnv) run(t *testing.T, rawURL string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- in.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("Run did not return within 30 s of its context ending")
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return within 30 s of its context ending")
-		}
-	})
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // counter is the value of the ingest counter name for source.

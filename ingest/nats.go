@@ -11,9 +11,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// natsPull is how many messages a JetStream consumer holds ahead of the one in hand. Their
-// ack wait runs from delivery, so it stays small beside what one ack wait can publish.
+// natsPull is how many messages one fetch from a JetStream consumer asks for. Their ack
+// wait runs from delivery, so it stays small beside what one ack wait can publish.
 const natsPull = 50
+
+// natsFetchWait is how long one fetch waits for messages.
+const natsFetchWait = 5 * time.Second
 
 // runNATS reads the source's subject until ctx ends: from a durable JetStream consumer
 // when a stream captures the subject, else as a core NATS queue subscriber.
@@ -28,6 +31,9 @@ func (r *reader) runNATS(ctx context.Context) error {
 			if err != nil {
 				r.log.Warn("ingest: NATS connection lost; reconnecting", "error", err)
 			}
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			r.log.Warn("ingest: NATS reported an error", "error", err)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
 			b.reset()
@@ -83,7 +89,9 @@ func (r *reader) natsSession(ctx context.Context, nc *nats.Conn, js jetstream.Je
 	if !deadDurable {
 		r.log.Warn("ingest: no JetStream stream captures the dead-letter subject, so dead letters are published on core NATS and kept by no one unless a subscriber is listening; create a stream for it", "dead_letters", r.src.Dead)
 	}
-	deadLetter := func(m *nats.Msg, key string) error {
+	// deadLetter publishes a dead letter and reports whether it is new: a JetStream
+	// stream drops one it already has.
+	deadLetter := func(m *nats.Msg, key string) (bool, error) {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if deadDurable {
@@ -93,13 +101,13 @@ func (r *reader) natsSession(ctx context.Context, nc *nats.Conn, js jetstream.Je
 				// is dropped by the stream within its duplicate window.
 				opts = append(opts, jetstream.WithMsgID(key))
 			}
-			_, err := js.PublishMsg(pctx, m, opts...)
-			return err
+			ack, err := js.PublishMsg(pctx, m, opts...)
+			return err == nil && !ack.Duplicate, err
 		}
 		if err := nc.PublishMsg(m); err != nil {
-			return err
+			return false, err
 		}
-		return nc.FlushWithContext(pctx)
+		return true, nc.FlushWithContext(pctx)
 	}
 
 	if !durable {
@@ -127,52 +135,69 @@ func (r *reader) natsSession(ctx context.Context, nc *nats.Conn, js jetstream.Je
 	if err != nil {
 		return fmt.Errorf("durable consumer %q on stream %q: %w", name, streamName, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(natsPull))
-	if err != nil {
-		return fmt.Errorf("consume %q: %w", name, err)
-	}
-	defer it.Stop()
 	r.log.Info("ingest: reading a JetStream durable consumer", "stream", streamName, "consumer", name)
 	b.reset()
+	// Fetches rather than a continuous pull: each has its own inbox, so a pull request
+	// the server still holds from a lost connection cannot overfill the next one.
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		fctx, cancel := context.WithTimeout(ctx, natsFetchWait)
+		batch, err := cons.Fetch(natsPull, jetstream.FetchContext(fctx))
 		if err != nil {
-			return err
+			cancel()
+			return fmt.Errorf("fetch from %q: %w", name, err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("message metadata: %w", err)
-		}
-		if meta.NumDelivered > 1 {
-			r.redelivered.Inc()
-		}
-		// The stream's creation time tells a stream made again under the same name,
-		// whose sequences start over, from the one before.
-		key := fmt.Sprintf("nats:%s:%d:%d", streamName, created.UnixNano(), meta.Sequence.Stream)
-		dl, err := r.publish(ctx, msg.Data(), key, func() { _ = msg.InProgress() }) // a lost InProgress only risks a redelivery
-		if err != nil {
-			return err
-		}
-		if dl != nil {
-			if err := deadLetter(natsDeadLetter(r.src.Dead, msg.Subject(), msg.Headers(), msg.Data(), dl), key); err != nil {
-				return fmt.Errorf("publish a dead letter to %q: %w", r.src.Dead, err)
+		for msg := range batch.Messages() {
+			if err := r.natsHandle(ctx, msg, streamName, created, deadLetter); err != nil {
+				cancel()
+				return err
 			}
-			r.dead.Inc()
 		}
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = msg.DoubleAck(actx)
 		cancel()
-		if err != nil && ctx.Err() == nil {
-			// The event is committed; the broker delivers the message again after the
-			// ack wait, and its key makes that a repeat.
-			r.log.Warn("ingest: acknowledgement not confirmed; the message will come again and be recognised", "error", err)
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("fetch from %q: %w", name, err)
 		}
 	}
 }
 
+// natsHandle publishes one JetStream message, or dead-letters it, and acknowledges it.
+func (r *reader) natsHandle(ctx context.Context, msg jetstream.Msg, streamName string, created time.Time, deadLetter func(*nats.Msg, string) (bool, error)) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return fmt.Errorf("message metadata: %w", err)
+	}
+	if meta.NumDelivered > 1 {
+		r.redelivered.Inc()
+	}
+	// The stream's creation time tells a stream made again under the same name,
+	// whose sequences start over, from the one before.
+	key := fmt.Sprintf("nats:%s:%d:%d", streamName, created.UnixNano(), meta.Sequence.Stream)
+	dl, err := r.publish(ctx, msg.Data(), key, func() { _ = msg.InProgress() }) // a lost InProgress only risks a redelivery
+	if err != nil {
+		return err
+	}
+	if dl != nil {
+		added, err := deadLetter(natsDeadLetter(r.src.Dead, msg.Subject(), msg.Headers(), msg.Data(), dl), key)
+		if err != nil {
+			return fmt.Errorf("publish a dead letter to %q: %w", r.src.Dead, err)
+		}
+		if added {
+			r.dead.Inc()
+		}
+	}
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = msg.DoubleAck(actx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		// The event is committed; the broker delivers the message again after the
+		// ack wait, and its key makes that a repeat.
+		r.log.Warn("ingest: acknowledgement not confirmed; the message will come again and be recognised", "error", err)
+	}
+	return nil
+}
+
 // natsCore reads the subject as a member of a core NATS queue group: nothing is
 // redelivered, so what arrives while no member is connected is lost, as on core NATS.
-func (r *reader) natsCore(ctx context.Context, nc *nats.Conn, deadLetter func(*nats.Msg, string) error, b *backoff) error {
+func (r *reader) natsCore(ctx context.Context, nc *nats.Conn, deadLetter func(*nats.Msg, string) (bool, error), b *backoff) error {
 	group := r.src.Params.Get("queue_group")
 	if group == "" {
 		group = "herald"
@@ -200,7 +225,7 @@ func (r *reader) natsCore(ctx context.Context, nc *nats.Conn, deadLetter func(*n
 		if dl == nil {
 			continue
 		}
-		if err := deadLetter(natsDeadLetter(r.src.Dead, msg.Subject, msg.Header, msg.Data, dl), key); err != nil {
+		if _, err := deadLetter(natsDeadLetter(r.src.Dead, msg.Subject, msg.Header, msg.Data, dl), key); err != nil {
 			return fmt.Errorf("publish a dead letter to %q: %w", r.src.Dead, err)
 		}
 		r.dead.Inc()
