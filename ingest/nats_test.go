@@ -50,12 +50,16 @@ func TestNATSJetStreamExactlyOnceAcrossCuts(t *testing.T) {
 	stop := h.run(t, p.via(t, base)+"/"+subject+"?ack_wait=2s&durable=herald-test")
 
 	s := newStream(300)
-	for i := 1; i <= s.n; i++ {
-		if _, err := js.Publish(ctx, subject, message(i, s.bad(i))); err != nil {
-			t.Fatalf("publish %d: %v", i, err)
+	cutWhileIngesting(t, h, p, s, func() error {
+		for i := 1; i <= s.n; i++ {
+			// Accepted means acknowledged by the stream.
+			if _, err := js.Publish(ctx, subject, message(i, s.bad(i))); err != nil {
+				return fmt.Errorf("publish %d: %w", i, err)
+			}
+			time.Sleep(time.Millisecond)
 		}
-	}
-	cutWhileIngesting(t, h, p, s)
+		return nil
+	})
 
 	deadStream, err := js.Stream(ctx, "INGEST_DEAD_"+id)
 	if err != nil {

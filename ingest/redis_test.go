@@ -29,16 +29,16 @@ func TestRedisExactlyOnceAcrossCuts(t *testing.T) {
 	h.run(t, p.via(t, base)+"?stream="+name+"&group=herald&consumer=test&count=10")
 
 	s := newStream(300)
-	for i := 1; i <= s.n; i++ {
-		if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: name, Values: map[string]any{"body": message(i, s.bad(i))}}).Err(); err != nil {
-			t.Fatalf("XADD: %v", err)
+	cutWhileIngesting(t, h, p, s, func() error {
+		for i := 1; i <= s.n; i++ {
+			if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: name, Values: map[string]any{"body": message(i, s.bad(i))}}).Err(); err != nil {
+				return fmt.Errorf("XADD: %w", err)
+			}
+			time.Sleep(time.Millisecond) // a stream, not one burst, for the cuts to land in
 		}
-	}
-	// An entry without a body is dead-lettered too.
-	if err := rc.XAdd(ctx, &redis.XAddArgs{Stream: name, Values: map[string]any{"payload": "x"}}).Err(); err != nil {
-		t.Fatal(err)
-	}
-	cutWhileIngesting(t, h, p, s)
+		// An entry without a body is dead-lettered too.
+		return rc.XAdd(ctx, &redis.XAddArgs{Stream: name, Values: map[string]any{"payload": "x"}}).Err()
+	})
 
 	wantDead := int64(s.invalid + 1)
 	waitFor(t, 60*time.Second, func() string {
