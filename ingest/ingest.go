@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/heraldhq/herald"
@@ -172,6 +174,18 @@ func ParseSource(raw string) (*Source, error) {
 		return nil, fmt.Errorf("dead-letter destination %q is the one read: choose another with ?dead=", s.Dead)
 	}
 	s.conn = &conn
+	// The clients' own settings in the query, and the vhost or database in the path, are
+	// checked now, so a mistake stops the server at start rather than a reader later.
+	var err2 error
+	switch kind {
+	case "amqp":
+		_, err2 = amqp.ParseURI(conn.String())
+	case "redis":
+		_, err2 = redis.ParseURL(conn.String())
+	}
+	if err2 != nil {
+		return nil, fmt.Errorf("ingest URL %s: %w", conn.Redacted(), err2)
+	}
 	return s, nil
 }
 
@@ -310,6 +324,7 @@ func (r *reader) publish(ctx context.Context, body []byte, key string, stillWork
 		key = "ingest:" + hex.EncodeToString(sum[:])
 	}
 	b := r.newBackoff()
+	conflicts := 0
 	for {
 		res, err := r.pub.Publish(ctx, body, key)
 		if err == nil {
@@ -318,7 +333,15 @@ func (r *reader) publish(ctx context.Context, body []byte, key string, stillWork
 			}
 			return nil, nil
 		}
-		switch code := herald.ErrorCode(err); code {
+		code := herald.ErrorCode(err)
+		if code == herald.ECONFLICT && conflicts < 3 {
+			// A publish racing another of the same id or key (this message, delivered
+			// to another process too) fails with ECONFLICT on PostgreSQL; published
+			// again it is a repeat. Only an id another tenant holds stays a conflict.
+			conflicts++
+			continue
+		}
+		switch code {
 		case herald.EINVALID, herald.ETOOLARGE, herald.EMALFORMED, herald.ECONFLICT:
 			reason := herald.ErrorMessage(err)
 			var he *herald.Error
