@@ -99,7 +99,9 @@ func ParseSource(raw string) (*Source, error) {
 		return nil, fmt.Errorf("ingest URL scheme %q: want nats, amqp, amqps, redis or rediss", scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("ingest URL %s needs a host, like %s://localhost", u.Redacted(), scheme)
+		// Without //, url.Parse takes user:password@host for an opaque part, which
+		// Redacted would show: the URL is not repeated.
+		return nil, fmt.Errorf("ingest URL of scheme %s names no host: want %s://host:port/…", scheme, scheme)
 	}
 	q := u.Query()
 	s := &Source{Scheme: scheme, Params: url.Values{}, kind: kind}
