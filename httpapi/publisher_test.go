@@ -64,6 +64,22 @@ func TestPublisher(t *testing.T) {
 			t.Errorf("%s: %v, want %s", name, err, c.code)
 		}
 	}
+	// Routing fields pass through, checked as the API checks them.
+	routed := []byte(`{"type":"drift.detected","id":"routed-1","channels":["prod","eu-west-1"],"ordering_key":"customer_42","data":` + driftData + `}`)
+	if _, err := pub.Publish(ctx, routed, ""); err != nil {
+		t.Fatalf("Publish with channels and an ordering key: %v", err)
+	}
+	ev, err := e.store.Event(ctx, "routed-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ev.Channels, ",") != "prod,eu-west-1" || ev.OrderingKey != "customer_42" {
+		t.Errorf("stored channels %v and ordering key %q, want [prod eu-west-1] and customer_42", ev.Channels, ev.OrderingKey)
+	}
+	badChannel := []byte(`{"type":"drift.detected","channels":["Not Valid"],"data":` + driftData + `}`)
+	if _, err := pub.Publish(ctx, badChannel, ""); herald.ErrorCode(err) != herald.EINVALID {
+		t.Errorf("an invalid channel: %v, want %s", err, herald.EINVALID)
+	}
 	if _, err := pub.Publish(ctx, body, strings.Repeat("k", 256)); herald.ErrorCode(err) != herald.EINVALID {
 		t.Errorf("a 256-byte key: %v, want %s", err, herald.EINVALID)
 	}

@@ -3,7 +3,7 @@
 // RabbitMQ queue, or a Redis stream read by a consumer group.
 //
 // Each message's body is one event as the body of POST /api/v1/events ({"type", "data",
-// "id"?, "tenant_id"?, "timestamp"?, …}) and is published by the API's own path (see
+// "id"?, "tenant_id"?, "channels"?, "ordering_key"?, "timestamp"?}) and is published by the API's own path (see
 // Publisher), so it is validated, limited and deduplicated exactly as the API would.
 //
 // What it promises:
