@@ -3,8 +3,9 @@
 // RabbitMQ queue, or a Redis stream read by a consumer group.
 //
 // Each message's body is one event as the body of POST /api/v1/events ({"type", "data",
-// "id"?, "tenant_id"?, "channels"?, "ordering_key"?, "timestamp"?}) and is published by the API's own path (see
-// Publisher), so it is validated, limited and deduplicated exactly as the API would.
+// "id"?, "tenant_id"?, "channels"?, "ordering_key"?, "timestamp"?}) and is published by
+// the API's own path (see Publisher), so it is validated, routed, limited and
+// deduplicated exactly as the API would.
 //
 // What it promises:
 //   - A message is acknowledged only once its event is committed to the store, so a
