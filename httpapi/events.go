@@ -126,13 +126,27 @@ func (s *server) registerEvents() {
 }
 
 func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput, error) {
-	now := s.clock.Now().UTC()
-	tenants := map[string]ownerCheck{}
-	pub, err := s.prepareEvent(ctx, caller(ctx), &in.Body, now, tenants)
+	r, err := s.publishOne(ctx, caller(ctx), &in.Body, in.IdempotencyKey)
 	if err != nil {
 		return nil, err
 	}
-	pub.IdempotencyKey = in.IdempotencyKey
+	out := &publishOutput{Status: http.StatusAccepted, Body: publishResult{ID: r.EventID, Deliveries: r.Deliveries}}
+	if r.Duplicate {
+		out.Status = http.StatusOK
+	}
+	return out, nil
+}
+
+// publishOne prepares one event request for p and publishes it: the path of POST
+// /api/v1/events, and of Publisher.
+func (s *server) publishOne(ctx context.Context, p principal, req *eventRequest, idempotencyKey string) (herald.PublishResult, error) {
+	now := s.clock.Now().UTC()
+	tenants := map[string]ownerCheck{}
+	pub, err := s.prepareEvent(ctx, p, req, now, tenants)
+	if err != nil {
+		return herald.PublishResult{}, err
+	}
+	pub.IdempotencyKey = idempotencyKey
 	ctx, span := s.startPublish(ctx, &pub.Event)
 	results, err := s.store.Publish(ctx, []herald.Publication{pub})
 	if err == nil && len(results) != 1 {
@@ -140,18 +154,15 @@ func (s *server) publish(ctx context.Context, in *publishInput) (*publishOutput,
 	}
 	if err != nil {
 		endPublish(span, herald.PublishResult{}, err)
-		return nil, err
+		return herald.PublishResult{}, err
 	}
 	r := results[0]
 	endPublish(span, r, nil)
-	out := &publishOutput{Status: http.StatusAccepted, Body: publishResult{ID: r.EventID, Deliveries: r.Deliveries}}
-	if r.Duplicate {
-		out.Status = http.StatusOK
-		return out, nil
+	if !r.Duplicate {
+		s.metrics.eventsAccepted.WithLabelValues(pub.Event.Type).Inc()
+		s.dispatcher.Wake()
 	}
-	s.metrics.eventsAccepted.WithLabelValues(pub.Event.Type).Inc()
-	s.dispatcher.Wake()
-	return out, nil
+	return r, nil
 }
 
 func (s *server) publishBatch(ctx context.Context, in *batchInput) (*batchOutput, error) {

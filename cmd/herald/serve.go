@@ -27,6 +27,7 @@ import (
 	"github.com/heraldhq/herald/dispatch"
 	"github.com/heraldhq/herald/egress"
 	"github.com/heraldhq/herald/httpapi"
+	"github.com/heraldhq/herald/ingest"
 	"github.com/heraldhq/herald/portal"
 	"github.com/heraldhq/herald/postgres"
 	"github.com/heraldhq/herald/secretbox"
@@ -63,6 +64,8 @@ type serveConfig struct {
 	maxWebhooks    int
 	portal         portalConfig
 	dev            bool
+	ingest         ingestFlag
+	ingestSources  []*ingest.Source
 }
 
 func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*serveConfig, error) {
@@ -92,6 +95,7 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 	fs.BoolVar(&c.metricsPublic, "metrics-public", false, "serve /metrics without a key; by default it needs the admin key or --metrics-token, since its counters show every tenant's volumes")
 	fs.BoolVar(&c.dev, "dev", false, "development mode, for trying Herald with a receiver on this machine: endpoints on loopback and private networks are allowed, the server listens on loopback only, and it prints an export line for the CLI with an admin key kept in <data-dir>/"+devKeyFile+". Never in production")
 	fs.IntVar(&c.maxWebhooks, "max-webhooks-per-tenant", 100, "most webhooks one tenant may have (409 beyond it); the default tenant, the admin's own, is exempt; 0 is no limit")
+	fs.Var(&c.ingest, "ingest", "publish the events of a queue: nats://host:4222/subject, amqp://user:pass@host:5672/vhost?queue=q or redis://host:6379/0?stream=s&group=g, each with ?dead=name for its dead letters (default <name>.dead); repeat the flag, or separate URLs with commas (see README, Ingest)")
 	c.notices.flags(fs)
 	c.retention.flags(fs)
 	c.portal.flags(fs)
@@ -122,6 +126,10 @@ func parseServe(args []string, stderr io.Writer, getenv func(string) string) (*s
 			return nil, fmt.Errorf("--egress-proxy: %w", err)
 		}
 		c.proxyURL = u
+	}
+	var err error
+	if c.ingestSources, err = c.ingest.sources(); err != nil {
+		return nil, fmt.Errorf("--ingest: %w", err)
 	}
 	if c.maxWebhooks < 0 {
 		return nil, fmt.Errorf("--max-webhooks-per-tenant must be 0 (no limit) or more, not %d", c.maxWebhooks)
@@ -285,6 +293,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	g.Go(func() error { return notices.Run(gctx) })
 	g.Go(func() error { notices.WatchCertificates(gctx, time.Hour, dispatcher.Wake); return nil })
 	g.Go(func() error { return runRetention(gctx, &cfg.retention, store, logger) })
+	if len(cfg.ingestSources) > 0 {
+		ingester, err := ingest.New(ingest.Config{
+			Publisher: httpapi.NewPublisher(httpapi.Config{Store: store, Catalog: cat, Dispatcher: dispatcher,
+				Clock: herald.SystemClock{}, Logger: logger, Metrics: registry, TracerProvider: tracerProvider}),
+			Logger:  logger,
+			Metrics: registry,
+		}, cfg.ingestSources)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return ingester.Run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		logger.Info("shutting down: no new work; finishing attempts in flight")
