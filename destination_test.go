@@ -1,0 +1,97 @@
+package herald_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/heraldhq/herald"
+)
+
+func TestDestinationOf(t *testing.T) {
+	t.Parallel()
+	for url, want := range map[string]herald.DestinationKind{
+		"https://example.com/x":        herald.DestinationHTTP,
+		"HTTP://example.com/x":         herald.DestinationHTTP,
+		"nats://h:4222/a.b":            herald.DestinationNATS,
+		"amqp://u:p@h/v?routing_key=q": herald.DestinationAMQP,
+		"redis://h:6379/0?stream=s":    herald.DestinationRedis,
+		"kafka://h:9092/t":             herald.DestinationKafka,
+		"ftp://h/x":                    "",
+		"no scheme":                    "",
+	} {
+		if got := herald.DestinationOf(url); got != want {
+			t.Errorf("DestinationOf(%q) = %q, want %q", url, got, want)
+		}
+	}
+}
+
+func TestValidateBrokerURL(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{
+		"nats://h:4222/orders.events",
+		"nats://h/orders?core=true",
+		"nats://:tok@h/orders",
+		"amqp://u:p@h:5672/vhost?exchange=x&routing_key=y",
+		"amqp://h/?routing_key=q",
+		"amqp://h?exchange=fan",
+		"redis://h:6379/0?stream=s&maxlen=100000",
+		"redis://:pw@h?stream=s",
+		"kafka://h:9092/orders",
+	} {
+		if err := herald.ValidateBrokerURL(ok); err != nil {
+			t.Errorf("ValidateBrokerURL(%q) = %v, want nil", ok, err)
+		}
+	}
+	for bad, want := range map[string]string{
+		"ftp://h/x":                     "scheme must be",
+		"nats://h:4222":                 "needs a subject",
+		"nats://h/a.*":                  "not valid",
+		"nats://h/a?core=yes":           "core must be true or false",
+		"nats://tok@h/a":                "user:password@",
+		"nats://h/a?cor=true":           `"cor" is not known`,
+		"amqp://h/v":                    "needs a routing_key",
+		"amqp://h/v?exchange=":          "needs a routing_key",
+		"redis://h/0":                   "needs a stream",
+		"redis://h/x?stream=s":          "database number",
+		"redis://h/0?stream=s&maxlen=0": "maxlen",
+		"kafka://h:9092":                "needs a topic",
+		"kafka://h:9092/a b":            "not valid",
+		"kafka:///t":                    "no host",
+		"kafka://h:0/t":                 "port",
+		"amqp://u:***@h/?routing_key=q": "give the password itself",
+	} {
+		err := herald.ValidateBrokerURL(bad)
+		if herald.ErrorCode(err) != herald.EINVALID || !strings.Contains(err.Error(), want) {
+			t.Errorf("ValidateBrokerURL(%q) = %v, want EINVALID with %q", bad, err, want)
+		}
+	}
+}
+
+func TestURLPasswordRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ url, redacted, password string }{
+		{"amqp://user:p%40ss@h:5672/v?routing_key=q", "amqp://user:***@h:5672/v?routing_key=q", "p%40ss"},
+		{"redis://:secret@h:6379/0?stream=s", "redis://:***@h:6379/0?stream=s", "secret"},
+		{"nats://h:4222/a.b", "nats://h:4222/a.b", ""},
+		{"https://example.com/a@b", "https://example.com/a@b", ""},
+		{"kafka://u:x:y@h/t", "kafka://u:***@h/t", "x:y"},
+	} {
+		redacted, password := herald.SplitURLPassword(c.url)
+		if redacted != c.redacted || password != c.password {
+			t.Errorf("SplitURLPassword(%q) = %q, %q; want %q, %q", c.url, redacted, password, c.redacted, c.password)
+		}
+		if got := herald.JoinURLPassword(redacted, password); got != c.url {
+			t.Errorf("JoinURLPassword(%q, %q) = %q, want %q", redacted, password, got, c.url)
+		}
+	}
+	current := "amqp://user:hunter2@h/v?routing_key=q"
+	if got, ok := herald.KeepURLPassword("amqp://user:***@h/v?routing_key=other", current); !ok || got != "amqp://user:hunter2@h/v?routing_key=other" {
+		t.Errorf("KeepURLPassword kept %q, %v", got, ok)
+	}
+	if got, ok := herald.KeepURLPassword("amqp://user:new@h/v?routing_key=q", current); !ok || got != "amqp://user:new@h/v?routing_key=q" {
+		t.Errorf("KeepURLPassword with a new password = %q, %v", got, ok)
+	}
+	if _, ok := herald.KeepURLPassword("amqp://user:***@h/v?routing_key=q", "amqp://h/v?routing_key=q"); ok {
+		t.Error("KeepURLPassword with *** and no password to keep: ok, want refused")
+	}
+}
