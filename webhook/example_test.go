@@ -197,3 +197,31 @@ func ExampleMemoryDeduper() {
 	// false
 	// true
 }
+
+func ExampleVerifier_VerifyMessage() {
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	v, err := webhook.NewVerifier(webhook.FormatStandard, secret)
+	if err != nil {
+		panic(err)
+	}
+
+	// A message as a broker client hands it over: the body, and headers with lower-case
+	// names, one value each (NATS msg.Header, Kafka record headers, an AMQP header
+	// table, or a Redis stream entry's fields beside "body"). Here it is signed on the
+	// spot in place of Herald.
+	body := []byte(`{"type":"ping","timestamp":"2025-03-10T19:00:00Z","data":{}}`)
+	signed, err := webhook.Sign(webhook.FormatStandard, secret, "evt_001", time.Now(), body)
+	if err != nil {
+		panic(err)
+	}
+	headers := map[string]string{}
+	for name, values := range signed {
+		headers[strings.ToLower(name)] = values[0]
+	}
+
+	fmt.Println(v.VerifyMessage(headers, body))
+	fmt.Println(errors.Is(v.VerifyMessage(headers, []byte(`{"type":"forged"}`)), webhook.ErrSignatureMismatch))
+	// Output:
+	// <nil>
+	// true
+}
