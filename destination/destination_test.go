@@ -1,0 +1,399 @@
+package destination_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/destination"
+	"github.com/heraldhq/herald/egress"
+	"github.com/heraldhq/herald/webhook"
+)
+
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// envURL returns the broker URL in the environment variable name, skipping the test
+// when it is unset.
+func envURL(t testing.TB, name string) *url.URL {
+	t.Helper()
+	raw := os.Getenv(name)
+	if raw == "" {
+		t.Skipf("%s is not set: set it to a broker on loopback to run this test (.ci/run does)", name)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return u
+}
+
+func unique(prefix string) string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// signed returns a standard-format message as Herald's dispatcher builds it.
+func signed(t testing.TB) *destination.Message {
+	t.Helper()
+	body := []byte(`{"type":"ping","timestamp":"2026-01-02T03:04:05Z","data":{"n":1}}`)
+	h, err := webhook.Sign(webhook.FormatStandard, testSecret, "evt_1", time.Now(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Set("Content-Type", "application/json")
+	return &destination.Message{ID: unique("del_"), Body: body, Header: h}
+}
+
+// verify checks headers and body with the webhook library, as a consumer would.
+func verify(t testing.TB, headers map[string]string, body []byte) {
+	t.Helper()
+	v, err := webhook.NewVerifier(webhook.FormatStandard, testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.VerifyMessage(headers, body); err != nil {
+		t.Fatalf("consumed message does not verify: %v (headers %v)", err, headers)
+	}
+	for k := range headers {
+		if k != strings.ToLower(k) {
+			t.Errorf("header %q is not lower-case", k)
+		}
+	}
+}
+
+func newPublisher(t testing.TB) *destination.Publisher {
+	t.Helper()
+	p := destination.New((&egress.Guard{AllowPrivate: true}).DialContext)
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestNATSJetStream(t *testing.T) {
+	base := envURL(t, "HERALD_TEST_NATS_URL")
+	nc, err := nats.Connect(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject := unique("herald.test.")
+	stream, err := js.CreateStream(ctx(t), jetstream.StreamConfig{Name: strings.ReplaceAll(subject, ".", "_"), Subjects: []string{subject}, Storage: jetstream.MemoryStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { js.DeleteStream(context.Background(), stream.CachedInfo().Config.Name) })
+
+	p := newPublisher(t)
+	m := signed(t)
+	m.URL = "nats://" + base.Host + "/" + subject
+	ack, err := p.Publish(ctx(t), m)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if ack["stream"] != stream.CachedInfo().Config.Name || ack["sequence"] != uint64(1) {
+		t.Errorf("ack = %v, want stream %s sequence 1", ack, stream.CachedInfo().Config.Name)
+	}
+	// The same delivery again (a retry whose ack was lost) is a duplicate, not a second message.
+	again, err := p.Publish(ctx(t), m)
+	if err != nil || again["duplicate"] != true {
+		t.Errorf("republish of the same delivery = %v, %v; want a duplicate ack", again, err)
+	}
+
+	got, err := stream.GetMsg(ctx(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers := map[string]string{}
+	for k, vs := range got.Header {
+		if k != "Nats-Msg-Id" {
+			headers[k] = vs[0]
+		}
+	}
+	verify(t, headers, got.Data)
+	if got.Header.Get("Nats-Msg-Id") != m.ID {
+		t.Errorf("Nats-Msg-Id = %q, want the delivery id %q", got.Header.Get("Nats-Msg-Id"), m.ID)
+	}
+	if p.Len() != 1 {
+		t.Errorf("pool holds %d connections, want 1", p.Len())
+	}
+
+	// A subject no stream captures is a failure that says so.
+	m.URL = "nats://" + base.Host + "/" + unique("herald.nostream.")
+	_, err = p.Publish(ctx(t), m)
+	if err == nil || !strings.Contains(err.Error(), "no JetStream stream captures subject") {
+		t.Errorf("publish to a subject without a stream: %v, want the no-stream error", err)
+	}
+	if p.Len() != 1 {
+		t.Errorf("pool holds %d connections after a second subject on the same server, want 1", p.Len())
+	}
+}
+
+func TestNATSCore(t *testing.T) {
+	base := envURL(t, "HERALD_TEST_NATS_URL")
+	nc, err := nats.Connect(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	subject := unique("herald.core.")
+	sub, err := nc.SubscribeSync(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(t)
+	m := signed(t)
+	m.URL = "nats://" + base.Host + "/" + subject + "?core=true"
+	ack, err := p.Publish(ctx(t), m)
+	if err != nil || ack["core"] != true {
+		t.Fatalf("core publish = %v, %v", ack, err)
+	}
+	got, err := sub.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headers := map[string]string{}
+	for k, vs := range got.Header {
+		headers[k] = vs[0]
+	}
+	verify(t, headers, got.Data)
+}
+
+func TestAMQP(t *testing.T) {
+	base := envURL(t, "HERALD_TEST_AMQP_URL")
+	c, err := amqp.Dial(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ch, err := c.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := unique("herald-test-")
+	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	p := newPublisher(t)
+	m := signed(t)
+	m.URL = base.String() + "?routing_key=" + queue
+	ack, err := p.Publish(ctx(t), m)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if tag, _ := ack["delivery_tag"].(uint64); tag < 1 {
+		t.Errorf("ack = %v, want a delivery_tag", ack)
+	}
+	var got amqp.Delivery
+	var ok bool
+	for deadline := time.Now().Add(10 * time.Second); !ok && time.Now().Before(deadline); {
+		if got, ok, err = ch.Get(queue, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !ok {
+		t.Fatal("the message never reached the queue")
+	}
+	if got.DeliveryMode != amqp.Persistent || got.CorrelationId != m.ID {
+		t.Errorf("delivery mode %d, correlation id %q; want persistent and %q", got.DeliveryMode, got.CorrelationId, m.ID)
+	}
+	headers := map[string]string{}
+	for k, v := range got.Headers {
+		headers[k], _ = v.(string)
+	}
+	verify(t, headers, got.Body)
+
+	// Nothing bound to receive it: the broker returns it, and the attempt fails.
+	m.URL = base.String() + "?routing_key=" + unique("no-such-queue-")
+	if _, err := p.Publish(ctx(t), m); err == nil || !strings.Contains(err.Error(), "unroutable") {
+		t.Errorf("publish with no queue bound: %v, want unroutable", err)
+	}
+	// An exchange that does not exist closes the channel; the error says why, and the
+	// next message goes out on a new channel.
+	m.URL = base.String() + "?exchange=" + unique("no-such-exchange-")
+	if _, err := p.Publish(ctx(t), m); err == nil || !strings.Contains(err.Error(), "NOT_FOUND") {
+		t.Errorf("publish to a missing exchange: %v, want NOT_FOUND", err)
+	}
+	m.URL = base.String() + "?routing_key=" + queue
+	if _, err := p.Publish(ctx(t), m); err != nil {
+		t.Errorf("publish after a channel error: %v", err)
+	}
+}
+
+func TestRedis(t *testing.T) {
+	base := envURL(t, "HERALD_TEST_REDIS_URL")
+	opt, err := redis.ParseURL(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	t.Cleanup(func() { rc.Close() })
+	stream := unique("herald-test-")
+	t.Cleanup(func() { rc.Del(context.Background(), stream) })
+
+	p := newPublisher(t)
+	m := signed(t)
+	m.URL = base.String() + "?stream=" + stream + "&maxlen=5"
+	var last string
+	for range 20 {
+		ack, err := p.Publish(ctx(t), m)
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		last, _ = ack["id"].(string)
+	}
+	entries, err := rc.XRange(ctx(t), stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || len(entries) >= 20 || entries[len(entries)-1].ID != last {
+		t.Fatalf("%d entries, last %v; want maxlen to trim and the last id to be the ack's %s", len(entries), entries, last)
+	}
+	fields := entries[len(entries)-1].Values
+	headers := map[string]string{}
+	for k, v := range fields {
+		if k != "body" {
+			headers[k] = v.(string)
+		}
+	}
+	verify(t, headers, []byte(fields["body"].(string)))
+}
+
+func TestKafka(t *testing.T) {
+	t.Parallel()
+	topic := "orders"
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	addr := cluster.ListenAddrs()[0]
+
+	p := newPublisher(t)
+	m := signed(t)
+	m.URL = "kafka://" + addr + "/" + topic
+	for want := int64(0); want < 2; want++ {
+		ack, err := p.Publish(ctx(t), m)
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		if ack["offset"] != want || ack["partition"] != int32(0) {
+			t.Errorf("ack = %v, want partition 0 offset %d", ack, want)
+		}
+	}
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(consumer.Close)
+	fetches := consumer.PollRecords(ctx(t), 1)
+	if err := fetches.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec := fetches.Records()[0]
+	headers := map[string]string{}
+	for _, h := range rec.Headers {
+		headers[h.Key] = string(h.Value)
+	}
+	verify(t, headers, rec.Value)
+
+	m.URL = "kafka://" + addr + "/no-such-topic"
+	if _, err := p.Publish(ctx(t), m); err == nil || !strings.Contains(err.Error(), "UNKNOWN_TOPIC") {
+		t.Errorf("publish to a missing topic: %v, want UNKNOWN_TOPIC_OR_PARTITION", err)
+	}
+}
+
+// TestEgressGuard checks that broker hosts are dialled through the SSRF guard: a
+// loopback broker is refused unless private networks are allowed.
+func TestEgressGuard(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	p := destination.New((&egress.Guard{}).DialContext)
+	t.Cleanup(func() { p.Close() })
+	m := signed(t)
+	for _, u := range []string{
+		"kafka://" + cluster.ListenAddrs()[0] + "/t",
+		"nats://127.0.0.1:4222/x",
+		"amqp://guest:guest@127.0.0.1:5672/?routing_key=q",
+		"redis://127.0.0.1:6379/0?stream=s",
+	} {
+		m.URL = u
+		_, err := p.Publish(ctx(t), m)
+		if err == nil || !strings.Contains(err.Error(), "egress policy") {
+			t.Errorf("publish to %s through a public-only guard: %v, want refused by egress policy", herald.RedactURL(u), err)
+		}
+		if err != nil && strings.Contains(err.Error(), "guest:guest") {
+			t.Errorf("error repeats the URL's credentials: %v", err)
+		}
+	}
+}
+
+func TestClose(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	p := destination.New(nil)
+	m := signed(t)
+	m.URL = "kafka://" + cluster.ListenAddrs()[0] + "/t"
+	if _, err := p.Publish(ctx(t), m); err != nil {
+		t.Fatal(err)
+	}
+	if p.Len() != 1 {
+		t.Fatalf("pool holds %d connections, want 1", p.Len())
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Len() != 0 {
+		t.Errorf("pool holds %d connections after Close, want 0", p.Len())
+	}
+	if _, err := p.Publish(ctx(t), m); err == nil {
+		t.Error("Publish after Close succeeded")
+	}
+}
+
+func TestInvalidURL(t *testing.T) {
+	t.Parallel()
+	p := destination.New(nil)
+	m := signed(t)
+	m.URL = "nats://127.0.0.1:4222"
+	_, err := p.Publish(ctx(t), m)
+	var herr *herald.Error
+	if !errors.As(err, &herr) || herr.Code != herald.EINVALID {
+		t.Errorf("publish to a nats url without subject: %v, want EINVALID", err)
+	}
+}
