@@ -37,6 +37,10 @@ type Config struct {
 	// Client sends the requests. Its transport should dial through the egress guard;
 	// the dispatcher never follows redirects whatever the client's CheckRedirect says.
 	Client *http.Client
+	// Brokers publishes the deliveries of webhooks whose URL names a message broker
+	// (nats, amqp, redis, kafka); without it they fail with an error that says so. Its
+	// owner closes it after Run returns.
+	Brokers Brokers
 	// Owner names this dispatcher in leases; default host-pid-random.
 	Owner string
 	// Concurrency bounds the requests in flight in this process; default 128. Tenants

@@ -46,6 +46,10 @@ func (d *Dispatcher) send(ctx context.Context, c *herald.Claim, policy wire.Poli
 	// (an API request that asked for this attempt), so the log blames the right one.
 	ctx, cancel := context.WithTimeoutCause(ctx, policy.Timeout, errAttemptTimeout)
 	defer cancel()
+	if herald.DestinationOf(c.Webhook.URL).IsBroker() {
+		d.publish(ctx, c, a, msg, policy.Timeout)
+		return a, ""
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Webhook.URL, bytes.NewReader(msg.Body))
 	if err != nil {
 		a.Error = fmt.Sprintf("build request: %v", err)

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/bench"
 	"github.com/heraldhq/herald/catalog"
+	"github.com/heraldhq/herald/destination"
 	"github.com/heraldhq/herald/dispatch"
 	"github.com/heraldhq/herald/egress"
 	"github.com/heraldhq/herald/httpapi"
@@ -213,11 +214,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	// Broker connections dial through the guard as HTTP endpoints do; they are closed
+	// once the dispatcher and the API (which sends test attempts) have stopped.
+	brokers := destination.New(guard.DialContext)
 	dispatcher := dispatch.New(dispatch.Config{
 		Store:        store,
 		Notifier:     notifier,
 		Policies:     policies,
 		Client:       &http.Client{Transport: outboundTransport(guard, cfg.proxyURL)},
+		Brokers:      brokers,
 		Concurrency:  cfg.concurrency,
 		PerWebhook:   cfg.perWebhook,
 		PollInterval: cfg.pollInterval,
@@ -313,6 +318,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return server.Shutdown(shutdownCtx)
 	})
 	err = g.Wait()
+	if cerr := brokers.Close(); cerr != nil {
+		logger.Warn("closing broker connections", "error", cerr)
+	}
 	logger.Info("stopped")
 	return err
 }
