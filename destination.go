@@ -262,3 +262,29 @@ func KeepURLPassword(updated, current string) (string, bool) {
 	}
 	return JoinURLPassword(updated, password), true
 }
+
+// SealURLPassword splits rawURL for a store: the URL to keep in the clear (its password
+// RedactedPassword) and the password sealed by c, nil when it has none.
+func SealURLPassword(c Cipher, rawURL string) (redacted string, sealed []byte, err error) {
+	redacted, password := SplitURLPassword(rawURL)
+	if password == "" {
+		return rawURL, nil, nil
+	}
+	if sealed, err = c.Seal([]byte(password)); err != nil {
+		return "", nil, err
+	}
+	return redacted, sealed, nil
+}
+
+// OpenURLPassword undoes SealURLPassword: it opens sealed with c and puts the password
+// back into redacted.
+func OpenURLPassword(c Cipher, redacted string, sealed []byte) (string, error) {
+	if sealed == nil {
+		return redacted, nil
+	}
+	password, err := c.Open(sealed)
+	if err != nil {
+		return "", err
+	}
+	return JoinURLPassword(redacted, string(password)), nil
+}

@@ -340,6 +340,8 @@ type SealedSecrets struct {
 	Secret   []byte
 	Previous []byte
 	Auth     []byte // the sealed EndpointAuth, nil for none
+	// URLPassword is the password of a broker URL (see SealURLPassword), nil if none.
+	URLPassword []byte
 }
 
 // Resealed is a webhook's secrets sealed anew, with what they were when read (Was), so
@@ -383,6 +385,12 @@ func ResealRows(c Cipher, rows []SealedSecrets) ([]Resealed, error) {
 		}
 		if r.Auth != nil && !current(r.Auth) {
 			if n.Auth, err = reseal(r.ID, "endpoint auth", r.Auth); err != nil {
+				return nil, err
+			}
+			n.Values++
+		}
+		if r.URLPassword != nil && !current(r.URLPassword) {
+			if n.URLPassword, err = reseal(r.ID, "url password", r.URLPassword); err != nil {
 				return nil, err
 			}
 			n.Values++

@@ -22,7 +22,7 @@ func (s *Store) ResealSecrets(ctx context.Context, batch int) (int, error) {
 	}
 	total, after := 0, ""
 	for {
-		rows, err := s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2", after, batch)
+		rows, err := s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth, url_password FROM webhooks WHERE id > $1 ORDER BY id LIMIT $2", after, batch)
 		if err != nil {
 			return total, err
 		}
@@ -45,7 +45,7 @@ func (s *Store) ResealSecrets(ctx context.Context, batch int) (int, error) {
 			}
 			rows = nil
 			if len(lost) > 0 {
-				if rows, err = s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth FROM webhooks WHERE id = ANY($1) ORDER BY id", lost); err != nil {
+				if rows, err = s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth, url_password FROM webhooks WHERE id = ANY($1) ORDER BY id", lost); err != nil {
 					return total, err
 				}
 			}
@@ -60,7 +60,7 @@ func (s *Store) sealedRows(ctx context.Context, q string, args ...any) ([]herald
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (herald.SealedSecrets, error) {
 		var r herald.SealedSecrets
-		err := row.Scan(&r.ID, &r.Secret, &r.Previous, &r.Auth)
+		err := row.Scan(&r.ID, &r.Secret, &r.Previous, &r.Auth, &r.URLPassword)
 		return r, err
 	})
 	if err != nil {
@@ -82,10 +82,11 @@ func (s *Store) writeResealed(ctx context.Context, rows []herald.Resealed) (n in
 		for _, r := range rows {
 			// updated_at stays: re-sealing changes no field a caller sees, and an edit
 			// made from a read before it must not be refused as a conflict.
-			b.Queue(`UPDATE webhooks SET secret = $1, previous_secret = $2, auth = $6
+			b.Queue(`UPDATE webhooks SET secret = $1, previous_secret = $2, auth = $6, url_password = $8
 				WHERE id = $3 AND secret = $4 AND previous_secret IS NOT DISTINCT FROM $5
-					AND auth IS NOT DISTINCT FROM $7`,
-				r.Secret, r.Previous, r.ID, r.Was.Secret, r.Was.Previous, r.Auth, r.Was.Auth)
+					AND auth IS NOT DISTINCT FROM $7 AND url_password IS NOT DISTINCT FROM $9`,
+				r.Secret, r.Previous, r.ID, r.Was.Secret, r.Was.Previous, r.Auth, r.Was.Auth,
+				r.URLPassword, r.Was.URLPassword)
 		}
 		results := tx.SendBatch(ctx, b)
 		for _, r := range rows {

@@ -60,6 +60,10 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 		}
 		previousUntil = storedPtr(&w.PreviousSecretExpiresAt)
 	}
+	storedURL, urlPassword, err := herald.SealURLPassword(s.cipher, w.URL)
+	if err != nil {
+		return fmt.Errorf("create webhook: seal url password: %w", err)
+	}
 	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
@@ -74,14 +78,14 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
 				consecutive_failures, failing_since, last_error, last_success_at, filter, channels,
-				ordering, auth)
+				ordering, auth, url_password)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-				$23, $24, $25, $26)`,
-			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
+				$23, $24, $25, $26, $27)`,
+			w.ID, w.TenantID, w.Name, w.Description, storedURL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, stored(w.CreatedAt), stored(w.UpdatedAt),
 			w.LastDeliveryStatus, storedPtr(w.LastDeliveryAt), secret, previous, previousUntil,
 			w.ConsecutiveFailures, storedPtr(w.FailingSince), w.LastError, storedPtr(w.LastSuccessAt),
-			w.Filter, channels, string(w.Ordering), auth)
+			w.Filter, channels, string(w.Ordering), auth, urlPassword)
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -130,12 +134,13 @@ const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.event
 	w.format, w.rate_limit, w.headers::text, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
 	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
-	w.last_success_at, w.filter, w.channels::text, w.ordering, w.auth`
+	w.last_success_at, w.filter, w.channels::text, w.ordering, w.auth, w.url_password`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
 	w                       herald.Webhook
 	secret, previous, auth  []byte
+	urlPassword             []byte // sealed; nil when the URL has none
 	events, headers, format string
 	channels, ordering      string
 	previousUntil           *time.Time
@@ -146,7 +151,7 @@ func (r *webhookRow) dest() []any {
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.w.CreatedAt,
 		&r.w.UpdatedAt, &r.w.LastDeliveryStatus, &r.w.LastDeliveryAt, &r.secret, &r.previous,
 		&r.previousUntil, &r.w.ConsecutiveFailures, &r.w.FailingSince, &r.w.LastError, &r.w.LastSuccessAt,
-		&r.w.Filter, &r.channels, &r.ordering, &r.auth}
+		&r.w.Filter, &r.channels, &r.ordering, &r.auth, &r.urlPassword}
 }
 
 // webhook finishes a scanned row: decodes JSON, puts times in UTC and opens the secrets.
@@ -188,6 +193,9 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 	}
 	if w.Auth, err = herald.OpenAuth(s.cipher, r.auth); err != nil {
 		return w, fmt.Errorf("webhook %s: open auth: %w", w.ID, err)
+	}
+	if w.URL, err = herald.OpenURLPassword(s.cipher, w.URL, r.urlPassword); err != nil {
+		return w, fmt.Errorf("webhook %s: open url password: %w", w.ID, err)
 	}
 	return w, nil
 }
@@ -266,6 +274,10 @@ const nextVersion = "GREATEST($1::timestamptz, updated_at + interval '1 microsec
 // webhook fails its pending deliveries; enabling one resets its health and clears its
 // disabled reason. A w read before the webhook last changed is refused with ECONFLICT.
 func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
+	storedURL, urlPassword, err := herald.SealURLPassword(s.cipher, w.URL)
+	if err != nil {
+		return fmt.Errorf("update webhook: seal url password: %w", err)
+	}
 	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
@@ -303,10 +315,11 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		err = tx.QueryRow(ctx, `
 			UPDATE webhooks SET name = $2, description = $3, url = $4, events = $5, enabled = $6,
 				format = $7, rate_limit = $8, headers = $9, disabled_reason = $10, filter = $12,
-				channels = $13, ordering = $14, auth = $15, updated_at = `+nextVersion+health+`
+				channels = $13, ordering = $14, auth = $15, url_password = $16,
+				updated_at = `+nextVersion+health+`
 			WHERE id = $11 RETURNING updated_at`,
-			now, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
-			headers, reason, w.ID, w.Filter, channels, string(w.Ordering), auth).Scan(&updated)
+			now, w.Name, w.Description, storedURL, events, w.Enabled, string(w.Format), w.RateLimit,
+			headers, reason, w.ID, w.Filter, channels, string(w.Ordering), auth, urlPassword).Scan(&updated)
 		if err != nil {
 			return err
 		}

@@ -50,7 +50,7 @@ func (s *Store) ResealSecrets(ctx context.Context, batch int) (int, error) {
 
 // sealedAfter reads the sealed secrets of up to limit webhooks whose ids follow after.
 func (s *Store) sealedAfter(ctx context.Context, after string, limit int) ([]herald.SealedSecrets, error) {
-	return s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth FROM webhooks WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	return s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth, url_password FROM webhooks WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 }
 
 // sealedIn reads the sealed secrets of the webhooks ids that still exist.
@@ -62,7 +62,7 @@ func (s *Store) sealedIn(ctx context.Context, ids []string) ([]herald.SealedSecr
 	if err != nil {
 		return nil, fmt.Errorf("re-seal secrets: %w", err)
 	}
-	return s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth FROM webhooks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", list)
+	return s.sealedRows(ctx, "SELECT id, secret, previous_secret, auth, url_password FROM webhooks WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", list)
 }
 
 func (s *Store) sealedRows(ctx context.Context, q string, args ...any) ([]herald.SealedSecrets, error) {
@@ -74,7 +74,7 @@ func (s *Store) sealedRows(ctx context.Context, q string, args ...any) ([]herald
 	var out []herald.SealedSecrets
 	for rows.Next() {
 		var r herald.SealedSecrets
-		if err := rows.Scan(&r.ID, &r.Secret, &r.Previous, &r.Auth); err != nil {
+		if err := rows.Scan(&r.ID, &r.Secret, &r.Previous, &r.Auth, &r.URLPassword); err != nil {
 			return nil, fmt.Errorf("re-seal secrets: read: %w", err)
 		}
 		out = append(out, r)
@@ -97,9 +97,11 @@ func (s *Store) writeResealed(ctx context.Context, rows []herald.Resealed) (n in
 		for _, r := range rows {
 			// updated_at stays: re-sealing changes no field a caller sees, and an edit
 			// made from a read before it must not be refused as a conflict.
-			res, err := tx.ExecContext(ctx, `UPDATE webhooks SET secret = ?, previous_secret = ?, auth = ?
-				WHERE id = ? AND secret = ? AND previous_secret IS ? AND auth IS ?`,
-				r.Secret, nullBlob(r.Previous), nullBlob(r.Auth), r.ID, r.Was.Secret, nullBlob(r.Was.Previous), nullBlob(r.Was.Auth))
+			res, err := tx.ExecContext(ctx, `UPDATE webhooks SET secret = ?, previous_secret = ?, auth = ?,
+				url_password = ?
+				WHERE id = ? AND secret = ? AND previous_secret IS ? AND auth IS ? AND url_password IS ?`,
+				r.Secret, nullBlob(r.Previous), nullBlob(r.Auth), nullBlob(r.URLPassword), r.ID, r.Was.Secret,
+				nullBlob(r.Was.Previous), nullBlob(r.Was.Auth), nullBlob(r.Was.URLPassword))
 			if err != nil {
 				return err
 			}

@@ -54,6 +54,10 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 		}
 		previousUntil = nullMicros(&w.PreviousSecretExpiresAt)
 	}
+	storedURL, urlPassword, err := herald.SealURLPassword(s.cipher, w.URL)
+	if err != nil {
+		return fmt.Errorf("create webhook: seal url password: %w", err)
+	}
 	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
@@ -68,13 +72,13 @@ func (s *Store) CreateWebhook(ctx context.Context, w *herald.Webhook) error {
 				rate_limit, headers, disabled_reason, created_at, updated_at, last_delivery_status,
 				last_delivery_at, secret, previous_secret, previous_secret_expires_at,
 				consecutive_failures, failing_since, last_error, last_success_at, filter, channels,
-				ordering, auth)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.ID, w.TenantID, w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format),
+				ordering, auth, url_password)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			w.ID, w.TenantID, w.Name, w.Description, storedURL, events, w.Enabled, string(w.Format),
 			w.RateLimit, headers, w.DisabledReason, micros(w.CreatedAt), micros(w.UpdatedAt),
 			w.LastDeliveryStatus, nullMicros(w.LastDeliveryAt), secret, previous, previousUntil,
 			w.ConsecutiveFailures, nullMicros(w.FailingSince), w.LastError, nullMicros(w.LastSuccessAt),
-			w.Filter, channels, string(w.Ordering), auth)
+			w.Filter, channels, string(w.Ordering), auth, urlPassword)
 		if isUniqueViolation(err) {
 			return conflict("webhook", w.ID)
 		}
@@ -114,12 +118,13 @@ const webhookColumns = `w.id, w.tenant_id, w.name, w.description, w.url, w.event
 	w.format, w.rate_limit, w.headers, w.disabled_reason, w.created_at, w.updated_at,
 	w.last_delivery_status, w.last_delivery_at, w.secret, w.previous_secret,
 	w.previous_secret_expires_at, w.consecutive_failures, w.failing_since, w.last_error,
-	w.last_success_at, w.filter, w.channels, w.ordering, w.auth`
+	w.last_success_at, w.filter, w.channels, w.ordering, w.auth, w.url_password`
 
 // webhookRow holds a webhook as scanned, before its secrets are opened.
 type webhookRow struct {
 	w                         herald.Webhook
 	secret, previous, auth    []byte
+	urlPassword               []byte // sealed; nil when the URL has none
 	created, updated          int64
 	events, headers, format   string
 	channels, ordering        string
@@ -132,7 +137,7 @@ func (r *webhookRow) dest() []any {
 		&r.w.Enabled, &r.format, &r.w.RateLimit, &r.headers, &r.w.DisabledReason, &r.created,
 		&r.updated, &r.w.LastDeliveryStatus, &r.lastAt, &r.secret, &r.previous, &r.previousUntil,
 		&r.w.ConsecutiveFailures, &r.failingSince, &r.w.LastError, &r.lastSuccess, &r.w.Filter,
-		&r.channels, &r.ordering, &r.auth}
+		&r.channels, &r.ordering, &r.auth, &r.urlPassword}
 }
 
 // webhook finishes a scanned row: decodes JSON and times and opens the secrets.
@@ -174,6 +179,9 @@ func (s *Store) webhook(r *webhookRow) (herald.Webhook, error) {
 	}
 	if w.Auth, err = herald.OpenAuth(s.cipher, r.auth); err != nil {
 		return w, fmt.Errorf("webhook %s: open auth: %w", w.ID, err)
+	}
+	if w.URL, err = herald.OpenURLPassword(s.cipher, w.URL, r.urlPassword); err != nil {
+		return w, fmt.Errorf("webhook %s: open url password: %w", w.ID, err)
 	}
 	return w, nil
 }
@@ -248,6 +256,10 @@ const nextVersion = "MAX(?, updated_at + 1)"
 // webhook fails its pending deliveries; enabling one resets its health and clears its
 // disabled reason. A w read before the webhook last changed is refused with ECONFLICT.
 func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
+	storedURL, urlPassword, err := herald.SealURLPassword(s.cipher, w.URL)
+	if err != nil {
+		return fmt.Errorf("update webhook: seal url password: %w", err)
+	}
 	events, headers, channels, err := webhookJSON(w)
 	if err != nil {
 		return fmt.Errorf("update webhook: %w", err)
@@ -278,10 +290,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, w *herald.Webhook) error {
 		err = tx.QueryRowContext(ctx, `
 			UPDATE webhooks SET name = ?, description = ?, url = ?, events = ?, enabled = ?,
 				format = ?, rate_limit = ?, headers = ?, disabled_reason = ?, filter = ?,
-				channels = ?, ordering = ?, auth = ?, updated_at = `+nextVersion+`
+				channels = ?, ordering = ?, auth = ?, url_password = ?, updated_at = `+nextVersion+`
 			WHERE id = ? RETURNING updated_at`,
-			w.Name, w.Description, w.URL, events, w.Enabled, string(w.Format), w.RateLimit,
-			headers, reason, w.Filter, channels, string(w.Ordering), auth, micros(now), w.ID).Scan(&updated)
+			w.Name, w.Description, storedURL, events, w.Enabled, string(w.Format), w.RateLimit,
+			headers, reason, w.Filter, channels, string(w.Ordering), auth, urlPassword, micros(now), w.ID).Scan(&updated)
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,7 @@ func RunReseal(t *testing.T, newDatabase func(t *testing.T) Database) {
 		{"ConcurrentRotationIsNotLost", testResealKeepsConcurrentRotation},
 		{"UnreadableSecretStopsWithItsWebhook", testResealUnreadable},
 		{"ResealsEndpointAuth", testResealAuth},
+		{"ResealsURLPasswords", testResealURLPassword},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -201,4 +202,33 @@ func testResealUnreadable(t *testing.T, db Database) {
 		t.Errorf("error %q shows the secret", err)
 	}
 	wantSecrets(t, lost, w.ID, [2]string{w.Secret, ""}, "after a failed re-seal, with its own key")
+}
+
+// testResealURLPassword checks that a broker URL's password is sealed by the store's
+// cipher, as secrets are: it reads back only with the key that sealed it, and
+// ResealSecrets moves it to the new key.
+func testResealURLPassword(t *testing.T, db Database) {
+	ctx := t.Context()
+	oldKey, newKey := randomKey(t), randomKey(t)
+	before := db(t, newRing(t, oldKey))
+	const url = "redis://:hunter2@redis.example:6379/0?stream=events"
+	w := addWebhook(t, before, addTenant(t, before), func(w *herald.Webhook) { w.URL = url })
+
+	rotating := db(t, newRing(t, newKey, oldKey))
+	n, err := rotating.ResealSecrets(ctx, 0)
+	ok(t, err, "re-seal secrets")
+	if n != 2 {
+		t.Errorf("ResealSecrets re-sealed %d values, want 2 (the secret and the url password)", n)
+	}
+	after := db(t, newRing(t, newKey))
+	got, err := after.Webhook(ctx, w.ID)
+	ok(t, err, "read with only the new key")
+	if got.URL != url {
+		t.Errorf("URL with only the new key = %q, want %q", got.URL, url)
+	}
+	// A store without the key gets an error, not the URL with *** or without password.
+	other := db(t, newRing(t, randomKey(t)))
+	if _, err := other.Webhook(ctx, w.ID); err == nil {
+		t.Error("webhook read with a key that sealed nothing of it")
+	}
 }

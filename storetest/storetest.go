@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		{"DeliveryStats", testDeliveryStats},
 		{"Bounded", testBounded},
 		{"Routing", testRouting},
+		{"BrokerURLs", testBrokerURLs},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
