@@ -249,18 +249,25 @@ func RedactURL(rawURL string) string {
 
 // KeepURLPassword returns the URL an update sets: updated as given, except that when
 // its password is RedactedPassword (the URL was read back and sent unchanged, or edited
-// around the password) the password of current takes its place. ok is false when
-// updated says *** but current has no password to keep.
-func KeepURLPassword(updated, current string) (string, bool) {
+// around the password) the password of current takes its place. That is refused with
+// EINVALID when current has no password, or when updated names another scheme, user or
+// host: a kept password only ever goes to the broker it was given for.
+func KeepURLPassword(updated, current string) (string, error) {
 	p, has := urlPassword(updated)
 	if !has || p != RedactedPassword {
-		return updated, true
+		return updated, nil
 	}
 	_, password := SplitURLPassword(current)
 	if password == "" {
-		return updated, false
+		return "", Errorf(EINVALID, "url password *** stands for a password Herald keeps, and this webhook has none; give the password itself")
 	}
-	return JoinURLPassword(updated, password), true
+	nu, err1 := url.Parse(updated)
+	cu, err2 := url.Parse(current)
+	if err1 != nil || err2 != nil || !strings.EqualFold(nu.Scheme, cu.Scheme) ||
+		!strings.EqualFold(nu.Host, cu.Host) || nu.User.Username() != cu.User.Username() {
+		return "", Errorf(EINVALID, "url password *** keeps the stored password only for the same scheme, user and host; give the password itself to send it elsewhere")
+	}
+	return JoinURLPassword(updated, password), nil
 }
 
 // SealURLPassword splits rawURL for a store: the URL to keep in the clear (its password

@@ -85,13 +85,19 @@ func TestURLPasswordRoundTrip(t *testing.T) {
 		}
 	}
 	current := "amqp://user:hunter2@h/v?routing_key=q"
-	if got, ok := herald.KeepURLPassword("amqp://user:***@h/v?routing_key=other", current); !ok || got != "amqp://user:hunter2@h/v?routing_key=other" {
-		t.Errorf("KeepURLPassword kept %q, %v", got, ok)
+	for _, c := range []struct{ updated, want, err string }{
+		{"amqp://user:***@h/v?routing_key=other", "amqp://user:hunter2@h/v?routing_key=other", ""},
+		{"amqp://user:new@h/v?routing_key=q", "amqp://user:new@h/v?routing_key=q", ""},
+		{"amqp://h/v?routing_key=q", "amqp://h/v?routing_key=q", ""},
+		{"amqp://user:***@elsewhere/v?routing_key=q", "", "same scheme, user and host"},
+		{"amqp://other:***@h/v?routing_key=q", "", "same scheme, user and host"},
+	} {
+		got, err := herald.KeepURLPassword(c.updated, current)
+		if got != c.want || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
+			t.Errorf("KeepURLPassword(%q) = %q, %v; want %q, %q", c.updated, got, err, c.want, c.err)
+		}
 	}
-	if got, ok := herald.KeepURLPassword("amqp://user:new@h/v?routing_key=q", current); !ok || got != "amqp://user:new@h/v?routing_key=q" {
-		t.Errorf("KeepURLPassword with a new password = %q, %v", got, ok)
-	}
-	if _, ok := herald.KeepURLPassword("amqp://user:***@h/v?routing_key=q", "amqp://h/v?routing_key=q"); ok {
-		t.Error("KeepURLPassword with *** and no password to keep: ok, want refused")
+	if _, err := herald.KeepURLPassword("amqp://user:***@h/v?routing_key=q", "amqp://h/v?routing_key=q"); herald.ErrorCode(err) != herald.EINVALID {
+		t.Errorf("KeepURLPassword with *** and no password to keep: %v, want EINVALID", err)
 	}
 }

@@ -72,7 +72,7 @@ type DeliveryExhaustedData struct {
 func WebhookDisabledNotice(w *Webhook, reason string, at time.Time) Notice {
 	at = at.UTC()
 	return newNotice(NoticeWebhookDisabled, w.TenantID, w.ID, at, WebhookDisabledData{
-		WebhookID: w.ID, TenantID: w.TenantID, URL: w.URL, Name: w.Name, Reason: reason, DisabledAt: at,
+		WebhookID: w.ID, TenantID: w.TenantID, URL: RedactURL(w.URL), Name: w.Name, Reason: reason, DisabledAt: at,
 	})
 }
 
@@ -80,7 +80,7 @@ func WebhookDisabledNotice(w *Webhook, reason string, at time.Time) Notice {
 func WebhookEnabledNotice(w *Webhook, at time.Time) Notice {
 	at = at.UTC()
 	return newNotice(NoticeWebhookEnabled, w.TenantID, w.ID, at, WebhookEnabledData{
-		WebhookID: w.ID, TenantID: w.TenantID, URL: w.URL, Name: w.Name, EnabledAt: at,
+		WebhookID: w.ID, TenantID: w.TenantID, URL: RedactURL(w.URL), Name: w.Name, EnabledAt: at,
 	})
 }
 

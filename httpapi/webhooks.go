@@ -38,7 +38,8 @@ type webhook struct {
 	TenantID           string             `json:"tenant_id" doc:"The tenant that owns it"`
 	Name               string             `json:"name"`
 	Description        string             `json:"description"`
-	URL                string             `json:"url" doc:"Where deliveries are POSTed"`
+	URL                string             `json:"url" doc:"Where deliveries go: an http(s) endpoint they are POSTed to, or a broker (nats://, amqp://, redis://, kafka://); a password in it is shown as ***"`
+	Destination        string             `json:"destination" enum:"http,nats,amqp,redis,kafka" doc:"What the URL delivers to, from its scheme"`
 	Events             []string           `json:"events" doc:"Subscribed event types; empty or [\"*\"] means every type"`
 	Enabled            bool               `json:"enabled"`
 	Format             herald.Format      `json:"format" enum:"infraaudit,frugally,standard" doc:"The wire format: envelope, signature headers, retries"`
@@ -99,8 +100,8 @@ func toWebhook(w *herald.Webhook) webhook {
 	}
 	return webhook{
 		Filter: w.Filter, Channels: channels, Ordering: ordering,
-		ID: w.ID, TenantID: w.TenantID, Name: w.Name, Description: w.Description, URL: w.URL,
-		Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
+		ID: w.ID, TenantID: w.TenantID, Name: w.Name, Description: w.Description, URL: herald.RedactURL(w.URL),
+		Destination: string(herald.DestinationOf(w.URL)), Events: events, Enabled: w.Enabled, Format: w.Format, Signing: w.Signing(), PublicKey: publicKey(w),
 		RateLimit: w.RateLimit, Headers: headers, DisabledReason: w.DisabledReason, CreatedAt: w.CreatedAt,
 		UpdatedAt: w.UpdatedAt, LastDeliveryStatus: w.LastDeliveryStatus, LastDeliveryAt: w.LastDeliveryAt,
 		Health: webhookHealth(w.Health()), Auth: w.Auth.Public(),
@@ -109,7 +110,7 @@ func toWebhook(w *herald.Webhook) webhook {
 
 type createWebhookRequest struct {
 	Name        string            `json:"name" minLength:"1" maxLength:"200" doc:"A name to tell it by" example:"Production alerts"`
-	URL         string            `json:"url" minLength:"1" maxLength:"2048" doc:"The endpoint: http or https" example:"https://example.com/webhooks/herald"`
+	URL         string            `json:"url" minLength:"1" maxLength:"2048" doc:"The destination: an http(s) endpoint; or a broker: nats://host:4222/subject (JetStream; ?core=true for plain NATS), amqp://user:pass@host:5672/vhost?exchange=x&routing_key=y, redis://host:6379/0?stream=name&maxlen=100000, kafka://broker:9092/topic. A password in it is sealed and shown as ***" example:"https://example.com/webhooks/herald"`
 	Events      []string          `json:"events,omitempty" maxItems:"500" doc:"Event types to send; empty or [\"*\"] for every type" example:"[\"drift.detected\",\"alert.created\"]"`
 	Enabled     *bool             `json:"enabled,omitempty" doc:"Default true"`
 	Description string            `json:"description,omitempty" maxLength:"2000"`
@@ -128,7 +129,7 @@ type createWebhookRequest struct {
 // updateWebhookRequest changes the fields given, for PUT and PATCH alike.
 type updateWebhookRequest struct {
 	Name        *string            `json:"name,omitempty" minLength:"1" maxLength:"200"`
-	URL         *string            `json:"url,omitempty" minLength:"1" maxLength:"2048"`
+	URL         *string            `json:"url,omitempty" minLength:"1" maxLength:"2048" doc:"The destination: an http(s) endpoint; or a broker: nats://host:4222/subject (JetStream; ?core=true for plain NATS), amqp://user:pass@host:5672/vhost?exchange=x&routing_key=y, redis://host:6379/0?stream=name&maxlen=100000, kafka://broker:9092/topic. A password in it is sealed and shown as ***; a URL sent back with *** keeps the stored password (same scheme, user and host only)"`
 	Events      *[]string          `json:"events,omitempty" maxItems:"500" doc:"Replaces the subscribed types; empty or [\"*\"] for every type"`
 	Enabled     *bool              `json:"enabled,omitempty" doc:"Disabling fails its pending deliveries; enabling resets its health"`
 	Description *string            `json:"description,omitempty" maxLength:"2000"`
@@ -491,10 +492,17 @@ func (s *server) updateWebhook(ctx context.Context, in *updateWebhookInput) (*we
 			return nil, err
 		}
 	}
-	if req.URL != nil && strings.TrimSpace(*req.URL) != w.URL {
-		w.URL = strings.TrimSpace(*req.URL)
-		if err := s.checkURL(ctx, w.URL); err != nil {
-			return nil, err
+	if req.URL != nil {
+		// A broker URL read back shows *** for its password; sent back so, it keeps it.
+		next, err := herald.KeepURLPassword(strings.TrimSpace(*req.URL), w.URL)
+		if err != nil {
+			return nil, invalidField("url", err)
+		}
+		if next != w.URL {
+			w.URL = next
+			if err := s.checkURL(ctx, w.URL); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if req.Events != nil {
@@ -899,9 +907,12 @@ func (s *server) checkURL(ctx context.Context, raw string) error {
 	if len(raw) > maxURLLen {
 		return invalid("url", "url must be at most %d characters", maxURLLen)
 	}
+	if herald.DestinationOf(raw).IsBroker() {
+		return s.checkBrokerURL(ctx, raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return invalid("url", "url must be an absolute http or https URL")
+		return invalid("url", "url must be an absolute http or https URL, or a broker URL: nats://, amqp://, redis:// or kafka://")
 	}
 	if u.User != nil {
 		return invalid("url", "url must not carry credentials: send them with headers")

@@ -260,7 +260,7 @@ func text(n herald.Notice, w *herald.Webhook, every time.Duration) (subject, bod
 		}
 		name, endpoint := d.WebhookID, "(deleted since)"
 		if w != nil {
-			name, endpoint = named(w.Name, w.ID), w.URL
+			name, endpoint = named(w.Name, w.ID), herald.RedactURL(w.URL)
 		}
 		subject = fmt.Sprintf("Herald: a delivery to your webhook endpoint %s failed", name)
 		line("Herald gave up delivering an event to your webhook endpoint %s after %d attempts.", name, d.Attempts)

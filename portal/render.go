@@ -61,6 +61,7 @@ func (p *portal) parseTemplates() (map[string]*template.Template, error) {
 			return []herald.DeliveryStatus{herald.StatusPending, herald.StatusRetrying, herald.StatusSuccess, herald.StatusFailed}
 		},
 		"attemptError": herald.AttemptError,
+		"destination":  destinationLabel,
 		"lastIndex":    func(ticks []tick) int { return len(ticks) - 1 },
 		"lastAttempt": func(as []herald.Attempt) *herald.Attempt {
 			if len(as) == 0 {
