@@ -101,3 +101,25 @@ func TestURLPasswordRoundTrip(t *testing.T) {
 		t.Errorf("KeepURLPassword with *** and no password to keep: %v, want EINVALID", err)
 	}
 }
+
+// FuzzBrokerURL checks that no URL makes the broker URL rules panic, that splitting a
+// password out and joining it back gives the URL again, and that the redacted URL
+// never holds the password.
+func FuzzBrokerURL(f *testing.F) {
+	for _, s := range []string{
+		"amqp://user:p%40ss@h:5672/v?routing_key=q", "redis://:pw@h/0?stream=s", "nats://h/a.b?core=true",
+		"kafka://u:x:y@h/t", "nats://a@b@c/x", "amqp://:@h/?exchange=x", "https://h/p@q", "redis://[::1]:6379/0?stream=s",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		_ = herald.ValidateBrokerURL(raw)
+		redacted, password := herald.SplitURLPassword(raw)
+		if got := herald.JoinURLPassword(redacted, password); got != raw {
+			t.Fatalf("Join(Split(%q)) = %q", raw, got)
+		}
+		if _, again := herald.SplitURLPassword(redacted); password != "" && again != herald.RedactedPassword {
+			t.Fatalf("redacted %q has password %q where *** belongs", redacted, again)
+		}
+	})
+}
