@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -396,4 +397,44 @@ func TestInvalidURL(t *testing.T) {
 	if !errors.As(err, &herr) || herr.Code != herald.EINVALID {
 		t.Errorf("publish to a nats url without subject: %v, want EINVALID", err)
 	}
+}
+
+// TestExamples runs the examples that need a broker on this machine, each when its
+// variable is set, and checks what they print.
+func TestExamples(t *testing.T) {
+	for _, ex := range []struct {
+		env string
+		run func()
+	}{
+		{"HERALD_TEST_NATS_URL", Example_nats},
+		{"HERALD_TEST_AMQP_URL", Example_amqp},
+		{"HERALD_TEST_REDIS_URL", Example_redis},
+	} {
+		t.Run(ex.env, func(t *testing.T) {
+			envURL(t, ex.env)
+			if got := captureStdout(t, ex.run); got != "verified drift.detected event evt_example\n" {
+				t.Errorf("example printed %q, want the verified event", got)
+			}
+		})
+	}
+}
+
+// captureStdout returns what fn prints to os.Stdout.
+func captureStdout(t *testing.T, fn func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	defer func() { os.Stdout = stdout }()
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	fn()
+	w.Close()
+	return <-done
 }
