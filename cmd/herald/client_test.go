@@ -475,7 +475,7 @@ func TestClientErrorsAreTheServers(t *testing.T) {
 		t.Errorf("get of an unknown webhook: error %v, want %q", err, want)
 	}
 	_, _, err = cli(t, srv, testAdminKey, "webhooks", "create", "--url", "ftp://example.com/", "--name", "w")
-	if want := "422 VALIDATION_FAILED: url must be an absolute http or https URL"; herald.ErrorCode(err) != herald.EINVALID || err.Error() != want {
+	if want := "422 VALIDATION_FAILED: url must be an absolute http or https URL, or a broker URL: nats://, amqp://, redis:// or kafka://"; herald.ErrorCode(err) != herald.EINVALID || err.Error() != want {
 		t.Errorf("create with an ftp URL: error %v, want the server's %q, its details (url) not repeated", err, want)
 	}
 

@@ -77,6 +77,9 @@ func writeWebhook(w io.Writer, wh *client.Webhook) {
 	fmt.Fprintf(w, "NAME\t%s\n", cell(wh.Name))
 	fmt.Fprintf(w, "DESCRIPTION\t%s\n", cell(wh.Description))
 	fmt.Fprintf(w, "URL\t%s\n", cell(wh.URL))
+	if kind := herald.DestinationOf(wh.URL); kind.IsBroker() {
+		fmt.Fprintf(w, "DESTINATION\t%s\n", kind)
+	}
 	fmt.Fprintf(w, "FORMAT\t%s\n", wh.Format)
 	fmt.Fprintf(w, "SIGNING\t%s\n", wh.Signing)
 	if wh.PublicKey != "" {
@@ -192,7 +195,7 @@ func webhooksCreate(ctx context.Context, c *clientCommand, args []string) error 
 	c.flags.StringVar(&req.Ordering, "ordering", "", "none (default) or key: events sharing an ordering key are sent one at a time, in order")
 	var wait time.Duration
 	c.flags.DurationVar(&wait, "wait", 10*time.Second, "how long to wait for the ping's first attempt to say how it went; 0 not to wait (-o json never waits)")
-	c.flags.StringVar(&req.URL, "url", "", "the endpoint `URL`, http or https (required)")
+	c.flags.StringVar(&req.URL, "url", "", "the endpoint `URL`: http or https, or a broker: nats://, amqp://, redis://, kafka:// (required; see README, Broker destinations)")
 	c.flags.StringVar(&req.Name, "name", "", "a `name` to tell it by (required)")
 	c.flags.StringVar(&events, "events", "", "event `types` to send, comma-separated (default every type)")
 	c.flags.StringVar(&format, "format", "", "wire `format`: standard, infraaudit or frugally (default the server's)")
@@ -278,6 +281,9 @@ func showPing(d *herald.Delivery, waited time.Duration) string {
 		if n := len(d.Attempts); n > 0 {
 			a := d.Attempts[n-1]
 			code = fmt.Sprintf("HTTP %d in %s", a.StatusCode, showDuration(a.DurationMS))
+			if a.StatusCode == 0 { // a broker: its acknowledgement is the response body
+				code = fmt.Sprintf("acknowledged %s in %s", cell(a.ResponseBody), showDuration(a.DurationMS))
+			}
 		}
 		return "delivered: " + code
 	case d.NextAttemptAt != nil:
