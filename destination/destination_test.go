@@ -438,3 +438,32 @@ func captureStdout(t *testing.T, fn func()) string {
 	w.Close()
 	return <-done
 }
+
+// TestConcurrentPublishesShareOneConnection publishes from many goroutines at once to
+// one broker: they all succeed over a single pooled connection.
+func TestConcurrentPublishesShareOneConnection(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "a", "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	p := newPublisher(t)
+	errs := make(chan error, 64)
+	for i := range cap(errs) {
+		go func() {
+			m := signed(t)
+			m.URL = "kafka://" + cluster.ListenAddrs()[0] + "/" + []string{"a", "b"}[i%2]
+			_, err := p.Publish(ctx(t), m)
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if p.Len() != 1 {
+		t.Errorf("pool holds %d connections after concurrent publishes to one broker, want 1", p.Len())
+	}
+}
