@@ -3,6 +3,7 @@ package herald_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald"
 )
@@ -122,4 +123,19 @@ func FuzzBrokerURL(f *testing.F) {
 			t.Fatalf("redacted %q has password %q where *** belongs", redacted, again)
 		}
 	})
+}
+
+// TestNoticesRedactURLPassword: notices go to operators and tenants by webhook and
+// mail; a broker URL's password must not travel with them.
+func TestNoticesRedactURLPassword(t *testing.T) {
+	t.Parallel()
+	w := &herald.Webhook{ID: "wh_1", TenantID: "t", URL: "amqp://u:hunter2@h/?routing_key=q"}
+	for _, n := range []herald.Notice{
+		herald.WebhookDisabledNotice(w, "failing", time.Now()),
+		herald.WebhookEnabledNotice(w, time.Now()),
+	} {
+		if strings.Contains(string(n.Data), "hunter2") || !strings.Contains(string(n.Data), "u:***@h") {
+			t.Errorf("%s notice data %s, want the URL with *** for its password", n.Type, n.Data)
+		}
+	}
 }
