@@ -51,6 +51,9 @@ func (s *server) checkAuth(ctx context.Context, req *authRequest) (*herald.Endpo
 // checkAuthFits refuses an auth the webhook's URL cannot carry: a client certificate
 // only goes over TLS.
 func checkAuthFits(w *herald.Webhook) error {
+	if w.Auth != nil && herald.DestinationOf(w.URL).IsBroker() {
+		return invalid("auth", "auth is for http(s) endpoints: a broker's credentials go in its url (user:password@), which Herald seals")
+	}
 	if w.Auth == nil || w.Auth.Type != herald.AuthMTLS {
 		return nil
 	}

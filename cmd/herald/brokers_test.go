@@ -356,4 +356,10 @@ func TestBrokerURLsRefused(t *testing.T) {
 			t.Errorf("%s: %d %q, want 422 with %q", url, code, e.Error, want)
 		}
 	}
+	var e apiError
+	code := api(t, srv.URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{"name": "x", "url": "kafka://93.184.215.14:9092/t",
+		"auth": map[string]any{"type": "basic", "username": "u", "password": "p"}}, &e)
+	if code != 422 || !strings.Contains(e.Error, "credentials go in its url") {
+		t.Errorf("a broker URL with endpoint auth: %d %q, want 422", code, e.Error)
+	}
 }
