@@ -13,11 +13,14 @@ import (
 // Webhook is the API's webhook resource. Secrets are never part of it, except Secret in
 // the answer to Create.
 type Webhook struct {
-	ID          string            `json:"id"`
-	TenantID    string            `json:"tenant_id"`
-	Name        string            `json:"name"`
-	Description string            `json:"description"`
-	URL         string            `json:"url"` // a broker URL's password shows as ***
+	ID          string `json:"id"`
+	TenantID    string `json:"tenant_id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	URL         string `json:"url"` // a broker URL's password shows as ***
+	// Destination is what the URL delivers to, from its scheme: http, nats, amqp, redis
+	// or kafka.
+	Destination string            `json:"destination"`
 	Events      []string          `json:"events"`
 	Enabled     bool              `json:"enabled"`
 	Format      herald.Format     `json:"format"`

@@ -77,8 +77,8 @@ func writeWebhook(w io.Writer, wh *client.Webhook) {
 	fmt.Fprintf(w, "NAME\t%s\n", cell(wh.Name))
 	fmt.Fprintf(w, "DESCRIPTION\t%s\n", cell(wh.Description))
 	fmt.Fprintf(w, "URL\t%s\n", cell(wh.URL))
-	if kind := herald.DestinationOf(wh.URL); kind.IsBroker() {
-		fmt.Fprintf(w, "DESTINATION\t%s\n", kind)
+	if wh.Destination != "" && wh.Destination != "http" {
+		fmt.Fprintf(w, "DESTINATION\t%s\n", wh.Destination)
 	}
 	fmt.Fprintf(w, "FORMAT\t%s\n", wh.Format)
 	fmt.Fprintf(w, "SIGNING\t%s\n", wh.Signing)

@@ -185,6 +185,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/filters/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test a filter against an event
+         * @description Compiles a webhook filter, checks it as creating a webhook would, and evaluates it against the catalog's sample of event_type (or the data given). Answers 200 whatever the outcome: valid says whether a webhook may have it, matched whether the event would be delivered, error why not.
+         */
+        post: operations["test-filter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tenants": {
         parameters: {
             query?: never;
@@ -404,6 +424,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replay stored events to a webhook
+         * @description Creates new deliveries, to this webhook only, of the stored events created in [since, until) that it takes now: its current types (narrowed by types), channels and filter; pings are never replayed. Each delivery carries the event's own id (standard's webhook-id, frugally's id), so a receiver that deduplicates on it drops events it already handled; InfraAudit's delivery_id is new for each replayed delivery. Events whose data retention removed are counted in skipped. The window is walked in short transactions of 500 events, so a large one holds up neither publishing nor dispatching; a window too large for one request answers complete: false with resume_since. The webhook must be enabled.
+         */
+        post: operations["replay-webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/webhooks/{id}/reveal-secret": {
         parameters: {
             query?: never;
@@ -578,6 +618,36 @@ export interface components {
             success: boolean;
             trace_id?: string;
         };
+        AuthRequest: {
+            /** @description oauth2_client_credentials: an audience parameter for the token request, for providers that want one */
+            audience?: string;
+            /** @description mtls: the client certificate, PEM, leaf first then any intermediates; its expiry is shown and a notice goes out 14 days before */
+            certificate?: string;
+            /** @description oauth2_client_credentials: the client id */
+            client_id?: string;
+            /** @description oauth2_client_credentials: the client secret; sealed at rest, never returned */
+            client_secret?: string;
+            /** @description basic: the password; sealed at rest, never returned */
+            password?: string;
+            /** @description mtls: the certificate's unencrypted private key, PEM (PKCS#8, PKCS#1 or SEC 1); sealed at rest, never returned */
+            private_key?: string;
+            /** @description oauth2_client_credentials: scopes to ask for */
+            scopes?: string[];
+            /** @description bearer: the token, sent as Authorization: Bearer <token>; sealed at rest, never returned */
+            token?: string;
+            /**
+             * @description oauth2_client_credentials: the token endpoint (http or https), called through the egress guard and proxy
+             * @example https://auth.example.com/oauth2/token
+             */
+            token_url?: string;
+            /**
+             * @description How Herald authenticates to the endpoint, besides signing: basic, bearer, oauth2_client_credentials, mtls; none removes it
+             * @enum {string}
+             */
+            type: "none" | "basic" | "bearer" | "oauth2_client_credentials" | "mtls";
+            /** @description basic: the user name (no colon) */
+            username?: string;
+        };
         BatchInputBody: {
             /** @description Up to 1000 events, each as for POST /api/v1/events */
             events: unknown[];
@@ -694,6 +764,15 @@ export interface components {
             notify_email?: string;
         };
         CreateWebhookRequest: {
+            /** @description How Herald authenticates to the endpoint: basic, bearer, OAuth2 client credentials or mutual TLS. Sealed at rest; its secrets are never returned */
+            auth?: components["schemas"]["AuthRequest"];
+            /**
+             * @description Up to 10 channels (1 to 128 of a-z 0-9 . _ : -): only events sharing one are delivered; empty for every channel
+             * @example [
+             *       "prod"
+             *     ]
+             */
+            channels?: string[];
             description?: string;
             /** @description Default true */
             enabled?: boolean;
@@ -705,6 +784,11 @@ export interface components {
              *     ]
              */
             events?: string[];
+            /**
+             * @description A CEL expression over type, data, channels and tenant_id; only events for which it is true are delivered. Compiled, cost-checked and checked against the subscribed types' schemas: 422 says where and why it is refused
+             * @example data.severity == "critical" && data.resource_type.startsWith("s3")
+             */
+            filter?: string;
             /**
              * @description The wire format; default the server's
              * @enum {string}
@@ -720,6 +804,11 @@ export interface components {
              */
             name: string;
             /**
+             * @description none (default) or key: events sharing an ordering_key are delivered one at a time, in publish order
+             * @enum {string}
+             */
+            ordering?: "none" | "key";
+            /**
              * Format: int64
              * @description Attempts per second at most; 0 for no limit
              */
@@ -734,7 +823,7 @@ export interface components {
             /** @description Admin only: the owning tenant; default the default tenant */
             tenant_id?: string;
             /**
-             * @description The endpoint: http or https
+             * @description The destination: an http(s) endpoint; or a broker: nats://host:4222/subject (JetStream; ?core=true for plain NATS), amqp://user:pass@host:5672/vhost?exchange=x&routing_key=y, redis://host:6379/0?stream=name&maxlen=100000, kafka://broker:9092/topic. A password in it is sealed and shown as ***
              * @example https://example.com/webhooks/herald
              */
             url: string;
@@ -745,6 +834,8 @@ export interface components {
             attempts: components["schemas"]["Attempt"][];
             /** Format: int64 */
             attempts_dropped: number;
+            /** @description The event's channels */
+            channels: string[];
             /** Format: date-time */
             created_at: string;
             event_id: string;
@@ -770,10 +861,23 @@ export interface components {
             webhook_id: string;
         };
         EventRequest: {
+            /**
+             * @description Up to 10 channels, each 1 to 128 of a-z 0-9 . _ : -. A webhook with channels receives only events sharing one of them; one without, every event of its types
+             * @example [
+             *       "prod",
+             *       "eu-west-1"
+             *     ]
+             */
+            channels?: string[];
             /** @description The event's payload; must match the type's JSON Schema */
             data: unknown;
             /** @description Your id for the event: publishing the same id again within 24 h returns the first result and sends nothing; default a new evt_ id */
             id?: string;
+            /**
+             * @description Groups events that a webhook with ordering "key" delivers one at a time, in publish order: up to 256 characters
+             * @example customer_42
+             */
+            ordering_key?: string;
             /** @description The tenant whose webhooks receive it; default the default tenant */
             tenant_id?: string;
             /**
@@ -821,6 +925,32 @@ export interface components {
             timestamp: string;
             type: string;
         };
+        FilterTestInputBody: {
+            /** @description The event's channels */
+            channels?: string[];
+            /** @description The event's data; default the catalog's sample of the type */
+            data?: unknown;
+            /**
+             * @description The type of the event to test against
+             * @example drift.detected
+             */
+            event_type: string;
+            /** @description The webhook's subscribed types, to check the filter's fields against their schemas; default event_type */
+            events?: string[];
+            /**
+             * @description The CEL expression to test
+             * @example data.severity == "critical"
+             */
+            filter: string;
+        };
+        FilterTestOutputBody: {
+            /** @description Why the filter is refused (compile, cost or schema check: the webhook would not be saved with it) or why its evaluation fails on this event (then it does not match) */
+            error?: string;
+            /** @description Whether the event would be delivered by the filter */
+            matched: boolean;
+            /** @description Whether a webhook may be saved with this filter */
+            valid: boolean;
+        };
         HealthOutputBody: {
             /** @example ok */
             status: string;
@@ -838,6 +968,30 @@ export interface components {
              * @example https://herald.example.com/links/Zm9v…
              */
             url: string;
+        };
+        PublicAuth: {
+            /** @description oauth2_client_credentials: the audience parameter sent, if any */
+            audience?: string;
+            /**
+             * Format: date-time
+             * @description mtls: when the client certificate expires; a notice goes out 14 days before
+             */
+            certificate_expires_at?: string;
+            /** @description mtls: the client certificate's subject */
+            certificate_subject?: string;
+            /** @description oauth2_client_credentials: the client id */
+            client_id?: string;
+            /** @description oauth2_client_credentials: the scopes asked for */
+            scopes?: string[];
+            /** @description oauth2_client_credentials: the token endpoint */
+            token_url?: string;
+            /**
+             * @description The method
+             * @enum {string}
+             */
+            type: "basic" | "bearer" | "oauth2_client_credentials" | "mtls";
+            /** @description basic: the user name */
+            username?: string;
         };
         PublishResult: {
             /**
@@ -866,6 +1020,42 @@ export interface components {
              * @description How many failed deliveries are pending again
              */
             requeued: number;
+        };
+        ReplayInputBody: {
+            /** @description Only events whose latest delivery to this webhook failed */
+            only_failed?: boolean;
+            /**
+             * Format: date-time
+             * @description Replay events created at or after this time (RFC 3339)
+             * @example 2026-12-01T00:00:00Z
+             */
+            since: string;
+            /** @description Only events of these types (among those the webhook subscribes to); default every type it subscribes to */
+            types?: string[];
+            /**
+             * Format: date-time
+             * @description …and before this time; default now
+             */
+            until?: string;
+        };
+        ReplayOutputBody: {
+            /** @description true when the whole window was walked; false when the request's time ran out first: replay again with since set to resume_since */
+            complete: boolean;
+            /**
+             * Format: int64
+             * @description New deliveries created
+             */
+            replayed: number;
+            /**
+             * Format: date-time
+             * @description When complete is false: the since to replay the rest of the window with (an event at exactly this time may be sent twice)
+             */
+            resume_since?: string;
+            /**
+             * Format: int64
+             * @description Events the webhook takes whose data retention removed: nothing to send
+             */
+            skipped: number;
         };
         RevealedSecretOutputBody: {
             /** @description While a rotation's grace lasts, the secret it replaced, which still signs too (HMAC webhooks) */
@@ -952,11 +1142,17 @@ export interface components {
             notify_email?: string;
         };
         UpdateWebhookRequest: {
+            /** @description Replaces the auth, secrets included; {"type":"none"} removes it */
+            auth?: components["schemas"]["AuthRequest"];
+            /** @description Replaces the channels; [] for every channel */
+            channels?: string[];
             description?: string;
             /** @description Disabling fails its pending deliveries; enabling resets its health */
             enabled?: boolean;
             /** @description Replaces the subscribed types; empty or ["*"] for every type */
             events?: string[];
+            /** @description Replaces the filter; "" removes it */
+            filter?: string;
             /** @enum {string} */
             format?: "infraaudit" | "frugally" | "standard";
             /** @description Replaces the extra headers: at most 32, of at most 8 KiB in all (names plus values) */
@@ -964,19 +1160,36 @@ export interface components {
                 [key: string]: string;
             };
             name?: string;
+            /**
+             * @description none or key
+             * @enum {string}
+             */
+            ordering?: "none" | "key";
             /** Format: int64 */
             rate_limit?: number;
+            /** @description The destination: an http(s) endpoint; or a broker: nats://host:4222/subject (JetStream; ?core=true for plain NATS), amqp://user:pass@host:5672/vhost?exchange=x&routing_key=y, redis://host:6379/0?stream=name&maxlen=100000, kafka://broker:9092/topic. A password in it is sealed and shown as ***; a URL sent back with *** keeps the stored password (same scheme, user and host only) */
             url?: string;
         };
         Webhook: {
+            /** @description How Herald authenticates to the endpoint, without its secrets; absent for none */
+            auth?: components["schemas"]["PublicAuth"];
+            /** @description When not empty, only events sharing one of these channels are delivered */
+            channels: string[];
             /** Format: date-time */
             created_at: string;
             description: string;
+            /**
+             * @description What the URL delivers to, from its scheme
+             * @enum {string}
+             */
+            destination: "http" | "nats" | "amqp" | "redis" | "kafka";
             /** @description Why it is disabled, when it is */
             disabled_reason: string;
             enabled: boolean;
             /** @description Subscribed event types; empty or ["*"] means every type */
             events: string[];
+            /** @description A CEL expression over type, data, channels and tenant_id that an event must satisfy to be delivered; empty for none */
+            filter: string;
             /**
              * @description The wire format: envelope, signature headers, retries
              * @enum {string}
@@ -1004,6 +1217,11 @@ export interface components {
              */
             last_delivery_status: "success" | "failed" | "";
             name: string;
+            /**
+             * @description none: deliveries go in parallel; key: events sharing an ordering_key are delivered one at a time, in publish order
+             * @enum {string}
+             */
+            ordering: "none" | "key";
             /** @description ed25519 only: the whpk_ public key receivers verify v1a signatures with */
             public_key?: string;
             /**
@@ -1020,7 +1238,7 @@ export interface components {
             tenant_id: string;
             /** Format: date-time */
             updated_at: string;
-            /** @description Where deliveries are POSTed */
+            /** @description Where deliveries go: an http(s) endpoint they are POSTed to, or a broker (nats://, amqp://, redis://, kafka://); a password in it is shown as *** */
             url: string;
         };
         WebhookHealth: {
@@ -1077,6 +1295,8 @@ export interface operations {
                 webhook_id?: string;
                 /** @description Only this event's deliveries */
                 event_id?: string;
+                /** @description Only deliveries of events on this channel */
+                channel?: string;
                 /** @description Admin only: only this tenant's deliveries */
                 tenant_id?: string;
             };
@@ -1834,6 +2054,75 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    "test-filter": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FilterTestInputBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FilterTestOutputBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3099,6 +3388,8 @@ export interface operations {
                 since?: string;
                 /** @description Only deliveries created before this time (RFC 3339) */
                 until?: string;
+                /** @description Only deliveries of events on this channel */
+                channel?: string;
             };
             header?: never;
             path: {
@@ -3191,6 +3482,96 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RecoverOutputBody"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Unprocessable Entity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiError"];
+                };
+            };
+        };
+    };
+    "replay-webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The webhook's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplayInputBody"];
+            };
+        };
+        responses: {
+            /** @description Accepted */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplayOutputBody"];
                 };
             };
             /** @description Bad Request */
