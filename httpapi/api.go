@@ -159,18 +159,7 @@ func New(cfg Config) http.Handler {
 	if !cfg.DefaultFormat.Valid() {
 		panic("httpapi: unknown default format " + strconv.Quote(string(cfg.DefaultFormat)))
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = herald.SystemClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = prometheus.NewRegistry()
-	}
-	if cfg.StoreTimeout == 0 {
-		cfg.StoreTimeout = defaultStoreTimeout
-	}
+	cfg.fillDefaults()
 
 	s := &server{
 		store:      cfg.Store,
@@ -427,4 +416,21 @@ func extendSchema(r huma.Registry, base reflect.Type, field, doc string) *huma.S
 			Required:   []string{field},
 		},
 	}}
+}
+
+// fillDefaults gives what a Config leaves out the defaults that New and NewPublisher
+// share: the system clock, no logging, a registry of its own and the store timeout.
+func (cfg *Config) fillDefaults() {
+	if cfg.Clock == nil {
+		cfg.Clock = herald.SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	if cfg.StoreTimeout == 0 {
+		cfg.StoreTimeout = defaultStoreTimeout
+	}
 }

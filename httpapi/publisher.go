@@ -3,9 +3,6 @@ package httpapi
 import (
 	"context"
 	"fmt"
-	"log/slog"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldhq/herald"
 )
@@ -26,18 +23,7 @@ func NewPublisher(cfg Config) *Publisher {
 	if cfg.Store == nil || cfg.Catalog == nil || cfg.Dispatcher == nil {
 		panic("httpapi: NewPublisher needs Store, Catalog and Dispatcher")
 	}
-	if cfg.Clock == nil {
-		cfg.Clock = herald.SystemClock{}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = prometheus.NewRegistry()
-	}
-	if cfg.StoreTimeout == 0 {
-		cfg.StoreTimeout = defaultStoreTimeout
-	}
+	cfg.fillDefaults()
 	return &Publisher{s: &server{
 		store:      cfg.Store,
 		catalog:    cfg.Catalog,
