@@ -31,23 +31,22 @@ const (
 
 // Listen calls due each time any process commits deliveries that become due, with when
 // they are due, until ctx ends or the store is closed; then it returns nil. It listens on
-// a connection of its own, outside the pool. When that connection is lost it connects
-// again, waiting longer between tries while the database stays away, and then calls due
-// once with the zero time: notices sent meanwhile are lost, so work may be due now.
+// a connection of its own, outside the pool. Each time it starts listening, the first
+// time included, it calls due once with the zero time: notices sent before then were
+// not heard (work committed between the caller's first claim and the first LISTEN, or
+// while a lost connection was down), so work may be due now. When its connection is
+// lost it connects again, waiting longer between tries while the database stays away.
 func (s *Store) Listen(ctx context.Context, due func(at time.Time)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.closing, cancel)()
 
 	backoff := minBackoff
-	lost := false
 	for {
 		// A connection that cannot be had, or is lost, is what Listen exists to get
 		// over: it tries again, so the error says nothing its caller could act on.
 		if conn, err := s.listen(ctx); err == nil {
-			if lost {
-				due(time.Time{})
-			}
+			due(time.Time{})
 			backoff = minBackoff
 			s.wait(ctx, conn, due)
 			closeCtx, cancelClose := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
@@ -57,7 +56,6 @@ func (s *Store) Listen(ctx context.Context, due func(at time.Time)) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		lost = true
 		select {
 		case <-ctx.Done():
 			return nil

@@ -320,7 +320,9 @@ func waitListening(t *testing.T, pool interface {
 	}
 }
 
-// listen runs s.Listen until the test ends and returns what it hears.
+// listen runs s.Listen until the test ends and returns what it hears, once it has heard
+// the zero time that starting to listen calls due with (work committed before it may be
+// due now).
 func listen(t *testing.T, s *postgres.Store) <-chan time.Time {
 	t.Helper()
 	heard := make(chan time.Time, 100)
@@ -338,6 +340,9 @@ func listen(t *testing.T, s *postgres.Store) <-chan time.Time {
 			t.Errorf("listen did not return within 5 s of its context ending")
 		}
 	})
+	if at := hear(t, heard, "starting to listen"); !at.IsZero() {
+		t.Fatalf("starting to listen called due with %v, want the zero time", at)
+	}
 	return heard
 }
 
