@@ -370,7 +370,6 @@ class EventTypes(_Resource):
         """Add event type ``type`` with its JSON Schema (a dict, draft 2020-12), a
         description and a sample of its data, which must match the schema."""
         body = _fields(type=type, schema=schema, description=description, sample=sample)
-        body.update(fields)
         return self._c.request("POST", "/api/v1/event-types", body=body)
 
 

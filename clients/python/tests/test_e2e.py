@@ -186,8 +186,14 @@ class EndToEndTest(unittest.TestCase):
         self.assertTrue(first.next_url, "no next link on a page of 1 of %s deliveries" % first.total)
         self.assertEqual(len([x["id"] for x in c.deliveries.iter(per_page=1)]), first.total)
 
+        added = c.event_types.create(type="python.order_placed", description="An order was placed",
+                                      schema={"type": "object", "properties": {"order_id": {"type": "string"}},
+                                              "required": ["order_id"]},
+                                      sample={"order_id": "o_1"})
+        self.assertEqual(added["type"], "python.order_placed", added)
         types = c.event_types.list()
         self.assertIn("drift.detected", [t.get("type", t.get("name")) for t in types])
+        self.assertIn("python.order_placed", [t.get("type", t.get("name")) for t in types])
 
         tenant = c.tenants.create(name="Managed tenant")
         self.assertEqual(c.tenants.get(tenant["id"])["name"], "Managed tenant")
@@ -218,10 +224,13 @@ class EndToEndTest(unittest.TestCase):
     def test_replay(self):
         self.require_route("POST", "/api/v1/webhooks/{id}/replay")
         c = self.client
-        wh = c.webhooks.create(name="replayed", url=self.receiver.url + "/replayed", events=["drift.resolved"], format="standard")
+        # A channel of its own: the other tests publish drift.resolved events to this
+        # server too, and a replay takes every stored event the webhook matches.
+        wh = c.webhooks.create(name="replayed", url=self.receiver.url + "/replayed", events=["drift.resolved"],
+                               format="standard", channels=["python-replay"])
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
         data = {"drift_id": 7, "resolved_by": 1, "resolved_at": "2024-01-15T15:00:00Z"}
-        ids = {c.events.publish(type="drift.resolved", data=data)["id"] for _ in range(2)}
+        ids = {c.events.publish(type="drift.resolved", data=data, channels=["python-replay"])["id"] for _ in range(2)}
         self.receiver.wait_for("/replayed", 3)  # the ping and the two events
         res = c.webhooks.replay(wh["id"], since=since, types=["drift.resolved"])
         self.assertEqual(res["replayed"], 2, res)
