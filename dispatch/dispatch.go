@@ -73,8 +73,9 @@ type Config struct {
 }
 
 // claimCoalesce is how long Run waits after an attempt frees a slot before it claims,
-// so that the slots freed meanwhile share one claim: a claim is a write transaction,
-// and one per delivery was a third of the store's work at full speed.
+// so that the slots freed meanwhile share one claim (see waitForWork): a claim takes
+// the store's writer for a turn, and one per delivery was a third of the store's work
+// at full speed.
 const claimCoalesce = 2 * time.Millisecond
 
 // claimAhead is how many rounds of a webhook's PerWebhook attempts the dispatcher
@@ -90,12 +91,12 @@ const claimAhead = 2
 // Dispatcher sends deliveries. Create one with New, run it with Run, and call Wake when
 // new work is committed so it starts at once.
 type Dispatcher struct {
-	cfg     Config
-	lease   time.Duration
-	wake    chan struct{}
-	freed   chan struct{}
-	metrics *metrics
-	tracer  trace.Tracer
+	cfg       Config
+	lease     time.Duration
+	wake      chan struct{}
+	slotFreed chan struct{}
+	metrics   *metrics
+	tracer    trace.Tracer
 	// endpoints holds the TLS clients and token caches of webhooks with auth.
 	endpoints *endpoints
 
@@ -109,6 +110,13 @@ type Dispatcher struct {
 	perTenant map[string]int // inFlight by tenant
 	perHook   map[string]*hookState
 	nextDue   time.Time // the earliest known retry after now; zero when none
+	freed     int       // slots freed since the last claim began
+	// drained is whether the last claim left nothing due behind: it took less than it
+	// asked for, skipped no webhook or tenant, and began with nothing of this process's
+	// leased, so no cap held anything back. Until something new is announced (Wake, a
+	// retry's time), a freed slot then has nothing to claim. A keyed delivery's record
+	// makes the next of its key due, so a claim that took one is not drained.
+	drained bool
 }
 
 // hookState is one webhook's share of this process: its attempts in flight, a
@@ -174,7 +182,7 @@ func New(cfg Config) *Dispatcher {
 		// limit, one attempt a second, behind every other delivery leased with it.
 		lease:     2*longest + max(10*time.Second, time.Duration(cfg.PerWebhook*claimAhead)*time.Second),
 		wake:      make(chan struct{}, 1),
-		freed:     make(chan struct{}, 1),
+		slotFreed: make(chan struct{}, 1),
 		slots:     newFairSlots(cfg.Concurrency),
 		metrics:   newMetrics(cfg.Metrics),
 		tracer:    newTracer(cfg.TracerProvider),
@@ -257,22 +265,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			// again before sleeping. A claim that took less took all there was room for.
 			continue
 		}
-		timer.Reset(d.sleep())
-		select {
-		case <-ctx.Done():
-		case <-d.wake:
-		case <-d.freed:
-			// A slot came free. A claim for each freed slot alone would cost a write
-			// transaction per delivery, so wait a moment for the slots freed meanwhile
-			// to share one claim. New work (wake) still starts at once.
-			coalesce.Reset(claimCoalesce)
-			select {
-			case <-ctx.Done():
-			case <-d.wake:
-			case <-coalesce.C:
-			}
-		case <-timer.C:
-		}
+		d.waitForWork(ctx, timer, coalesce)
 	}
 
 	done := make(chan struct{})
@@ -292,6 +285,56 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return fmt.Errorf("release claims: %w", err)
 	}
 	return nil
+}
+
+// waitForWork returns when Run should claim again: on new work, at the poll or the
+// next known retry, or once a slot came free. A claim for each freed slot alone would
+// cost the writer a turn per delivery, so after the first it waits a moment for the
+// slots freed meanwhile to share one claim, unless a round's worth is free already. A
+// slot freed after a claim that left nothing due behind is no reason to claim at all.
+func (d *Dispatcher) waitForWork(ctx context.Context, timer, coalesce *time.Timer) {
+	for {
+		timer.Reset(d.sleep())
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+			return
+		case <-timer.C:
+			return
+		case <-d.slotFreed:
+		}
+		if d.nothingToClaim() {
+			continue
+		}
+		coalesce.Reset(claimCoalesce)
+		for !d.roundFreed() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.wake: // new work starts at once
+				return
+			case <-coalesce.C:
+				return
+			case <-d.slotFreed:
+			}
+		}
+		return
+	}
+}
+
+// nothingToClaim reports whether the last claim left nothing due behind (see drained).
+func (d *Dispatcher) nothingToClaim() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.drained
+}
+
+// roundFreed reports whether a round's worth of slots came free since the last claim.
+func (d *Dispatcher) roundFreed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.freed >= d.cfg.PerWebhook
 }
 
 // free returns how many more deliveries this process may claim: claimAhead rounds of
@@ -317,12 +360,16 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 // in its own goroutine, counted in wg. It returns how many it claimed and whether that
 // was all it asked for.
 func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGroup) (int, bool, error) {
-	limit := min(d.free(), 64)
+	d.mu.Lock()
+	limit := min(d.cfg.Concurrency*claimAhead-d.inFlight, 64)
+	idle := d.inFlight == 0
+	d.freed, d.drained = 0, false
+	d.mu.Unlock()
 	if limit <= 0 {
 		return 0, false, nil
 	}
 	now := d.cfg.Clock.Now()
-	claims, err := d.cfg.Store.ClaimDue(ctx, herald.ClaimRequest{
+	r := herald.ClaimRequest{
 		Owner:        d.cfg.Owner,
 		Now:          now,
 		LeaseUntil:   now.Add(d.lease),
@@ -330,12 +377,15 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 		PerWebhook:   d.cfg.PerWebhook * claimAhead,
 		SkipWebhooks: d.busyWebhooks(),
 		SkipTenants:  d.busyTenants(),
-	})
+	}
+	claims, err := d.cfg.Store.ClaimDue(ctx, r)
 	if err != nil {
 		return 0, false, fmt.Errorf("claim deliveries: %w", err)
 	}
+	drained := idle && len(claims) < limit && len(r.SkipWebhooks) == 0 && len(r.SkipTenants) == 0
 	for i := range claims {
 		c := &claims[i]
+		drained = drained && c.Delivery.OrderingKey == ""
 		hook := d.acquire(&c.Webhook)
 		wg.Go(func() {
 			defer d.release(c.Webhook.TenantID)
@@ -344,6 +394,9 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 			}
 		})
 	}
+	d.mu.Lock()
+	d.drained = drained
+	d.mu.Unlock()
 	return len(claims), len(claims) == limit, nil
 }
 
@@ -435,13 +488,14 @@ func (d *Dispatcher) sent(webhookID string) {
 func (d *Dispatcher) release(tenant string) {
 	d.mu.Lock()
 	d.inFlight--
+	d.freed++
 	if d.perTenant[tenant]--; d.perTenant[tenant] == 0 {
 		delete(d.perTenant, tenant)
 	}
 	d.mu.Unlock()
 	d.metrics.inFlight.Dec()
 	select {
-	case d.freed <- struct{}{}:
+	case d.slotFreed <- struct{}{}:
 	default:
 	}
 }

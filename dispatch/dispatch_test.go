@@ -745,3 +745,94 @@ func TestConcurrencyBoundsRequestsInFlight(t *testing.T) {
 		t.Errorf("at most %d requests in flight at once, want 3 (Concurrency)", m)
 	}
 }
+
+// claimCounter is a store that counts its ClaimDue calls.
+type claimCounter struct {
+	herald.Store
+	claims atomic.Int64
+}
+
+func (s *claimCounter) ClaimDue(ctx context.Context, r herald.ClaimRequest) ([]herald.Claim, error) {
+	s.claims.Add(1)
+	return s.Store.ClaimDue(ctx, r)
+}
+
+// TestFreedSlotClaimsOnlyWhenWorkWasLeft runs a dispatcher that polls once an hour. A
+// claim that took everything due leaves nothing for the slot its attempt frees, so at
+// low traffic each event costs one claim, not two. A keyed delivery's record makes the
+// next of its key due without a wake, so that freed slot claims, and the second
+// delivery of the key follows the first without waiting for the poll.
+func TestFreedSlotClaimsOnlyWhenWorkWasLeft(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.clock.Set(time.Now().UTC())
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("webhook-id")
+	}))
+	t.Cleanup(srv.Close)
+	hook := e.webhook(srv.URL, herald.FormatStandard)
+	store := &claimCounter{Store: e.store}
+	d := dispatch.New(dispatch.Config{Store: store, Client: &http.Client{}, Clock: e.clock, PollInterval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	waitFor := func(what string) {
+		t.Helper()
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s never arrived", what)
+		}
+	}
+	waitRecorded := func(id string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); e.delivery(id).Status != herald.StatusSuccess; {
+			if time.Now().After(deadline) {
+				t.Fatalf("delivery %s not recorded", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	for store.claims.Load() == 0 { // Run's first claim, of nothing
+		time.Sleep(time.Millisecond)
+	}
+	for range 3 {
+		before := store.claims.Load()
+		id := e.publish()[0]
+		d.Wake()
+		waitFor("the event")
+		waitRecorded(id)
+		time.Sleep(20 * claimCoalescePlus) // long past the wait a freed slot would start
+		if n := store.claims.Load() - before; n != 1 {
+			t.Fatalf("%d claims for one event, want 1: the freed slot claimed again with nothing left due", n)
+		}
+	}
+
+	hook.Ordering = herald.OrderingKey
+	if err := e.store.UpdateWebhook(context.Background(), hook); err != nil {
+		t.Fatalf("order by key: %v", err)
+	}
+	for range 2 {
+		now := e.clock.Now()
+		if _, err := e.store.Publish(context.Background(), []herald.Publication{{Event: herald.Event{
+			ID: herald.NewID(herald.PrefixEvent), TenantID: "team_a", Type: "drift.detected", OrderingKey: "acct-1",
+			Data: json.RawMessage(`{"drift_id":56}`), Timestamp: now, CreatedAt: now,
+		}}}); err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+	}
+	d.Wake()
+	waitFor("the first of the key")
+	waitFor("the second of the key, after the first's record and no wake")
+}
+
+// claimCoalescePlus is a little more than the dispatcher's wait for freed slots.
+const claimCoalescePlus = 3 * time.Millisecond
