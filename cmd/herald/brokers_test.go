@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,32 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/heraldhq/herald/webhook"
+	"github.com/heraldhq/herald/destination/destinationtest"
 )
-
-// brokerEnv returns the broker URL in the environment variable name, skipping the
-// test when it is unset.
-func brokerEnv(t *testing.T, name string) *url.URL {
-	t.Helper()
-	raw := os.Getenv(name)
-	if raw == "" {
-		t.Skipf("%s is not set: set it to a broker on loopback to run this test (.ci/run does)", name)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return u
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 // brokerDelivery is a delivery as the API shows it, with what the log keeps of each
 // attempt.
@@ -117,17 +92,6 @@ func ackOf(t *testing.T, d brokerDelivery) map[string]any {
 	return ack
 }
 
-func verifyMessage(t *testing.T, secret string, headers map[string]string, body []byte) {
-	t.Helper()
-	v, err := webhook.NewVerifier(webhook.FormatStandard, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.VerifyMessage(headers, body); err != nil {
-		t.Fatalf("message from the broker does not verify: %v", err)
-	}
-}
-
 // isDrift reports whether a message body is the drift.detected envelope (the webhook's
 // ping comes first).
 func isDrift(body []byte) bool { return strings.Contains(string(body), `"drift.detected"`) }
@@ -138,7 +102,7 @@ func isDrift(body []byte) bool { return strings.Contains(string(body), `"drift.d
 // stream exists.
 func TestBrokerNATS(t *testing.T) {
 	t.Parallel()
-	base := brokerEnv(t, "HERALD_TEST_NATS_URL")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_NATS_URL")
 	srv := startServer(t, t.TempDir(), "--retry-schedule", "50ms,50ms")
 	nc, err := nats.Connect(base.String())
 	if err != nil {
@@ -150,7 +114,7 @@ func TestBrokerNATS(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	subject := randomName("herald.e2e.")
+	subject := destinationtest.UniqueName("herald.e2e.")
 	streamName := strings.ReplaceAll(subject, ".", "_")
 
 	// No stream yet: every attempt fails, and the retries run out.
@@ -179,11 +143,7 @@ func TestBrokerNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	headers := map[string]string{}
-	for k, vs := range msg.Header {
-		headers[k] = vs[0]
-	}
-	verifyMessage(t, secret, headers, msg.Data)
+	destinationtest.Verify(t, secret, destinationtest.NATSHeaders(msg.Header), msg.Data)
 	if !isDrift(msg.Data) {
 		t.Errorf("message 1 of the stream is not the event: %s", msg.Data)
 	}
@@ -196,7 +156,7 @@ func TestBrokerNATS(t *testing.T) {
 // shows *** and an update that sends it back keeps the password.
 func TestBrokerAMQP(t *testing.T) {
 	t.Parallel()
-	base := brokerEnv(t, "HERALD_TEST_AMQP_URL")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_AMQP_URL")
 	srv := startServer(t, t.TempDir())
 	c, err := amqp.Dial(base.String())
 	if err != nil {
@@ -207,7 +167,7 @@ func TestBrokerAMQP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	queue := randomName("herald-e2e-")
+	queue := destinationtest.UniqueName("herald-e2e-")
 	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -244,11 +204,7 @@ func TestBrokerAMQP(t *testing.T) {
 			return false
 		}
 		m = got
-		headers := map[string]string{}
-		for k, v := range m.Headers {
-			headers[k], _ = v.(string)
-		}
-		verifyMessage(t, secret, headers, m.Body)
+		destinationtest.Verify(t, secret, destinationtest.AMQPHeaders(m.Headers), m.Body)
 		return isDrift(m.Body)
 	}) {
 		t.Fatal("the event never reached the queue")
@@ -259,7 +215,7 @@ func TestBrokerAMQP(t *testing.T) {
 // in the log.
 func TestBrokerRedis(t *testing.T) {
 	t.Parallel()
-	base := brokerEnv(t, "HERALD_TEST_REDIS_URL")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_REDIS_URL")
 	srv := startServer(t, t.TempDir())
 	opt, err := redis.ParseURL(base.String())
 	if err != nil {
@@ -267,7 +223,7 @@ func TestBrokerRedis(t *testing.T) {
 	}
 	rc := redis.NewClient(opt)
 	t.Cleanup(func() { rc.Close() })
-	stream := randomName("herald-e2e-")
+	stream := destinationtest.UniqueName("herald-e2e-")
 	t.Cleanup(func() { rc.Del(context.Background(), stream) })
 	id, secret := brokerWebhook(t, srv, base.String()+"?stream="+stream+"&maxlen=1000")
 	d := publishDrift(t, srv, id, "success")
@@ -280,14 +236,8 @@ func TestBrokerRedis(t *testing.T) {
 	if ack["broker"] != "redis" || ack["id"] != last.ID {
 		t.Errorf("ack in the log = %v, want entry id %s", ack, last.ID)
 	}
-	headers := map[string]string{}
-	for k, v := range last.Values {
-		if k != "body" {
-			headers[k] = v.(string)
-		}
-	}
-	body := []byte(last.Values["body"].(string))
-	verifyMessage(t, secret, headers, body)
+	headers, body := destinationtest.RedisEntry(last.Values)
+	destinationtest.Verify(t, secret, headers, body)
 	if !isDrift(body) {
 		t.Errorf("the acked entry is not the event: %s", body)
 	}
@@ -297,12 +247,7 @@ func TestBrokerRedis(t *testing.T) {
 // broker runs in CI.
 func TestBrokerKafka(t *testing.T) {
 	t.Parallel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	addr := cluster.ListenAddrs()[0]
+	addr := destinationtest.Kafka(t, "events")
 	srv := startServer(t, t.TempDir())
 	id, secret := brokerWebhook(t, srv, "kafka://"+addr+"/events")
 	d := publishDrift(t, srv, id, "success")
@@ -327,11 +272,7 @@ func TestBrokerKafka(t *testing.T) {
 	}
 	// The ping, then the event, which the log's offset points at.
 	rec := records[1]
-	headers := map[string]string{}
-	for _, h := range rec.Headers {
-		headers[h.Key] = string(h.Value)
-	}
-	verifyMessage(t, secret, headers, rec.Value)
+	destinationtest.Verify(t, secret, destinationtest.KafkaHeaders(rec.Headers), rec.Value)
 	if !isDrift(rec.Value) || fmt.Sprint(ack["offset"]) != fmt.Sprint(rec.Offset) {
 		t.Errorf("ack offset %v; the record at offset %d is %s", ack["offset"], rec.Offset, rec.Value)
 	}
