@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/heraldhq/herald/catalog/catalogtest"
 	"github.com/heraldhq/herald/destination/destinationtest"
 )
 
@@ -64,7 +65,7 @@ func mustPassword(u *url.URL) string { p, _ := u.User.Password(); return p }
 func publishDrift(t *testing.T, srv *testServer, id, want string) brokerDelivery {
 	t.Helper()
 	if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-		"type": "drift.detected", "data": seedExamples(t)["drift.detected"],
+		"type": "drift.detected", "data": catalogtest.SeedExamples(t)["drift.detected"],
 	}, nil); code != 202 {
 		t.Fatalf("publish: %d", code)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/bench"
+	"github.com/heraldhq/herald/catalog/catalogtest"
 	"github.com/heraldhq/herald/postgres"
 	"github.com/heraldhq/herald/secretbox"
 	"github.com/heraldhq/herald/webhook"
@@ -448,7 +449,7 @@ func TestMigrateStoreKeepsEverything(t *testing.T) {
 	}
 	for i := range 5 {
 		if code := api(t, old.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-			"id": fmt.Sprintf("evt_before_move_%d", i), "type": "drift.detected", "data": json.RawMessage(seedExamples(t)["drift.detected"]),
+			"id": fmt.Sprintf("evt_before_move_%d", i), "type": "drift.detected", "data": json.RawMessage(catalogtest.SeedExamples(t)["drift.detected"]),
 		}, nil); code != 202 {
 			t.Fatalf("publish: %d", code)
 		}
