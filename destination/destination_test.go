@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald"
@@ -51,15 +49,7 @@ func ctx(t testing.TB) context.Context {
 
 func TestNATSJetStream(t *testing.T) {
 	base := destinationtest.BrokerURL(t, "HERALD_TEST_NATS_URL")
-	nc, err := nats.Connect(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := destinationtest.NATS(t, base)
 	subject := destinationtest.UniqueName("herald.test.")
 	stream, err := js.CreateStream(ctx(t), jetstream.StreamConfig{Name: strings.ReplaceAll(subject, ".", "_"), Subjects: []string{subject}, Storage: jetstream.MemoryStorage})
 	if err != nil {
@@ -108,11 +98,7 @@ func TestNATSJetStream(t *testing.T) {
 
 func TestNATSCore(t *testing.T) {
 	base := destinationtest.BrokerURL(t, "HERALD_TEST_NATS_URL")
-	nc, err := nats.Connect(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc, _ := destinationtest.NATS(t, base)
 	subject := destinationtest.UniqueName("herald.core.")
 	sub, err := nc.SubscribeSync(subject)
 	if err != nil {
@@ -137,19 +123,7 @@ func TestNATSCore(t *testing.T) {
 
 func TestAMQP(t *testing.T) {
 	base := destinationtest.BrokerURL(t, "HERALD_TEST_AMQP_URL")
-	c, err := amqp.Dial(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := destinationtest.UniqueName("herald-test-")
-	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	ch, queue := destinationtest.AMQPQueue(t, base, "herald-test-")
 
 	p := newPublisher(t)
 	m := signed(t)
@@ -195,14 +169,7 @@ func TestAMQP(t *testing.T) {
 
 func TestRedis(t *testing.T) {
 	base := destinationtest.BrokerURL(t, "HERALD_TEST_REDIS_URL")
-	opt, err := redis.ParseURL(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { rc.Close() })
-	stream := destinationtest.UniqueName("herald-test-")
-	t.Cleanup(func() { rc.Del(context.Background(), stream) })
+	rc, stream := destinationtest.RedisStream(t, base, "herald-test-")
 
 	p := newPublisher(t)
 	m := signed(t)

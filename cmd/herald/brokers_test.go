@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/catalog/catalogtest"
@@ -105,15 +103,7 @@ func TestBrokerNATS(t *testing.T) {
 	t.Parallel()
 	base := destinationtest.BrokerURL(t, "HERALD_TEST_NATS_URL")
 	srv := startServer(t, t.TempDir(), "--retry-schedule", "50ms,50ms")
-	nc, err := nats.Connect(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := destinationtest.NATS(t, base)
 	ctx := t.Context()
 	subject := destinationtest.UniqueName("herald.e2e.")
 	streamName := strings.ReplaceAll(subject, ".", "_")
@@ -159,19 +149,7 @@ func TestBrokerAMQP(t *testing.T) {
 	t.Parallel()
 	base := destinationtest.BrokerURL(t, "HERALD_TEST_AMQP_URL")
 	srv := startServer(t, t.TempDir())
-	c, err := amqp.Dial(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := destinationtest.UniqueName("herald-e2e-")
-	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	ch, queue := destinationtest.AMQPQueue(t, base, "herald-e2e-")
 	if _, has := base.User.Password(); !has {
 		t.Fatalf("HERALD_TEST_AMQP_URL %s has no password; the test needs one (guest:guest)", base.Redacted())
 	}
@@ -218,14 +196,7 @@ func TestBrokerRedis(t *testing.T) {
 	t.Parallel()
 	base := destinationtest.BrokerURL(t, "HERALD_TEST_REDIS_URL")
 	srv := startServer(t, t.TempDir())
-	opt, err := redis.ParseURL(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { rc.Close() })
-	stream := destinationtest.UniqueName("herald-e2e-")
-	t.Cleanup(func() { rc.Del(context.Background(), stream) })
+	rc, stream := destinationtest.RedisStream(t, base, "herald-e2e-")
 	id, secret := brokerWebhook(t, srv, base.String()+"?stream="+stream+"&maxlen=1000")
 	d := publishDrift(t, srv, id, "success")
 	ack := ackOf(t, d)

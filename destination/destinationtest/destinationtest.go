@@ -1,10 +1,11 @@
 // Package destinationtest holds what tests of delivery to message brokers share: the
-// brokers of the test environment, names on them no other run uses, an in-process
-// Kafka, and reading a consumed message back into the headers and body a consumer
+// brokers of the test environment and a client of each, names on them no other run
+// uses, an in-process Kafka, and reading a consumed message back into the headers and body a consumer
 // verifies. Only tests import it.
 package destinationtest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
@@ -13,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -41,6 +44,61 @@ func UniqueName(prefix string) string {
 	b := make([]byte, 6)
 	rand.Read(b) // never fails: crypto/rand panics rather than return an error
 	return prefix + hex.EncodeToString(b)
+}
+
+// NATS connects to the NATS server at base, with JetStream, for as long as the test
+// runs.
+func NATS(t testing.TB, base *url.URL) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// AMQPQueue connects to the AMQP broker at base and declares a queue named from prefix
+// that no other run uses, deleted with the connection when the test ends. It returns
+// the channel to consume the queue on, and the queue's name.
+func AMQPQueue(t testing.TB, base *url.URL, prefix string) (*amqp.Channel, string) {
+	t.Helper()
+	c, err := amqp.Dial(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ch, err := c.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := UniqueName(prefix)
+	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	return ch, queue
+}
+
+// RedisStream connects to the Redis at base and names a stream from prefix that no
+// other run uses, deleted when the test ends. It returns the client and the stream's
+// name.
+func RedisStream(t testing.TB, base *url.URL, prefix string) (*redis.Client, string) {
+	t.Helper()
+	opt, err := redis.ParseURL(base.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	stream := UniqueName(prefix)
+	t.Cleanup(func() {
+		rc.Del(context.Background(), stream) // best effort: a leftover stream only takes space
+		rc.Close()
+	})
+	return rc, stream
 }
 
 // Kafka starts an in-process Kafka broker (franz-go's kfake) holding topics, one
