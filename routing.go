@@ -154,6 +154,35 @@ func PlanReplay(w *Webhook, r *ReplayRequest, cs []ReplayCandidate, m Matcher) [
 	return out
 }
 
+// ValidateReplayTarget checks that w takes replayed deliveries: a disabled webhook takes
+// none until it is enabled, which the error (ECONFLICT) says.
+func ValidateReplayTarget(w *Webhook) error {
+	if !w.Enabled {
+		return Errorf(ECONFLICT, "webhook %q is disabled: enable it before replaying events to it", w.ID)
+	}
+	return nil
+}
+
+// Start is where a batch of the replay walks from, exclusive: After, or at first just
+// before Since, so the window's first event is included.
+func (r *ReplayRequest) Start() PurgeCursor {
+	if r.After.CreatedAt.IsZero() {
+		return PurgeCursor{CreatedAt: r.Since.Add(-1)}
+	}
+	return r.After
+}
+
+// Advance moves res past a batch that read cs, the window's next events in order, with
+// at most limit read: the next batch resumes after the last of them, and the walk is
+// done when the batch found fewer than limit.
+func (res *ReplayResult) Advance(cs []ReplayCandidate, limit int) {
+	if len(cs) > 0 {
+		last := cs[len(cs)-1].Event
+		res.Next = PurgeCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	res.Done = len(cs) < limit
+}
+
 // purged reports whether data is what retention leaves: JSON null, or nothing.
 func purged(data []byte) bool {
 	s := strings.TrimSpace(string(data))

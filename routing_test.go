@@ -133,3 +133,49 @@ func TestValidateReplay(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateReplayTarget(t *testing.T) {
+	t.Parallel()
+	if err := herald.ValidateReplayTarget(&herald.Webhook{ID: "wh_on", Enabled: true}); err != nil {
+		t.Errorf("an enabled webhook: %v, want nil", err)
+	}
+	err := herald.ValidateReplayTarget(&herald.Webhook{ID: "wh_off"})
+	if herald.ErrorCode(err) != herald.ECONFLICT || !strings.Contains(err.Error(), `"wh_off" is disabled`) {
+		t.Errorf("a disabled webhook: %v, want ECONFLICT naming it", err)
+	}
+}
+
+// TestReplayWalk checks where batches of a replay start and stop: just before Since at
+// first, after the last event read since, and done once a batch comes up short.
+func TestReplayWalk(t *testing.T) {
+	t.Parallel()
+	since := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	r := herald.ReplayRequest{Since: since, Until: since.Add(time.Hour)}
+	if got := r.Start(); !got.CreatedAt.Before(since) || got.CreatedAt.Before(since.Add(-time.Microsecond)) || got.ID != "" {
+		t.Errorf("first batch starts after %+v, want just before since %s", got, since)
+	}
+
+	cs := []herald.ReplayCandidate{
+		{Event: herald.Event{ID: "evt_1", CreatedAt: since}},
+		{Event: herald.Event{ID: "evt_2", CreatedAt: since.Add(time.Second)}},
+	}
+	res := herald.ReplayResult{Next: r.After}
+	res.Advance(cs, 2)
+	if want := (herald.PurgeCursor{CreatedAt: since.Add(time.Second), ID: "evt_2"}); res.Next != want || res.Done {
+		t.Errorf("after a full batch: next %+v, done %v; want %+v and not done", res.Next, res.Done, want)
+	}
+	r.After = res.Next
+	if got := r.Start(); got != res.Next {
+		t.Errorf("second batch starts after %+v, want the first's last event %+v", got, res.Next)
+	}
+
+	res.Advance(nil, 2)
+	if res.Next != r.After || !res.Done {
+		t.Errorf("after an empty batch: next %+v, done %v; want the cursor kept and done", res.Next, res.Done)
+	}
+	res = herald.ReplayResult{}
+	res.Advance(cs[:1], 2)
+	if res.Next.ID != "evt_1" || !res.Done {
+		t.Errorf("after a short batch: next %+v, done %v; want evt_1 and done", res.Next, res.Done)
+	}
+}

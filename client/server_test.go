@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/catalog/catalogtest"
 	"github.com/heraldhq/herald/client"
 	"github.com/heraldhq/herald/webhook"
 )
@@ -172,27 +172,6 @@ func (e *endpoint) waitFor(t *testing.T, n int) []received {
 	}
 }
 
-// seedExamples are the data of the seed pages' examples, by event type, as the catalog
-// keeps them verbatim; the access_request.approved example serves both decisions.
-func seedExamples(t *testing.T) map[string]json.RawMessage {
-	t.Helper()
-	dir := filepath.Join("..", "catalog", "testdata", "seeds")
-	files, err := fs.Glob(os.DirFS(dir), "*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("seed examples in %s: %v", dir, err)
-	}
-	out := map[string]json.RawMessage{}
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[strings.TrimSuffix(f, ".json")] = data
-	}
-	out["access_request.denied"] = out["access_request.approved"]
-	return out
-}
-
 // TestAgainstHeraldServe creates a webhook in each format with the client against a real
 // `herald serve`, publishes every seed example, and verifies every request each
 // endpoint got with package webhook; then checks that a changed body, a wrong secret and
@@ -207,7 +186,7 @@ func TestAgainstHeraldServe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seeds := seedExamples(t)
+	seeds := catalogtest.SeedExamples(t)
 
 	catalog, err := c.EventTypes.List(ctx)
 	if err != nil {

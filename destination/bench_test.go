@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/heraldhq/herald/destination"
+	"github.com/heraldhq/herald/destination/destinationtest"
 )
 
 // BenchmarkPublish measures deliveries per second to each broker, as the dispatcher
@@ -45,14 +45,14 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	})
 	b.Run("nats", func(b *testing.B) {
-		base := envURL(b, "HERALD_TEST_NATS_URL")
+		base := destinationtest.BrokerURL(b, "HERALD_TEST_NATS_URL")
 		nc, err := nats.Connect(base.String())
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(nc.Close)
 		js, _ := jetstream.New(nc)
-		subject := unique("herald.bench.")
+		subject := destinationtest.UniqueName("herald.bench.")
 		name := strings.ReplaceAll(subject, ".", "_")
 		if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Storage: jetstream.FileStorage}); err != nil {
 			b.Fatal(err)
@@ -61,14 +61,14 @@ func BenchmarkPublish(b *testing.B) {
 		publishBench(b, "nats://"+base.Host+"/"+subject, m)
 	})
 	b.Run("amqp", func(b *testing.B) {
-		base := envURL(b, "HERALD_TEST_AMQP_URL")
+		base := destinationtest.BrokerURL(b, "HERALD_TEST_AMQP_URL")
 		c, err := amqp.Dial(base.String())
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { c.Close() })
 		ch, _ := c.Channel()
-		queue := unique("herald-bench-")
+		queue := destinationtest.UniqueName("herald-bench-")
 		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
 			b.Fatal(err)
 		}
@@ -76,21 +76,16 @@ func BenchmarkPublish(b *testing.B) {
 		publishBench(b, base.String()+"?routing_key="+queue, m)
 	})
 	b.Run("redis", func(b *testing.B) {
-		base := envURL(b, "HERALD_TEST_REDIS_URL")
+		base := destinationtest.BrokerURL(b, "HERALD_TEST_REDIS_URL")
 		opt, _ := redis.ParseURL(base.String())
 		rc := redis.NewClient(opt)
 		b.Cleanup(func() { rc.Close() })
-		stream := unique("herald-bench-")
+		stream := destinationtest.UniqueName("herald-bench-")
 		b.Cleanup(func() { rc.Del(context.Background(), stream) })
 		publishBench(b, base.String()+"?stream="+stream+"&maxlen=100000", m)
 	})
 	b.Run("kafka-kfake", func(b *testing.B) {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "bench"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(cluster.Close)
-		publishBench(b, "kafka://"+cluster.ListenAddrs()[0]+"/bench", m)
+		publishBench(b, "kafka://"+destinationtest.Kafka(b, "bench")+"/bench", m)
 	})
 }
 

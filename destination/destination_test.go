@@ -2,51 +2,25 @@ package destination_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/destination"
+	"github.com/heraldhq/herald/destination/destinationtest"
 	"github.com/heraldhq/herald/egress"
 	"github.com/heraldhq/herald/webhook"
 )
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-// envURL returns the broker URL in the environment variable name, skipping the test
-// when it is unset.
-func envURL(t testing.TB, name string) *url.URL {
-	t.Helper()
-	raw := os.Getenv(name)
-	if raw == "" {
-		t.Skipf("%s is not set: set it to a broker on loopback to run this test (.ci/run does)", name)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return u
-}
-
-func unique(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 // signed returns a standard-format message as Herald's dispatcher builds it.
 func signed(t testing.TB) *destination.Message {
@@ -57,24 +31,7 @@ func signed(t testing.TB) *destination.Message {
 		t.Fatal(err)
 	}
 	h.Set("Content-Type", "application/json")
-	return &destination.Message{ID: unique("del_"), Body: body, Header: h}
-}
-
-// verify checks headers and body with the webhook library, as a consumer would.
-func verify(t testing.TB, headers map[string]string, body []byte) {
-	t.Helper()
-	v, err := webhook.NewVerifier(webhook.FormatStandard, testSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.VerifyMessage(headers, body); err != nil {
-		t.Fatalf("consumed message does not verify: %v (headers %v)", err, headers)
-	}
-	for k := range headers {
-		if k != strings.ToLower(k) {
-			t.Errorf("header %q is not lower-case", k)
-		}
-	}
+	return &destination.Message{ID: destinationtest.UniqueName("del_"), Body: body, Header: h}
 }
 
 func newPublisher(t testing.TB) *destination.Publisher {
@@ -91,17 +48,9 @@ func ctx(t testing.TB) context.Context {
 }
 
 func TestNATSJetStream(t *testing.T) {
-	base := envURL(t, "HERALD_TEST_NATS_URL")
-	nc, err := nats.Connect(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subject := unique("herald.test.")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_NATS_URL")
+	_, js := destinationtest.NATS(t, base)
+	subject := destinationtest.UniqueName("herald.test.")
 	stream, err := js.CreateStream(ctx(t), jetstream.StreamConfig{Name: strings.ReplaceAll(subject, ".", "_"), Subjects: []string{subject}, Storage: jetstream.MemoryStorage})
 	if err != nil {
 		t.Fatal(err)
@@ -128,13 +77,7 @@ func TestNATSJetStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	headers := map[string]string{}
-	for k, vs := range got.Header {
-		if k != "Nats-Msg-Id" {
-			headers[k] = vs[0]
-		}
-	}
-	verify(t, headers, got.Data)
+	destinationtest.Verify(t, testSecret, destinationtest.NATSHeaders(got.Header), got.Data)
 	if got.Header.Get("Nats-Msg-Id") != m.ID {
 		t.Errorf("Nats-Msg-Id = %q, want the delivery id %q", got.Header.Get("Nats-Msg-Id"), m.ID)
 	}
@@ -143,7 +86,7 @@ func TestNATSJetStream(t *testing.T) {
 	}
 
 	// A subject no stream captures is a failure that says so.
-	m.URL = "nats://" + base.Host + "/" + unique("herald.nostream.")
+	m.URL = "nats://" + base.Host + "/" + destinationtest.UniqueName("herald.nostream.")
 	_, err = p.Publish(ctx(t), m)
 	if err == nil || !strings.Contains(err.Error(), "no JetStream stream captures subject") {
 		t.Errorf("publish to a subject without a stream: %v, want the no-stream error", err)
@@ -154,13 +97,9 @@ func TestNATSJetStream(t *testing.T) {
 }
 
 func TestNATSCore(t *testing.T) {
-	base := envURL(t, "HERALD_TEST_NATS_URL")
-	nc, err := nats.Connect(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	subject := unique("herald.core.")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_NATS_URL")
+	nc, _ := destinationtest.NATS(t, base)
+	subject := destinationtest.UniqueName("herald.core.")
 	sub, err := nc.SubscribeSync(subject)
 	if err != nil {
 		t.Fatal(err)
@@ -179,28 +118,12 @@ func TestNATSCore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	headers := map[string]string{}
-	for k, vs := range got.Header {
-		headers[k] = vs[0]
-	}
-	verify(t, headers, got.Data)
+	destinationtest.Verify(t, testSecret, destinationtest.NATSHeaders(got.Header), got.Data)
 }
 
 func TestAMQP(t *testing.T) {
-	base := envURL(t, "HERALD_TEST_AMQP_URL")
-	c, err := amqp.Dial(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := unique("herald-test-")
-	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_AMQP_URL")
+	ch, queue := destinationtest.AMQPQueue(t, base, "herald-test-")
 
 	p := newPublisher(t)
 	m := signed(t)
@@ -225,20 +148,16 @@ func TestAMQP(t *testing.T) {
 	if got.DeliveryMode != amqp.Persistent || got.CorrelationId != m.ID {
 		t.Errorf("delivery mode %d, correlation id %q; want persistent and %q", got.DeliveryMode, got.CorrelationId, m.ID)
 	}
-	headers := map[string]string{}
-	for k, v := range got.Headers {
-		headers[k], _ = v.(string)
-	}
-	verify(t, headers, got.Body)
+	destinationtest.Verify(t, testSecret, destinationtest.AMQPHeaders(got.Headers), got.Body)
 
 	// Nothing bound to receive it: the broker returns it, and the attempt fails.
-	m.URL = base.String() + "?routing_key=" + unique("no-such-queue-")
+	m.URL = base.String() + "?routing_key=" + destinationtest.UniqueName("no-such-queue-")
 	if _, err := p.Publish(ctx(t), m); err == nil || !strings.Contains(err.Error(), "unroutable") {
 		t.Errorf("publish with no queue bound: %v, want unroutable", err)
 	}
 	// An exchange that does not exist closes the channel; the error says why, and the
 	// next message goes out on a new channel.
-	m.URL = base.String() + "?exchange=" + unique("no-such-exchange-")
+	m.URL = base.String() + "?exchange=" + destinationtest.UniqueName("no-such-exchange-")
 	if _, err := p.Publish(ctx(t), m); err == nil || !strings.Contains(err.Error(), "NOT_FOUND") {
 		t.Errorf("publish to a missing exchange: %v, want NOT_FOUND", err)
 	}
@@ -249,15 +168,8 @@ func TestAMQP(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
-	base := envURL(t, "HERALD_TEST_REDIS_URL")
-	opt, err := redis.ParseURL(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { rc.Close() })
-	stream := unique("herald-test-")
-	t.Cleanup(func() { rc.Del(context.Background(), stream) })
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_REDIS_URL")
+	rc, stream := destinationtest.RedisStream(t, base, "herald-test-")
 
 	p := newPublisher(t)
 	m := signed(t)
@@ -285,25 +197,14 @@ func TestRedis(t *testing.T) {
 		t.Fatalf("%d entries of %d published, last %q; want maxlen to trim and the last id to be the ack's %s",
 			len(entries), published, lastID, last)
 	}
-	fields := entries[len(entries)-1].Values
-	headers := map[string]string{}
-	for k, v := range fields {
-		if k != "body" {
-			headers[k] = v.(string)
-		}
-	}
-	verify(t, headers, []byte(fields["body"].(string)))
+	headers, body := destinationtest.RedisEntry(entries[len(entries)-1].Values)
+	destinationtest.Verify(t, testSecret, headers, body)
 }
 
 func TestKafka(t *testing.T) {
 	t.Parallel()
 	topic := "orders"
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	addr := cluster.ListenAddrs()[0]
+	addr := destinationtest.Kafka(t, topic)
 
 	p := newPublisher(t)
 	m := signed(t)
@@ -327,11 +228,7 @@ func TestKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := fetches.Records()[0]
-	headers := map[string]string{}
-	for _, h := range rec.Headers {
-		headers[h.Key] = string(h.Value)
-	}
-	verify(t, headers, rec.Value)
+	destinationtest.Verify(t, testSecret, destinationtest.KafkaHeaders(rec.Headers), rec.Value)
 
 	m.URL = "kafka://" + addr + "/no-such-topic"
 	if _, err := p.Publish(ctx(t), m); err == nil || !strings.Contains(err.Error(), "UNKNOWN_TOPIC") {
@@ -343,16 +240,12 @@ func TestKafka(t *testing.T) {
 // loopback broker is refused unless private networks are allowed.
 func TestEgressGuard(t *testing.T) {
 	t.Parallel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	addr := destinationtest.Kafka(t, "t")
 	p := destination.New((&egress.Guard{}).DialContext)
 	t.Cleanup(func() { p.Close() })
 	m := signed(t)
 	for _, u := range []string{
-		"kafka://" + cluster.ListenAddrs()[0] + "/t",
+		"kafka://" + addr + "/t",
 		"nats://127.0.0.1:4222/x",
 		"amqp://guest:guest@127.0.0.1:5672/?routing_key=q",
 		"redis://127.0.0.1:6379/0?stream=s",
@@ -370,14 +263,10 @@ func TestEgressGuard(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	t.Parallel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	addr := destinationtest.Kafka(t, "t")
 	p := destination.New(nil)
 	m := signed(t)
-	m.URL = "kafka://" + cluster.ListenAddrs()[0] + "/t"
+	m.URL = "kafka://" + addr + "/t"
 	if _, err := p.Publish(ctx(t), m); err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +308,7 @@ func TestExamples(t *testing.T) {
 		{"HERALD_TEST_REDIS_URL", Example_redis},
 	} {
 		t.Run(ex.env, func(t *testing.T) {
-			envURL(t, ex.env)
+			destinationtest.BrokerURL(t, ex.env)
 			if got := captureStdout(t, ex.run); got != "verified drift.detected event evt_example\n" {
 				t.Errorf("example printed %q, want the verified event", got)
 			}
@@ -451,17 +340,13 @@ func captureStdout(t *testing.T, fn func()) string {
 // one broker: they all succeed over a single pooled connection.
 func TestConcurrentPublishesShareOneConnection(t *testing.T) {
 	t.Parallel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "a", "b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	addr := destinationtest.Kafka(t, "a", "b")
 	p := newPublisher(t)
 	errs := make(chan error, 64)
 	for i := range cap(errs) {
 		go func() {
 			m := signed(t)
-			m.URL = "kafka://" + cluster.ListenAddrs()[0] + "/" + []string{"a", "b"}[i%2]
+			m.URL = "kafka://" + addr + "/" + []string{"a", "b"}[i%2]
 			_, err := p.Publish(ctx(t), m)
 			errs <- err
 		}()

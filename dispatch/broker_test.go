@@ -5,10 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/destination"
+	"github.com/heraldhq/herald/destination/destinationtest"
 	"github.com/heraldhq/herald/dispatch"
 )
 
@@ -19,12 +18,7 @@ import (
 // HTTP attempt does; and a dispatcher without a publisher says so.
 func TestBrokerAttempts(t *testing.T) {
 	t.Parallel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	addr := cluster.ListenAddrs()[0]
+	addr := destinationtest.Kafka(t, "events")
 	brokers := destination.New(nil)
 	t.Cleanup(func() { brokers.Close() })
 	e := newEnvWith(t, dispatch.Config{Brokers: brokers})

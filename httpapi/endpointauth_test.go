@@ -2,44 +2,15 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/authtest"
 )
-
-// selfSigned returns a PEM client certificate for cn valid until notAfter, and its
-// PKCS#8 key.
-func selfSigned(t *testing.T, cn string, notAfter time.Time) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn},
-		NotBefore: notAfter.Add(-48 * time.Hour), NotAfter: notAfter,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}))
-}
 
 // authView is a webhook's auth as the API shows it.
 type authView struct {
@@ -57,7 +28,7 @@ func TestWebhookAuthIsStoredAndNeverReturned(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	expires := time.Now().Add(90 * 24 * time.Hour).Truncate(time.Second).UTC()
-	cert, key := selfSigned(t, "herald-client", expires)
+	cert, key := authtest.ClientCert(t, "herald-client", expires)
 	secrets := []string{"pa55word", "t0ken-value", "cl1ent-secret", strings.TrimSpace(key)}
 	for _, tc := range []struct {
 		url  string
@@ -122,7 +93,7 @@ func TestWebhookAuthUpdateReplacesAndRemoves(t *testing.T) {
 		t.Fatalf("auth after type none = %+v, want none", got.Auth)
 	}
 	// mtls needs https, also when the url changes later.
-	cert, key := selfSigned(t, "c", time.Now().Add(time.Hour*48))
+	cert, key := authtest.ClientCert(t, "c", time.Now().Add(time.Hour*48))
 	checkError(t, e.do("PATCH", path, e.adminKey, map[string]any{"auth": map[string]any{"type": "mtls", "certificate": cert, "private_key": key}}), 422, herald.EINVALID)
 	e.must(http.StatusOK, "PATCH", path, e.adminKey, map[string]any{"url": "https://127.0.0.1:9/hook", "auth": map[string]any{"type": "mtls", "certificate": cert, "private_key": key}}, nil)
 	b := checkError(t, e.do("PATCH", path, e.adminKey, map[string]any{"url": hookURL}), 422, herald.EINVALID)
@@ -134,9 +105,9 @@ func TestWebhookAuthUpdateReplacesAndRemoves(t *testing.T) {
 func TestWebhookAuthRefusals(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	cert, key := selfSigned(t, "c", time.Now().Add(48*time.Hour))
-	_, otherKey := selfSigned(t, "other", time.Now().Add(48*time.Hour))
-	oldCert, oldKey := selfSigned(t, "old", time.Now().Add(-time.Hour))
+	cert, key := authtest.ClientCert(t, "c", time.Now().Add(48*time.Hour))
+	_, otherKey := authtest.ClientCert(t, "other", time.Now().Add(48*time.Hour))
+	oldCert, oldKey := authtest.ClientCert(t, "old", time.Now().Add(-time.Hour))
 	tls := "https://127.0.0.1:9/hook"
 	for _, tc := range []struct {
 		name     string

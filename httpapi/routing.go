@@ -177,8 +177,8 @@ func (s *server) replayWebhook(ctx context.Context, in *replayInput) (*replayOut
 			r.Types = nil
 		}
 	}
-	if !w.Enabled {
-		return nil, herald.Errorf(herald.ECONFLICT, "webhook %q is disabled: enable it before replaying events to it", w.ID)
+	if err := herald.ValidateReplayTarget(w); err != nil {
+		return nil, err
 	}
 	out := &replayOutput{}
 	deadline := time.Now().Add(replayBudget)

@@ -2,37 +2,20 @@ package notice
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/authtest"
 )
 
+// clientCert is mutual-TLS auth with a certificate for cn that expires at notAfter.
 func clientCert(t *testing.T, cn string, notAfter time.Time) *herald.EndpointAuth {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: cn},
-		NotBefore: notAfter.Add(-365 * 24 * time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, _ := x509.MarshalPKCS8PrivateKey(key)
-	return &herald.EndpointAuth{Type: herald.AuthMTLS,
-		Certificate: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		PrivateKey:  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}))}
+	cert, key := authtest.ClientCert(t, cn, notAfter)
+	return &herald.EndpointAuth{Type: herald.AuthMTLS, Certificate: cert, PrivateKey: key}
 }
 
 // TestCertificateExpiryNoticeGoesOutOnce: a certificate within 14 days of its expiry

@@ -1,36 +1,14 @@
 package portal_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-)
 
-func clientCertPEM(t *testing.T, notAfter time.Time) (cert, key string) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(9), Subject: pkix.Name{CommonName: "portal-client"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, _ := x509.MarshalPKCS8PrivateKey(k)
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}))
-}
+	"github.com/heraldhq/herald/authtest"
+)
 
 // TestWebhookFormAuth: the form sets, keeps, replaces and removes a webhook's auth; the
 // detail page shows the method and never a secret; a refusal is shown on the form
@@ -80,7 +58,7 @@ func TestWebhookFormAuth(t *testing.T) {
 		t.Fatal("the refused form echoes the private key")
 	}
 
-	cert, key := clientCertPEM(t, time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC))
+	cert, key := authtest.ClientCert(t, "portal-client", time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC))
 	good := url.Values{"name": {"Authed"}, "url": {"https://127.0.0.1:9/hook"}, "scope": {"all"},
 		"auth_type": {"mtls"}, "auth_certificate": {cert}, "auth_private_key": {key}}
 	if p := b.do(http.MethodPost, "/webhooks/"+id, good); p.status != http.StatusSeeOther {

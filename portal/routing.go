@@ -76,15 +76,9 @@ func (p *portal) filterTest(w http.ResponseWriter, r *http.Request, v *viewer) {
 // replayWebhook sends stored events again to the webhook, from the page's form.
 func (p *portal) replayWebhook(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	if err := parseForm(w, r); err != nil {
-		p.renderError(w, r, v, http.StatusBadRequest, "The form could not be read.")
-		return
-	}
-	since, err := parseLocalTime(r.PostForm.Get("since"))
-	if err != nil || since.IsZero() {
-		p.showWebhook(w, r, v, func(d *webhookData) {
-			d.ReplayError = "Give the time to replay events from, as a date and time (UTC)."
-		})
+	showError := func(d *webhookData, msg string) { d.ReplayError = msg }
+	since, ok := p.formSince(w, r, v, showError, "Give the time to replay events from, as a date and time (UTC).")
+	if !ok {
 		return
 	}
 	body := map[string]any{"since": since.Format(time.RFC3339), "only_failed": r.PostForm.Get("only_failed") == "on"}
@@ -94,7 +88,7 @@ func (p *portal) replayWebhook(w http.ResponseWriter, r *http.Request, v *viewer
 	}
 	if _, err := p.call(r, v, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/replay", nil, body, &out); err != nil {
 		if c := herald.ErrorCode(err); c == herald.EINVALID || c == herald.ECONFLICT {
-			p.showWebhook(w, r, v, func(d *webhookData) { d.ReplayError = herald.ErrorMessage(err) })
+			p.showWebhook(w, r, v, func(d *webhookData) { showError(d, herald.ErrorMessage(err)) })
 			return
 		}
 		p.renderAPIError(w, r, v, err)

@@ -550,15 +550,9 @@ func (p *portal) revealSecret(w http.ResponseWriter, r *http.Request, v *viewer)
 
 func (p *portal) recoverWebhook(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
-	if err := parseForm(w, r); err != nil {
-		p.renderError(w, r, v, http.StatusBadRequest, "The form could not be read.")
-		return
-	}
-	since, err := parseLocalTime(r.PostForm.Get("since"))
-	if err != nil || since.IsZero() {
-		p.showWebhook(w, r, v, func(d *webhookData) {
-			d.RecoverError = "Give the time to requeue failed deliveries from, as a date and time (UTC)."
-		})
+	showError := func(d *webhookData, msg string) { d.RecoverError = msg }
+	since, ok := p.formSince(w, r, v, showError, "Give the time to requeue failed deliveries from, as a date and time (UTC).")
+	if !ok {
 		return
 	}
 	var out struct {
@@ -567,13 +561,30 @@ func (p *portal) recoverWebhook(w http.ResponseWriter, r *http.Request, v *viewe
 	body := map[string]any{"since": since.Format(time.RFC3339)}
 	if _, err := p.call(r, v, http.MethodPost, "/api/v1/webhooks/"+url.PathEscape(id)+"/recover", nil, body, &out); err != nil {
 		if herald.ErrorCode(err) == herald.EINVALID {
-			p.showWebhook(w, r, v, func(d *webhookData) { d.RecoverError = herald.ErrorMessage(err) })
+			p.showWebhook(w, r, v, func(d *webhookData) { showError(d, herald.ErrorMessage(err)) })
 			return
 		}
 		p.renderAPIError(w, r, v, err)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/webhooks/%s?msg=requeued&n=%d", url.PathEscape(id), out.Requeued), http.StatusSeeOther)
+}
+
+// formSince reads the since field of a form on the webhook page, which starts a window
+// of time to act on. When the form cannot be read it answers 400; when since is missing
+// or not a time it shows the page again with missing as the form's error, set by
+// showError. Either way it reports false, and the caller has nothing left to answer.
+func (p *portal) formSince(w http.ResponseWriter, r *http.Request, v *viewer, showError func(d *webhookData, msg string), missing string) (time.Time, bool) {
+	if err := parseForm(w, r); err != nil {
+		p.renderError(w, r, v, http.StatusBadRequest, "The form could not be read.")
+		return time.Time{}, false
+	}
+	since, err := parseLocalTime(r.PostForm.Get("since"))
+	if err != nil || since.IsZero() {
+		p.showWebhook(w, r, v, func(d *webhookData) { showError(d, missing) })
+		return time.Time{}, false
+	}
+	return since, true
 }
 
 // localTimeLayout is the value of an HTML datetime-local input, read as UTC.

@@ -60,6 +60,27 @@ func events(n int, created time.Time) []herald.Publication {
 	return ps
 }
 
+// publishedStore opens a store on a fresh schema with one webhook of team_a, publishes
+// n events to it at at, and returns the store, the webhook and the events' deliveries
+// to it, in publish order.
+func publishedStore(t *testing.T, n int) (*postgres.Store, *herald.Webhook, []string) {
+	t.Helper()
+	s := open(t, freshSchema(t))
+	w := addWebhooks(t, s, 1)[0]
+	rs, err := s.Publish(t.Context(), events(n, at))
+	if err != nil {
+		t.Fatalf("publish %d events: %v", n, err)
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.DeliveryIDs...)
+	}
+	if len(ids) != n {
+		t.Fatalf("published %d events to one webhook: %d deliveries, want %d", n, len(ids), n)
+	}
+	return s, w, ids
+}
+
 // TestTwoStoresOneSchema opens the schema twice, as two dispatcher processes would, and
 // claims from both at once: no delivery goes to two workers and no claim fails.
 func TestTwoStoresOneSchema(t *testing.T) {
@@ -270,16 +291,11 @@ func TestSecretsSealed(t *testing.T) {
 // recorded, with those bytes replaced, rather than failing again at every retry.
 func TestHostileResponseIsRecorded(t *testing.T) {
 	t.Parallel()
-	s := open(t, freshSchema(t))
+	s, _, ids := publishedStore(t, 1)
 	ctx := t.Context()
-	addWebhooks(t, s, 1)
-	rs, err := s.Publish(ctx, events(1, at))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := rs[0].DeliveryIDs[0]
+	id := ids[0]
 	body := "nul\x00 bad\xff " + strings.Repeat("é", herald.MaxResponseBody)
-	_, err = s.RecordAttempt(ctx, &herald.AttemptRecord{Owner: "w", Status: herald.StatusPending, NextAttemptAt: at.Add(time.Minute),
+	_, err := s.RecordAttempt(ctx, &herald.AttemptRecord{Owner: "w", Status: herald.StatusPending, NextAttemptAt: at.Add(time.Minute),
 		Attempt: herald.Attempt{DeliveryID: id, At: at, StatusCode: 500, Error: "bad\x00error\xfe", ResponseBody: body,
 			ResponseHeaders: http.Header{"X-Evil\x00": {"v\x00\xff"}}}})
 	if err != nil {
@@ -764,12 +780,8 @@ func TestConcurrentRepeatsPublishOnce(t *testing.T) {
 // 3: the claim takes the 2 the cap leaves room for, not none.
 func TestPerWebhookAboveLimit(t *testing.T) {
 	t.Parallel()
-	s := open(t, freshSchema(t))
+	s, _, _ := publishedStore(t, 60)
 	ctx := t.Context()
-	addWebhooks(t, s, 1)
-	if _, err := s.Publish(ctx, events(60, at)); err != nil {
-		t.Fatal(err)
-	}
 	now := at.Add(time.Minute)
 	claim := func(owner string, limit int) int {
 		cs, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: owner, Now: now, LeaseUntil: now.Add(time.Minute), Limit: limit, PerWebhook: 50})

@@ -15,13 +15,9 @@ import (
 // it is the thirtieth.
 func TestConcurrentRecordsActAsOne(t *testing.T) {
 	t.Parallel()
-	s := open(t, freshSchema(t))
-	ctx := t.Context()
-	w := addWebhooks(t, s, 1)[0]
 	const n, disableAt = 40, 30
-	if _, err := s.Publish(ctx, events(n, at)); err != nil {
-		t.Fatal(err)
-	}
+	s, w, _ := publishedStore(t, n)
+	ctx := t.Context()
 	now := at.Add(time.Minute)
 	cs, err := s.ClaimDue(ctx, herald.ClaimRequest{Owner: "w1", Now: now, LeaseUntil: now.Add(time.Minute), Limit: n})
 	if err != nil || len(cs) != n {
@@ -82,14 +78,9 @@ func TestConcurrentRecordsActAsOne(t *testing.T) {
 // attempts numbered 1 to 20.
 func TestConcurrentRecordsOfOneDelivery(t *testing.T) {
 	t.Parallel()
-	s := open(t, freshSchema(t))
+	s, _, ids := publishedStore(t, 1)
 	ctx := t.Context()
-	addWebhooks(t, s, 1)
-	rs, err := s.Publish(ctx, events(1, at))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := rs[0].DeliveryIDs[0]
+	id := ids[0]
 	now := at.Add(time.Minute)
 	const n = 20
 	var (

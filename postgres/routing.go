@@ -84,8 +84,8 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		if err != nil {
 			return err
 		}
-		if !w.Enabled {
-			return herald.Errorf(herald.ECONFLICT, "webhook %q is disabled: enable it before replaying events to it", w.ID)
+		if err := herald.ValidateReplayTarget(&w); err != nil {
+			return err
 		}
 		w.Ordering = herald.Ordering(ordering)
 		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -94,12 +94,9 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		if err := json.Unmarshal([]byte(channels), &w.Channels); err != nil {
 			return fmt.Errorf("webhook %s channels: %w", w.ID, err)
 		}
-		after := r.After.CreatedAt
-		if after.IsZero() {
-			after = r.Since.Add(-1)
-		}
+		after := r.Start()
 		rows, err := tx.Query(ctx, replayEventsQuery, w.ID, w.TenantID, stored(r.Since), stored(r.Until),
-			stored(after), r.After.ID, r.Limit)
+			stored(after.CreatedAt), after.ID, r.Limit)
 		if err != nil {
 			return err
 		}
@@ -170,11 +167,7 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 				return err
 			}
 		}
-		if len(cs) > 0 {
-			last := cs[len(cs)-1].Event
-			res.Next = herald.PurgeCursor{CreatedAt: last.CreatedAt, ID: last.ID}
-		}
-		res.Done = len(cs) < r.Limit
+		res.Advance(cs, r.Limit)
 		return nil
 	})
 	if err != nil {

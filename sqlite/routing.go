@@ -87,8 +87,8 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		if err != nil {
 			return err
 		}
-		if !w.Enabled {
-			return herald.Errorf(herald.ECONFLICT, "webhook %q is disabled: enable it before replaying events to it", w.ID)
+		if err := herald.ValidateReplayTarget(&w); err != nil {
+			return err
 		}
 		w.Ordering = herald.Ordering(ordering)
 		if err := json.Unmarshal([]byte(events), &w.Events); err != nil {
@@ -97,12 +97,9 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 		if err := json.Unmarshal([]byte(channels), &w.Channels); err != nil {
 			return fmt.Errorf("webhook %s channels: %w", w.ID, err)
 		}
-		after := micros(r.After.CreatedAt)
-		if r.After.CreatedAt.IsZero() {
-			after = micros(r.Since) - 1
-		}
+		after := r.Start()
 		rows, err := tx.QueryContext(ctx, replayEventsQuery, w.ID, w.TenantID, micros(r.Since), micros(r.Until),
-			after, after, r.After.ID, r.Limit)
+			micros(after.CreatedAt), micros(after.CreatedAt), after.ID, r.Limit)
 		if err != nil {
 			return err
 		}
@@ -151,11 +148,7 @@ func (s *Store) Replay(ctx context.Context, r herald.ReplayRequest) (herald.Repl
 				res.DeliveryIDs = append(res.DeliveryIDs, id)
 			}
 		}
-		if len(cs) > 0 {
-			last := cs[len(cs)-1].Event
-			res.Next = herald.PurgeCursor{CreatedAt: last.CreatedAt, ID: last.ID}
-		}
-		res.Done = len(cs) < r.Limit
+		res.Advance(cs, r.Limit)
 		return nil
 	})
 	if err != nil {

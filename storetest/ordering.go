@@ -24,11 +24,17 @@ func publishKeyed(t *testing.T, st herald.Store, tenant, key string, at time.Tim
 	return publish(t, st, herald.Publication{Event: e})[0].DeliveryIDs
 }
 
+// openOrdered opens a store with a tenant and one webhook of it ordered by key.
+func openOrdered(t *testing.T, open func(t *testing.T) herald.Store) (st herald.Store, tenant string, w *herald.Webhook) {
+	t.Helper()
+	st = open(t)
+	tenant = addTenant(t, st)
+	return st, tenant, addWebhook(t, st, tenant, orderedByKey)
+}
+
 func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("OneAtATimeInPublishOrder", func(t *testing.T) {
-		st := open(t)
-		tenant := addTenant(t, st)
-		addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, _ := openOrdered(t, open)
 		a1 := publishKeyed(t, st, tenant, "a", t0)[0]
 		b1 := publishKeyed(t, st, tenant, "b", t0.Add(time.Millisecond))[0]
 		a2 := publishKeyed(t, st, tenant, "a", t0.Add(2*time.Millisecond))[0]
@@ -75,9 +81,7 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	})
 
 	t.Run("WaitingDeliveriesHaveNoDueTime", func(t *testing.T) {
-		st := open(t)
-		tenant := addTenant(t, st)
-		addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, _ := openOrdered(t, open)
 		head := publishKeyed(t, st, tenant, "a", t0)[0]
 		e1, e2 := newEvent(tenant, "drift.detected", t0.Add(time.Second)), newEvent(tenant, "drift.detected", t0.Add(2*time.Second))
 		e1.OrderingKey, e2.OrderingKey = "a", "a"
@@ -111,9 +115,7 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	})
 
 	t.Run("OnlyOrderedWebhooksWait", func(t *testing.T) {
-		st := open(t)
-		tenant := addTenant(t, st)
-		ordered := addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, ordered := openOrdered(t, open)
 		plain := addWebhook(t, st, tenant)
 		var first string
 		for i := range 3 {
@@ -147,9 +149,7 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	})
 
 	t.Run("KeysInParallelUnderTheCap", func(t *testing.T) {
-		st := open(t)
-		tenant := addTenant(t, st)
-		addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, _ := openOrdered(t, open)
 		var heads []string
 		for k := range 5 {
 			for i := range 3 {
@@ -173,9 +173,7 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	})
 
 	t.Run("ManualRetryOfWaitingDeliveryRefused", func(t *testing.T) {
-		st := open(t)
-		tenant := addTenant(t, st)
-		addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, _ := openOrdered(t, open)
 		head := publishKeyed(t, st, tenant, "a", t0)[0]
 		next := publishKeyed(t, st, tenant, "a", t0.Add(time.Second))[0]
 		now := t0.Add(time.Minute)
@@ -203,9 +201,7 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	})
 
 	t.Run("Skip", func(t *testing.T) {
-		st := open(t)
-		tenant := addTenant(t, st)
-		addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, _ := openOrdered(t, open)
 		head := publishKeyed(t, st, tenant, "a", t0)[0]
 		next := publishKeyed(t, st, tenant, "a", t0.Add(time.Second))[0]
 		now := t0.Add(time.Minute)
@@ -239,9 +235,7 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	})
 
 	t.Run("BlockedKeys", func(t *testing.T) {
-		st := open(t)
-		tenant := addTenant(t, st)
-		w := addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, w := openOrdered(t, open)
 		_, err := st.BlockedKeys(t.Context(), "wh_missing")
 		wantCode(t, err, herald.ENOTFOUND, "blocked keys of a missing webhook")
 
@@ -282,9 +276,7 @@ func testOrdering(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("ConcurrentClaimersKeepOrder", func(t *testing.T) {
 		// Claimers racing with each other and with the records of failed and succeeded
 		// heads: a delivery is never claimed while one before it of its key is unfinished.
-		st := open(t)
-		tenant := addTenant(t, st)
-		addWebhook(t, st, tenant, orderedByKey)
+		st, tenant, _ := openOrdered(t, open)
 		const keys, perKey = 4, 15
 		var order [][]string
 		for k := range keys {

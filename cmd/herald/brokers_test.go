@@ -2,46 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/heraldhq/herald/webhook"
+	"github.com/heraldhq/herald/catalog/catalogtest"
+	"github.com/heraldhq/herald/destination/destinationtest"
 )
-
-// brokerEnv returns the broker URL in the environment variable name, skipping the
-// test when it is unset.
-func brokerEnv(t *testing.T, name string) *url.URL {
-	t.Helper()
-	raw := os.Getenv(name)
-	if raw == "" {
-		t.Skipf("%s is not set: set it to a broker on loopback to run this test (.ci/run does)", name)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	return u
-}
-
-func randomName(prefix string) string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return prefix + hex.EncodeToString(b)
-}
 
 // brokerDelivery is a delivery as the API shows it, with what the log keeps of each
 // attempt.
@@ -89,7 +63,7 @@ func mustPassword(u *url.URL) string { p, _ := u.User.Password(); return p }
 func publishDrift(t *testing.T, srv *testServer, id, want string) brokerDelivery {
 	t.Helper()
 	if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-		"type": "drift.detected", "data": seedExamples(t)["drift.detected"],
+		"type": "drift.detected", "data": catalogtest.SeedExamples(t)["drift.detected"],
 	}, nil); code != 202 {
 		t.Fatalf("publish: %d", code)
 	}
@@ -117,17 +91,6 @@ func ackOf(t *testing.T, d brokerDelivery) map[string]any {
 	return ack
 }
 
-func verifyMessage(t *testing.T, secret string, headers map[string]string, body []byte) {
-	t.Helper()
-	v, err := webhook.NewVerifier(webhook.FormatStandard, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := v.VerifyMessage(headers, body); err != nil {
-		t.Fatalf("message from the broker does not verify: %v", err)
-	}
-}
-
 // isDrift reports whether a message body is the drift.detected envelope (the webhook's
 // ping comes first).
 func isDrift(body []byte) bool { return strings.Contains(string(body), `"drift.detected"`) }
@@ -138,19 +101,11 @@ func isDrift(body []byte) bool { return strings.Contains(string(body), `"drift.d
 // stream exists.
 func TestBrokerNATS(t *testing.T) {
 	t.Parallel()
-	base := brokerEnv(t, "HERALD_TEST_NATS_URL")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_NATS_URL")
 	srv := startServer(t, t.TempDir(), "--retry-schedule", "50ms,50ms")
-	nc, err := nats.Connect(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := destinationtest.NATS(t, base)
 	ctx := t.Context()
-	subject := randomName("herald.e2e.")
+	subject := destinationtest.UniqueName("herald.e2e.")
 	streamName := strings.ReplaceAll(subject, ".", "_")
 
 	// No stream yet: every attempt fails, and the retries run out.
@@ -179,11 +134,7 @@ func TestBrokerNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	headers := map[string]string{}
-	for k, vs := range msg.Header {
-		headers[k] = vs[0]
-	}
-	verifyMessage(t, secret, headers, msg.Data)
+	destinationtest.Verify(t, secret, destinationtest.NATSHeaders(msg.Header), msg.Data)
 	if !isDrift(msg.Data) {
 		t.Errorf("message 1 of the stream is not the event: %s", msg.Data)
 	}
@@ -196,21 +147,9 @@ func TestBrokerNATS(t *testing.T) {
 // shows *** and an update that sends it back keeps the password.
 func TestBrokerAMQP(t *testing.T) {
 	t.Parallel()
-	base := brokerEnv(t, "HERALD_TEST_AMQP_URL")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_AMQP_URL")
 	srv := startServer(t, t.TempDir())
-	c, err := amqp.Dial(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ch, err := c.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue := randomName("herald-e2e-")
-	if _, err := ch.QueueDeclare(queue, false, true, false, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	ch, queue := destinationtest.AMQPQueue(t, base, "herald-e2e-")
 	if _, has := base.User.Password(); !has {
 		t.Fatalf("HERALD_TEST_AMQP_URL %s has no password; the test needs one (guest:guest)", base.Redacted())
 	}
@@ -244,11 +183,7 @@ func TestBrokerAMQP(t *testing.T) {
 			return false
 		}
 		m = got
-		headers := map[string]string{}
-		for k, v := range m.Headers {
-			headers[k], _ = v.(string)
-		}
-		verifyMessage(t, secret, headers, m.Body)
+		destinationtest.Verify(t, secret, destinationtest.AMQPHeaders(m.Headers), m.Body)
 		return isDrift(m.Body)
 	}) {
 		t.Fatal("the event never reached the queue")
@@ -259,16 +194,9 @@ func TestBrokerAMQP(t *testing.T) {
 // in the log.
 func TestBrokerRedis(t *testing.T) {
 	t.Parallel()
-	base := brokerEnv(t, "HERALD_TEST_REDIS_URL")
+	base := destinationtest.BrokerURL(t, "HERALD_TEST_REDIS_URL")
 	srv := startServer(t, t.TempDir())
-	opt, err := redis.ParseURL(base.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	t.Cleanup(func() { rc.Close() })
-	stream := randomName("herald-e2e-")
-	t.Cleanup(func() { rc.Del(context.Background(), stream) })
+	rc, stream := destinationtest.RedisStream(t, base, "herald-e2e-")
 	id, secret := brokerWebhook(t, srv, base.String()+"?stream="+stream+"&maxlen=1000")
 	d := publishDrift(t, srv, id, "success")
 	ack := ackOf(t, d)
@@ -280,14 +208,8 @@ func TestBrokerRedis(t *testing.T) {
 	if ack["broker"] != "redis" || ack["id"] != last.ID {
 		t.Errorf("ack in the log = %v, want entry id %s", ack, last.ID)
 	}
-	headers := map[string]string{}
-	for k, v := range last.Values {
-		if k != "body" {
-			headers[k] = v.(string)
-		}
-	}
-	body := []byte(last.Values["body"].(string))
-	verifyMessage(t, secret, headers, body)
+	headers, body := destinationtest.RedisEntry(last.Values)
+	destinationtest.Verify(t, secret, headers, body)
 	if !isDrift(body) {
 		t.Errorf("the acked entry is not the event: %s", body)
 	}
@@ -297,12 +219,7 @@ func TestBrokerRedis(t *testing.T) {
 // broker runs in CI.
 func TestBrokerKafka(t *testing.T) {
 	t.Parallel()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	addr := cluster.ListenAddrs()[0]
+	addr := destinationtest.Kafka(t, "events")
 	srv := startServer(t, t.TempDir())
 	id, secret := brokerWebhook(t, srv, "kafka://"+addr+"/events")
 	d := publishDrift(t, srv, id, "success")
@@ -327,11 +244,7 @@ func TestBrokerKafka(t *testing.T) {
 	}
 	// The ping, then the event, which the log's offset points at.
 	rec := records[1]
-	headers := map[string]string{}
-	for _, h := range rec.Headers {
-		headers[h.Key] = string(h.Value)
-	}
-	verifyMessage(t, secret, headers, rec.Value)
+	destinationtest.Verify(t, secret, destinationtest.KafkaHeaders(rec.Headers), rec.Value)
 	if !isDrift(rec.Value) || fmt.Sprint(ack["offset"]) != fmt.Sprint(rec.Offset) {
 		t.Errorf("ack offset %v; the record at offset %d is %s", ack["offset"], rec.Offset, rec.Value)
 	}

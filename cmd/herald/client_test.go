@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/catalog/catalogtest"
 )
 
 // cli runs a herald command in-process against srv the way a shell with HERALD_SERVER
@@ -223,7 +224,7 @@ func TestClientEventsPublish(t *testing.T) {
 	}, &wh); code != 201 {
 		t.Fatalf("create webhook: %d", code)
 	}
-	data := seedExamples(t)["drift.detected"]
+	data := catalogtest.SeedExamples(t)["drift.detected"]
 	file := filepath.Join(t.TempDir(), "drift.json")
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)

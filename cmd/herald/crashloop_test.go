@@ -72,12 +72,7 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 		running[i] = startProcess(t, bin, dataDirs[i], args...)
 		urls[i].Store(running[i].URL)
 	}
-	var wh webhookResource
-	if code := api(t, running[0].URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-		"name": "crash loop", "url": rc.URL, "format": "frugally", "events": []string{"schedule.paused"},
-	}, &wh); code != 201 {
-		t.Fatalf("create webhook: %d", code)
-	}
+	webhookID := createPausedWebhook(t, running[0].URL, "crash loop", rc.URL)
 
 	start := time.Now()
 	pub := publishSteadily("crashloop", 4, func(i int) string { return urls[i%procs].Load().(string) })
@@ -115,7 +110,7 @@ func crashLoop(t *testing.T, bin, store string, kills, procs int, args []string)
 	// Whatever a killed server had claimed is sent again once its lease runs out:
 	// nothing may stay pending.
 	stuck := 0
-	if !waitUntil(30*time.Second, func() bool { stuck = pendingOrFailed(t, running[0].URL, wh.ID); return stuck == 0 }) {
+	if !waitUntil(30*time.Second, func() bool { stuck = pendingOrFailed(t, running[0].URL, webhookID); return stuck == 0 }) {
 		t.Errorf("STUCK: %d deliveries pending or failed 30s after every acknowledged event arrived", stuck)
 	}
 	arrived, duplicated := rc.Distinct()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/catalog/catalogtest"
 )
 
 // TestPrivateEndpointsRefused registers loopback, private, link-local and metadata
@@ -65,7 +67,7 @@ func TestRetryTestAndRecover(t *testing.T) {
 	publish := func() {
 		t.Helper()
 		if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-			"type": "drift.detected", "data": seedExamples(t)["drift.detected"],
+			"type": "drift.detected", "data": catalogtest.SeedExamples(t)["drift.detected"],
 		}, nil); code != 202 {
 			t.Fatalf("publish: %d", code)
 		}
@@ -144,7 +146,7 @@ func TestRotationGracePeriod(t *testing.T) {
 			t.Fatalf("%s rotate: %d, new secret %q", f, code, rotated.Secret)
 		}
 		if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-			"type": "schedule.paused", "data": seedExamples(t)["schedule.paused"],
+			"type": "schedule.paused", "data": catalogtest.SeedExamples(t)["schedule.paused"],
 		}, nil); code != 202 {
 			t.Fatalf("publish: %d", code)
 		}

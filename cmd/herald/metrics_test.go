@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/heraldhq/herald"
+	"github.com/heraldhq/herald/catalog/catalogtest"
 	"github.com/heraldhq/herald/sqlite"
 	"github.com/heraldhq/herald/storetest"
 )
@@ -61,7 +62,7 @@ func TestMetrics(t *testing.T) {
 				t.Fatalf("disable webhook: %d", code)
 			}
 
-			seeds := seedExamples(t)
+			seeds := catalogtest.SeedExamples(t)
 			publish := func(eventType string, n int) {
 				t.Helper()
 				for range n {

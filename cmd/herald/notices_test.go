@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/catalog/catalogtest"
 	"github.com/heraldhq/herald/webhook"
 )
 
@@ -98,7 +99,7 @@ func TestNotices(t *testing.T) {
 	// events make 12 failed attempts, more than the 10 that disable a Frugally endpoint.
 	for range 5 {
 		if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-			"type": "schedule.paused", "tenant_id": tenant.ID, "data": seedExamples(t)["schedule.paused"],
+			"type": "schedule.paused", "tenant_id": tenant.ID, "data": catalogtest.SeedExamples(t)["schedule.paused"],
 		}, nil); code != 202 {
 			t.Fatalf("publish: %d", code)
 		}
@@ -166,7 +167,7 @@ func TestNotices(t *testing.T) {
 		ID string `json:"id"`
 	}
 	if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-		"type": "budget.exceeded", "data": seedExamples(t)["budget.exceeded"],
+		"type": "budget.exceeded", "data": catalogtest.SeedExamples(t)["budget.exceeded"],
 	}, &published); code != 202 {
 		t.Fatalf("publish: %d", code)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald"
-	"github.com/heraldhq/herald/postgres"
-	"github.com/heraldhq/herald/secretbox"
 )
 
 // orderReceiver answers 500 to a share of requests at random and records, per ordering
@@ -114,19 +111,7 @@ func TestPostgresOrderingChaos(t *testing.T) {
 
 	// The producer writes to the database itself: the API's fields for ordering are
 	// not what this test is about.
-	raw, err := base64.StdEncoding.DecodeString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := secretbox.New(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	producer, err := postgres.Open(t.Context(), dbURL, box)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { producer.Close() })
+	producer := openPostgres(t, dbURL, key)
 
 	ordered, orderedURL := newOrderReceiver(t, 0.3, 1)
 	unordered, unorderedURL := newOrderReceiver(t, 0.3, 2)

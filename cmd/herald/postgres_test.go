@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald"
 	"github.com/heraldhq/herald/bench"
+	"github.com/heraldhq/herald/catalog/catalogtest"
 	"github.com/heraldhq/herald/postgres"
 	"github.com/heraldhq/herald/secretbox"
 	"github.com/heraldhq/herald/webhook"
@@ -77,6 +78,39 @@ func newEncryptionKey() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// openPostgres opens the store at dbURL with key, the --encryption-key of the servers
+// on it: another process writing to their database, closed when the test ends.
+func openPostgres(t *testing.T, dbURL, key string) *postgres.Store {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secretbox.New(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.Open(t.Context(), dbURL, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// createPausedWebhook creates, over the API of the server at baseURL, a frugally-format
+// webhook named name that sends schedule.paused events to receiverURL, and returns its id.
+func createPausedWebhook(t *testing.T, baseURL, name, receiverURL string) string {
+	t.Helper()
+	var wh webhookResource
+	if code := api(t, baseURL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
+		"name": name, "url": receiverURL, "format": "frugally", "events": []string{"schedule.paused"},
+	}, &wh); code != 201 {
+		t.Fatalf("create webhook %s: %d", name, code)
+	}
+	return wh.ID
 }
 
 // newCountingReceiver starts the benchmark's receiver, which counts arrivals per event
@@ -185,13 +219,7 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 	receivers := []*bench.Receiver{newCountingReceiver(t, 0), newCountingReceiver(t, 0)}
 	var hooks []string
 	for i, rc := range receivers {
-		var wh webhookResource
-		if code := api(t, procs[i].URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-			"name": "scale", "url": rc.URL, "format": "frugally", "events": []string{"schedule.paused"},
-		}, &wh); code != 201 {
-			t.Fatalf("create webhook: %d", code)
-		}
-		hooks = append(hooks, wh.ID)
+		hooks = append(hooks, createPausedWebhook(t, procs[i].URL, "scale", rc.URL))
 	}
 
 	const events = 10000
@@ -255,19 +283,7 @@ func TestServeHearsOtherProcessesWork(t *testing.T) {
 
 	// Another process: a producer writing to the database itself, which wakes no
 	// dispatcher by calling it.
-	raw, err := base64.StdEncoding.DecodeString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	box, err := secretbox.New(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := postgres.Open(t.Context(), dbURL, box)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
+	other := openPostgres(t, dbURL, key)
 	now := time.Now().UTC()
 	if err := other.CreateWebhook(t.Context(), &herald.Webhook{
 		ID: herald.NewID(herald.PrefixWebhook), TenantID: herald.DefaultTenantID, Name: "listen", URL: rc.URL,
@@ -331,12 +347,7 @@ func TestScaleOutRecoversLostConnections(t *testing.T) {
 		"--retry-schedule", "200ms,500ms,1s,1s,1s,1s,1s,1s", "--attempt-timeout", "2s"}
 	procs := []*process{startProcess(t, bin, t.TempDir(), args...), startProcess(t, bin, t.TempDir(), args...)}
 	rc := newCountingReceiver(t, 0)
-	var wh webhookResource
-	if code := api(t, procs[0].URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-		"name": "recover", "url": rc.URL, "format": "frugally", "events": []string{"schedule.paused"},
-	}, &wh); code != 201 {
-		t.Fatalf("create webhook: %d", code)
-	}
+	createPausedWebhook(t, procs[0].URL, "recover", rc.URL)
 	urls := []string{procs[0].URL, procs[1].URL}
 
 	// Publish steadily while the connections are killed.
@@ -438,7 +449,7 @@ func TestMigrateStoreKeepsEverything(t *testing.T) {
 	}
 	for i := range 5 {
 		if code := api(t, old.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-			"id": fmt.Sprintf("evt_before_move_%d", i), "type": "drift.detected", "data": json.RawMessage(seedExamples(t)["drift.detected"]),
+			"id": fmt.Sprintf("evt_before_move_%d", i), "type": "drift.detected", "data": json.RawMessage(catalogtest.SeedExamples(t)["drift.detected"]),
 		}, nil); code != 202 {
 			t.Fatalf("publish: %d", code)
 		}

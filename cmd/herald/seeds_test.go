@@ -16,33 +16,9 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/heraldhq/herald/catalog/catalogtest"
 	"github.com/heraldhq/herald/webhook"
 )
-
-// seedExamples returns the data of every example in the two seed pages, by event type,
-// read from the fixtures the catalog keeps verbatim. The access_request.approved
-// example serves both access_request types, as the Frugally page does.
-func seedExamples(t *testing.T) map[string]json.RawMessage {
-	t.Helper()
-	dir := filepath.Join("..", "..", "catalog", "testdata", "seeds")
-	files, err := fs.Glob(os.DirFS(dir), "*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("seed fixtures in %s: %v", dir, err)
-	}
-	out := map[string]json.RawMessage{}
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[strings.TrimSuffix(f, ".json")] = data
-	}
-	out["access_request.denied"] = out["access_request.approved"]
-	if len(out) != 25 {
-		t.Fatalf("%d seed event types, want 25", len(out))
-	}
-	return out
-}
 
 // TestSeedEventsDeliveredAndVerified publishes every seed example and checks, at a
 // real receiver per format, that each arrives in its format's envelope with the
@@ -56,7 +32,7 @@ func TestSeedEventsDeliveredAndVerified(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 is not installed: the Frugally snippet cannot run (.ci/run installs it)")
 	}
-	seeds := seedExamples(t)
+	seeds := catalogtest.SeedExamples(t)
 	srv := startServer(t, t.TempDir())
 
 	var tenant struct {

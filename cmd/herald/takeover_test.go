@@ -109,12 +109,7 @@ func TestPostgresTakeoverAfterSIGKILL(t *testing.T) {
 		"--attempt-timeout", "60s", "--per-webhook-concurrency", "4"}
 	victim := startProcess(t, bin, t.TempDir(), args...)
 	rc := newHoldingReceiver(t)
-	var wh webhookResource
-	if code := api(t, victim.URL, "POST", "/api/v1/webhooks", testAdminKey, map[string]any{
-		"name": "takeover", "url": rc.URL, "format": "frugally", "events": []string{"schedule.paused"},
-	}, &wh); code != 201 {
-		t.Fatalf("create webhook: %d", code)
-	}
+	createPausedWebhook(t, victim.URL, "takeover", rc.URL)
 	// 4 in flight and 4 more claimed behind them (a round ahead): the webhook's cap of
 	// 8 leases, all the victim's. The other 2 wait for room under the cap.
 	const events = 10

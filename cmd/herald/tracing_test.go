@@ -22,6 +22,8 @@ import (
 	commonv1 "go.opentelemetry.io/proto/otlp/common/v1"
 	tracev1 "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/heraldhq/herald/catalog/catalogtest"
 )
 
 // collectedSpan is a span as an OTLP collector received it.
@@ -203,7 +205,7 @@ func deliverFlaky(t *testing.T, srv *testServer) (eventID, deliveryID, webhookID
 		Deliveries int    `json:"deliveries"`
 	}
 	if code := api(t, srv.URL, "POST", "/api/v1/events", testAdminKey, map[string]any{
-		"type": "drift.detected", "data": seedExamples(t)["drift.detected"],
+		"type": "drift.detected", "data": catalogtest.SeedExamples(t)["drift.detected"],
 	}, &published); code != 202 || published.Deliveries != 1 {
 		t.Fatalf("publish: %d %+v, want 202 with 1 delivery", code, published)
 	}

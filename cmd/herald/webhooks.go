@@ -322,42 +322,26 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 	if err != nil {
 		return err
 	}
-	// Only the fields given: PATCH keeps the others.
+	// Only the fields given: PATCH keeps the others. Every setIfGiven runs before
+	// Contains looks for one that set its field.
 	var u client.WebhookUpdate
-	given := false
-	if c.given("url") {
-		u.URL, given = &target, true
-	}
-	if c.given("name") {
-		u.Name, given = &name, true
-	}
-	if c.given("description") {
-		u.Description, given = &description, true
-	}
-	if c.given("format") {
-		u.Format, given = client.Ptr(herald.Format(format)), true
-	}
-	if c.given("events") {
-		u.Events, given = client.Ptr(splitEvents(events)), true
-	}
+	given := slices.Contains([]bool{
+		setIfGiven(c, "url", &u.URL, target),
+		setIfGiven(c, "name", &u.Name, name),
+		setIfGiven(c, "description", &u.Description, description),
+		setIfGiven(c, "format", &u.Format, herald.Format(format)),
+		setIfGiven(c, "events", &u.Events, splitEvents(events)),
+		setIfGiven(c, "rate-limit", &u.RateLimit, rateLimit),
+		setIfGiven(c, "filter", &u.Filter, filterExpr),
+		setIfGiven(c, "ordering", &u.Ordering, ordering),
+		setIfGiven(c, "channel", &u.Channels, slices.DeleteFunc(slices.Clone([]string(channels)), func(c string) bool { return c == "" })),
+	}, true)
 	if c.given("enabled") {
 		on, err := strconv.ParseBool(enabled)
 		if err != nil {
 			return fmt.Errorf("--enabled %q: want true or false", enabled)
 		}
 		u.Enabled, given = &on, true
-	}
-	if c.given("rate-limit") {
-		u.RateLimit, given = &rateLimit, true
-	}
-	if c.given("filter") {
-		u.Filter, given = &filterExpr, true
-	}
-	if c.given("ordering") {
-		u.Ordering, given = &ordering, true
-	}
-	if c.given("channel") {
-		u.Channels, given = client.Ptr(slices.DeleteFunc(slices.Clone([]string(channels)), func(c string) bool { return c == "" })), true
 	}
 	if c.given("header") {
 		h, err := parseHeaders(headers)
@@ -375,6 +359,15 @@ func webhooksUpdate(ctx context.Context, c *clientCommand, args []string) error 
 		return errors.New("webhooks update: nothing to change: give at least one of --url, --name, --events, --enabled, --format, --description, --rate-limit, --header, --auth and its kin, --filter, --channel, --ordering")
 	}
 	return c.showWebhook(c.api.Webhooks.Update(c.capture(ctx), ids[0], u))
+}
+
+// setIfGiven points *field at v when the flag was given, and reports whether it was.
+func setIfGiven[T any](c *clientCommand, flag string, field **T, v T) bool {
+	if !c.given(flag) {
+		return false
+	}
+	*field = &v
+	return true
 }
 
 // showWebhook prints the webhook an API call answered with.
