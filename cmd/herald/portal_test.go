@@ -363,6 +363,11 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Errorf("the dashboard does not open with the failing endpoint and its error:\n%s", page)
 	}
 	b.screenshot("dashboard-failing")
+	// And on its own page, above everything else.
+	if page := b.open(hookPath); !strings.Contains(page, "endpoint answered 500") || !strings.Contains(page, "failed in a row") {
+		t.Errorf("the page of a failing webhook does not say it fails and why:\n%s", page)
+	}
+	b.screenshot("webhook-failing")
 
 	// A retry that fails again says so, in red.
 	b.open(deliveryPath)
