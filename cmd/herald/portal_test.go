@@ -306,7 +306,7 @@ func TestPortalInBrowser(t *testing.T) {
 
 	// Its ping shows in the log.
 	rc.waitFor(t, 1, 10*time.Second)
-	b.openUntil(hookPath, "ping")
+	b.openUntil(hookPath, "1 in all")
 	b.openUntil("/webhooks", "100%")
 	b.screenshot("webhooks")
 
@@ -330,7 +330,7 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Fatalf("publish: %d", code)
 	}
 	rc.waitFor(t, 2, 10*time.Second)
-	b.openUntil("/deliveries?event_type=drift.detected&status=success", "drift.detected")
+	b.openUntil("/deliveries?event_type=drift.detected&status=success", "1 in all")
 	b.screenshot("deliveries")
 
 	// The receiver fails; a retry from the portal makes a new attempt, shown at once.
