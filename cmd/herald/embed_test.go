@@ -125,7 +125,7 @@ func TestEmbeddedPortalInBrowser(t *testing.T) {
 	}
 	hookPath := strings.TrimPrefix(hookURL, heraldURL)
 	rc.waitFor(t, 1, 10*time.Second)
-	frame.openUntil(hookPath, "ping")
+	frame.openUntil(hookPath, "1 in all")
 
 	// Send a test event.
 	frame.do("send a test", chromedp.Click(chromedp.CSS("#send-test")), chromedp.WaitVisible(chromedp.CSS("#test-result .result")))

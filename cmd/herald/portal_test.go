@@ -306,7 +306,7 @@ func TestPortalInBrowser(t *testing.T) {
 
 	// Its ping shows in the log.
 	rc.waitFor(t, 1, 10*time.Second)
-	b.openUntil(hookPath, "ping")
+	b.openUntil(hookPath, "1 in all")
 	b.openUntil("/webhooks", "100%")
 	b.screenshot("webhooks")
 
@@ -330,7 +330,7 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Fatalf("publish: %d", code)
 	}
 	rc.waitFor(t, 2, 10*time.Second)
-	b.openUntil("/deliveries?event_type=drift.detected&status=success", "drift.detected")
+	b.openUntil("/deliveries?event_type=drift.detected&status=success", "1 in all")
 	b.screenshot("deliveries")
 
 	// The receiver fails; a retry from the portal makes a new attempt, shown at once.
@@ -363,6 +363,11 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Errorf("the dashboard does not open with the failing endpoint and its error:\n%s", page)
 	}
 	b.screenshot("dashboard-failing")
+	// And on its own page, above everything else.
+	if page := b.open(hookPath); !strings.Contains(page, "endpoint answered 500") || !strings.Contains(page, "failed in a row") {
+		t.Errorf("the page of a failing webhook does not say it fails and why:\n%s", page)
+	}
+	b.screenshot("webhook-failing")
 
 	// A retry that fails again says so, in red.
 	b.open(deliveryPath)
