@@ -112,8 +112,8 @@ type Dispatcher struct {
 	nextDue   time.Time // the earliest known retry after now; zero when none
 	freed     int       // slots freed since the last claim began
 	// drained is whether the last claim left nothing due behind: it took less than it
-	// asked for, skipped no webhook or tenant, and began with nothing of this process's
-	// leased, so no cap held anything back. Until something new is announced (Wake, a
+	// asked for, skipped no webhook or tenant, began with nothing of this process's
+	// leased and took less than the cap of every webhook, so no cap held anything back. Until something new is announced (Wake, a
 	// retry's time), a freed slot then has nothing to claim. A keyed delivery's record
 	// makes the next of its key due, so a claim that took one is not drained.
 	drained bool
@@ -383,9 +383,11 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 		return 0, false, fmt.Errorf("claim deliveries: %w", err)
 	}
 	drained := idle && len(claims) < limit && len(r.SkipWebhooks) == 0 && len(r.SkipTenants) == 0
+	perHook := map[string]int{}
 	for i := range claims {
 		c := &claims[i]
-		drained = drained && c.Delivery.OrderingKey == ""
+		perHook[c.Webhook.ID]++
+		drained = drained && c.Delivery.OrderingKey == "" && perHook[c.Webhook.ID] < r.PerWebhook
 		hook := d.acquire(&c.Webhook)
 		wg.Go(func() {
 			defer d.release(c.Webhook.TenantID)
