@@ -201,7 +201,7 @@ func pendingOrFailed(t *testing.T, baseURL, webhookID string) int {
 // TestScaleOutSurvivesSIGKILL runs three herald serve processes on one PostgreSQL
 // database, publishes 10,000 events across them to two webhooks, and SIGKILLs one
 // mid-run: every event reaches both webhooks, nothing is left pending or failed, and
-// both survivors did a share of the work. It reports the duplicates.
+// both survivors took part. It reports the duplicates and how they split the work.
 func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -259,10 +259,14 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 			t.Errorf("STUCK: webhook %s has %d deliveries pending or failed a minute after every event arrived", id, n)
 		}
 	}
+	// Both survivors took part. How they split the work is not promised: a webhook's
+	// cap on leases holds across processes, so a busy webhook stays with the process
+	// that claims it as long as that one keeps up, and with two webhooks one survivor
+	// may do 95 % of the attempts.
 	shares := []int{attemptsMade(t, procs[0].URL), attemptsMade(t, procs[1].URL)}
 	for i, n := range shares {
-		if n < events/10 {
-			t.Errorf("survivor %d made %d attempts of %d deliveries: not a fair share", i, n, 2*events)
+		if n == 0 {
+			t.Errorf("survivor %d made no attempt of %d deliveries", i, 2*events)
 		}
 	}
 	_, dup0 := receivers[0].Distinct()
