@@ -501,6 +501,9 @@ func (d *Dispatcher) DeliverNow(ctx context.Context, deliveryID string) (*herald
 		return nil, err
 	}
 	hook := d.acquire(&c.Webhook)
+	d.mu.Lock()
+	d.drained = false // its record may make more due: the next of its ordering key
+	d.mu.Unlock()
 	defer d.release(c.Webhook.TenantID)
 	return d.deliver(ctx, c, hook)
 }
