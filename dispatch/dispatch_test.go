@@ -502,8 +502,8 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 	}
 }
 
-// TestHungEndpointDoesNotTakeEveryClaim has one endpoint hang with twice its webhook's
-// slots claimed (a round sending, a round claimed ahead), which on its own fills a
+// TestHungEndpointDoesNotTakeEveryClaim has one endpoint hang with its webhook's slots
+// claimed several times over (a round sending, rounds claimed ahead), which fills a
 // concurrency of that size: another endpoint's deliveries must still go at once, as
 // deliveries waiting for the hung endpoint's slots hold no request slot.
 func TestHungEndpointDoesNotTakeEveryClaim(t *testing.T) {
@@ -705,7 +705,7 @@ func TestWorkStartsWithoutWaitingForPoll(t *testing.T) {
 
 // TestConcurrencyBoundsRequestsInFlight has three webhooks whose endpoints take their
 // time, each allowed two requests at once: no more than Concurrency requests are ever
-// in flight together, though twice as many deliveries are claimed.
+// in flight together, though more deliveries are claimed.
 func TestConcurrencyBoundsRequestsInFlight(t *testing.T) {
 	t.Parallel()
 	e := newEnvWith(t, dispatch.Config{Concurrency: 3, PerWebhook: 2})
@@ -817,7 +817,7 @@ func TestFreedSlotClaimsOnlyWhenWorkWasLeft(t *testing.T) {
 		}
 	}
 
-	// More than the webhook's cap of claims (a round sending, a round ahead): the claim
+	// More than the webhook's cap of claims (a round sending, rounds ahead): the claim
 	// that reached the cap left work behind, and the slots its attempts free claim it.
 	for range 5 {
 		e.publish()

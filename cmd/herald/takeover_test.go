@@ -110,9 +110,9 @@ func TestPostgresTakeoverAfterSIGKILL(t *testing.T) {
 	victim := startProcess(t, bin, t.TempDir(), args...)
 	rc := newHoldingReceiver(t)
 	createPausedWebhook(t, victim.URL, "takeover", rc.URL)
-	// 4 in flight and 4 more claimed behind them (a round ahead): the webhook's cap of
-	// 8 leases, all the victim's. The other 2 wait for room under the cap.
-	const events = 10
+	// 4 in flight and 12 more claimed behind them (three rounds ahead): the webhook's
+	// cap of 16 leases, all the victim's. The other 4 wait for room under the cap.
+	const events = 20
 	var ids []string
 	for i := range events {
 		id := fmt.Sprintf("evt_takeover_%d", i)
