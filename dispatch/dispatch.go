@@ -92,12 +92,12 @@ const claimAhead = 4
 // Dispatcher sends deliveries. Create one with New, run it with Run, and call Wake when
 // new work is committed so it starts at once.
 type Dispatcher struct {
-	cfg       Config
-	lease     time.Duration
-	wake      chan struct{}
-	slotFreed chan struct{}
-	metrics   *metrics
-	tracer    trace.Tracer
+	cfg     Config
+	lease   time.Duration
+	wake    chan struct{}
+	freed   chan struct{}
+	metrics *metrics
+	tracer  trace.Tracer
 	// endpoints holds the TLS clients and token caches of webhooks with auth.
 	endpoints *endpoints
 
@@ -111,12 +111,9 @@ type Dispatcher struct {
 	perTenant map[string]int // inFlight by tenant
 	perHook   map[string]*hookState
 	nextDue   time.Time // the earliest known retry after now; zero when none
-	// drained is whether the last claim left nothing due behind: it took less than it
-	// asked for, skipped no webhook or tenant, began with nothing of this process's
-	// leased and filled no webhook's cap, so nothing held anything back. Until something
-	// new is announced (Wake, a retry's time), a freed slot then has nothing to claim. A
-	// keyed delivery's record makes the next of its key due, so a claim that took one
-	// is not drained.
+	// drained is whether the last claim left nothing due behind (see leftNothingDue).
+	// Until something new is announced (Wake, a retry's time), a freed slot then has
+	// nothing to claim.
 	drained bool
 }
 
@@ -184,7 +181,7 @@ func New(cfg Config) *Dispatcher {
 		// with it.
 		lease:     claimAhead*longest + max(10*time.Second, time.Duration(cfg.PerWebhook*claimAhead)*time.Second),
 		wake:      make(chan struct{}, 1),
-		slotFreed: make(chan struct{}, 1),
+		freed:     make(chan struct{}, 1),
 		slots:     newFairSlots(cfg.Concurrency),
 		metrics:   newMetrics(cfg.Metrics),
 		tracer:    newTracer(cfg.TracerProvider),
@@ -304,7 +301,7 @@ func (d *Dispatcher) waitForWork(ctx context.Context, timer, coalesce *time.Time
 			return
 		case <-timer.C:
 			return
-		case <-d.slotFreed:
+		case <-d.freed:
 		}
 		if d.nothingToClaim() {
 			continue
@@ -371,12 +368,12 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 	if err != nil {
 		return 0, false, fmt.Errorf("claim deliveries: %w", err)
 	}
-	drained := idle && len(claims) < limit && len(r.SkipWebhooks) == 0 && len(r.SkipTenants) == 0
-	perHook := map[string]int{}
+	drained := idle && leftNothingDue(r, claims)
+	d.mu.Lock()
+	d.drained = drained
+	d.mu.Unlock()
 	for i := range claims {
 		c := &claims[i]
-		perHook[c.Webhook.ID]++
-		drained = drained && c.Delivery.OrderingKey == "" && perHook[c.Webhook.ID] < r.PerWebhook
 		hook := d.acquire(&c.Webhook)
 		wg.Go(func() {
 			defer d.release(c.Webhook.TenantID)
@@ -385,10 +382,24 @@ func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGr
 			}
 		})
 	}
-	d.mu.Lock()
-	d.drained = drained
-	d.mu.Unlock()
 	return len(claims), len(claims) == limit, nil
+}
+
+// leftNothingDue reports whether claim r, made with nothing of this process's leased,
+// took everything that was due: it took less than it asked for, skipped no webhook or
+// tenant and filled no webhook's cap, so nothing held a due delivery back. It took no
+// keyed delivery either, whose record makes the next of its key due.
+func leftNothingDue(r herald.ClaimRequest, claims []herald.Claim) bool {
+	if len(claims) >= r.Limit || len(r.SkipWebhooks) > 0 || len(r.SkipTenants) > 0 {
+		return false
+	}
+	perHook := map[string]int{}
+	for _, c := range claims {
+		if perHook[c.Webhook.ID]++; c.Delivery.OrderingKey != "" || perHook[c.Webhook.ID] >= r.PerWebhook {
+			return false
+		}
+	}
+	return true
 }
 
 // busyWebhooks lists the webhooks that have no room for another attempt now.
@@ -485,7 +496,7 @@ func (d *Dispatcher) release(tenant string) {
 	d.mu.Unlock()
 	d.metrics.inFlight.Dec()
 	select {
-	case d.slotFreed <- struct{}{}:
+	case d.freed <- struct{}{}:
 	default:
 	}
 }
