@@ -110,7 +110,7 @@ type Dispatcher struct {
 	inFlight  int            // deliveries claimed and not yet recorded: up to Concurrency×claimAhead
 	perTenant map[string]int // inFlight by tenant
 	perHook   map[string]*hookState
-	nextDue   time.Time // the earliest known retry after now; zero when none
+	due       []time.Time // the known retries after now, earliest first: at most maxKnownDue
 	// drained is whether the last claim left nothing due behind (see leftNothingDue).
 	// Until something new is announced (Wake, a retry's time), a freed slot then has
 	// nothing to claim.
@@ -212,25 +212,43 @@ func (d *Dispatcher) WakeAt(at time.Time) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.nextDue.IsZero() || at.Before(d.nextDue) {
-		d.nextDue = at
-		d.Wake() // Run sleeps until the new time
+	i, known := slices.BinarySearchFunc(d.due, at, time.Time.Compare)
+	if known || i == maxKnownDue {
+		return // past the last the dispatcher keeps: the poll finds it
+	}
+	d.due = slices.Insert(d.due, i, at)
+	d.due = d.due[:min(len(d.due), maxKnownDue)]
+	if i == 0 {
+		d.Wake() // Run sleeps until the new earliest time
 	}
 }
 
-// sleep returns how long Run may sleep: until the poll or the next known retry.
+// maxKnownDue bounds the retry times a dispatcher keeps. Each claim takes everything
+// due by then, so keeping one time per retry, not only the earliest, is what lets a
+// retry due a little after another start on time rather than at the poll; an endpoint
+// that fails a backlog schedules more retries than are worth keeping.
+const maxKnownDue = 4096
+
+// sleep returns how long Run may sleep: until the poll or the next known retry, and 0
+// when retries are due now, which it forgets: the claim Run makes next takes them.
 func (d *Dispatcher) sleep() time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.nextDue.IsZero() {
-		return d.cfg.PollInterval
-	}
-	until := d.nextDue.Sub(d.cfg.Clock.Now())
-	if until <= 0 {
-		d.nextDue = time.Time{}
+	now := d.cfg.Clock.Now()
+	passed, _ := slices.BinarySearchFunc(d.due, now, func(t, now time.Time) int {
+		if t.After(now) {
+			return 1
+		}
+		return -1
+	})
+	if passed > 0 {
+		d.due = slices.Delete(d.due, 0, passed)
 		return 0
 	}
-	return min(until, d.cfg.PollInterval)
+	if len(d.due) == 0 {
+		return d.cfg.PollInterval
+	}
+	return min(d.due[0].Sub(now), d.cfg.PollInterval)
 }
 
 // Run claims and sends due deliveries until ctx ends. Then it stops claiming, waits up

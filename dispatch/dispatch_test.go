@@ -847,3 +847,55 @@ func TestFreedSlotClaimsOnlyWhenWorkWasLeft(t *testing.T) {
 
 // claimCoalescePlus is a little more than the dispatcher's wait for freed slots.
 const claimCoalescePlus = 3 * time.Millisecond
+
+// TestRetriesDueOneAfterAnotherStartOnTime fails the first attempt of two events
+// published 30 ms apart, on a dispatcher that polls once an hour: the second event's
+// retry, due 30 ms after the first's, starts on time too, not at the poll.
+func TestRetriesDueOneAfterAnotherStartOnTime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.clock.Set(time.Now().UTC())
+	var mu sync.Mutex
+	seen := map[string]int{}
+	delivered := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		seen[id]++
+		first := seen[id] == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		delivered <- id
+	}))
+	t.Cleanup(srv.Close)
+	e.webhook(srv.URL, herald.FormatStandard)
+	policy := wire.DefaultPolicy(herald.FormatStandard)
+	policy.Schedule, policy.Jitter = []time.Duration{100 * time.Millisecond}, 0
+	d := dispatch.New(dispatch.Config{Store: e.store, Client: &http.Client{}, PollInterval: time.Hour,
+		Policies: map[herald.Format]wire.Policy{herald.FormatStandard: policy}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+
+	e.publish()
+	d.Wake()
+	time.Sleep(30 * time.Millisecond)
+	e.publish()
+	d.Wake()
+	for i := range 2 {
+		select {
+		case <-delivered:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of 2 events delivered on their retry 5 s after publishing; the other waits for the poll", i)
+		}
+	}
+}
