@@ -1,0 +1,7 @@
+package postgres
+
+// For the tests of package postgres_test.
+var (
+	DueInOrder    = dueInOrder
+	ClaimSettings = claimSettings
+)

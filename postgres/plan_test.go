@@ -1,0 +1,78 @@
+package postgres_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/postgres"
+)
+
+// TestClaimWalkStopsAtItsLimit checks the plan of a claim's walk through the due
+// deliveries after a burst that the statistics have not seen: analyzed while nothing was
+// pending, the planner guesses the due set is tiny, and left to itself it reads the whole
+// backlog through a bitmap scan and sorts it, on every claim, until the next analysis.
+// Under the claim's settings it must walk deliveries_due in order, so that it stops at
+// its limit.
+func TestClaimWalkStopsAtItsLimit(t *testing.T) {
+	t.Parallel()
+	s := open(t, freshSchema(t))
+	ctx := t.Context()
+	addWebhooks(t, s, 1)
+	if _, err := s.Publish(ctx, events(100, at)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, "UPDATE deliveries SET status = 'success', next_attempt_at = NULL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, "ANALYZE deliveries"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.Publish(ctx, events(1000, at.Add(time.Duration(i+1)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // read only
+	if _, err := tx.Exec(ctx, postgres.ClaimSettings); err != nil {
+		t.Fatal(err)
+	}
+	var plan []struct{ Plan planNode }
+	if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+postgres.DueInOrder,
+		at.Add(time.Hour), 64, []string{}, []string{}).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	walked := false
+	var check func(n planNode)
+	check = func(n planNode) {
+		switch {
+		case n.NodeType == "Sort" || n.NodeType == "Bitmap Heap Scan":
+			t.Errorf("the walk has a %s node: it reads every due delivery before its limit", n.NodeType)
+		case n.NodeType == "Index Scan" && n.IndexName == "deliveries_due":
+			walked = true
+		}
+		for _, c := range n.Plans {
+			check(c)
+		}
+	}
+	check(plan[0].Plan)
+	if !walked {
+		t.Error("the walk does not scan deliveries_due")
+	}
+	if t.Failed() {
+		out, _ := json.MarshalIndent(plan, "", "  ")
+		t.Logf("plan: %s", out)
+	}
+}
+
+// planNode is a node of EXPLAIN (FORMAT JSON) and what the test reads of it.
+type planNode struct {
+	NodeType  string     `json:"Node Type"`
+	IndexName string     `json:"Index Name"`
+	Plans     []planNode `json:"Plans"`
+}
