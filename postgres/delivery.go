@@ -340,25 +340,29 @@ func onLeaseConflict(now string) string {
 		WHERE NOT (` + livingLease(now) + `)`
 }
 
-// relaxCommit lets a transaction commit without waiting for its WAL to reach disk.
-// Only leases and attempt records use it: if the database crashes and loses one, the
-// delivery is sent again (a repeat, which receivers deduplicate), never lost, while
-// every attempt stops paying for an fsync. Publishes, which are acknowledged as
-// durable, never use it.
-const relaxCommit = "SET LOCAL synchronous_commit = off"
-
-// claimSettings are relaxCommit and the planner settings of a claim. A claim walks the
-// due deliveries in order and stops at its limit; but when the statistics have not seen
-// the backlog (a burst after a quiet hour, or a table that grew by less than a tenth
-// since its last analysis), the planner guesses a handful of rows are due and reads all
-// of them through a bitmap scan or a hash join, then sorts them, on every claim: 36,000
-// buffers a claim at a backlog of 15,000 in the bench, 2,300 walking in order. With
-// bitmap scans and sorts priced out, the ordered index scan is the plan whatever the
-// statistics say; a sort that cannot be avoided (of the few rows a claim leases) still
-// runs, and JIT, which a priced-out node's cost would trigger, is off.
-const claimSettings = `SELECT set_config('synchronous_commit', 'off', true),
-	set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true),
-	set_config('jit', 'off', true)`
+// recordSettings begin a transaction that records attempts, and claimSettings one that
+// leases deliveries. Both let it commit without waiting for its WAL to reach disk: if
+// the database crashes and loses a lease or a record, the delivery is sent again (a
+// repeat, which receivers deduplicate), never lost, while every attempt stops paying
+// for an fsync. Publishes, which are acknowledged as durable, never do.
+//
+// They also fix the planner's choice. These statements find their rows by key, or walk
+// an index in order and stop at a limit; planned on statistics that have not seen a
+// table grow (a new database's first minutes, a burst after a quiet hour), the planner
+// reads a whole table for a few keys instead, and a connection keeps such a plan until
+// the next analysis: a sequential scan of deliveries for each id = ANY, a hash join of
+// all of it for a batch's update, and for the due walk a bitmap scan or hash join of the
+// whole backlog, then a sort. In the bench, from an empty database, those plans were
+// most of PostgreSQL's CPU: 36,000 buffers a claim at a backlog of 15,000 against
+// 2,300 walking in order. With those plans priced out, the index is the plan whatever
+// the statistics say; where nothing else can run (the sort of the few rows a claim
+// leases), the priced-out plan still runs, with JIT off, which its cost would trigger.
+const (
+	recordSettings = `SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true),
+		set_config('enable_seqscan', 'off', true)`
+	claimSettings = recordSettings + `,
+		set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)`
+)
 
 // ClaimDue leases up to Limit pending deliveries that are due, of enabled webhooks,
 // oldest due first, skipping those leased by anyone until after Now and those of
@@ -738,6 +742,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 	deliveries := map[string]*deliveryState{}
 	holders := map[string]string{}
 	b := &pgx.Batch{}
+	b.Queue(recordSettings)
 	b.Queue(`SELECT id, enabled, disabled_reason, consecutive_failures, failing_since, last_success_at FROM webhooks
 		WHERE id IN (SELECT webhook_id FROM deliveries WHERE id = ANY($1))
 		ORDER BY id FOR NO KEY UPDATE`, ids).Query(func(rows pgx.Rows) error {
@@ -752,8 +757,7 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 		})
 		return err
 	})
-	b.Queue(`SELECT id, webhook_id, status, attempt_count, next_attempt_at, ordering_key FROM deliveries WHERE id = ANY($1)
-		ORDER BY id FOR NO KEY UPDATE`, ids).
+	b.Queue(lockDeliveries, ids).
 		Query(func(rows pgx.Rows) error {
 			var id string
 			var d deliveryState
@@ -778,7 +782,6 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 	}
 
 	w := &pgx.Batch{}
-	w.Queue(relaxCommit)
 	writes := newAttemptWrites()
 	now := s.now()
 	lastAt := map[string]time.Time{} // webhooks attempted → when their last attempt was
@@ -823,6 +826,10 @@ func (s *Store) recordBatch(ctx context.Context, tx pgx.Tx, jobs []*pendingRecor
 	}
 	return tx.SendBatch(ctx, w).Close()
 }
+
+// lockDeliveries locks the deliveries $1 and reads what an attempt's record decides on.
+const lockDeliveries = `SELECT id, webhook_id, status, attempt_count, next_attempt_at, ordering_key FROM deliveries
+	WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
 
 // attemptWrites gathers the writes of the attempts of a batch that decide a delivery's
 // outcome and nothing more, the usual case, so that a batch writes them with three

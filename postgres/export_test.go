@@ -2,6 +2,8 @@ package postgres
 
 // For the tests of package postgres_test.
 var (
-	DueInOrder    = dueInOrder
-	ClaimSettings = claimSettings
+	DueInOrder     = dueInOrder
+	ClaimSettings  = claimSettings
+	RecordSettings = recordSettings
+	LockDeliveries = lockDeliveries
 )

@@ -1,9 +1,13 @@
 package postgres_test
 
 import (
+	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/heraldhq/herald/postgres"
 )
@@ -75,4 +79,73 @@ type planNode struct {
 	NodeType  string     `json:"Node Type"`
 	IndexName string     `json:"Index Name"`
 	Plans     []planNode `json:"Plans"`
+}
+
+// TestRecordFindsDeliveriesByKey checks the plan of a record's read of its deliveries
+// that a connection cached while the table was small: left to itself, it keeps a
+// sequential scan of deliveries, one read of the whole table per batch, until the next
+// analysis. Under the record's settings the cached plan finds them by key.
+func TestRecordFindsDeliveriesByKey(t *testing.T) {
+	t.Parallel()
+	u := freshSchema(t)
+	s := open(t, u)
+	ctx := t.Context()
+	addWebhooks(t, s, 1)
+	rs, err := s.Publish(ctx, events(20, at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{rs[0].DeliveryIDs[0], rs[1].DeliveryIDs[0]}
+	if _, err := s.Pool().Exec(ctx, "ANALYZE deliveries"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, plainURL(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) }) //nolint:errcheck // the test is over
+	if _, err := conn.Prepare(ctx, "lock", postgres.LockDeliveries); err != nil {
+		t.Fatal(err)
+	}
+	inRecord := func(f func(tx pgx.Tx)) {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck // read only
+		if _, err := tx.Exec(ctx, postgres.RecordSettings); err != nil {
+			t.Fatal(err)
+		}
+		f(tx)
+	}
+	// Past the executions after which the server may cache one plan for every call.
+	for range 8 {
+		inRecord(func(tx pgx.Tx) {
+			if _, err := tx.Exec(ctx, "lock", ids); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	for i := range 3 {
+		if _, err := s.Publish(ctx, events(1000, at.Add(time.Duration(i+1)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inRecord(func(tx pgx.Tx) {
+		var plan []struct{ Plan planNode }
+		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE lock('{"+strings.Join(ids, ",")+"}')").Scan(&plan); err != nil {
+			t.Fatal(err)
+		}
+		var check func(n planNode)
+		check = func(n planNode) {
+			if n.NodeType == "Seq Scan" {
+				out, _ := json.MarshalIndent(plan, "", "  ")
+				t.Errorf("the record's read scans deliveries in full:\n%s", out)
+			}
+			for _, c := range n.Plans {
+				check(c)
+			}
+		}
+		check(plan[0].Plan)
+	})
 }
