@@ -340,8 +340,8 @@ func onLeaseConflict(now string) string {
 		WHERE NOT (` + livingLease(now) + `)`
 }
 
-// recordSettings begin a transaction that records attempts, and claimSettings one that
-// leases deliveries. Both let it commit without waiting for its WAL to reach disk: if
+// recordSettings is the first statement of a transaction that records attempts, and
+// claimSettings of one that leases deliveries. Both let it commit without waiting for its WAL to reach disk: if
 // the database crashes and loses a lease or a record, the delivery is sent again (a
 // repeat, which receivers deduplicate), never lost, while every attempt stops paying
 // for an fsync. Publishes, which are acknowledged as durable, never do.
