@@ -309,15 +309,17 @@ func (p *publisher) insertRows(queries map[int]string, params []any, perRow int)
 	return nil
 }
 
+// subscribersQuery reads a tenant's enabled webhooks for enabledWebhooks.
+const subscribersQuery = `SELECT id, events, filter, channels, ordering, updated_at FROM webhooks
+	WHERE tenant_id = ? AND enabled = 1 ORDER BY created_at, id`
+
 // enabledWebhooks returns the enabled webhooks of a tenant: what routing reads (id,
 // events, filter, channels, ordering) and their version (UpdatedAt).
 func (p *publisher) enabledWebhooks(tenantID string) ([]herald.Webhook, error) {
 	if ws, ok := p.subscribers[tenantID]; ok {
 		return ws, nil
 	}
-	rows, err := p.tx.QueryContext(p.ctx,
-		`SELECT id, events, filter, channels, ordering, updated_at FROM webhooks
-		WHERE tenant_id = ? AND enabled = 1 ORDER BY created_at, id`, tenantID)
+	rows, err := p.s.query(p.ctx, p.tx, subscribersQuery, tenantID)
 	if err != nil {
 		return nil, err
 	}

@@ -340,7 +340,7 @@ var hotQueries = append([]string{
 	dueInOrder, dueByWebhook, claimsQuery,
 	attemptStateQuery, insertAttemptQuery, updateHealthQuery, dropAttemptsQuery,
 	recordDeliveryQuery, recordSucceededQuery,
-	eventOwnersQuery,
+	eventOwnersQuery, subscribersQuery,
 }, insertQueries()...)
 
 // prepareHot prepares hotQueries on db, which must not be in use yet: its single
