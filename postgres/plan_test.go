@@ -52,19 +52,14 @@ func TestClaimWalkStopsAtItsLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	walked := false
-	var check func(n planNode)
-	check = func(n planNode) {
+	plan[0].Plan.each(func(n planNode) {
 		switch {
 		case n.NodeType == "Sort" || n.NodeType == "Bitmap Heap Scan":
 			t.Errorf("the walk has a %s node: it reads every due delivery before its limit", n.NodeType)
 		case n.NodeType == "Index Scan" && n.IndexName == "deliveries_due":
 			walked = true
 		}
-		for _, c := range n.Plans {
-			check(c)
-		}
-	}
-	check(plan[0].Plan)
+	})
 	if !walked {
 		t.Error("the walk does not scan deliveries_due")
 	}
@@ -136,16 +131,19 @@ func TestRecordFindsDeliveriesByKey(t *testing.T) {
 		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE lock('{"+strings.Join(ids, ",")+"}')").Scan(&plan); err != nil {
 			t.Fatal(err)
 		}
-		var check func(n planNode)
-		check = func(n planNode) {
+		plan[0].Plan.each(func(n planNode) {
 			if n.NodeType == "Seq Scan" {
 				out, _ := json.MarshalIndent(plan, "", "  ")
 				t.Errorf("the record's read scans deliveries in full:\n%s", out)
 			}
-			for _, c := range n.Plans {
-				check(c)
-			}
-		}
-		check(plan[0].Plan)
+		})
 	})
+}
+
+// each calls f with n and every node under it.
+func (n planNode) each(f func(planNode)) {
+	f(n)
+	for _, c := range n.Plans {
+		c.each(f)
+	}
 }
