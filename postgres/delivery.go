@@ -347,16 +347,18 @@ func onLeaseConflict(now string) string {
 // for an fsync. Publishes, which are acknowledged as durable, never do.
 //
 // They also fix the planner's choice. These statements find their rows by key, or walk
-// an index in order and stop at a limit; planned on statistics that have not seen a
+// an index in order and stop at a limit. Planned on statistics that have not seen a
 // table grow (a new database's first minutes, a burst after a quiet hour), the planner
-// reads a whole table for a few keys instead, and a connection keeps such a plan until
-// the next analysis: a sequential scan of deliveries for each id = ANY, a hash join of
-// all of it for a batch's update, and for the due walk a bitmap scan or hash join of the
-// whole backlog, then a sort. In the bench, from an empty database, those plans were
-// most of PostgreSQL's CPU: 36,000 buffers a claim at a backlog of 15,000 against
-// 2,300 walking in order. With those plans priced out, the index is the plan whatever
-// the statistics say; where nothing else can run (the sort of the few rows a claim
-// leases), the priced-out plan still runs, with JIT off, which its cost would trigger.
+// read whole tables for a few keys instead, and a connection keeps a plan until the next
+// analysis (see maintainTables): sequential scans of deliveries for id = ANY, a hash
+// join of all of it for a batch's update, and for the due walk a bitmap scan or hash
+// join of the whole backlog, then a sort (BENCHMARKS.md, "Plans that do not depend on
+// the statistics"). With those plans priced out the index is the plan; where nothing
+// else can run (the sort of the few rows a claim leases) the priced-out plan still
+// runs, with JIT off, which its cost would otherwise set off. unparkQuery and
+// failPendingQuery also run, rarely, in transactions without these settings (a skipped
+// delivery, a webhook disabled by hand); a connection that ran them there five times
+// may have cached a plan of theirs that the settings would have refused.
 const (
 	recordSettings = `SELECT set_config('synchronous_commit', 'off', true), set_config('jit', 'off', true),
 		set_config('enable_seqscan', 'off', true)`
