@@ -223,10 +223,16 @@ func TestScaleOutSurvivesSIGKILL(t *testing.T) {
 	}
 
 	const events = 10000
-	urls := []string{procs[0].URL, procs[1].URL, procs[2].URL}
+	// Published through the survivors: all three claim and send, and the kill may
+	// come before the last batch is in.
+	urls := []string{procs[0].URL, procs[1].URL}
 	start := time.Now()
 	published := make(chan int, 1)
-	go func() { published <- publishBatches(t, urls, "scale", events) }()
+	go func() {
+		acked := 0
+		defer func() { published <- acked }() // also when a failed call ends this goroutine
+		acked = publishBatches(t, urls, "scale", events)
+	}()
 	if !waitUntil(120*time.Second, func() bool { n, _ := receivers[0].Distinct(); return n >= events/4 }) {
 		t.Fatal("a quarter of the events did not arrive in 120s")
 	}
