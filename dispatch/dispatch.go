@@ -584,19 +584,28 @@ func (d *Dispatcher) deliver(ctx context.Context, c *herald.Claim, hook *hookSta
 	a.Number = out.Number
 	d.metrics.observe(c.Webhook.Format, a)
 	d.metrics.observeDelivered(c, a)
-	log := d.cfg.Logger.With("delivery_id", c.Delivery.ID, "webhook_id", c.Webhook.ID,
-		"event_id", c.Event.ID, "attempt", a.Number)
 	if a.Success {
-		log.Debug("delivered", "status", a.StatusCode, "duration_ms", a.DurationMS)
+		d.logAttempt(ctx, c, a, slog.LevelDebug, "delivered", "status", a.StatusCode, "duration_ms", a.DurationMS)
 	} else {
-		log.Info("attempt failed", "status", a.StatusCode, "error", a.Error, "next", rec.Status)
+		d.logAttempt(ctx, c, a, slog.LevelInfo, "attempt failed", "status", a.StatusCode, "error", a.Error, "next", rec.Status)
 	}
 	if out.WebhookDisabled {
-		log.Warn("webhook disabled", "reason", out.DisabledReason)
+		d.logAttempt(ctx, c, a, slog.LevelWarn, "webhook disabled", "reason", out.DisabledReason)
 		d.metrics.disabled.Inc()
 	}
 	d.notify(ctx, c, a, rec.Status, out)
 	return a, nil
+}
+
+// logAttempt logs msg about attempt a of claim c at level, with args after the ids. It
+// formats nothing when the level is off: a delivered attempt, logged at debug, is the
+// hot path.
+func (d *Dispatcher) logAttempt(ctx context.Context, c *herald.Claim, a *herald.Attempt, level slog.Level, msg string, args ...any) {
+	if !d.cfg.Logger.Enabled(ctx, level) {
+		return
+	}
+	d.cfg.Logger.Log(ctx, level, msg, append([]any{"delivery_id", c.Delivery.ID, "webhook_id", c.Webhook.ID,
+		"event_id", c.Event.ID, "attempt", a.Number}, args...)...)
 }
 
 // notify raises the notice a recorded attempt calls for, if any.

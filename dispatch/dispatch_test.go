@@ -1,9 +1,11 @@
 package dispatch_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -346,6 +348,52 @@ func TestGoneDisablesStandardWebhook(t *testing.T) {
 	if hits.Load() != 1 {
 		t.Fatalf("receiver got %d requests, want 1", hits.Load())
 	}
+}
+
+// TestAttemptLogsNameTheDelivery checks the log lines of attempts: a failure and a
+// disabled webhook at their levels, each with the ids to find the delivery by, and a
+// success only at debug.
+func TestAttemptLogsNameTheDelivery(t *testing.T) {
+	t.Parallel()
+	var out lockedBuffer
+	e := newEnvWith(t, dispatch.Config{Logger: slog.New(slog.NewJSONHandler(&out, nil))})
+	gone, _ := receiver(t, http.StatusGone, nil, "")
+	ok, _ := receiver(t, http.StatusOK, nil, "")
+	e.webhook(gone.URL, herald.FormatStandard)
+	e.webhook(ok.URL, herald.FormatStandard)
+	for _, id := range e.publish() {
+		if _, err := e.d.DeliverNow(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logged := out.String()
+	for _, want := range []string{`"level":"INFO","msg":"attempt failed"`, `"level":"WARN","msg":"webhook disabled"`,
+		`"delivery_id":"del_`, `"webhook_id":"wh_`, `"event_id":"evt_`, `"attempt":1`, `"status":410`} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("the log has no %s:\n%s", want, logged)
+		}
+	}
+	if strings.Contains(logged, `"msg":"delivered"`) {
+		t.Errorf("a success was logged above debug:\n%s", logged)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer that goroutines may write to at once.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestGoneDoesNotDisableOtherFormats(t *testing.T) {
