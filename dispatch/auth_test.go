@@ -562,7 +562,8 @@ func TestEgressProxyTinyproxy(t *testing.T) {
 	checkProxied(t, hosts, connects, absolute)
 }
 
-// syncLog collects a child process's output.
+// syncLog collects what is written to it while the test reads it: a child process's
+// output, a dispatcher's log.
 type syncLog struct {
 	mu  sync.Mutex
 	buf strings.Builder

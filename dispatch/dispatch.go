@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -235,12 +236,7 @@ func (d *Dispatcher) sleep() time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.cfg.Clock.Now()
-	passed, _ := slices.BinarySearchFunc(d.due, now, func(t, now time.Time) int {
-		if t.After(now) {
-			return 1
-		}
-		return -1
-	})
+	passed := sort.Search(len(d.due), func(i int) bool { return d.due[i].After(now) })
 	if passed > 0 {
 		d.due = slices.Delete(d.due, 0, passed)
 		return 0
@@ -347,6 +343,11 @@ func (d *Dispatcher) nothingToClaim() bool {
 func (d *Dispatcher) free() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.freeLocked()
+}
+
+// freeLocked is free with d.mu held.
+func (d *Dispatcher) freeLocked() int {
 	return d.cfg.Concurrency*claimAhead - d.inFlight
 }
 
@@ -365,7 +366,7 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 // was all it asked for.
 func (d *Dispatcher) claimAndStart(ctx, sendCtx context.Context, wg *sync.WaitGroup) (int, bool, error) {
 	d.mu.Lock()
-	limit := min(d.cfg.Concurrency*claimAhead-d.inFlight, 64)
+	limit := min(d.freeLocked(), 64)
 	idle := d.inFlight == 0
 	d.drained = false
 	d.mu.Unlock()

@@ -1,7 +1,6 @@
 package dispatch_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,6 +76,21 @@ func newEnvWith(t *testing.T, cfg dispatch.Config) *env {
 	cfg.Rand = func() float64 { return 0.5 } // no jitter unless a test says so
 	d := dispatch.New(cfg)
 	return &env{t: t, store: store, clock: clock, d: d}
+}
+
+// runUntilEnd runs d in the background until t ends, and checks that Run returned no
+// error then.
+func runUntilEnd(t *testing.T, d *dispatch.Dispatcher) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
 }
 
 func (e *env) webhook(url string, f herald.Format) *herald.Webhook {
@@ -355,7 +369,7 @@ func TestGoneDisablesStandardWebhook(t *testing.T) {
 // success only at debug.
 func TestAttemptLogsNameTheDelivery(t *testing.T) {
 	t.Parallel()
-	var out lockedBuffer
+	var out syncLog
 	e := newEnvWith(t, dispatch.Config{Logger: slog.New(slog.NewJSONHandler(&out, nil))})
 	gone, _ := receiver(t, http.StatusGone, nil, "")
 	ok, _ := receiver(t, http.StatusOK, nil, "")
@@ -376,24 +390,6 @@ func TestAttemptLogsNameTheDelivery(t *testing.T) {
 	if strings.Contains(logged, `"msg":"delivered"`) {
 		t.Errorf("a success was logged above debug:\n%s", logged)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that goroutines may write to at once.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestGoneDoesNotDisableOtherFormats(t *testing.T) {
@@ -823,15 +819,7 @@ func TestFreedSlotClaimsOnlyWhenWorkWasLeft(t *testing.T) {
 	hook := e.webhook(srv.URL, herald.FormatStandard)
 	store := &claimCounter{Store: e.store}
 	d := dispatch.New(dispatch.Config{Store: store, Client: &http.Client{}, Clock: e.clock, PollInterval: time.Hour, PerWebhook: 1})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	runUntilEnd(t, d)
 	waitFor := func(what string) {
 		t.Helper()
 		select {
@@ -924,15 +912,7 @@ func TestRetriesDueOneAfterAnotherStartOnTime(t *testing.T) {
 	policy.Schedule, policy.Jitter = []time.Duration{100 * time.Millisecond}, 0
 	d := dispatch.New(dispatch.Config{Store: e.store, Client: &http.Client{}, PollInterval: time.Hour,
 		Policies: map[herald.Format]wire.Policy{herald.FormatStandard: policy}})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	runUntilEnd(t, d)
 
 	e.publish()
 	d.Wake()

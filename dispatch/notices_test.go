@@ -128,15 +128,7 @@ func TestNoticeStartsAtOnce(t *testing.T) {
 		Store: watch, Client: &http.Client{}, Clock: e.clock, PollInterval: time.Hour,
 		Notices: func(context.Context, herald.Notice) { e.publish() }, // now due, to the healthy webhook only
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	runUntilEnd(t, d)
 	<-watch.claimed // Run found nothing due and sleeps for the poll
 
 	a, err := d.DeliverNow(context.Background(), id)
