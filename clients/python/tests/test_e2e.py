@@ -177,6 +177,10 @@ class EndToEndTest(unittest.TestCase):
         retried = c.deliveries.retry(d["id"])
         self.assertEqual(retried["id"], d["id"])
         self.receiver.wait_for("/managed", 2)
+        # The attempt is recorded a moment after the receiver answers.
+        deadline = time.monotonic() + 30
+        while len(c.deliveries.attempts(d["id"])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.assertGreaterEqual(len(c.deliveries.attempts(d["id"])), 2)
         self.assertIn(d["id"], [x["id"] for x in c.deliveries.list(webhook_id=wh["id"])])
         # Deliveries page by their next link.
