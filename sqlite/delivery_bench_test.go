@@ -23,15 +23,7 @@ import (
 func BenchmarkDeliveryWork(b *testing.B) {
 	s := openBench(b)
 	ctx := b.Context()
-	tenant := herald.Tenant{ID: "team_bench", Name: "Bench"}
-	if err := s.CreateTenant(ctx, &tenant, herald.HashKey("k")); err != nil {
-		b.Fatal(err)
-	}
-	w := &herald.Webhook{TenantID: tenant.ID, Name: "r", URL: "https://r.example", Enabled: true,
-		Format: herald.FormatStandard, Secret: herald.NewSecret()}
-	if err := s.CreateWebhook(ctx, w); err != nil {
-		b.Fatal(err)
-	}
+	tenant := benchTenant(b, s, 1)
 	data := []byte(`{"resource_id":"i-0abc","provider":"aws","severity":"high","changes":{"instance_type":["t3.micro","t3.large"]}}`)
 	headers := http.Header{"Content-Type": {"application/json"}, "Webhook-Id": {"evt_x"}}
 	const owner, batch, leaseAhead, round = "bench", 1000, 32, 8

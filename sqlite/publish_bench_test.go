@@ -24,17 +24,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			s := openBench(b)
 			ctx := b.Context()
-			tenant := herald.Tenant{ID: "team_bench", Name: "Bench"}
-			if err := s.CreateTenant(ctx, &tenant, herald.HashKey("k")); err != nil {
-				b.Fatal(err)
-			}
-			for range bc.webhooks {
-				w := &herald.Webhook{TenantID: tenant.ID, Name: "r", URL: "https://r.example", Enabled: true,
-					Format: herald.FormatStandard, Secret: herald.NewSecret()}
-				if err := s.CreateWebhook(ctx, w); err != nil {
-					b.Fatal(err)
-				}
-			}
+			tenant := benchTenant(b, s, bc.webhooks)
 			data := []byte(`{"resource_id":"i-0abc","provider":"aws","severity":"high","changes":{"instance_type":["t3.micro","t3.large"]}}`)
 			const size = 1000
 			events := 0
@@ -54,6 +44,23 @@ func BenchmarkPublishBatch(b *testing.B) {
 			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// benchTenant creates a tenant with n webhooks that take every event.
+func benchTenant(b *testing.B, s *sqlite.Store, n int) herald.Tenant {
+	b.Helper()
+	tenant := herald.Tenant{ID: "team_bench", Name: "Bench"}
+	if err := s.CreateTenant(b.Context(), &tenant, herald.HashKey("k")); err != nil {
+		b.Fatal(err)
+	}
+	for range n {
+		w := &herald.Webhook{TenantID: tenant.ID, Name: "r", URL: "https://r.example", Enabled: true,
+			Format: herald.FormatStandard, Secret: herald.NewSecret()}
+		if err := s.CreateWebhook(b.Context(), w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return tenant
 }
 
 // openBench opens a store on a new file and closes it when the benchmark ends.
@@ -77,15 +84,7 @@ func openBench(b *testing.B) *sqlite.Store {
 func BenchmarkRecordAttempts(b *testing.B) {
 	s := openBench(b)
 	ctx := b.Context()
-	tenant := herald.Tenant{ID: "team_bench", Name: "Bench"}
-	if err := s.CreateTenant(ctx, &tenant, herald.HashKey("k")); err != nil {
-		b.Fatal(err)
-	}
-	w := &herald.Webhook{TenantID: tenant.ID, Name: "r", URL: "https://r.example", Enabled: true,
-		Format: herald.FormatStandard, Secret: herald.NewSecret()}
-	if err := s.CreateWebhook(ctx, w); err != nil {
-		b.Fatal(err)
-	}
+	tenant := benchTenant(b, s, 1)
 	const owner = "bench"
 	ids := make(chan string, 1<<20)
 	fill := func(n int) {
