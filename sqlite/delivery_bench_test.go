@@ -47,7 +47,7 @@ func BenchmarkDeliveryWork(b *testing.B) {
 	var leased atomic.Int64
 	wg.Go(func() {
 		defer close(claimed)
-		for got := 0; got < b.N; {
+		for got := 0; got < b.N && !b.Failed(); { // a failed publish ends it too
 			free := leaseAhead - leased.Load()
 			if free < round {
 				time.Sleep(2 * time.Millisecond) // the dispatcher's claimCoalesce
