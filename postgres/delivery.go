@@ -341,10 +341,11 @@ func onLeaseConflict(now string) string {
 }
 
 // recordSettings is the first statement of a transaction that records attempts, and
-// claimSettings of one that leases deliveries. Both let it commit without waiting for its WAL to reach disk: if
-// the database crashes and loses a lease or a record, the delivery is sent again (a
-// repeat, which receivers deduplicate), never lost, while every attempt stops paying
-// for an fsync. Publishes, which are acknowledged as durable, never do.
+// claimSettings of one that leases deliveries. Both let it commit without waiting for
+// its WAL to reach disk: if the database crashes and loses a lease or a record, the
+// delivery is sent again (a repeat, which receivers deduplicate), never lost, while
+// every attempt stops paying for an fsync. Publishes, which are acknowledged as
+// durable, never do.
 //
 // They also fix the planner's choice. These statements find their rows by key, or walk
 // an index in order and stop at a limit. Planned on statistics that have not seen a
