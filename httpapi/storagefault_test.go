@@ -266,6 +266,10 @@ type faultProxy struct {
 	mu    sync.Mutex
 	mode  string // "", "refuse", "blackhole" or "lose-commit"
 	conns []net.Conn
+	// marker, in "lose-commit" mode, picks the transaction whose COMMIT is lost: the
+	// first on a connection that has sent it. Other connections (the store's heartbeat
+	// commits every second) pass.
+	marker []byte
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
@@ -336,16 +340,18 @@ func (p *faultProxy) pipe(c net.Conn) {
 var commitMessage = []byte("Q\x00\x00\x00\x0bcommit\x00")
 
 // forward copies what the client sends to the server. In "lose-commit" mode, once a
-// COMMIT has gone through, it gives the server a moment to run it and then cuts the
-// client's connection: the transaction is committed but the client never hears so. It
-// does that once and lets everything through again.
+// COMMIT has gone through on a connection that sent the marker, it gives the server a
+// moment to run it and then cuts the client's connection: the transaction is committed
+// but the client never hears so. It does that once and lets everything through again.
 func (p *faultProxy) forward(up, c net.Conn, mute *atomic.Bool) {
 	buf := make([]byte, 32<<10)
+	marked := false // this connection has sent the marker
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			lose := p.mode == "lose-commit" && bytes.Contains(buf[:n], commitMessage)
+			marked = marked || p.mode == "lose-commit" && bytes.Contains(buf[:n], p.marker)
+			lose := marked && p.mode == "lose-commit" && bytes.Contains(buf[:n], commitMessage)
 			if lose {
 				p.mode = ""
 				mute.Store(true) // before the server has it: its answer is dropped
@@ -364,6 +370,14 @@ func (p *faultProxy) forward(up, c net.Conn, mute *atomic.Bool) {
 			return
 		}
 	}
+}
+
+// loseCommit makes the proxy lose the answer to the next COMMIT of a transaction that
+// sends marker.
+func (p *faultProxy) loseCommit(marker string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mode, p.marker = "lose-commit", []byte(marker)
 }
 
 // setMode switches the proxy: a cut ("refuse", "blackhole") closes or silences every
@@ -559,7 +573,7 @@ func TestPublishWhoseCommitGoesUnanswered(t *testing.T) {
 	e.createWebhook(e.adminKey, nil)
 	id := fmt.Sprintf("evt_unanswered_%d", time.Now().UnixNano())
 
-	proxy.setMode("lose-commit")
+	proxy.loseCommit(id)
 	r := e.do("POST", "/api/v1/events", e.adminKey, driftEvent(map[string]any{"id": id}))
 	b := checkError(t, r, http.StatusServiceUnavailable, herald.EUNAVAILABLE)
 	const want = "the database did not confirm the commit: the event may be stored; publish it again with the same id or Idempotency-Key, which Herald deduplicates"
